@@ -1,0 +1,1 @@
+// Compiles the shared precompiled header (core/pch/torch_pch.h); holds no code.

@@ -1,0 +1,129 @@
+// Command dispatch, error reporting and the option groups shared by commands.
+#include "cli/cli.h"
+
+#include <iostream>
+
+#include <boost/program_options.hpp>
+
+#include "util/error.h"
+#include "util/text.h"
+
+namespace ctlab {
+
+int cmd_plugins(const std::vector<std::string>& args);
+int cmd_config(const std::vector<std::string>& args);
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"plugins", "ctlab plugins list|info <name> [--plugin-dir DIR]...",
+       "list the compression plugins found, or show one in full", cmd_plugins},
+      {"config", "ctlab config [<run.ini>] [--set key=value]... [--<key> value]...",
+       "resolve and validate a run configuration and print it as INI", cmd_config},
+  };
+  return table;
+}
+
+const Command& command(const std::string& name) {
+  for (const auto& c : commands())
+    if (c.name == name) return c;
+  throw Error("unknown command '" + name + "'");
+}
+
+void parse_command_line(const std::vector<std::string>& args, const po::options_description& desc,
+                        const po::positional_options_description& positional, po::variables_map& vm,
+                        const std::string& cmd) {
+  try {
+    po::store(po::command_line_parser(args).options(desc).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw Error(std::string("ctlab ") + cmd + ": " + e.what() + "; see 'ctlab " + cmd + " --help'");
+  }
+}
+
+void add_plugin_dir_option(po::options_description& desc) {
+  desc.add_options()("plugin-dir", po::value<std::vector<std::string>>()->composing(),
+                     "extra folder searched for libctlab_plugin_*.so before $CTLAB_PLUGIN_PATH and the "
+                     "installed plugins (repeatable)");
+}
+
+void add_config_options(po::options_description& desc) {
+  desc.add_options()("set", po::value<std::vector<std::string>>()->composing(),
+                     "override one key: --set key=value (repeatable; also compression.<param>=v and "
+                     "compression_loss.<param>=v)");
+  po::options_description keys("Configuration keys (INI keys; also accepted as --key value)");
+  for (const auto& o : option_infos()) {
+    keys.add_options()(o.key.c_str(), po::value<std::string>()->value_name("V"),
+                       (o.help + " [" + o.group + "; " + o.expected + "]").c_str());
+  }
+  desc.add(keys);
+}
+
+std::vector<std::string> config_overrides(const po::variables_map& vm) {
+  std::vector<std::string> out;
+  for (const auto& o : option_infos())
+    if (vm.count(o.key)) out.push_back(o.key + "=" + vm[o.key].as<std::string>());
+  if (vm.count("set"))
+    for (const auto& s : vm["set"].as<std::vector<std::string>>()) out.push_back(s);
+  return out;
+}
+
+int print_help(const Command& cmd, const po::options_description& desc) {
+  std::cout << "usage: " << cmd.usage << "\n\n" << cmd.summary << "\n\n" << desc << "\n";
+  return kExitOk;
+}
+
+static void print_main_help() {
+  std::cout << "ctlab " << CTLAB_VERSION
+            << ": Transformer-XL and Compressive Transformer experiments\n\n"
+               "usage: ctlab <command> [options]    (ctlab <command> --help for details)\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    std::string pad(10 > c.name.size() ? 10 - c.name.size() : 1, ' ');
+    std::cout << "  " << c.name << pad << c.summary << "\n";
+  }
+  std::cout << "\nexit codes: 0 ok, 1 run failed, 2 bad input (usage, config, data, plugin), 3 diverged\n";
+}
+
+int run_cli(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // One spelling per key: "--mem-len" is accepted as "--mem_len".
+  for (auto& a : args) {
+    if (!starts_with(a, "--")) continue;
+    auto end = a.find('=');
+    for (size_t i = 2; i < std::min(end, a.size()); ++i)
+      if (a[i] == '-') a[i] = '_';
+    if (starts_with(a, "--plugin_dir")) a.replace(0, 12, "--plugin-dir");
+    if (starts_with(a, "--max_attempts")) a.replace(0, 14, "--max-attempts");
+  }
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    if (args.size() >= 2 && args[0] == "help") args = {args[1], "--help"};
+    else {
+      print_main_help();
+      return args.empty() ? kExitUsage : kExitOk;
+    }
+  }
+  if (args[0] == "--version") {
+    std::cout << "ctlab " << CTLAB_VERSION << "\n";
+    return kExitOk;
+  }
+  try {
+    const Command* cmd = nullptr;
+    for (const auto& c : commands())
+      if (c.name == args[0]) cmd = &c;
+    if (!cmd) {
+      std::vector<std::string> names;
+      for (const auto& c : commands()) names.push_back(c.name);
+      throw Error("unknown command '" + args[0] + "'" + did_you_mean(args[0], names) +
+                  "; commands: " + join(names, ", "));
+    }
+    return cmd->run(std::vector<std::string>(args.begin() + 1, args.end()));
+  } catch (const Error& e) {
+    std::cerr << "ctlab: error: " << e.what() << "\n";
+    if (e.kind() == ErrorKind::Usage) std::cerr << "hint: 'ctlab --help' lists commands and 'ctlab <command> --help' their options\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "ctlab: error: " << brief_what(e) << "\n";
+    return kExitRunFailed;
+  }
+}
+
+}  // namespace ctlab

@@ -1,0 +1,316 @@
+// The flag table: every run option's key, type, range, help and accessor, in one place.
+#include "config/options.h"
+
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+
+#include "config/params.h"
+#include "util/error.h"
+#include "util/ini.h"
+#include "util/text.h"
+
+namespace ctlab {
+namespace {
+
+struct OptionDef {
+  OptionInfo info;
+  std::function<void(RunConfig&, const std::string&)> set;  // throws invalid_argument
+  std::function<std::string(const RunConfig&)> get;
+};
+
+template <class Access>
+OptionDef int_option(std::string key, std::string group, std::string help, Access access,
+                     int64_t min_value, std::string expected) {
+  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  d.set = [access, min_value, expected](RunConfig& c, const std::string& v) {
+    int64_t x;
+    try {
+      x = std::stoll(canonical_value(ParamType::Int, v));
+    } catch (const std::invalid_argument&) {
+      throw std::invalid_argument(expected);
+    }
+    if (x < min_value) throw std::invalid_argument(expected);
+    access(c) = x;
+  };
+  d.get = [access](const RunConfig& c) { return std::to_string(access(const_cast<RunConfig&>(c))); };
+  return d;
+}
+
+template <class Access>
+OptionDef float_option(std::string key, std::string group, std::string help, Access access,
+                       double min_value, double max_value, std::string expected) {
+  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  d.set = [access, min_value, max_value, expected](RunConfig& c, const std::string& v) {
+    double x;
+    try {
+      x = std::stod(canonical_value(ParamType::Float, v));
+    } catch (const std::invalid_argument&) {
+      throw std::invalid_argument(expected);
+    }
+    if (x < min_value || x > max_value) throw std::invalid_argument(expected);
+    access(c) = x;
+  };
+  d.get = [access](const RunConfig& c) {
+    std::ostringstream os;
+    os.precision(17);
+    os << access(const_cast<RunConfig&>(c));
+    return canonical_value(ParamType::Float, os.str());
+  };
+  return d;
+}
+
+template <class Access>
+OptionDef bool_option(std::string key, std::string group, std::string help, Access access) {
+  std::string expected = "a boolean (true/false)";
+  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  d.set = [access](RunConfig& c, const std::string& v) {
+    access(c) = canonical_value(ParamType::Bool, v) == "true";
+  };
+  d.get = [access](const RunConfig& c) {
+    return std::string(access(const_cast<RunConfig&>(c)) ? "true" : "false");
+  };
+  return d;
+}
+
+// A string option; `check` returns "" when the value is fine, else the expectation.
+template <class Access>
+OptionDef string_option(std::string key, std::string group, std::string help, Access access,
+                        std::string expected, std::function<bool(const std::string&)> ok) {
+  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  d.set = [access, ok, expected](RunConfig& c, const std::string& v) {
+    auto t = trim(v);
+    if (!ok(t)) throw std::invalid_argument(expected);
+    access(c) = t;
+  };
+  d.get = [access](const RunConfig& c) { return access(const_cast<RunConfig&>(c)); };
+  return d;
+}
+
+std::function<bool(const std::string&)> one_of(std::vector<std::string> choices) {
+  return [choices](const std::string& v) {
+    for (const auto& c : choices)
+      if (v == c) return true;
+    return false;
+  };
+}
+
+bool valid_device(const std::string& v) {
+  if (v == "auto" || v == "cpu" || v == "cuda") return true;
+  if (!starts_with(v, "cuda:") || v.size() == 5) return false;
+  for (size_t i = 5; i < v.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(v[i]))) return false;
+  return true;
+}
+
+bool valid_plugin_name(const std::string& v) {
+  if (v.empty()) return false;
+  for (char ch : v)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '@' || ch == '-'))
+      return false;
+  return true;
+}
+
+OptionDef cutoffs_option() {
+  std::string expected = "a comma-separated list of increasing positive integers, or empty";
+  OptionDef d{{"cutoffs", "model", expected,
+               "adaptive softmax cluster cutoffs for word-level vocabularies; empty = full softmax"},
+              {},
+              {}};
+  d.set = [expected](RunConfig& c, const std::string& v) {
+    std::vector<int64_t> out;
+    if (!trim(v).empty()) {
+      for (const auto& piece : split(v, ',')) {
+        int64_t x;
+        try {
+          x = std::stoll(canonical_value(ParamType::Int, piece));
+        } catch (const std::invalid_argument&) {
+          throw std::invalid_argument(expected);
+        }
+        if (x <= 0 || (!out.empty() && x <= out.back())) throw std::invalid_argument(expected);
+        out.push_back(x);
+      }
+    }
+    c.model.cutoffs = out;
+  };
+  d.get = [](const RunConfig& c) {
+    std::vector<std::string> parts;
+    for (auto x : c.model.cutoffs) parts.push_back(std::to_string(x));
+    return join(parts, ",");
+  };
+  return d;
+}
+
+#define CTLAB_FIELD(expr) [](RunConfig & c) -> auto& { return c.expr; }
+
+const std::vector<OptionDef>& table() {
+  static const std::vector<OptionDef> defs = [] {
+    std::vector<OptionDef> t;
+    const std::string pos = "a positive integer", nonneg = "a non-negative integer";
+    // run
+    t.push_back(string_option("experiment", "run", "experiment name that groups runs in the results store",
+                              CTLAB_FIELD(experiment), "a non-empty name", [](const std::string& v) { return !v.empty(); }));
+    t.push_back(int_option("seed", "run", "one seed for init, dropout and data order", CTLAB_FIELD(seed), 0, nonneg));
+    t.push_back(string_option("device", "run", "auto | cpu | cuda | cuda:N", CTLAB_FIELD(device),
+                              "auto, cpu, cuda or cuda:N", valid_device));
+    t.push_back(int_option("threads", "run", "intra-op threads for this worker; 0 = all cores", CTLAB_FIELD(threads), 0, nonneg));
+    // model
+    t.push_back(int_option("vocab_size", "model", "vocabulary size (256 for bytes; word data sets it)", CTLAB_FIELD(model.vocab_size), 2, "an integer >= 2"));
+    t.push_back(int_option("n_layer", "model", "number of transformer layers", CTLAB_FIELD(model.n_layer), 1, pos));
+    t.push_back(int_option("d_model", "model", "model width D", CTLAB_FIELD(model.d_model), 1, pos));
+    t.push_back(int_option("n_head", "model", "attention heads (d_head = d_model / n_head)", CTLAB_FIELD(model.n_head), 1, pos));
+    t.push_back(int_option("d_ff", "model", "inner width of the feed-forward block", CTLAB_FIELD(model.d_ff), 1, pos));
+    t.push_back(int_option("seq_len", "model", "segment length n_s (tokens per step per stream)", CTLAB_FIELD(model.seq_len), 1, pos));
+    t.push_back(int_option("mem_len", "model", "memory slots n_m per layer", CTLAB_FIELD(model.mem_len), 0, nonneg));
+    t.push_back(int_option("cmem_len", "model", "compressed-memory slots n_cm per layer (0 = Transformer-XL)", CTLAB_FIELD(model.cmem_len), 0, nonneg));
+    t.push_back(int_option("cmem_rate", "model", "compression rate c", CTLAB_FIELD(model.cmem_rate), 1, pos));
+    t.push_back(int_option("clamp_len", "model", "clamp relative distances at this value; -1 = no clamp", CTLAB_FIELD(model.clamp_len), -1, "-1 or a non-negative integer"));
+    t.push_back(bool_option("same_length", "model", "at evaluation every query sees exactly mem_len+cmem_len keys", CTLAB_FIELD(model.same_length)));
+    t.push_back(float_option("dropout", "model", "dropout on embeddings, residual branches, FF inner, output", CTLAB_FIELD(model.dropout), 0.0, 0.999, "a number in [0, 1)"));
+    t.push_back(float_option("dropatt", "model", "dropout on attention probabilities", CTLAB_FIELD(model.dropatt), 0.0, 0.999, "a number in [0, 1)"));
+    t.push_back(string_option("norm", "model", "post (both papers) | pre (pre-LN, final LN before the output)", CTLAB_FIELD(model.norm), "post or pre", one_of({"post", "pre"})));
+    t.push_back(bool_option("untie_r", "model", "learned u, v biases per layer (false: shared)", CTLAB_FIELD(model.untie_r)));
+    t.push_back(bool_option("tie_weight", "model", "output layer shares the embedding matrix", CTLAB_FIELD(model.tie_weight)));
+    t.push_back(string_option("cmem_positions", "model", "relative positions of compressed slots: slot = one step each", CTLAB_FIELD(model.cmem_positions), "slot", one_of({"slot"})));
+    t.push_back(cutoffs_option());
+    t.push_back(float_option("init_std", "model", "standard deviation of the normal weight init", CTLAB_FIELD(model.init_std), 1e-12, 10.0, "a positive number"));
+    // compression
+    t.push_back(string_option("compression", "compression", "compression function plugin (name or name@version)", CTLAB_FIELD(compression.name), "a plugin name like mean_pool or mean_pool@1", valid_plugin_name));
+    t.push_back(string_option("compression_loss", "compression", "compression loss plugin (name or name@version)", CTLAB_FIELD(compression_loss.name), "a plugin name like attention_reconstruction", valid_plugin_name));
+    t.push_back(bool_option("allow_untrained_compression", "compression", "allow a trainable compression function with loss 'none'", CTLAB_FIELD(allow_untrained_compression)));
+    return t;
+  }();
+  return defs;
+}
+
+#undef CTLAB_FIELD
+
+const OptionDef* find_def(const std::string& key) {
+  for (const auto& d : table())
+    if (d.info.key == key) return &d;
+  return nullptr;
+}
+
+std::vector<std::string> all_keys() {
+  std::vector<std::string> keys;
+  for (const auto& d : table()) keys.push_back(d.info.key);
+  return keys;
+}
+
+const char* kCompressionPrefix = "compression.";
+const char* kLossPrefix = "compression_loss.";
+
+}  // namespace
+
+const std::vector<OptionInfo>& option_infos() {
+  static const std::vector<OptionInfo> infos = [] {
+    std::vector<OptionInfo> v;
+    for (const auto& d : table()) v.push_back(d.info);
+    return v;
+  }();
+  return infos;
+}
+
+void apply_setting(RunConfig& cfg, const std::string& raw_key, const std::string& value,
+                   const std::string& where) {
+  std::string key = trim(raw_key);
+  for (auto [prefix, choice] : {std::pair{kCompressionPrefix, &cfg.compression},
+                                std::pair{kLossPrefix, &cfg.compression_loss}}) {
+    if (starts_with(key, prefix)) {
+      auto sub = key.substr(std::string(prefix).size());
+      if (sub.empty()) throw Error(where + ": key '" + key + "' lacks a parameter name after '" + prefix + "'");
+      choice->params[sub] = trim(value);
+      return;
+    }
+  }
+  const OptionDef* d = find_def(key);
+  if (!d) {
+    throw Error(where + ": unknown key '" + key + "'" + did_you_mean(key, all_keys()) +
+                "; 'ctlab config --help' lists every key");
+  }
+  try {
+    d->set(cfg, value);
+  } catch (const std::invalid_argument& e) {
+    throw Error(where + ": bad value for '" + key + "' = '" + trim(value) + "': expected " + e.what());
+  }
+}
+
+std::string get_setting(const RunConfig& cfg, const std::string& key) {
+  const OptionDef* d = find_def(key);
+  if (!d) throw Error("unknown key '" + key + "'" + did_you_mean(key, all_keys()));
+  return d->get(cfg);
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  RunConfig cfg;
+  if (!path.empty()) {
+    IniFile ini = read_ini(path);
+    for (const auto& e : ini.entries) {
+      std::string where = ini.path + ":" + std::to_string(e.line);
+      std::string key = e.key;
+      bool dotted = starts_with(key, kCompressionPrefix) || starts_with(key, kLossPrefix);
+      bool own = find_def(key) != nullptr;
+      if (e.section == "compression" && !dotted && !own) {
+        key = kCompressionPrefix + e.key;
+      } else if (e.section == "compression_loss" && !dotted) {
+        key = kLossPrefix + e.key;
+      } else if (!(e.section.empty() || e.section == "run" || e.section == "model" ||
+                   e.section == "compression")) {
+        throw Error(where + ": unknown section [" + e.section +
+                    "]; expected [run], [model], [compression] or [compression_loss]");
+      }
+      apply_setting(cfg, key, e.value, where);
+    }
+  }
+  for (const auto& o : overrides) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos)
+      throw Error("--set '" + o + "': expected key=value (for example --set mem_len=128)");
+    apply_setting(cfg, o.substr(0, eq), o.substr(eq + 1), "--set " + trim(o.substr(0, eq)));
+  }
+  validate_run_config(cfg);
+  return cfg;
+}
+
+void validate_run_config(const RunConfig& cfg) {
+  const auto& m = cfg.model;
+  if (m.d_model % m.n_head != 0)
+    throw Error("d_model = " + std::to_string(m.d_model) + " is not divisible by n_head = " +
+                std::to_string(m.n_head) + ": expected d_model a multiple of n_head");
+  if (m.cmem_len > 0) {
+    if (m.seq_len % m.cmem_rate != 0)
+      throw Error("seq_len = " + std::to_string(m.seq_len) + " is not a multiple of cmem_rate = " +
+                  std::to_string(m.cmem_rate) + ": evictions must be whole blocks of cmem_rate slots");
+    if (m.mem_len % m.cmem_rate != 0)
+      throw Error("mem_len = " + std::to_string(m.mem_len) + " is not a multiple of cmem_rate = " +
+                  std::to_string(m.cmem_rate) + ": evictions must be whole blocks of cmem_rate slots");
+    if (m.mem_len == 0)
+      throw Error("cmem_len = " + std::to_string(m.cmem_len) +
+                  " needs mem_len > 0: compressed memory is filled from slots evicted from memory");
+  }
+  if (!m.cutoffs.empty() && m.cutoffs.back() >= m.vocab_size)
+    throw Error("cutoffs end at " + std::to_string(m.cutoffs.back()) + " but vocab_size = " +
+                std::to_string(m.vocab_size) + ": expected every cutoff below vocab_size");
+}
+
+std::string format_run_config(const RunConfig& cfg) {
+  std::ostringstream os;
+  std::string group;
+  for (const auto& d : table()) {
+    if (d.info.group != group) {
+      group = d.info.group;
+      os << (os.tellp() > 0 ? "\n" : "") << "[" << group << "]\n";
+    }
+    os << d.info.key << " = " << d.get(cfg) << "\n";
+  }
+  // Plugin parameters: function parameters under [compression] (after the plugin keys),
+  // loss parameters in their own section; both read back as compression[_loss].<key>.
+  for (const auto& [k, v] : cfg.compression.params) os << k << " = " << v << "\n";
+  if (!cfg.compression_loss.params.empty()) {
+    os << "\n[compression_loss]\n";
+    for (const auto& [k, v] : cfg.compression_loss.params) os << k << " = " << v << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace ctlab

@@ -1,0 +1,82 @@
+// Run configuration: one typed struct per concern, filled from defaults, then an INI file,
+// then --set overrides, through one flag table. The same key spelling is used by the CLI,
+// INI files, the SQLite `params` table and HDF5 attributes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ctlab {
+
+// DESIGN of the model (see ARCHITECTURE.md): all lengths count time steps (tokens/slots).
+struct ModelOptions {
+  int64_t vocab_size = 256;       // byte level by default; word-level data sets it
+  int64_t n_layer = 2;
+  int64_t d_model = 128;
+  int64_t n_head = 4;             // d_head = d_model / n_head
+  int64_t d_ff = 512;
+  int64_t seq_len = 64;           // n_s: tokens per segment
+  int64_t mem_len = 64;           // n_m: memory slots per layer
+  int64_t cmem_len = 32;          // n_cm: compressed-memory slots per layer (0 = Transformer-XL)
+  int64_t cmem_rate = 2;          // c: evicted slots per compressed slot
+  int64_t clamp_len = -1;         // relative distances are clamped to this; -1 = no clamp
+  bool same_length = false;       // evaluation: every query sees exactly mem_len+cmem_len keys
+  double dropout = 0.1;
+  double dropatt = 0.0;
+  std::string norm = "post";      // post | pre
+  bool untie_r = true;            // u, v biases per layer (false: shared by all layers)
+  bool tie_weight = true;         // output layer shares the embedding matrix
+  std::string cmem_positions = "slot";  // each compressed slot is one relative step
+  std::vector<int64_t> cutoffs;   // adaptive softmax cutoffs (word level); empty = full softmax
+  double init_std = 0.02;         // normal init of weights
+};
+
+// A plugin chosen by name ("mean_pool" or "mean_pool@1") with its raw parameter values.
+struct PluginChoice {
+  std::string name;
+  std::map<std::string, std::string> params;  // compression.<key> / compression_loss.<key>
+};
+
+struct RunConfig {
+  std::string experiment = "default";
+  int64_t seed = 1;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int64_t threads = 0;          // intra-op threads; 0 = all cores of this worker
+  ModelOptions model;
+  PluginChoice compression{"mean_pool", {}};
+  PluginChoice compression_loss{"none", {}};
+  bool allow_untrained_compression = false;
+};
+
+struct OptionInfo {
+  std::string key;
+  std::string group;     // INI section it is written under: run, model, ...
+  std::string expected;  // "a positive integer"
+  std::string help;
+};
+
+// Every option key with its group, expectation and help, in table order.
+const std::vector<OptionInfo>& option_infos();
+
+// Sets one key from a string. `where` prefixes errors ("run.ini:7", "--set"). Keys
+// "compression.<k>" and "compression_loss.<k>" go to the plugin's raw parameters (checked
+// against the plugin's declaration when plugins are resolved). Throws ctlab::Error.
+void apply_setting(RunConfig& cfg, const std::string& key, const std::string& value,
+                   const std::string& where);
+
+// Reads an INI run file (path may be empty: defaults only), then applies "key=value"
+// overrides in order, then validates. Throws ctlab::Error naming file:line, key and value.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides);
+
+// Cross-key checks (divisibility, head size, ...). Throws ctlab::Error.
+void validate_run_config(const RunConfig& cfg);
+
+// Value of a key in canonical spelling; throws ctlab::Error for unknown keys.
+std::string get_setting(const RunConfig& cfg, const std::string& key);
+
+// The full resolved configuration as an INI file, grouped by section, canonical values.
+std::string format_run_config(const RunConfig& cfg);
+
+}  // namespace ctlab

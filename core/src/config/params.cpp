@@ -1,0 +1,86 @@
+// Value parsing shared by run options and plugin parameters.
+#include "config/params.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+
+#include "util/error.h"
+#include "util/text.h"
+
+namespace ctlab {
+
+std::string canonical_value(ParamType type, const std::string& raw) {
+  std::string v = trim(raw);
+  switch (type) {
+    case ParamType::Int: {
+      char* end = nullptr;
+      errno = 0;
+      long long x = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || errno == ERANGE) throw std::invalid_argument("an integer");
+      return std::to_string(x);
+    }
+    case ParamType::Float: {
+      char* end = nullptr;
+      errno = 0;
+      double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(x))
+        throw std::invalid_argument("a finite number");
+      std::ostringstream os;
+      os.precision(17);
+      os << x;
+      // Shortest spelling that round-trips, so run ids do not depend on how a user wrote it.
+      for (int p = 1; p <= 17; ++p) {
+        std::ostringstream t;
+        t.precision(p);
+        t << x;
+        if (std::strtod(t.str().c_str(), nullptr) == x) return t.str();
+      }
+      return os.str();
+    }
+    case ParamType::Bool: {
+      std::string l;
+      for (char c : v) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (l == "true" || l == "1" || l == "yes" || l == "on") return "true";
+      if (l == "false" || l == "0" || l == "no" || l == "off") return "false";
+      throw std::invalid_argument("a boolean (true/false)");
+    }
+    case ParamType::String:
+      return v;
+  }
+  throw std::invalid_argument("a known type");
+}
+
+PluginParams resolve_plugin_params(const std::vector<ParamSpec>& specs,
+                                   const std::map<std::string, std::string>& given,
+                                   const std::string& key_prefix, const std::string& plugin_id) {
+  std::map<std::string, std::string> out;
+  std::vector<std::string> names;
+  for (const auto& s : specs) names.push_back(s.name);
+  for (const auto& [key, value] : given) {
+    bool known = false;
+    for (const auto& s : specs) known = known || s.name == key;
+    if (!known) {
+      throw Error("unknown key '" + key_prefix + key + "': plugin " + plugin_id +
+                  (names.empty() ? " takes no parameters"
+                                 : " declares " + join(names, ", ") + did_you_mean(key, names)));
+    }
+  }
+  for (const auto& s : specs) {
+    auto it = given.find(s.name);
+    const std::string& value = it == given.end() ? s.default_value : it->second;
+    try {
+      out[s.name] = canonical_value(s.type, value);
+    } catch (const std::invalid_argument& e) {
+      throw Error("bad value for '" + key_prefix + s.name + "' = '" + value + "': plugin " +
+                  plugin_id + " expects " + e.what() +
+                  (it == given.end() ? " (this is the plugin's own default: the plugin is broken)" : ""));
+    }
+  }
+  return PluginParams(std::move(out));
+}
+
+}  // namespace ctlab

@@ -1,0 +1,44 @@
+// Plugin resolution for a run configuration.
+#include "config/resolve.h"
+
+#include "config/params.h"
+
+namespace ctlab {
+
+ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg) {
+  ResolvedPlugins r;
+  try {
+    r.fn = &host.compression_fn(cfg.compression.name);
+  } catch (const Error& e) {
+    throw Error("key 'compression' = '" + cfg.compression.name + "': " + e.what());
+  }
+  try {
+    r.loss = &host.compression_loss(cfg.compression_loss.name);
+  } catch (const Error& e) {
+    throw Error("key 'compression_loss' = '" + cfg.compression_loss.name + "': " + e.what());
+  }
+  r.fn_params = resolve_plugin_params(r.fn->spec.params, cfg.compression.params, "compression.", r.fn->id);
+  r.loss_params =
+      resolve_plugin_params(r.loss->spec.params, cfg.compression_loss.params, "compression_loss.", r.loss->id);
+  if (cfg.model.cmem_len == 0) return r;  // Transformer-XL: nothing is compressed
+
+  const bool trainable = r.fn->spec.trainable;
+  const LossMode mode = r.loss->spec.mode;
+  if (trainable && mode == LossMode::None && !cfg.allow_untrained_compression)
+    throw Error("compression = " + r.fn->id + " has parameters to learn but compression_loss = " + r.loss->id +
+                " trains nothing: expected a loss such as attention_reconstruction, autoencoding or bptt, "
+                "or set allow_untrained_compression = true to keep its initial weights");
+  if (!trainable && mode != LossMode::None)
+    throw Error("compression_loss = " + r.loss->id + " trains the compression function, but compression = " +
+                r.fn->id + " has no parameters: expected compression_loss = none");
+  return r;
+}
+
+void pin_plugins(RunConfig& cfg, const ResolvedPlugins& plugins) {
+  cfg.compression.name = plugins.fn->id;
+  cfg.compression.params = plugins.fn_params.values();
+  cfg.compression_loss.name = plugins.loss->id;
+  cfg.compression_loss.params = plugins.loss_params.values();
+}
+
+}  // namespace ctlab

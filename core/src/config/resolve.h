@@ -1,0 +1,25 @@
+// Binds a run configuration to the loaded plugins: looks up the compression function and
+// loss, validates their parameters, and checks that the pair makes sense.
+#pragma once
+
+#include "config/options.h"
+#include "plugin/plugin_host.h"
+
+namespace ctlab {
+
+struct ResolvedPlugins {
+  const FnEntry* fn = nullptr;
+  const LossEntry* loss = nullptr;
+  PluginParams fn_params;
+  PluginParams loss_params;
+};
+
+// Throws ctlab::Error naming the key, value and plugin when something does not fit.
+ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg);
+
+// Rewrites cfg so that it names exact plugin versions (name@version) and lists every
+// plugin parameter with its canonical value: the form stored with a run and hashed into
+// its id.
+void pin_plugins(RunConfig& cfg, const ResolvedPlugins& plugins);
+
+}  // namespace ctlab

@@ -1,0 +1,271 @@
+// Loading, validating and registering plugin libraries.
+#include "plugin/plugin_host.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+#include <boost/filesystem.hpp>
+
+#include "util/sha256.h"
+#include "util/text.h"
+
+namespace fs = boost::filesystem;
+
+namespace ctlab {
+namespace {
+
+const char* kFilePrefix = "libctlab_plugin_";
+const char* kHostTorch = CTLAB_TORCH_VERSION_STRING;
+
+// Collects what one library registers, so that a library is accepted or rejected whole.
+class CollectingRegistrar : public Registrar {
+ public:
+  void add_compression_fn(CompressionFnSpec spec) override { fns.push_back(std::move(spec)); }
+  void add_compression_loss(CompressionLossSpec spec) override { losses.push_back(std::move(spec)); }
+  std::vector<CompressionFnSpec> fns;
+  std::vector<CompressionLossSpec> losses;
+};
+
+std::string make_id(const std::string& name, int version) {
+  return name + "@" + std::to_string(version);
+}
+
+bool valid_name(const std::string& n) {
+  if (n.empty()) return false;
+  for (char c : n)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  return true;
+}
+
+template <class Map>
+const typename Map::mapped_type* lookup(const Map& m, const std::string& name) {
+  auto at = name.find('@');
+  if (at != std::string::npos) {
+    auto it = m.find(name);
+    return it == m.end() ? nullptr : &it->second;
+  }
+  const typename Map::mapped_type* best = nullptr;
+  for (const auto& [id, e] : m)
+    if (e.spec.name == name && (!best || e.spec.version > best->spec.version)) best = &e;
+  return best;
+}
+
+template <class Map>
+std::string available(const Map& m) {
+  std::vector<std::string> ids;
+  for (const auto& [id, e] : m) ids.push_back(id);
+  return ids.empty() ? "(nothing loaded)" : join(ids, ", ");
+}
+
+}  // namespace
+
+std::vector<std::string> PluginHost::search_path(const std::vector<std::string>& cli_dirs) {
+  std::vector<std::string> dirs(cli_dirs.begin(), cli_dirs.end());
+  if (const char* env = std::getenv("CTLAB_PLUGIN_PATH")) {
+    for (const auto& d : split(env, ':'))
+      if (!d.empty()) dirs.push_back(d);
+  }
+  boost::system::error_code ec;
+  fs::path exe = boost::dll::program_location(ec);
+  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "lib" / "ctlab" / "plugins").string());
+  dirs.push_back((fs::path(CTLAB_INSTALL_PREFIX) / "lib" / "ctlab" / "plugins").string());
+  // Drop repeats of the same folder (by canonical path), keeping the first.
+  std::vector<std::string> out;
+  std::vector<std::string> seen;
+  for (const auto& d : dirs) {
+    boost::system::error_code ec2;
+    auto canon = fs::weakly_canonical(fs::path(d), ec2).string();
+    if (std::find(seen.begin(), seen.end(), canon) != seen.end()) continue;
+    seen.push_back(canon);
+    out.push_back(d);
+  }
+  return out;
+}
+
+void PluginHost::load_directories(const std::vector<std::string>& dirs) {
+  for (const auto& d : dirs) {
+    boost::system::error_code ec;
+    if (!fs::is_directory(d, ec)) continue;  // absent defaults are normal
+    std::vector<fs::path> found;
+    for (fs::directory_iterator it(d, ec), end; !ec && it != end; it.increment(ec)) {
+      auto name = it->path().filename().string();
+      if (starts_with(name, kFilePrefix) && it->path().extension() == ".so") found.push_back(it->path());
+    }
+    std::sort(found.begin(), found.end());
+    for (const auto& p : found) {
+      try {
+        load_file(p.string());
+      } catch (const Error&) {
+        // recorded in files_
+      }
+    }
+  }
+}
+
+void PluginHost::record_failure(PluginFile file, const std::string& why) {
+  file.loaded = false;
+  file.error = why;
+  files_.push_back(file);
+  throw Error("cannot use plugin file '" + file.path + "': " + why, ErrorKind::Plugin);
+}
+
+void PluginHost::load_file(const std::string& path_in) {
+  PluginFile file;
+  boost::system::error_code ec;
+  fs::path canon = fs::weakly_canonical(fs::path(path_in), ec);
+  file.path = ec ? path_in : canon.string();
+  for (const auto& f : files_)
+    if (f.path == file.path) return;  // the same file reached twice: already handled
+
+  try {
+    file.sha256 = sha256_file(file.path);
+  } catch (const Error&) {
+    record_failure(file, "cannot read the file");
+  }
+
+  // Kept alive for the whole process: objects created by the plugin may outlive any scope.
+  auto* lib = new boost::dll::shared_library();
+  lib->load(file.path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  if (ec) {
+    delete lib;
+    std::string detail = ec.message();
+    record_failure(file, "not a loadable shared library (" + detail + ")");
+  }
+  for (const char* sym : {"ctlab_plugin_api_version", "ctlab_plugin_torch_version", "ctlab_plugin_register"}) {
+    if (!lib->has(sym))
+      record_failure(file, std::string("missing entry point '") + sym +
+                               "' (was it built with the CTLAB_PLUGIN(...) macro?)");
+  }
+  int api = lib->get<int()>("ctlab_plugin_api_version")();
+  if (api != CTLAB_PLUGIN_API_VERSION)
+    record_failure(file, "plugin API version " + std::to_string(api) + " but this ctlab speaks version " +
+                             std::to_string(CTLAB_PLUGIN_API_VERSION) + "; rebuild the plugin against this ctlab's SDK");
+  const char* torch_c = lib->get<const char*()>("ctlab_plugin_torch_version")();
+  std::string torch = torch_c ? torch_c : "(null)";
+  if (torch != kHostTorch)
+    record_failure(file, "built against LibTorch " + torch + " but this ctlab uses LibTorch " + kHostTorch +
+                             "; C++ types differ between LibTorch releases, rebuild the plugin");
+
+  CollectingRegistrar reg;
+  try {
+    lib->get<void(Registrar&)>("ctlab_plugin_register")(reg);
+  } catch (const std::exception& e) {
+    record_failure(file, "registration threw: " + brief_what(e));
+  } catch (...) {
+    record_failure(file, "registration threw an unknown exception");
+  }
+  if (reg.fns.empty() && reg.losses.empty()) record_failure(file, "registers no compression function or loss");
+
+  // Validate everything before committing anything: a library is accepted or rejected whole.
+  std::vector<std::string> ids;
+  auto check = [&](const std::string& kind, const std::string& name, int version, bool has_factory,
+                   const std::vector<ParamSpec>& params) {
+    if (!valid_name(name))
+      record_failure(file, kind + " name '" + name + "' is not valid (letters, digits, '_' or '-')");
+    if (version < 1) record_failure(file, kind + " " + name + " has version " + std::to_string(version) + "; expected >= 1");
+    auto id = make_id(name, version);
+    if (!has_factory) record_failure(file, kind + " " + id + " has no create function");
+    bool dup_here = std::find(ids.begin(), ids.end(), kind + id) != ids.end();
+    std::string other;
+    if (kind == "fn" && fns_.count(id)) other = fns_.at(id).path;
+    if (kind == "loss" && losses_.count(id)) other = losses_.at(id).path;
+    if (dup_here || !other.empty())
+      record_failure(file, "duplicate " + kind + " " + id + (other.empty() ? " within this file" : ", already provided by " + other) +
+                               "; a changed plugin must register a new version");
+    for (const auto& p : params) {
+      if (p.name.empty()) record_failure(file, kind + " " + id + " declares a parameter with no name");
+    }
+    ids.push_back(kind + id);
+    file.provides.push_back(kind + " " + id);
+  };
+  for (const auto& s : reg.fns) check("fn", s.name, s.version, static_cast<bool>(s.create), s.params);
+  for (const auto& s : reg.losses) check("loss", s.name, s.version, static_cast<bool>(s.create), s.params);
+
+  for (auto& s : reg.fns) {
+    auto id = make_id(s.name, s.version);
+    fns_[id] = FnEntry{std::move(s), id, file.path, file.sha256};
+  }
+  for (auto& s : reg.losses) {
+    auto id = make_id(s.name, s.version);
+    losses_[id] = LossEntry{std::move(s), id, file.path, file.sha256};
+  }
+  file.loaded = true;
+  files_.push_back(file);
+}
+
+std::vector<const FnEntry*> PluginHost::compression_fns() const {
+  std::vector<const FnEntry*> v;
+  for (const auto& [id, e] : fns_) v.push_back(&e);
+  return v;
+}
+
+std::vector<const LossEntry*> PluginHost::compression_losses() const {
+  std::vector<const LossEntry*> v;
+  for (const auto& [id, e] : losses_) v.push_back(&e);
+  return v;
+}
+
+std::string PluginHost::rejected_summary() const {
+  std::string s;
+  for (const auto& f : files_)
+    if (!f.loaded) s += "\n  rejected " + f.path + ": " + f.error;
+  return s;
+}
+
+const FnEntry& PluginHost::compression_fn(const std::string& name) const {
+  if (auto* e = lookup(fns_, name)) return *e;
+  std::vector<std::string> names;
+  for (const auto& [id, e] : fns_) names.push_back(e.spec.name);
+  throw Error("no compression function '" + name + "'" + did_you_mean(name, names) +
+              "; available: " + available(fns_) + rejected_summary());
+}
+
+const LossEntry& PluginHost::compression_loss(const std::string& name) const {
+  if (auto* e = lookup(losses_, name)) return *e;
+  std::vector<std::string> names;
+  for (const auto& [id, e] : losses_) names.push_back(e.spec.name);
+  throw Error("no compression loss '" + name + "'" + did_you_mean(name, names) +
+              "; available: " + available(losses_) + rejected_summary());
+}
+
+std::shared_ptr<CompressionFn> PluginHost::create(const FnEntry& e, const PluginContext& ctx) const {
+  auto obj = call_plugin(e.id, e.path, "create (layer " + std::to_string(ctx.layer) + ")",
+                         [&] { return e.spec.create(ctx); });
+  if (!obj) throw Error("plugin " + e.id + " (" + e.path + ") returned no object from create", ErrorKind::Plugin);
+  return obj;
+}
+
+std::shared_ptr<CompressionLoss> PluginHost::create(const LossEntry& e, const PluginContext& ctx) const {
+  auto obj = call_plugin(e.id, e.path, "create (layer " + std::to_string(ctx.layer) + ")",
+                         [&] { return e.spec.create(ctx); });
+  if (!obj && e.spec.mode == LossMode::Auxiliary)
+    throw Error("plugin " + e.id + " (" + e.path + ") is an auxiliary loss but returned no object from create",
+                ErrorKind::Plugin);
+  return obj;
+}
+
+void check_compression_output(const std::string& plugin_id, const CompressionInput& in,
+                              const torch::Tensor& out) {
+  const auto& old = in.old;
+  auto where = "compression function " + plugin_id + " at layer " + std::to_string(in.layer);
+  auto shapes = " (input " + c10::str(old.sizes()) + ", rate " + std::to_string(in.rate) + ", output " +
+                (out.defined() ? c10::str(out.sizes()) : std::string("undefined")) + ")";
+  if (!out.defined()) throw Error(where + " returned an undefined tensor" + shapes, ErrorKind::Run);
+  std::vector<int64_t> want = {old.size(0) / in.rate, old.size(1), old.size(2)};
+  if (out.sizes() != c10::IntArrayRef(want))
+    throw Error(where + " returned the wrong shape: expected " + c10::str(c10::IntArrayRef(want)) + shapes,
+                ErrorKind::Run);
+  if (out.scalar_type() != old.scalar_type())
+    throw Error(where + " returned dtype " + std::string(c10::toString(out.scalar_type())) + ", expected " +
+                    c10::toString(old.scalar_type()) + shapes,
+                ErrorKind::Run);
+  if (out.device() != old.device())
+    throw Error(where + " returned a tensor on " + out.device().str() + ", expected " + old.device().str() + shapes,
+                ErrorKind::Run);
+  if (!torch::isfinite(out.detach()).all().item<bool>())
+    throw Error(where + " returned non-finite values" + shapes, ErrorKind::Run);
+}
+
+}  // namespace ctlab

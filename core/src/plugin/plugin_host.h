@@ -1,0 +1,102 @@
+// The plugin host: finds plugin libraries on the search path, loads them with Boost.DLL,
+// checks the API and LibTorch versions before touching any C++ type, registers their
+// compression functions and losses by name@version, and guards every call into plugin
+// code so that failures name the plugin. Libraries are never unloaded.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ctlab/plugin_api.h>
+
+#include "util/error.h"
+
+namespace ctlab {
+
+// One library file seen on the search path, loaded or rejected.
+struct PluginFile {
+  std::string path;    // canonical absolute path
+  std::string sha256;  // of the file's bytes ("" when unreadable)
+  bool loaded = false;
+  std::string error;   // why it was rejected, when !loaded
+  std::vector<std::string> provides;  // "fn mean_pool@1", "loss none@1"
+};
+
+struct FnEntry {
+  CompressionFnSpec spec;
+  std::string id;    // name@version
+  std::string path;  // library file
+  std::string sha256;
+};
+
+struct LossEntry {
+  CompressionLossSpec spec;
+  std::string id;
+  std::string path;
+  std::string sha256;
+};
+
+class PluginHost {
+ public:
+  // Directories in search order: --plugin-dir values, then $CTLAB_PLUGIN_PATH (':'-separated),
+  // then <prefix>/lib/ctlab/plugins where <prefix> is the directory above the running
+  // executable's bin/ (the install prefix for an installed ctlab, the build tree for a
+  // build), then the compiled-in install prefix's plugin folder.
+  static std::vector<std::string> search_path(const std::vector<std::string>& cli_dirs);
+
+  // Loads every libctlab_plugin_*.so in the directories (sorted by name within each). Bad
+  // files are recorded in files() with the reason; this never throws for them.
+  void load_directories(const std::vector<std::string>& dirs);
+  // Loads one library file; throws ctlab::Error (kind Plugin) with the reason when rejected.
+  // The rejection is recorded in files() as well.
+  void load_file(const std::string& path);
+
+  const std::vector<PluginFile>& files() const { return files_; }
+  std::vector<const FnEntry*> compression_fns() const;
+  std::vector<const LossEntry*> compression_losses() const;
+
+  // Looks up "name" (highest version) or "name@version". Throws ctlab::Error listing what
+  // is available and any rejected files, when nothing matches.
+  const FnEntry& compression_fn(const std::string& name) const;
+  const LossEntry& compression_loss(const std::string& name) const;
+
+  // Instantiates one plugin object per layer; exceptions are rethrown naming the plugin.
+  std::shared_ptr<CompressionFn> create(const FnEntry& e, const PluginContext& ctx) const;
+  std::shared_ptr<CompressionLoss> create(const LossEntry& e, const PluginContext& ctx) const;
+
+ private:
+  void record_failure(PluginFile file, const std::string& why);
+  std::string rejected_summary() const;
+
+  std::vector<PluginFile> files_;
+  std::map<std::string, FnEntry> fns_;      // by id
+  std::map<std::string, LossEntry> losses_;  // by id
+};
+
+// Runs f(); any exception other than ctlab::Error is rethrown as ctlab::Error(kind Plugin)
+// "plugin <id> (<path>): <message>" with `what` saying what was being done.
+template <class F>
+auto call_plugin(const std::string& id, const std::string& path, const std::string& what, F&& f)
+    -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("plugin " + id + " (" + path + ") failed in " + what + ": " + brief_what(e),
+                ErrorKind::Plugin);
+  } catch (...) {
+    throw Error("plugin " + id + " (" + path + ") failed in " + what + ": unknown exception",
+                ErrorKind::Plugin);
+  }
+}
+
+// Checks a compression function's output against DESIGN's contract: shape
+// [n / rate, B, D], the input's dtype and device, and finite values. Throws
+// ctlab::Error(kind Run) naming the plugin, the layer and both shapes.
+void check_compression_output(const std::string& plugin_id, const CompressionInput& in,
+                              const torch::Tensor& out);
+
+}  // namespace ctlab
