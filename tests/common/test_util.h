@@ -1,0 +1,87 @@
+// Shared test helpers: tensor comparison that reports the worst element, temporary
+// folders, and running the real ctlab binary.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace ctlab::test {
+
+// Asserts |a - b| <= atol + rtol * |b| elementwise; on failure prints the max abs
+// difference and the first offending index.
+inline ::testing::AssertionResult tensors_close(const torch::Tensor& a, const torch::Tensor& b,
+                                               double rtol = 1e-6, double atol = 1e-8) {
+  if (a.sizes() != b.sizes())
+    return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
+  auto ad = a.detach().to(torch::kCPU, torch::kFloat64), bd = b.detach().to(torch::kCPU, torch::kFloat64);
+  auto diff = (ad - bd).abs();
+  auto bad = diff > (atol + rtol * bd.abs());
+  if (!bad.any().item<bool>()) return ::testing::AssertionSuccess();
+  auto idx = bad.flatten().nonzero()[0].item<int64_t>();
+  std::ostringstream where;
+  int64_t rem = idx;
+  std::vector<int64_t> coord(a.dim());
+  for (int64_t d = a.dim() - 1; d >= 0; --d) {
+    coord[d] = rem % a.size(d);
+    rem /= a.size(d);
+  }
+  where << "[";
+  for (size_t i = 0; i < coord.size(); ++i) where << (i ? "," : "") << coord[i];
+  where << "]";
+  return ::testing::AssertionFailure() << "max abs diff " << diff.max().item<double>() << "; first offending index "
+                                       << where.str() << ": " << ad.flatten()[idx].item<double>() << " vs "
+                                       << bd.flatten()[idx].item<double>();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ctlab-test-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name, const std::string& content) const {
+    auto p = path_ + "/" + name;
+    std::ofstream(p) << content;
+    return p;
+  }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+inline CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// The real binary, with the plugin search path reduced to what the test passes.
+inline CommandResult run_ctlab(const std::string& args) {
+  return run_command("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' " + args);
+}
+
+}  // namespace ctlab::test
