@@ -1,0 +1,72 @@
+// Relative multi-head attention of Transformer-XL ([TXL] sec. 3.3) over the key sequence
+// concat(compressed memory, memory, current segment), time-major.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+namespace ctlab {
+
+struct RelAttentionOptions {
+  RelAttentionOptions(int64_t d_model, int64_t n_head) : d_model_(d_model), n_head_(n_head) {}
+  TORCH_ARG(int64_t, d_model);
+  TORCH_ARG(int64_t, n_head);
+  TORCH_ARG(double, dropatt) = 0.0;
+  TORCH_ARG(bool, own_biases) = true;  // u, v per layer (untie_r); else passed in by the model
+  TORCH_ARG(double, init_std) = 0.02;
+};
+
+class RelMultiHeadAttnImpl : public torch::nn::Module {
+ public:
+  explicit RelMultiHeadAttnImpl(const RelAttentionOptions& options);
+
+  // q_src [L, B, D]: the (normalised) current segment; kv_src [klen, B, D]: the
+  // (normalised) concat(cm, m, h) with the current segment last; r [klen, D]: sinusoid
+  // embeddings of distances klen-1 .. 0 (already clamped and dropped out); u, v [H, d_head]
+  // (undefined: use this layer's own); mask [L, klen] bool, true = hidden.
+  // Returns the attention output [L, B, D] after W_o. When probs_out is given, it receives
+  // the attention probabilities [B, H, L, klen] in float32 (float64 for a float64
+  // model; still part of the graph).
+  torch::Tensor forward(const torch::Tensor& q_src, const torch::Tensor& kv_src, const torch::Tensor& r,
+                        const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
+                        torch::Tensor* probs_out = nullptr);
+
+  // Content-only attention for compression losses ([CT] sec. 3.2): query_src [L, B, D],
+  // kv_src [n, B, D] -> [L, B, D] with heads concatenated, before W_o. Uses detached views
+  // of W_q, W_k, W_v, so no gradient reaches them; no positional terms, no u/v, no mask.
+  torch::Tensor content_attention(const torch::Tensor& query_src, const torch::Tensor& kv_src) const;
+
+  const RelAttentionOptions& options() const { return options_; }
+
+  torch::nn::Linear q_net{nullptr};   // W_q: D -> H*d_head, no bias
+  torch::nn::Linear kv_net{nullptr};  // [W_k; W_v]: D -> 2*H*d_head, no bias
+  torch::nn::Linear r_net{nullptr};   // W_r: D -> H*d_head, no bias
+  torch::nn::Linear o_net{nullptr};   // W_o: H*d_head -> D, no bias
+  torch::Tensor r_w_bias, r_r_bias;   // u, v [H, d_head] when own_biases
+  torch::nn::Dropout drop_att{nullptr};
+
+ private:
+  RelAttentionOptions options_;
+  int64_t d_head_;
+  double scale_;
+};
+TORCH_MODULE(RelMultiHeadAttn);
+
+// The relative shift: x [..., L, klen] holds the position term for query i and the
+// distance of column k (distance klen-1-k). Returns y with y[..., i, j] = x[..., i, j + L-1-i],
+// i.e. the term for distance mlen + i - j, valid wherever j <= mlen + i.
+torch::Tensor rel_shift(const torch::Tensor& x);
+
+// Sinusoid position embeddings [klen, D] for distances klen-1 .. 0, clamped at clamp_len
+// when clamp_len >= 0: sines in the first D/2 columns, cosines in the rest.
+torch::Tensor sinusoid_positions(int64_t klen, int64_t d_model, int64_t clamp_len,
+                                 const torch::TensorOptions& options);
+
+// [L, klen] bool mask, true = hidden: key j is hidden from query i iff j > mlen + i, and,
+// when same_length_window > 0, also iff j <= mlen + i - same_length_window.
+torch::Tensor causal_memory_mask(int64_t L, int64_t mlen, int64_t same_length_window,
+                                 const torch::Device& device);
+
+}  // namespace ctlab

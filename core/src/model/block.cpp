@@ -1,0 +1,40 @@
+// The layer: attention and feed-forward with residuals, dropout and LayerNorm.
+#include "model/block.h"
+
+#include <torch/nn/functional/activation.h>
+
+namespace ctlab {
+
+BlockImpl::BlockImpl(const BlockOptions& o) : pre_norm_(o.pre_norm()) {
+  attn = register_module("attn", RelMultiHeadAttn(RelAttentionOptions(o.d_model(), o.n_head())
+                                                      .dropatt(o.dropatt())
+                                                      .own_biases(o.own_biases())
+                                                      .init_std(o.init_std())));
+  ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model()})));
+  ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model()})));
+  ff1 = register_module("ff1", torch::nn::Linear(o.d_model(), o.d_ff()));
+  ff2 = register_module("ff2", torch::nn::Linear(o.d_ff(), o.d_model()));
+  drop = register_module("drop", torch::nn::Dropout(o.dropout()));
+  torch::NoGradGuard no_grad;
+  for (auto* lin : {ff1.get(), ff2.get()}) {
+    lin->weight.normal_(0.0, o.init_std());
+    lin->bias.zero_();
+  }
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& h, const torch::Tensor& memories, const torch::Tensor& r,
+                                 const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
+                                 torch::Tensor* probs_out) {
+  auto ff = [&](const torch::Tensor& x) { return ff2(drop(torch::relu(ff1(x)))); };
+  if (pre_norm_) {
+    auto hn = ln1(h);
+    auto kv = memories.size(0) > 0 ? torch::cat({ln1(memories), hn}, 0) : hn;
+    auto a = h + drop(attn(hn, kv, r, u, v, mask, probs_out));
+    return a + drop(ff(ln2(a)));
+  }
+  auto kv = memories.size(0) > 0 ? torch::cat({memories, h}, 0) : h;
+  auto a = ln1(h + drop(attn(h, kv, r, u, v, mask, probs_out)));
+  return ln2(a + drop(ff(a)));
+}
+
+}  // namespace ctlab

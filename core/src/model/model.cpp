@@ -1,0 +1,286 @@
+// The Compressive Transformer: embedding, layers, output, and Algorithm 1's memory update.
+#include "model/model.h"
+
+#include <cmath>
+
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/functional/normalization.h>
+
+#include "plugin/plugin_host.h"
+#include "util/error.h"
+
+namespace ctlab {
+
+namespace {
+const char* kFnPrefix = "compress_";
+const char* kLossPrefix = "closs_";
+
+int64_t rows(const torch::Tensor& t) { return t.defined() ? t.size(0) : 0; }
+torch::Tensor cat_time(const torch::Tensor& a, const torch::Tensor& b) {
+  if (rows(a) == 0) return b;
+  if (rows(b) == 0) return a;
+  return torch::cat({a, b}, 0);
+}
+torch::Tensor last_rows(const torch::Tensor& t, int64_t n) {
+  return rows(t) > n ? t.narrow(0, rows(t) - n, n) : t;
+}
+}  // namespace
+
+void validate_memory_config(const MemoryConfig& c, int64_t rate, const std::string& context) {
+  if (c.mem_len < 0 || c.cmem_len < 0)
+    throw Error(context + ": mem_len and cmem_len must be >= 0, got " + std::to_string(c.mem_len) + " and " +
+                std::to_string(c.cmem_len));
+  if (c.cmem_len > 0 && c.mem_len == 0)
+    throw Error(context + ": cmem_len = " + std::to_string(c.cmem_len) +
+                " needs mem_len > 0: compressed memory is filled from slots evicted from memory");
+  if (c.cmem_len > 0 && c.mem_len % rate != 0)
+    throw Error(context + ": mem_len = " + std::to_string(c.mem_len) + " is not a multiple of cmem_rate = " +
+                std::to_string(rate) + ": evictions must be whole blocks of cmem_rate slots");
+}
+
+CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, CompressionSetup setup)
+    : opts_(o), setup_(std::move(setup)) {
+  mem_cfg_ = {o.mem_len, o.cmem_len, o.clamp_len, o.same_length};
+  validate_memory_config(mem_cfg_, o.cmem_rate, "model");
+  TORCH_CHECK(o.d_model % o.n_head == 0, "d_model ", o.d_model, " not divisible by n_head ", o.n_head);
+  if (o.cmem_len > 0 && static_cast<int64_t>(setup_.fns.size()) != o.n_layer)
+    throw Error("cmem_len = " + std::to_string(o.cmem_len) + " needs one compression function per layer, got " +
+                std::to_string(setup_.fns.size()));
+
+  embedding = register_module("embedding", torch::nn::Embedding(o.vocab_size, o.d_model));
+  drop = register_module("drop", torch::nn::Dropout(o.dropout));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.n_layer; ++i) {
+    layers->push_back(Block(BlockOptions(o.d_model, o.n_head, o.d_ff)
+                                .dropout(o.dropout)
+                                .dropatt(o.dropatt)
+                                .pre_norm(o.norm == "pre")
+                                .own_biases(o.untie_r)
+                                .init_std(o.init_std)));
+  }
+  const int64_t d_head = o.d_model / o.n_head;
+  if (!o.untie_r) {
+    r_w_bias = register_parameter("r_w_bias", torch::empty({o.n_head, d_head}));
+    r_r_bias = register_parameter("r_r_bias", torch::empty({o.n_head, d_head}));
+  }
+  if (o.norm == "pre") final_ln = register_module("final_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
+  if (!o.cutoffs.empty()) {
+    // Word-level vocabularies: adaptive softmax with its own weights (tie_weight applies to
+    // the full softmax only), PyTorch's default div_value of 4.
+    adaptive = register_module("adaptive", torch::nn::AdaptiveLogSoftmaxWithLoss(
+                                               torch::nn::AdaptiveLogSoftmaxWithLossOptions(o.d_model, o.vocab_size, o.cutoffs)));
+  } else if (o.tie_weight) {
+    out_bias = register_parameter("out_bias", torch::zeros({o.vocab_size}));
+  } else {
+    out = register_module("out", torch::nn::Linear(o.d_model, o.vocab_size));
+  }
+  {
+    torch::NoGradGuard no_grad;
+    embedding->weight.normal_(0.0, o.init_std);
+    if (r_w_bias.defined()) {
+      r_w_bias.normal_(0.0, o.init_std);
+      r_r_bias.normal_(0.0, o.init_std);
+    }
+    if (out) {
+      out->weight.normal_(0.0, o.init_std);
+      out->bias.zero_();
+    }
+  }
+  // Plugins are registered last so that the transformer's initialisation (and so its
+  // random stream) does not depend on which compression function is used.
+  for (size_t i = 0; i < setup_.fns.size(); ++i)
+    register_module(kFnPrefix + std::to_string(i), setup_.fns[i]);
+  for (size_t i = 0; i < setup_.losses.size(); ++i)
+    if (setup_.losses[i]) register_module(kLossPrefix + std::to_string(i), setup_.losses[i]);
+  memory_.resize(o.n_layer);
+}
+
+void CompressiveTransformerImpl::reset_memory() {
+  memory_.assign(opts_.n_layer, LayerMemory{});
+}
+
+void CompressiveTransformerImpl::set_memory(std::vector<LayerMemory> memory) {
+  TORCH_CHECK(static_cast<int64_t>(memory.size()) == opts_.n_layer, "set_memory: expected ", opts_.n_layer,
+              " layers, got ", memory.size());
+  memory_ = std::move(memory);
+}
+
+void CompressiveTransformerImpl::set_memory_config(const MemoryConfig& config) {
+  validate_memory_config(config, opts_.cmem_rate, "memory settings");
+  if (config.cmem_len > 0 && setup_.fns.empty())
+    throw Error("cmem_len = " + std::to_string(config.cmem_len) +
+                " but the model was built without compression functions (trained with cmem_len = 0)");
+  mem_cfg_ = config;
+  reset_memory();
+}
+
+void CompressiveTransformerImpl::detach_memory() {
+  for (auto& m : memory_) {
+    if (m.mem.defined()) m.mem = m.mem.detach();
+    if (m.cmem.defined()) m.cmem = m.cmem.detach();
+  }
+}
+
+bool CompressiveTransformerImpl::is_compression_param(const std::string& name) const {
+  return name.rfind(kFnPrefix, 0) == 0 || name.rfind(kLossPrefix, 0) == 0;
+}
+
+std::vector<torch::Tensor> CompressiveTransformerImpl::transformer_parameters() const {
+  std::vector<torch::Tensor> v;
+  for (const auto& p : named_parameters())
+    if (!is_compression_param(p.key())) v.push_back(p.value());
+  return v;
+}
+
+std::vector<torch::Tensor> CompressiveTransformerImpl::compression_parameters() const {
+  std::vector<torch::Tensor> v;
+  for (const auto& p : named_parameters())
+    if (is_compression_param(p.key())) v.push_back(p.value());
+  return v;
+}
+
+ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, const torch::Tensor& targets,
+                                                  const ForwardOptions& fo) {
+  TORCH_CHECK(tokens.dim() == 2, "tokens must be [L, B], got ", tokens.sizes());
+  const int64_t L = tokens.size(0), B = tokens.size(1), D = opts_.d_model;
+  const auto& m0 = memory_[0];
+  const int64_t cmem_slots = rows(m0.cmem), mem_slots = rows(m0.mem);
+  if (cmem_slots + mem_slots > 0) {
+    auto mb = mem_slots > 0 ? m0.mem.size(1) : m0.cmem.size(1);
+    if (mb != B)
+      throw Error("the memories hold batch size " + std::to_string(mb) + " but this segment has " +
+                  std::to_string(B) + ": reset the memory when the batch size changes");
+  }
+  const int64_t mlen = cmem_slots + mem_slots, klen = mlen + L;
+
+  auto h = drop(embedding(tokens) * std::sqrt(static_cast<double>(D)));
+  auto r = drop(sinusoid_positions(klen, D, mem_cfg_.clamp_len, h.options()));
+  const int64_t window = (!is_training() && mem_cfg_.same_length) ? mem_cfg_.mem_len + mem_cfg_.cmem_len : 0;
+  auto mask = causal_memory_mask(L, mlen, window, h.device());
+
+  const bool track_usage = fo.update_memory && setup_.needs_usage && mem_cfg_.cmem_len > 0;
+  const bool want_probs = fo.need_attention || track_usage;
+  std::vector<torch::Tensor> inputs, probs;
+  ForwardOutput result;
+  for (int64_t i = 0; i < opts_.n_layer; ++i) {
+    inputs.push_back(h);
+    const auto& lm = memory_[i];
+    auto mems = cat_time(lm.cmem, lm.mem);
+    if (!mems.defined()) mems = h.new_empty({0, B, D});
+    torch::Tensor p;
+    h = layers[i]->as<Block>()->forward(h, mems, r, r_w_bias, r_r_bias, mask, want_probs ? &p : nullptr);
+    if (want_probs) probs.push_back(p.detach());
+  }
+  if (final_ln) h = final_ln(h);
+  h = drop(h);
+
+  if (adaptive) {
+    TORCH_CHECK(!fo.want_logits, "logits are not available with the adaptive softmax (cutoffs)");
+    auto res = adaptive(h.reshape({L * B, D}), targets.reshape({L * B}));
+    result.nll = -res.output.to(torch::kFloat32).view({L, B});
+  } else {
+    auto logits = out_bias.defined() ? torch::nn::functional::linear(h, embedding->weight, out_bias) : out(h);
+    if (targets.defined()) {
+      result.nll = torch::nn::functional::cross_entropy(
+                    logits.reshape({L * B, opts_.vocab_size}).to(torch::kFloat32), targets.reshape({L * B}),
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+                    .view({L, B});
+    }
+    if (fo.want_logits) result.logits = logits;
+  }
+  result.cmem_slots = cmem_slots;
+  result.mem_slots = mem_slots;
+  if (fo.need_attention) result.attention = probs;
+  if (fo.update_memory) update_memory(inputs, probs, cmem_slots, mem_slots, result.compression);
+  return result;
+}
+
+void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>& inputs,
+                                               const std::vector<torch::Tensor>& probs, int64_t cmem_slots,
+                                               int64_t mem_slots, std::vector<CompressionEvent>& events) {
+  const int64_t c = opts_.cmem_rate;
+  const bool track_usage = setup_.needs_usage && mem_cfg_.cmem_len > 0;
+  for (int64_t i = 0; i < opts_.n_layer; ++i) {
+    auto& lm = memory_[i];
+    const auto& h_in = inputs[i];
+    const int64_t L = h_in.size(0), B = h_in.size(1);
+    auto h_store = keep_graph_ ? h_in : h_in.detach();
+    auto full = cat_time(lm.mem, h_store);
+    torch::Tensor full_usage, full_age;
+    if (track_usage) {
+      torch::NoGradGuard no_grad;
+      auto fresh = torch::zeros({L, B}, h_in.options().dtype(torch::kFloat32));
+      auto usage = lm.usage;
+      if (mem_slots > 0) {
+        // Mass on each memory slot this segment: mean over heads and queries, [B, m] -> [m, B].
+        auto mass = probs[i].narrow(-1, cmem_slots, mem_slots).mean({1, 2}).t();
+        usage = usage.defined() ? usage + mass : mass;
+      }
+      full_usage = cat_time(usage, fresh);
+      auto age = lm.age.defined() ? lm.age + 1 : lm.age;
+      full_age = cat_time(age, torch::zeros({L}, h_in.options().dtype(torch::kLong)));
+    }
+    const int64_t n_evict = std::max<int64_t>(0, rows(full) - mem_cfg_.mem_len);
+    const int64_t n_keep = rows(full) - n_evict;
+    auto old = full.narrow(0, 0, n_evict);
+    lm.mem = full.narrow(0, n_evict, n_keep);
+    if (track_usage) {
+      lm.usage = full_usage.narrow(0, n_evict, n_keep);
+      lm.age = full_age.narrow(0, n_evict, n_keep);
+    }
+    const int64_t n_c = (n_evict / c) * c;  // a short last segment: the oldest whole blocks
+    if (mem_cfg_.cmem_len == 0 || n_c == 0) continue;
+
+    CompressionInput in;
+    in.old = old.narrow(0, 0, n_c);
+    in.rate = c;
+    in.layer = i;
+    if (track_usage) in.usage = full_usage.narrow(0, 0, n_c);
+    auto& fn = setup_.fns[i];
+    auto compressed = call_plugin(setup_.fn_id, setup_.fn_path, "forward (layer " + std::to_string(i) + ")",
+                                  [&] { return fn->forward(in); });
+    check_compression_output(setup_.fn_id, in, compressed);
+    events.push_back({i, h_in.detach(), in.old.detach(), compressed});
+    lm.cmem = last_rows(cat_time(lm.cmem, keep_graph_ ? compressed : compressed.detach()), mem_cfg_.cmem_len);
+  }
+}
+
+ContentAttention CompressiveTransformerImpl::content_attention(int64_t layer) const {
+  auto block = std::dynamic_pointer_cast<BlockImpl>(layers->ptr(layer));
+  const bool pre = opts_.norm == "pre";
+  auto attn = block->attn;
+  auto ln = block->ln1;
+  return [attn, ln, pre](const torch::Tensor& x, const torch::Tensor& y) {
+    if (!pre) return attn->content_attention(x, y);
+    auto norm = [&](const torch::Tensor& t) {
+      return torch::layer_norm(t, {t.size(-1)}, ln->weight.detach(), ln->bias.detach(), ln->options.eps());
+    };
+    return attn->content_attention(norm(x), norm(y));
+  };
+}
+
+std::vector<torch::Tensor> CompressiveTransformerImpl::compression_losses(const std::vector<CompressionEvent>& events) {
+  std::vector<torch::Tensor> out;
+  if (setup_.loss_mode != LossMode::Auxiliary) return out;
+  for (const auto& e : events) {
+    LossInput in;
+    in.h = e.h;
+    in.old = e.old;
+    in.compressed = e.compressed;
+    in.layer = e.layer;
+    in.rate = opts_.cmem_rate;
+    in.content_attention = content_attention(e.layer);
+    auto& loss = setup_.losses.at(e.layer);
+    auto value = call_plugin(setup_.loss_id, setup_.loss_path, "forward (layer " + std::to_string(e.layer) + ")",
+                             [&] { return loss->forward(in); });
+    if (!value.defined() || value.numel() != 1)
+      throw Error("compression loss " + setup_.loss_id + " at layer " + std::to_string(e.layer) +
+                      " returned " + (value.defined() ? c10::str(value.sizes()) : std::string("nothing")) +
+                      ", expected a scalar",
+                  ErrorKind::Run);
+    out.push_back(value.reshape({}));
+  }
+  return out;
+}
+
+}  // namespace ctlab

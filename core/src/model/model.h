@@ -1,0 +1,136 @@
+// The Compressive Transformer ([CT] Algorithm 1) over Transformer-XL layers ([TXL]):
+// per-layer memory and compressed-memory FIFOs of detached layer inputs, compression of
+// evicted slots through a plugin CompressionFn per layer, and the state the trainer and
+// evaluator need. cmem_len = 0 is exactly Transformer-XL; mem_len = cmem_len = 0 is a
+// vanilla causal Transformer over one segment. Tensors are time-major [T, B, D].
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ctlab/plugin_api.h>
+#include <torch/nn/modules/adaptive.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+
+#include "config/options.h"
+#include "model/block.h"
+
+namespace ctlab {
+
+// The compression plugins of a model: one function instance (and loss instance, for
+// auxiliary losses) per layer, with the identity used in error messages.
+struct CompressionSetup {
+  std::vector<std::shared_ptr<CompressionFn>> fns;       // n_layer entries; empty if cmem_len = 0
+  std::vector<std::shared_ptr<CompressionLoss>> losses;  // n_layer entries for auxiliary losses, else empty
+  std::string fn_id = "(none)";
+  std::string fn_path;
+  std::string loss_id = "(none)";
+  std::string loss_path;
+  bool needs_usage = false;
+  LossMode loss_mode = LossMode::None;
+};
+
+// One layer's memories. All detached, except while keep_graph is on (bptt unrolling).
+struct LayerMemory {
+  torch::Tensor mem;    // [n_m, B, D], n_m <= mem_len, oldest first (undefined: empty)
+  torch::Tensor cmem;   // [n_cm, B, D], n_cm <= cmem_len, oldest first
+  torch::Tensor usage;  // [n_m, B] float32: attention mass each memory slot received (mean over
+                        // heads and queries, summed over the segments it spent in memory)
+  torch::Tensor age;    // [n_m] int64: segments each memory slot has spent in memory
+};
+
+// The memory settings, which evaluation may change from training ([CT] sec. 3.4).
+struct MemoryConfig {
+  int64_t mem_len = 0;
+  int64_t cmem_len = 0;
+  int64_t clamp_len = -1;
+  bool same_length = false;  // only applied in eval mode
+};
+
+// What the compression loss of one layer needs from one segment ([CT] sec. 3.2).
+struct CompressionEvent {
+  int64_t layer = 0;
+  torch::Tensor h;           // [L, B, D] the layer's input, detached
+  torch::Tensor old;         // [n, B, D] the evicted slots that were compressed, detached
+  torch::Tensor compressed;  // [n / c, B, D] f_c(old): gradient reaches f_c only (and, under
+                             // bptt, the graph of old as well)
+};
+
+struct ForwardOptions {
+  bool need_attention = false;  // return per-layer attention probabilities (evaluation)
+  bool update_memory = true;    // run Algorithm 1's memory update after the forward pass
+  bool want_logits = false;     // return logits [L, B, V] (full softmax only)
+};
+
+struct ForwardOutput {
+  torch::Tensor nll;                       // [L, B] float32 per-token NLL in nats
+  torch::Tensor logits;                    // [L, B, V] when want_logits
+  std::vector<torch::Tensor> attention;    // per layer [B, H, L, klen] float32, detached
+  int64_t cmem_slots = 0;                  // key layout of this segment: keys [0, cmem_slots)
+  int64_t mem_slots = 0;                   // are compressed memory, the next mem_slots memory,
+                                           // the last L the current segment
+  std::vector<CompressionEvent> compression;  // one per layer that compressed this segment
+};
+
+class CompressiveTransformerImpl : public torch::nn::Module {
+ public:
+  CompressiveTransformerImpl(const ModelOptions& options, CompressionSetup compression);
+
+  // tokens [L, B] int64, targets [L, B] int64 (the next tokens). Any L works, also L not
+  // a multiple of cmem_rate (a split's short last segment): then only the largest multiple
+  // of cmem_rate of the evicted slots (the oldest ones) is compressed; the rest is dropped.
+  ForwardOutput forward(const torch::Tensor& tokens, const torch::Tensor& targets,
+                        const ForwardOptions& options = {});
+
+  // Per-layer scalars of the auxiliary compression loss for this segment's events (empty
+  // unless the loss mode is auxiliary). Gradients reach only the compression functions and
+  // the loss modules.
+  std::vector<torch::Tensor> compression_losses(const std::vector<CompressionEvent>& events);
+  // The content-attention callback of one layer (detached W_q, W_k, W_v; in pre-LN mode the
+  // layer's detached LN1 is applied to both inputs first).
+  ContentAttention content_attention(int64_t layer) const;
+
+  // --- state ---
+  void reset_memory();
+  const std::vector<LayerMemory>& memory() const { return memory_; }
+  void set_memory(std::vector<LayerMemory> memory);
+  // Validates (cmem_len > 0 needs mem_len > 0 and mem_len % cmem_rate == 0) and resets memory.
+  void set_memory_config(const MemoryConfig& config);
+  const MemoryConfig& memory_config() const { return mem_cfg_; }
+  // bptt: memories keep their graph across segments until detach_memory().
+  void set_keep_graph(bool keep) { keep_graph_ = keep; }
+  void detach_memory();
+
+  std::vector<torch::Tensor> transformer_parameters() const;
+  std::vector<torch::Tensor> compression_parameters() const;
+  const ModelOptions& options() const { return opts_; }
+  const CompressionSetup& compression() const { return setup_; }
+
+  torch::nn::Embedding embedding{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  torch::nn::LayerNorm final_ln{nullptr};  // pre-LN only
+  torch::nn::Linear out{nullptr};          // untied full softmax
+  torch::Tensor out_bias;                  // tied full softmax
+  torch::nn::AdaptiveLogSoftmaxWithLoss adaptive{nullptr};
+  torch::Tensor r_w_bias, r_r_bias;        // shared u, v when untie_r = false
+  torch::nn::Dropout drop{nullptr};
+
+ private:
+  bool is_compression_param(const std::string& name) const;
+  void update_memory(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& probs,
+                     int64_t cmem_slots, int64_t mem_slots, std::vector<CompressionEvent>& events);
+
+  ModelOptions opts_;
+  CompressionSetup setup_;
+  MemoryConfig mem_cfg_;
+  std::vector<LayerMemory> memory_;
+  bool keep_graph_ = false;
+};
+TORCH_MODULE(CompressiveTransformer);
+
+// Validates the memory settings against the compression rate; throws ctlab::Error.
+void validate_memory_config(const MemoryConfig& config, int64_t cmem_rate, const std::string& context);
+
+}  // namespace ctlab

@@ -1,0 +1,345 @@
+// The model: Algorithm 1's memories, the Transformer-XL and vanilla special cases,
+// evaluation with other memory sizes, attention capture, usage statistics and the
+// gradient isolation of the content-attention callback.
+#include <gtest/gtest.h>
+
+#include "config/resolve.h"
+#include "model/factory.h"
+#include "model/model.h"
+#include "plugin/plugin_host.h"
+#include "test_util.h"
+
+using namespace ctlab;
+
+namespace {
+
+// Tiny fixture: vocab 32, d_model 16, 2 heads, 2 layers, seq 8, mem 8, cmem 4, rate 2.
+ModelOptions tiny() {
+  ModelOptions o;
+  o.vocab_size = 32;
+  o.d_model = 16;
+  o.n_head = 2;
+  o.n_layer = 2;
+  o.d_ff = 32;
+  o.seq_len = 8;
+  o.mem_len = 8;
+  o.cmem_len = 4;
+  o.cmem_rate = 2;
+  o.dropout = 0.0;
+  return o;
+}
+
+class Identity : public CompressionFn {
+ public:
+  torch::Tensor forward(const CompressionInput& in) override { return in.old.clone(); }
+};
+
+class MeanPoolLocal : public CompressionFn {
+ public:
+  torch::Tensor forward(const CompressionInput& in) override {
+    return in.old.reshape({in.old.size(0) / in.rate, in.rate, in.old.size(1), in.old.size(2)}).mean(1);
+  }
+};
+
+// Keeps each block's first slot and records the usage it was given.
+class UsageRecorder : public CompressionFn {
+ public:
+  torch::Tensor forward(const CompressionInput& in) override {
+    seen.push_back(in.usage.defined() ? in.usage.clone() : torch::Tensor());
+    return in.old.reshape({in.old.size(0) / in.rate, in.rate, in.old.size(1), in.old.size(2)}).select(1, 0);
+  }
+  std::vector<torch::Tensor> seen;
+};
+
+class Linear : public CompressionFn {
+ public:
+  explicit Linear(int64_t d) { w = register_parameter("w", torch::eye(d) + 0.1 * torch::randn({d, d})); }
+  torch::Tensor forward(const CompressionInput& in) override {
+    auto m = in.old.reshape({in.old.size(0) / in.rate, in.rate, in.old.size(1), in.old.size(2)}).mean(1);
+    return torch::matmul(m, w);
+  }
+  torch::Tensor w;
+};
+
+class ReconstructionLoss : public CompressionLoss {
+ public:
+  torch::Tensor forward(const LossInput& in) override {
+    auto a = in.content_attention(in.h, in.old);
+    auto b = in.content_attention(in.h, in.compressed);
+    return (a - b).pow(2).mean();
+  }
+};
+
+template <class Fn, class... Args>
+CompressionSetup setup_with(const ModelOptions& o, Args... args) {
+  CompressionSetup s;
+  s.fn_id = "test@1";
+  for (int64_t i = 0; i < o.n_layer; ++i) s.fns.push_back(std::make_shared<Fn>(args...));
+  return s;
+}
+
+torch::Tensor tokens(int64_t L, int64_t B, int64_t V, int seed) {
+  torch::manual_seed(seed);
+  return torch::randint(V, {L, B}, torch::kLong);
+}
+
+}  // namespace
+
+TEST(Model, RateOneIdentityEqualsTransformerXLWithTheSameTotalMemory) {
+  auto ct_opts = tiny();
+  ct_opts.cmem_rate = 1;
+  ct_opts.same_length = true;
+  auto txl_opts = ct_opts;
+  txl_opts.mem_len = ct_opts.mem_len + ct_opts.cmem_len;
+  txl_opts.cmem_len = 0;
+  torch::manual_seed(0);
+  CompressiveTransformer ct(ct_opts, setup_with<Identity>(ct_opts));
+  torch::manual_seed(0);
+  CompressiveTransformer txl(txl_opts, CompressionSetup{});
+  for (bool eval : {false, true}) {
+    ct->reset_memory();
+    txl->reset_memory();
+    ct->train(!eval);
+    txl->train(!eval);
+    torch::NoGradGuard g;
+    for (int seg = 0; seg < 5; ++seg) {
+      auto x = tokens(8, 3, 32, 10 + seg), y = tokens(8, 3, 32, 20 + seg);
+      auto a = ct->forward(x, y, {false, true, true}), b = txl->forward(x, y, {false, true, true});
+      EXPECT_TRUE(test::tensors_close(a.logits, b.logits, 1e-5, 1e-6)) << "segment " << seg << " eval " << eval;
+      EXPECT_EQ(a.cmem_slots + a.mem_slots, b.mem_slots);
+    }
+  }
+}
+
+TEST(Model, NoMemoryIsAPlainCausalTransformerOverTheSegment) {
+  auto o = tiny();
+  o.mem_len = 0;
+  o.cmem_len = 0;
+  torch::manual_seed(0);
+  CompressiveTransformer model(o, CompressionSetup{});
+  model->eval();
+  torch::NoGradGuard g;
+  auto x1 = tokens(8, 2, 32, 1), x2 = tokens(8, 2, 32, 2);
+  model->forward(x1, x1);
+  auto after = model->forward(x2, x2, {false, true, true});
+  EXPECT_EQ(after.mem_slots + after.cmem_slots, 0);
+  model->reset_memory();
+  auto alone = model->forward(x2, x2, {false, true, true});
+  EXPECT_TRUE(test::tensors_close(after.logits, alone.logits, 0, 0)) << "the previous segment leaked in";
+  // Causal: changing token p changes no prediction before p.
+  auto x3 = x2.clone();
+  x3[5][0] = (x3[5][0].item<int64_t>() + 1) % 32;
+  auto changed = model->forward(x3, x3, {false, true, true});
+  EXPECT_TRUE(test::tensors_close(changed.logits.narrow(0, 0, 5), alone.logits.narrow(0, 0, 5), 0, 0));
+  EXPECT_FALSE(test::tensors_close(changed.logits.narrow(0, 5, 1), alone.logits.narrow(0, 5, 1), 1e-6, 1e-6));
+}
+
+TEST(Model, MemoriesHoldExactlyTheExpectedSlots) {
+  auto o = tiny();  // mem 8, cmem 4, rate 2, seq 8
+  PluginHost host;
+  host.load_directories({CTLAB_TEST_PLUGIN_DIR});
+  RunConfig cfg;
+  cfg.model = o;
+  auto resolved = resolve_plugins(host, cfg);  // mean_pool + none, the real plugins
+  torch::manual_seed(0);
+  auto model = build_model(cfg, host, resolved);
+  model->eval();
+  torch::NoGradGuard g;
+  const double scale = std::sqrt(16.0);
+  std::vector<torch::Tensor> inputs0;  // layer 0's inputs are the scaled embeddings
+  for (int seg = 0; seg < 5; ++seg) {
+    auto x = tokens(8, 2, 32, seg);
+    model->forward(x, x);
+    inputs0.push_back(model->embedding(x) * scale);
+    auto all = torch::cat(inputs0, 0);  // [8*(seg+1), 2, 16]
+    const int64_t total = all.size(0);
+    for (const auto& lm : model->memory()) {
+      EXPECT_LE(lm.mem.size(0), o.mem_len);
+      EXPECT_FALSE(lm.mem.requires_grad());
+      if (lm.cmem.defined()) {
+        EXPECT_LE(lm.cmem.size(0), o.cmem_len);
+        EXPECT_FALSE(lm.cmem.requires_grad());
+      }
+    }
+    const auto& m0 = model->memory()[0];
+    EXPECT_TRUE(test::tensors_close(m0.mem, all.narrow(0, total - 8, 8), 1e-6, 1e-6)) << "segment " << seg;
+    const int64_t evicted = total - 8;
+    if (evicted == 0) {
+      EXPECT_FALSE(m0.cmem.defined() && m0.cmem.size(0) > 0);
+      continue;
+    }
+    auto pooled = all.narrow(0, 0, evicted).reshape({evicted / 2, 2, 2, 16}).mean(1);
+    auto expect = pooled.narrow(0, std::max<int64_t>(0, pooled.size(0) - 4), std::min<int64_t>(4, pooled.size(0)));
+    EXPECT_TRUE(test::tensors_close(m0.cmem, expect, 1e-5, 1e-6)) << "segment " << seg;
+  }
+}
+
+TEST(Model, ShortLastSegmentCompressesWholeBlocksOnly) {
+  auto o = tiny();
+  torch::manual_seed(0);
+  CompressiveTransformer model(o, setup_with<MeanPoolLocal>(o));
+  model->eval();
+  torch::NoGradGuard g;
+  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  auto out = model->forward(tokens(5, 2, 32, 3), tokens(5, 2, 32, 4));  // evicts 5 slots, rate 2
+  ASSERT_EQ(out.compression.size(), 2u);
+  EXPECT_EQ(out.compression[0].old.size(0), 4);
+  EXPECT_EQ(model->memory()[0].cmem.size(0), 2);
+  EXPECT_EQ(model->memory()[0].mem.size(0), 8);
+}
+
+TEST(Model, EvaluatesWithLargerMemoryAndClampLenAfterTraining) {
+  auto o = tiny();
+  o.dropout = 0.1;
+  torch::manual_seed(0);
+  CompressiveTransformer model(o, setup_with<MeanPoolLocal>(o));
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
+  for (int step = 0; step < 10; ++step) {
+    auto x = tokens(8, 4, 32, step);
+    auto loss = model->forward(x, x.roll(-1, 0)).nll.mean();
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  model->eval();
+  model->set_memory_config({64, 32, 16, true});
+  torch::NoGradGuard g;
+  int64_t seen_mlen = 0;
+  for (int seg = 0; seg < 18; ++seg) {  // 17 segments fill memory (64) and compressed memory (32 x 2)
+    auto x = tokens(8, 4, 32, 100 + seg);
+    auto out = model->forward(x, x.roll(-1, 0));
+    ASSERT_TRUE(torch::isfinite(out.nll).all().item<bool>()) << "segment " << seg;
+    seen_mlen = out.mem_slots + out.cmem_slots;
+  }
+  EXPECT_EQ(seen_mlen, 64 + 32);
+  EXPECT_THROW(model->set_memory_config({7, 8, -1, false}), Error);  // 7 % 2 != 0
+}
+
+TEST(Model, AttentionCaptureOnlyOnRequest) {
+  auto o = tiny();
+  torch::manual_seed(0);
+  CompressiveTransformer model(o, setup_with<MeanPoolLocal>(o));
+  model->eval();
+  torch::NoGradGuard g;
+  for (int seg = 0; seg < 3; ++seg) {
+    auto plain = model->forward(tokens(8, 2, 32, seg), tokens(8, 2, 32, seg + 1), {false, false, false});
+    EXPECT_TRUE(plain.attention.empty());
+    model->forward(tokens(8, 2, 32, seg), tokens(8, 2, 32, seg + 1));
+  }
+  auto out = model->forward(tokens(8, 2, 32, 9), tokens(8, 2, 32, 8), {true, true, false});
+  ASSERT_EQ(out.attention.size(), 2u);
+  EXPECT_EQ(out.cmem_slots, 4);
+  EXPECT_EQ(out.mem_slots, 8);
+  EXPECT_EQ(out.attention[1].sizes(), (std::vector<int64_t>{2, 2, 8, 20}));
+  EXPECT_TRUE(test::tensors_close(out.attention[0].sum(-1), torch::ones({2, 2, 8}), 1e-5, 1e-6));
+}
+
+TEST(Model, UsageIsTheAttentionMassReceivedInMemory) {
+  auto o = tiny();  // mem 8 = seq 8: each slot spends exactly one segment in memory
+  torch::manual_seed(0);
+  CompressionSetup s;
+  s.fn_id = "usage@1";
+  s.needs_usage = true;
+  std::vector<std::shared_ptr<UsageRecorder>> recs;
+  for (int i = 0; i < o.n_layer; ++i) {
+    recs.push_back(std::make_shared<UsageRecorder>());
+    s.fns.push_back(recs.back());
+  }
+  CompressiveTransformer model(o, s);
+  model->eval();
+  torch::NoGradGuard g;
+  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  auto seg2 = model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4), {true, true, false});
+  ASSERT_EQ(recs[1]->seen.size(), 1u);  // segment 2 evicted segment 1's slots
+  // Slots of segment 1 sat in memory during segment 2 at key positions [0, 8).
+  auto expect = seg2.attention[1].narrow(-1, 0, 8).mean({1, 2}).t();  // [8, B]
+  EXPECT_TRUE(test::tensors_close(recs[1]->seen[0], expect, 1e-5, 1e-7));
+  EXPECT_GT(recs[1]->seen[0].sum().item<float>(), 0.0f);
+}
+
+TEST(Model, ContentAttentionGivesNoGradientToTheTransformer) {
+  auto o = tiny();
+  torch::manual_seed(0);
+  CompressionSetup s = setup_with<Linear>(o, o.d_model);
+  s.loss_id = "recon@1";
+  s.loss_mode = LossMode::Auxiliary;
+  for (int i = 0; i < o.n_layer; ++i) s.losses.push_back(std::make_shared<ReconstructionLoss>());
+  CompressiveTransformer model(o, s);
+  EXPECT_EQ(model->compression_parameters().size(), 2u);
+  EXPECT_EQ(model->transformer_parameters().size() + 2, model->parameters().size());
+  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  auto out = model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4));
+  ASSERT_EQ(out.compression.size(), 2u);
+  auto losses = model->compression_losses(out.compression);
+  ASSERT_EQ(losses.size(), 2u);
+  model->zero_grad();
+  (losses[0] + losses[1]).backward();
+  for (const auto& p : model->transformer_parameters()) {
+    EXPECT_TRUE(p.requires_grad());
+    EXPECT_TRUE(!p.grad().defined() || p.grad().abs().max().item<float>() == 0.0f);
+  }
+  for (const auto& p : model->compression_parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_GT(p.grad().abs().max().item<float>(), 0.0f);
+  }
+  // The task loss, in turn, never reaches f_c (its output enters memory detached).
+  model->zero_grad();
+  auto next = model->forward(tokens(8, 2, 32, 5), tokens(8, 2, 32, 6));
+  next.nll.mean().backward();
+  for (const auto& p : model->compression_parameters())
+    EXPECT_TRUE(!p.grad().defined() || p.grad().abs().max().item<float>() == 0.0f);
+}
+
+TEST(Model, KeepGraphLetsTheTaskLossReachTheCompressionFunction) {
+  auto o = tiny();
+  torch::manual_seed(0);
+  CompressiveTransformer model(o, setup_with<Linear>(o, o.d_model));
+  model->set_keep_graph(true);
+  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4));  // compresses segment 1
+  auto out = model->forward(tokens(8, 2, 32, 5), tokens(8, 2, 32, 6));
+  out.nll.mean().backward();
+  for (const auto& p : model->compression_parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_GT(p.grad().abs().max().item<float>(), 0.0f);
+  }
+  model->detach_memory();
+  for (const auto& lm : model->memory()) EXPECT_FALSE(lm.cmem.requires_grad());
+}
+
+TEST(Model, PreNormAndUntiedOutputAndAdaptiveSoftmaxRun) {
+  auto o = tiny();
+  o.norm = "pre";
+  o.tie_weight = false;
+  o.untie_r = false;
+  torch::manual_seed(0);
+  CompressiveTransformer pre(o, setup_with<MeanPoolLocal>(o));
+  auto out = pre->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  EXPECT_TRUE(torch::isfinite(out.nll).all().item<bool>());
+  EXPECT_TRUE(pre->final_ln);
+  o.cutoffs = {8, 16};
+  CompressiveTransformer ada(o, setup_with<MeanPoolLocal>(o));
+  auto a = ada->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2)).nll;
+  EXPECT_EQ(a.sizes(), (std::vector<int64_t>{8, 2}));
+  EXPECT_TRUE(torch::isfinite(a).all().item<bool>());
+  EXPECT_GT(a.min().item<float>(), 0.0f);
+}
+
+TEST(Model, BadCompressionOutputFailsNamingPluginAndLayer) {
+  class Bad : public CompressionFn {
+   public:
+    torch::Tensor forward(const CompressionInput& in) override { return in.old; }
+  };
+  auto o = tiny();
+  CompressiveTransformer model(o, setup_with<Bad>(o));
+  torch::NoGradGuard g;
+  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  try {
+    model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("compression function test@1 at layer 0 returned the wrong shape"),
+              std::string::npos)
+        << e.what();
+  }
+}
