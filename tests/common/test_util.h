@@ -6,7 +6,9 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -44,8 +46,13 @@ inline ::testing::AssertionResult tensors_close(const torch::Tensor& a, const to
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ctlab-test-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
+    std::error_code ec;
+    auto base = std::filesystem::temp_directory_path(ec);
+    if (ec || !std::filesystem::is_directory(base)) base = "/tmp";
+    std::string tmpl = (base / "ctlab-test-XXXXXX").string();
+    const char* made = mkdtemp(tmpl.data());
+    if (!made) throw std::runtime_error("cannot create a temporary folder from '" + tmpl + "': " + std::strerror(errno));
+    path_ = made;
   }
   ~TempDir() {
     std::error_code ec;

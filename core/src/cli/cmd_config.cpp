@@ -10,7 +10,7 @@
 namespace ctlab {
 
 int cmd_config(const std::vector<std::string>& args) {
-  const Command& self = command("config");
+  const Command self = command("config");  // a copy: GCC 13 warns on references from calls
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "run file (INI)");
   add_plugin_dir_option(desc);

@@ -34,7 +34,7 @@ void print_params(const std::vector<ParamSpec>& params, const std::string& prefi
 }  // namespace
 
 int cmd_plugins(const std::vector<std::string>& args) {
-  const Command& self = command("plugins");
+  const Command self = command("plugins");  // a copy: GCC 13 warns on references from calls
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")(
       "action", po::value<std::string>()->value_name("list|info"), "list (default) or info")(

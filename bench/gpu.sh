@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds ctlab against the PyTorch/LibTorch found on a GPU machine (torch.utils.cmake_prefix_path)
+# with the Debian packages from bench/fetch_gpu_deps.sh unpacked into a private prefix, runs
+# the gpu and unit test labels, then the model benchmark on the GPU.
+# Usage: bench/gpu.sh [bench args...]   Logs go to $OUT (or ./gpu-out) when set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-$PWD/gpu-out}
+mkdir -p "$out"
+log() { echo "== $*" | tee -a "$out/summary.txt"; }
+
+prefix=/tmp/ctlab-gpu-deps
+mkdir -p "$prefix"
+for deb in .gpu-deps/*.deb; do dpkg-deb -x "$deb" "$prefix"; done
+torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+log "torch $(python3 -c 'import torch; print(torch.__version__, torch.version.cuda)') at $torch_prefix"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/summary.txt"
+
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr;$prefix/usr/lib/x86_64-linux-gnu/cmake" \
+  -DBoost_NO_SYSTEM_PATHS=ON > "$out/configure.log" 2>&1 || { log "configure FAILED"; tail -40 "$out/configure.log"; exit 1; }
+log "configured"
+start=$(date +%s)
+cmake --build build-gpu -j"$(nproc)" --target ctlab ctlab_bench ctlab_unit_tests ctlab_gpu_tests \
+  ctlab_plugin_mean_pool ctlab_plugin_none > "$out/build.log" 2>&1 || { log "build FAILED"; grep -E 'error' "$out/build.log" | head -30; exit 1; }
+log "built in $(( $(date +%s) - start )) s"
+export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+build-gpu/bin/ctlab plugins list | tee -a "$out/summary.txt"
+build-gpu/bin/ctlab_gpu_tests > "$out/gpu_tests.log" 2>&1; log "gpu tests exit $?"; tail -5 "$out/gpu_tests.log" | tee -a "$out/summary.txt"
+build-gpu/bin/ctlab_unit_tests > "$out/unit_tests.log" 2>&1; log "unit tests exit $?"; tail -3 "$out/unit_tests.log" | tee -a "$out/summary.txt"
+log "bench"
+build-gpu/bin/ctlab_bench "$@" 2>&1 | tee -a "$out/summary.txt"
