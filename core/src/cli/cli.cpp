@@ -12,6 +12,8 @@ namespace ctlab {
 
 int cmd_plugins(const std::vector<std::string>& args);
 int cmd_config(const std::vector<std::string>& args);
+int cmd_train(const std::vector<std::string>& args);
+int cmd_eval(const std::vector<std::string>& args);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -19,6 +21,10 @@ const std::vector<Command>& commands() {
        "list the compression plugins found, or show one in full", cmd_plugins},
       {"config", "ctlab config [<run.ini>] [--set key=value]... [--<key> value]...",
        "resolve and validate a run configuration and print it as INI", cmd_config},
+      {"train", "ctlab train <run.ini> [--set key=value]... [--results DIR]",
+       "train one run (resumes from its checkpoint when re-run); results go to the run store", cmd_train},
+      {"eval", "ctlab eval <run_id> [--split valid|test] [--mem-len N] [--cmem-len N] ... [--results DIR]",
+       "evaluate a trained run on a whole split, possibly with other memory settings", cmd_eval},
   };
   return table;
 }
@@ -66,6 +72,26 @@ std::vector<std::string> config_overrides(const po::variables_map& vm) {
     for (const auto& s : vm["set"].as<std::vector<std::string>>()) out.push_back(s);
   return out;
 }
+
+ResolvedRun resolve_run(const std::string& file, const std::vector<std::string>& overrides,
+                        const po::variables_map& vm) {
+  ResolvedRun r;
+  r.cfg = load_run_config(file, overrides);
+  std::vector<std::string> cli_dirs;
+  if (vm.count("plugin-dir")) cli_dirs = vm["plugin-dir"].as<std::vector<std::string>>();
+  r.host = std::make_unique<PluginHost>();
+  r.host->load_directories(PluginHost::search_path(cli_dirs));
+  r.plugins = resolve_plugins(*r.host, r.cfg);
+  pin_plugins(r.cfg, r.plugins);
+  return r;
+}
+
+void add_results_option(po::options_description& desc) {
+  desc.add_options()("results", po::value<std::string>()->default_value("results"),
+                     "results root: ctlab.sqlite and runs/<run_id>/");
+}
+
+std::string results_root(const po::variables_map& vm) { return vm["results"].as<std::string>(); }
 
 int print_help(const Command& cmd, const po::options_description& desc) {
   std::cout << "usage: " << cmd.usage << "\n\n" << cmd.summary << "\n\n" << desc << "\n";

@@ -8,7 +8,10 @@
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
 
+#include <memory>
+
 #include "config/options.h"
+#include "config/resolve.h"
 
 namespace ctlab {
 
@@ -41,5 +44,18 @@ std::vector<std::string> config_overrides(const po::variables_map& vm);
 // Prints "usage" + desc, returns 0.
 int print_help(const Command& cmd, const po::options_description& desc);
 const Command& command(const std::string& name);
+
+// A run configuration bound to its plugins: defaults, file, overrides; plugins loaded from
+// the search path (--plugin-dir first), resolved and pinned to name@version.
+struct ResolvedRun {
+  RunConfig cfg;
+  std::unique_ptr<PluginHost> host;
+  ResolvedPlugins plugins;
+};
+ResolvedRun resolve_run(const std::string& file, const std::vector<std::string>& overrides,
+                        const po::variables_map& vm);
+// "--results DIR" (default "results").
+void add_results_option(po::options_description& desc);
+std::string results_root(const po::variables_map& vm);
 
 }  // namespace ctlab

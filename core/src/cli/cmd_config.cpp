@@ -22,13 +22,8 @@ int cmd_config(const std::vector<std::string>& args) {
   if (vm.count("help")) return print_help(self, desc);
 
   std::string file = vm.count("file") ? vm["file"].as<std::string>() : "";
-  RunConfig cfg = load_run_config(file, config_overrides(vm));
-  std::vector<std::string> cli_dirs;
-  if (vm.count("plugin-dir")) cli_dirs = vm["plugin-dir"].as<std::vector<std::string>>();
-  PluginHost host;
-  host.load_directories(PluginHost::search_path(cli_dirs));
-  pin_plugins(cfg, resolve_plugins(host, cfg));
-  std::cout << format_run_config(cfg);
+  auto run = resolve_run(file, config_overrides(vm), vm);
+  std::cout << "# run_id = " << run_id_of(run.cfg) << "\n" << format_run_config(run.cfg);
   return kExitOk;
 }
 

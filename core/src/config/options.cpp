@@ -1,6 +1,7 @@
 // The flag table: every run option's key, type, range, help and accessor, in one place.
 #include "config/options.h"
 
+#include <cmath>
 #include <functional>
 #include <sstream>
 #include <stdexcept>
@@ -8,6 +9,7 @@
 #include "config/params.h"
 #include "util/error.h"
 #include "util/ini.h"
+#include "util/sha256.h"
 #include "util/text.h"
 
 namespace ctlab {
@@ -87,6 +89,38 @@ OptionDef string_option(std::string key, std::string group, std::string help, Ac
   return d;
 }
 
+// An integer that may be left empty ("" = take the training value).
+template <class Access>
+OptionDef optional_int_option(std::string key, std::string group, std::string help, Access access,
+                              int64_t min_value, std::string expected) {
+  expected += ", or empty for the training value";
+  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  d.set = [access, min_value, expected](RunConfig& c, const std::string& v) {
+    if (trim(v).empty()) {
+      access(c).reset();
+      return;
+    }
+    int64_t x;
+    try {
+      x = std::stoll(canonical_value(ParamType::Int, v));
+    } catch (const std::invalid_argument&) {
+      throw std::invalid_argument(expected);
+    }
+    if (x < min_value) throw std::invalid_argument(expected);
+    access(c) = x;
+  };
+  d.get = [access](const RunConfig& c) {
+    const auto& v = access(const_cast<RunConfig&>(c));
+    return v ? std::to_string(*v) : std::string();
+  };
+  return d;
+}
+
+OptionDef operational(OptionDef d) {
+  d.info.identity = false;
+  return d;
+}
+
 std::function<bool(const std::string&)> one_of(std::vector<std::string> choices) {
   return [choices](const std::string& v) {
     for (const auto& c : choices)
@@ -141,6 +175,36 @@ OptionDef cutoffs_option() {
   return d;
 }
 
+OptionDef split_option() {
+  std::string expected = "three non-negative fractions train,valid,test summing to 1, e.g. 0.9,0.05,0.05";
+  OptionDef d{{"split", "data", expected, "train/valid/test fractions for the default corpus and text files"}, {}, {}};
+  d.set = [expected](RunConfig& c, const std::string& v) {
+    auto parts = split(v, ',');
+    if (parts.size() != 3) throw std::invalid_argument(expected);
+    std::vector<double> f;
+    double sum = 0;
+    for (const auto& p : parts) {
+      double x;
+      try {
+        x = std::stod(canonical_value(ParamType::Float, p));
+      } catch (const std::invalid_argument&) {
+        throw std::invalid_argument(expected);
+      }
+      if (x < 0) throw std::invalid_argument(expected);
+      f.push_back(x);
+      sum += x;
+    }
+    if (std::abs(sum - 1.0) > 1e-6 || f[0] <= 0) throw std::invalid_argument(expected);
+    c.data.split = f;
+  };
+  d.get = [](const RunConfig& c) {
+    std::vector<std::string> parts;
+    for (double x : c.data.split) parts.push_back(canonical_value(ParamType::Float, std::to_string(x)));
+    return join(parts, ",");
+  };
+  return d;
+}
+
 #define CTLAB_FIELD(expr) [](RunConfig & c) -> auto& { return c.expr; }
 
 const std::vector<OptionDef>& table() {
@@ -151,9 +215,9 @@ const std::vector<OptionDef>& table() {
     t.push_back(string_option("experiment", "run", "experiment name that groups runs in the results store",
                               CTLAB_FIELD(experiment), "a non-empty name", [](const std::string& v) { return !v.empty(); }));
     t.push_back(int_option("seed", "run", "one seed for init, dropout and data order", CTLAB_FIELD(seed), 0, nonneg));
-    t.push_back(string_option("device", "run", "auto | cpu | cuda | cuda:N", CTLAB_FIELD(device),
-                              "auto, cpu, cuda or cuda:N", valid_device));
-    t.push_back(int_option("threads", "run", "intra-op threads for this worker; 0 = all cores", CTLAB_FIELD(threads), 0, nonneg));
+    t.push_back(operational(string_option("device", "run", "auto | cpu | cuda | cuda:N", CTLAB_FIELD(device),
+                              "auto, cpu, cuda or cuda:N", valid_device)));
+    t.push_back(operational(int_option("threads", "run", "intra-op threads for this worker; 0 = all cores", CTLAB_FIELD(threads), 0, nonneg)));
     // model
     t.push_back(int_option("vocab_size", "model", "vocabulary size (256 for bytes; word data sets it)", CTLAB_FIELD(model.vocab_size), 2, "an integer >= 2"));
     t.push_back(int_option("n_layer", "model", "number of transformer layers", CTLAB_FIELD(model.n_layer), 1, pos));
@@ -174,6 +238,39 @@ const std::vector<OptionDef>& table() {
     t.push_back(string_option("cmem_positions", "model", "relative positions of compressed slots: slot = one step each", CTLAB_FIELD(model.cmem_positions), "slot", one_of({"slot"})));
     t.push_back(cutoffs_option());
     t.push_back(float_option("init_std", "model", "standard deviation of the normal weight init", CTLAB_FIELD(model.init_std), 1e-12, 10.0, "a positive number"));
+    // data
+    t.push_back(string_option("dataset", "data", "default | brown | enwik8 | text8 | wikitext103 | text | synthetic", CTLAB_FIELD(data.dataset),
+                              "one of default, brown, enwik8, text8, wikitext103, text, synthetic",
+                              one_of({"default", "brown", "enwik8", "text8", "wikitext103", "text", "synthetic"})));
+    t.push_back(string_option("data_path", "data", "file (enwik8, text8, text) or folder (wikitext103, brown); empty = the bundled copy", CTLAB_FIELD(data.data_path),
+                              "a path", [](const std::string&) { return true; }));
+    t.push_back(split_option());
+    t.push_back(int_option("synthetic_vocab", "data", "synthetic copy task: alphabet size", CTLAB_FIELD(data.synthetic_vocab), 2, "an integer >= 2"));
+    t.push_back(int_option("synthetic_period", "data", "synthetic copy task: block length; each block is followed by its copy", CTLAB_FIELD(data.synthetic_period), 1, pos));
+    t.push_back(int_option("synthetic_tokens", "data", "synthetic copy task: tokens in the training split", CTLAB_FIELD(data.synthetic_tokens), 1000, "an integer >= 1000"));
+    // train
+    t.push_back(int_option("batch_size", "train", "parallel streams per step (TXL batching)", CTLAB_FIELD(train.batch_size), 1, pos));
+    t.push_back(int_option("max_steps", "train", "training steps", CTLAB_FIELD(train.max_steps), 1, pos));
+    t.push_back(float_option("lr", "train", "peak learning rate (Adam)", CTLAB_FIELD(train.lr), 1e-12, 10.0, "a positive number"));
+    t.push_back(float_option("lr_start", "train", "learning rate at step 0, warmed up linearly to lr", CTLAB_FIELD(train.lr_start), 0.0, 10.0, "a non-negative number"));
+    t.push_back(float_option("lr_min", "train", "learning rate reached by the cosine at max_steps", CTLAB_FIELD(train.lr_min), 0.0, 10.0, "a non-negative number"));
+    t.push_back(int_option("warmup_steps", "train", "linear warmup steps", CTLAB_FIELD(train.warmup_steps), 0, nonneg));
+    t.push_back(float_option("clip", "train", "global gradient-norm clip; 0 = off", CTLAB_FIELD(train.clip), 0.0, 1e9, "a non-negative number"));
+    t.push_back(int_option("accumulate", "train", "split each batch into this many chunks (gradient accumulation)", CTLAB_FIELD(train.accumulate), 1, pos));
+    t.push_back(int_option("update_period", "train", "from update_period_from on, update the weights every this many steps", CTLAB_FIELD(train.update_period), 1, pos));
+    t.push_back(int_option("update_period_from", "train", "step from which update_period applies", CTLAB_FIELD(train.update_period_from), 0, nonneg));
+    t.push_back(int_option("bptt_segments", "train", "bptt compression loss: segments unrolled in one graph", CTLAB_FIELD(train.bptt_segments), 2, "an integer >= 2"));
+    t.push_back(string_option("precision", "train", "fp32 | bf16 (autocast on CUDA; softmax and loss in fp32)", CTLAB_FIELD(train.precision), "fp32 or bf16", one_of({"fp32", "bf16"})));
+    t.push_back(int_option("eval_every", "train", "validate every N steps; 0 = at the end only", CTLAB_FIELD(train.eval_every), 0, nonneg));
+    t.push_back(operational(int_option("log_every", "train", "progress line every N steps", CTLAB_FIELD(train.log_every), 1, pos)));
+    t.push_back(operational(int_option("checkpoint_every", "train", "checkpoint every N steps (and on SIGINT/SIGTERM)", CTLAB_FIELD(train.checkpoint_every), 1, pos)));
+    // eval
+    t.push_back(optional_int_option("eval_seq_len", "eval", "evaluation segment length", CTLAB_FIELD(eval.seq_len), 1, pos));
+    t.push_back(optional_int_option("eval_mem_len", "eval", "evaluation memory length", CTLAB_FIELD(eval.mem_len), 0, nonneg));
+    t.push_back(optional_int_option("eval_cmem_len", "eval", "evaluation compressed-memory length", CTLAB_FIELD(eval.cmem_len), 0, nonneg));
+    t.push_back(optional_int_option("eval_clamp_len", "eval", "evaluation clamp_len (-1 = no clamp)", CTLAB_FIELD(eval.clamp_len), -1, "-1 or a non-negative integer"));
+    t.push_back(int_option("eval_batch_size", "eval", "streams for evaluation", CTLAB_FIELD(eval.batch_size), 1, pos));
+    t.push_back(int_option("eval_segments", "eval", "segments per validation; 0 = the whole split", CTLAB_FIELD(eval.segments), 0, nonneg));
     // compression
     t.push_back(string_option("compression", "compression", "compression function plugin (name or name@version)", CTLAB_FIELD(compression.name), "a plugin name like mean_pool or mean_pool@1", valid_plugin_name));
     t.push_back(string_option("compression_loss", "compression", "compression loss plugin (name or name@version)", CTLAB_FIELD(compression_loss.name), "a plugin name like attention_reconstruction", valid_plugin_name));
@@ -254,10 +351,10 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
         key = kCompressionPrefix + e.key;
       } else if (e.section == "compression_loss" && !dotted) {
         key = kLossPrefix + e.key;
-      } else if (!(e.section.empty() || e.section == "run" || e.section == "model" ||
-                   e.section == "compression")) {
+      } else if (!(e.section.empty() || e.section == "run" || e.section == "model" || e.section == "data" ||
+                   e.section == "train" || e.section == "eval" || e.section == "compression")) {
         throw Error(where + ": unknown section [" + e.section +
-                    "]; expected [run], [model], [compression] or [compression_loss]");
+                    "]; expected [run], [model], [data], [train], [eval], [compression] or [compression_loss]");
       }
       apply_setting(cfg, key, e.value, where);
     }
@@ -288,9 +385,40 @@ void validate_run_config(const RunConfig& cfg) {
       throw Error("cmem_len = " + std::to_string(m.cmem_len) +
                   " needs mem_len > 0: compressed memory is filled from slots evicted from memory");
   }
+  const auto& t = cfg.train;
+  if (t.lr_start > t.lr || t.lr_min > t.lr)
+    throw Error("lr_start = " + get_setting(cfg, "lr_start") + " and lr_min = " + get_setting(cfg, "lr_min") +
+                " must not exceed lr = " + get_setting(cfg, "lr"));
+  if (t.batch_size % t.accumulate != 0)
+    throw Error("batch_size = " + std::to_string(t.batch_size) + " is not a multiple of accumulate = " +
+                std::to_string(t.accumulate) + ": each step splits the batch into accumulate equal chunks");
+  if (m.cmem_len > 0 || cfg.eval.cmem_len.value_or(0) > 0) {
+    const int64_t els = cfg.eval.seq_len.value_or(m.seq_len), eml = cfg.eval.mem_len.value_or(m.mem_len);
+    const int64_t ecl = cfg.eval.cmem_len.value_or(m.cmem_len);
+    if (ecl > 0 && (els % m.cmem_rate != 0 || eml % m.cmem_rate != 0 || eml == 0))
+      throw Error("evaluation settings eval_seq_len = " + std::to_string(els) + ", eval_mem_len = " + std::to_string(eml) +
+                  " must be positive multiples of cmem_rate = " + std::to_string(m.cmem_rate) + " when compressed memory is used");
+  }
   if (!m.cutoffs.empty() && m.cutoffs.back() >= m.vocab_size)
     throw Error("cutoffs end at " + std::to_string(m.cutoffs.back()) + " but vocab_size = " +
                 std::to_string(m.vocab_size) + ": expected every cutoff below vocab_size");
+}
+
+std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& cfg) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& d : table()) out.emplace_back(d.info.key, d.get(cfg));
+  for (const auto& [k, v] : cfg.compression.params) out.emplace_back(std::string(kCompressionPrefix) + k, v);
+  for (const auto& [k, v] : cfg.compression_loss.params) out.emplace_back(std::string(kLossPrefix) + k, v);
+  return out;
+}
+
+std::string run_id_of(const RunConfig& cfg) {
+  std::string canon;
+  for (const auto& d : table())
+    if (d.info.identity) canon += d.info.key + "=" + d.get(cfg) + "\n";
+  for (const auto& [k, v] : cfg.compression.params) canon += std::string(kCompressionPrefix) + k + "=" + v + "\n";
+  for (const auto& [k, v] : cfg.compression_loss.params) canon += std::string(kLossPrefix) + k + "=" + v + "\n";
+  return sha256_hex(canon).substr(0, 12);
 }
 
 std::string format_run_config(const RunConfig& cfg) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,12 +40,50 @@ struct PluginChoice {
   std::map<std::string, std::string> params;  // compression.<key> / compression_loss.<key>
 };
 
+// Where the tokens come from (see README "Data").
+struct DataOptions {
+  std::string dataset = "default";  // default | brown | enwik8 | text8 | wikitext103 | text | synthetic
+  std::string data_path;            // file (enwik8, text8, text) or folder (wikitext103, brown)
+  std::vector<double> split = {0.9, 0.05, 0.05};  // train/valid/test fractions (default, text)
+  int64_t synthetic_vocab = 16;     // synthetic: alphabet size
+  int64_t synthetic_period = 24;    // synthetic: each block of this many tokens is repeated once
+  int64_t synthetic_tokens = 200000;  // synthetic: tokens in the training split (valid/test: 1/10)
+};
+
+struct TrainOptions {
+  int64_t batch_size = 8;
+  int64_t max_steps = 1000;
+  double lr = 3e-4;
+  double lr_start = 1e-6;
+  double lr_min = 1e-6;
+  int64_t warmup_steps = 100;
+  double clip = 0.1;                 // global grad-norm clip (0 = off)
+  int64_t accumulate = 1;            // batch split into this many chunks per step
+  int64_t update_period = 1;         // [CT]: optimizer update every this many steps ...
+  int64_t update_period_from = 0;    // ... from this step on
+  int64_t bptt_segments = 2;         // bptt loss: segments unrolled in one graph
+  std::string precision = "fp32";    // fp32 | bf16 (CUDA autocast)
+  int64_t eval_every = 0;            // validation every N steps (0 = at the end only)
+  int64_t log_every = 10;
+  int64_t checkpoint_every = 100;
+};
+
+// Evaluation settings ([CT] sec. 3.4): unset values take the training value.
+struct EvalOptions {
+  std::optional<int64_t> seq_len, mem_len, cmem_len, clamp_len;
+  int64_t batch_size = 8;
+  int64_t segments = 0;  // segments of the split per validation (0 = the whole split)
+};
+
 struct RunConfig {
   std::string experiment = "default";
   int64_t seed = 1;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int64_t threads = 0;          // intra-op threads; 0 = all cores of this worker
   ModelOptions model;
+  DataOptions data;
+  TrainOptions train;
+  EvalOptions eval;
   PluginChoice compression{"mean_pool", {}};
   PluginChoice compression_loss{"none", {}};
   bool allow_untrained_compression = false;
@@ -55,6 +94,7 @@ struct OptionInfo {
   std::string group;     // INI section it is written under: run, model, ...
   std::string expected;  // "a positive integer"
   std::string help;
+  bool identity = true;  // part of the run's identity (run_id); false for operational keys
 };
 
 // Every option key with its group, expectation and help, in table order.
@@ -78,5 +118,13 @@ std::string get_setting(const RunConfig& cfg, const std::string& key);
 
 // The full resolved configuration as an INI file, grouped by section, canonical values.
 std::string format_run_config(const RunConfig& cfg);
+
+// Every key with its canonical value (plugin parameters as compression.<k> and
+// compression_loss.<k>), for the run store's params table.
+std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& cfg);
+
+// The run's identity: a 12-hex-digit hash of the canonical configuration without the
+// operational keys (device, threads, logging and checkpoint cadence). Pin plugins first.
+std::string run_id_of(const RunConfig& cfg);
 
 }  // namespace ctlab

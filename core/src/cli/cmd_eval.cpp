@@ -1,0 +1,85 @@
+// `ctlab eval <run_id>`: evaluate a trained run's checkpoint on a whole split, with the
+// evaluation overrides of [CT] sec. 3.4, and record the result in the run store.
+#include <cstdio>
+#include <iostream>
+
+#include <boost/filesystem.hpp>
+#include <boost/program_options.hpp>
+
+#include "cli/cli.h"
+#include "data/corpus.h"
+#include "model/factory.h"
+#include "store/run_store.h"
+#include "train/checkpoint.h"
+#include "train/evaluator.h"
+#include "train/runtime.h"
+#include "train/trainer.h"
+
+namespace ctlab {
+
+int cmd_eval(const std::vector<std::string>& args) {
+  const Command self = command("eval");  // a copy: GCC 13 warns on references from calls
+  po::options_description desc("Options");
+  desc.add_options()("help,h", "show this help")("run_id", po::value<std::string>(), "the run to evaluate")(
+      "split", po::value<std::string>()->default_value("test"), "valid or test")(
+      "seq_len", po::value<std::string>(), "evaluation segment length (default: the run's eval_seq_len)")(
+      "mem_len", po::value<std::string>(), "evaluation memory length")(
+      "cmem_len", po::value<std::string>(), "evaluation compressed-memory length")(
+      "clamp_len", po::value<std::string>(), "evaluation clamp_len (-1 = no clamp)")(
+      "same_length", po::value<std::string>(), "true: every query sees exactly mem_len + cmem_len keys")(
+      "batch_size", po::value<std::string>(), "evaluation streams")(
+      "segments", po::value<std::string>(), "evaluate only the first N segments (0 = the whole split)")(
+      "device", po::value<std::string>(), "auto | cpu | cuda | cuda:N (default: the run's)")(
+      "threads", po::value<std::string>(), "intra-op threads");
+  add_results_option(desc);
+  add_plugin_dir_option(desc);
+  po::positional_options_description pos;
+  pos.add("run_id", 1);
+  po::variables_map vm;
+  parse_command_line(args, desc, pos, vm, "eval");
+  if (vm.count("help")) return print_help(self, desc);
+  if (!vm.count("run_id")) throw Error("ctlab eval: expected a run id (see the runs table or results/runs/)");
+  const std::string run_id = vm["run_id"].as<std::string>();
+  const std::string split = vm["split"].as<std::string>();
+  if (split != "valid" && split != "test") throw Error("--split '" + split + "': expected valid or test");
+
+  const std::string root = results_root(vm);
+  const std::string db = root + "/ctlab.sqlite";
+  if (!boost::filesystem::exists(db)) throw Error("no results database at '" + db + "' (use --results to point at one)");
+  RunStore store(db);
+  auto rec = store.find_run(run_id);
+  if (!rec) throw Error("no run '" + run_id + "' in " + db);
+  auto paths = RunPaths::for_run(root, run_id);
+
+  std::vector<std::string> overrides;
+  const std::pair<const char*, const char*> keys[] = {{"seq_len", "eval_seq_len"}, {"mem_len", "eval_mem_len"},
+                                                      {"cmem_len", "eval_cmem_len"}, {"clamp_len", "eval_clamp_len"},
+                                                      {"same_length", "same_length"}, {"batch_size", "eval_batch_size"},
+                                                      {"segments", "eval_segments"}, {"device", "device"},
+                                                      {"threads", "threads"}};
+  for (const auto& [flag, key] : keys)
+    if (vm.count(flag)) overrides.push_back(std::string(key) + "=" + vm[flag].as<std::string>());
+  auto run = resolve_run(paths.config, overrides, vm);
+  auto& cfg = run.cfg;
+  if (run_id_of(cfg) != run_id && overrides.empty())
+    throw Error("'" + paths.config + "' does not describe run " + run_id + " (its run_id is " + run_id_of(cfg) + ")");
+  Corpus corpus = load_corpus(cfg.data);
+  cfg.model.vocab_size = corpus.vocab_size;
+  const auto device = resolve_device(cfg.device);
+  set_threads(cfg.threads);
+  auto model = build_model(cfg, *run.host, run.plugins);
+  model->to(device);
+  const int64_t step = load_model_weights(paths.checkpoint, model, device);
+  auto settings = eval_settings(cfg, split);
+  auto r = evaluate(model, corpus, settings, device, cfg.train.precision == "bf16");
+  const char* score = score_name(corpus.word_level);
+  const double value = score_of(r.loss, corpus.word_level);
+  const std::string prefix = "eval/" + split + "/" + settings.tag() + "/";
+  store.add_metrics(run_id, {{prefix + "loss", step, r.loss, 0}, {prefix + score, step, value, 0}});
+  std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
+              run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score, value, r.loss,
+              static_cast<long long>(r.tokens), static_cast<long long>(r.segments));
+  return kExitOk;
+}
+
+}  // namespace ctlab

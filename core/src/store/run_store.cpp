@@ -1,0 +1,335 @@
+// SQLite access for the run store. Every return code is checked and reported with
+// SQLite's own message and the database path.
+#include "store/run_store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "util/error.h"
+
+namespace ctlab {
+namespace {
+
+const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS experiments (
+  name     TEXT PRIMARY KEY,
+  created  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id        TEXT PRIMARY KEY,
+  experiment    TEXT NOT NULL REFERENCES experiments(name),
+  status        TEXT NOT NULL,
+  attempt       INTEGER NOT NULL DEFAULT 0,
+  host          TEXT,
+  device        TEXT,
+  threads       INTEGER,
+  started       TEXT,
+  ended         TEXT,
+  heartbeat     TEXT,
+  error         TEXT,
+  diverged_step INTEGER,
+  step          INTEGER NOT NULL DEFAULT 0,
+  git_commit    TEXT,
+  ctlab_version TEXT,
+  torch_version TEXT,
+  blas          TEXT,
+  config        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS params (
+  run_id  TEXT NOT NULL REFERENCES runs(run_id),
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+  run_id     TEXT NOT NULL REFERENCES runs(run_id),
+  key        TEXT NOT NULL,
+  step       INTEGER NOT NULL,
+  value      REAL NOT NULL,
+  wall_time  REAL NOT NULL,
+  PRIMARY KEY (run_id, key, step)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+  run_id  TEXT NOT NULL REFERENCES runs(run_id),
+  kind    TEXT NOT NULL,
+  path    TEXT NOT NULL,
+  sha256  TEXT NOT NULL,
+  PRIMARY KEY (run_id, kind, path)
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment);
+)SQL";
+
+// A prepared statement with checked binds and steps.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql, const std::string& db_path) : db_(db), path_(db_path) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK) fail("prepare");
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt& bind(int i, const std::string& v) {
+    ok(sqlite3_bind_text(s_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT), "bind");
+    return *this;
+  }
+  Stmt& bind(int i, int64_t v) {
+    ok(sqlite3_bind_int64(s_, i, v), "bind");
+    return *this;
+  }
+  Stmt& bind(int i, double v) {
+    ok(sqlite3_bind_double(s_, i, v), "bind");
+    return *this;
+  }
+  Stmt& bind(int i, std::optional<int64_t> v) {
+    ok(v ? sqlite3_bind_int64(s_, i, *v) : sqlite3_bind_null(s_, i), "bind");
+    return *this;
+  }
+  bool step() {  // true while rows come
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail("step");
+    return false;
+  }
+  void run() {
+    while (step()) {
+    }
+    sqlite3_reset(s_);
+  }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  std::string text(int c) const {
+    auto p = sqlite3_column_text(s_, c);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+  double f64(int c) const { return sqlite3_column_double(s_, c); }
+  bool null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+
+ private:
+  void ok(int rc, const char* what) {
+    if (rc != SQLITE_OK) fail(what);
+  }
+  [[noreturn]] void fail(const char* what) {
+    throw Error("results database '" + path_ + "': " + what + " failed: " + sqlite3_errmsg(db_), ErrorKind::Run);
+  }
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  std::string path_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope.
+class Transaction {
+ public:
+  explicit Transaction(RunStore& store, sqlite3* db, const std::string& path) : db_(db), path_(path) {
+    run("BEGIN IMMEDIATE");
+  }
+  ~Transaction() {
+    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void commit() {
+    run("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  void run(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : sqlite3_errmsg(db_);
+      sqlite3_free(err);
+      throw Error("results database '" + path_ + "': " + sql + " failed: " + msg, ErrorKind::Run);
+    }
+  }
+  sqlite3* db_;
+  std::string path_;
+  bool done_ = false;
+};
+
+RunRecord read_run(const Stmt& s) {
+  RunRecord r;
+  int c = 0;
+  r.run_id = s.text(c++);
+  r.experiment = s.text(c++);
+  r.status = s.text(c++);
+  r.attempt = s.i64(c++);
+  r.host = s.text(c++);
+  r.device = s.text(c++);
+  r.threads = s.i64(c++);
+  r.started = s.text(c++);
+  r.ended = s.text(c++);
+  r.heartbeat = s.text(c++);
+  r.error = s.text(c++);
+  if (!s.null(c)) r.diverged_step = s.i64(c);
+  ++c;
+  r.step = s.i64(c++);
+  r.git_commit = s.text(c++);
+  r.ctlab_version = s.text(c++);
+  r.torch_version = s.text(c++);
+  r.blas = s.text(c++);
+  r.config = s.text(c++);
+  return r;
+}
+
+const char* kRunColumns =
+    "run_id, experiment, status, attempt, host, device, threads, started, ended, heartbeat, error, "
+    "diverged_step, step, git_commit, ctlab_version, torch_version, blas, config";
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string RunStore::now_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+RunStore::RunStore(const std::string& path) : path_(path) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error("cannot open results database '" + path + "': " + msg);
+  }
+  check(sqlite3_busy_timeout(db_, 60000), "set busy_timeout");
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec("PRAGMA foreign_keys=ON");
+  migrate();
+}
+
+RunStore::~RunStore() { sqlite3_close(db_); }
+
+void RunStore::check(int rc, const std::string& what) {
+  if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    throw Error("results database '" + path_ + "': " + what + " failed: " + sqlite3_errmsg(db_), ErrorKind::Run);
+}
+
+void RunStore::exec(const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    throw Error("results database '" + path_ + "': '" + sql.substr(0, 60) + "' failed: " + msg, ErrorKind::Run);
+  }
+}
+
+void RunStore::migrate() {
+  Transaction tx(*this, db_, path_);
+  Stmt v(db_, "PRAGMA user_version", path_);
+  int64_t version = v.step() ? v.i64(0) : 0;
+  v.reset();
+  if (version > kStoreSchemaVersion)
+    throw Error("results database '" + path_ + "' has schema version " + std::to_string(version) +
+                ", newer than this ctlab's " + std::to_string(kStoreSchemaVersion) + ": use a newer ctlab");
+  if (version < kStoreSchemaVersion) {
+    exec(kSchema);
+    exec("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion));
+  }
+  tx.commit();
+}
+
+std::optional<RunRecord> RunStore::find_run(const std::string& run_id) {
+  Stmt s(db_, std::string("SELECT ") + kRunColumns + " FROM runs WHERE run_id = ?", path_);
+  s.bind(1, run_id);
+  if (!s.step()) return std::nullopt;
+  return read_run(s);
+}
+
+std::vector<RunRecord> RunStore::runs(const std::string& experiment) {
+  std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs" +
+                    (experiment.empty() ? "" : " WHERE experiment = ?") + " ORDER BY experiment, run_id";
+  Stmt s(db_, sql, path_);
+  if (!experiment.empty()) s.bind(1, experiment);
+  std::vector<RunRecord> out;
+  while (s.step()) out.push_back(read_run(s));
+  return out;
+}
+
+int64_t RunStore::start_run(const RunRecord& m, const std::vector<std::pair<std::string, std::string>>& params) {
+  Transaction tx(*this, db_, path_);
+  Stmt e(db_, "INSERT OR IGNORE INTO experiments(name, created) VALUES (?, ?)", path_);
+  e.bind(1, m.experiment).bind(2, now_utc()).run();
+  Stmt a(db_, "SELECT attempt FROM runs WHERE run_id = ?", path_);
+  a.bind(1, m.run_id);
+  int64_t attempt = (a.step() ? a.i64(0) : 0) + 1;
+  a.reset();
+  Stmt r(db_,
+         "INSERT INTO runs(run_id, experiment, status, attempt, host, device, threads, started, heartbeat, step, "
+         "git_commit, ctlab_version, torch_version, blas, config) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+         "?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET status = 'running', attempt = excluded.attempt, host = "
+         "excluded.host, device = excluded.device, threads = excluded.threads, started = excluded.started, "
+         "heartbeat = excluded.heartbeat, ended = NULL, error = NULL, diverged_step = NULL, git_commit = "
+         "excluded.git_commit, ctlab_version = excluded.ctlab_version, torch_version = excluded.torch_version, "
+         "blas = excluded.blas, config = excluded.config",
+         path_);
+  auto now = now_utc();
+  r.bind(1, m.run_id).bind(2, m.experiment).bind(3, attempt).bind(4, m.host).bind(5, m.device).bind(6, m.threads);
+  r.bind(7, now).bind(8, now).bind(9, m.step).bind(10, m.git_commit).bind(11, m.ctlab_version);
+  r.bind(12, m.torch_version).bind(13, m.blas).bind(14, m.config).run();
+  Stmt p(db_, "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?, ?, ?)", path_);
+  for (const auto& [k, v] : params) {
+    p.reset();
+    p.bind(1, m.run_id).bind(2, k).bind(3, v).run();
+  }
+  tx.commit();
+  return attempt;
+}
+
+void RunStore::heartbeat(const std::string& run_id, int64_t step) {
+  Transaction tx(*this, db_, path_);
+  Stmt s(db_, "UPDATE runs SET heartbeat = ?, step = ? WHERE run_id = ?", path_);
+  s.bind(1, now_utc()).bind(2, step).bind(3, run_id).run();
+  tx.commit();
+}
+
+void RunStore::finish_run(const std::string& run_id, const std::string& status, int64_t step,
+                          const std::string& error, std::optional<int64_t> diverged_step) {
+  Transaction tx(*this, db_, path_);
+  Stmt s(db_, "UPDATE runs SET status = ?, step = ?, ended = ?, heartbeat = ?, error = ?, diverged_step = ? WHERE run_id = ?",
+         path_);
+  auto now = now_utc();
+  s.bind(1, status).bind(2, step).bind(3, now).bind(4, now).bind(5, error).bind(6, diverged_step).bind(7, run_id).run();
+  tx.commit();
+}
+
+void RunStore::add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows) {
+  if (rows.empty()) return;
+  Transaction tx(*this, db_, path_);
+  Stmt s(db_, "INSERT OR REPLACE INTO metrics(run_id, key, step, value, wall_time) VALUES (?, ?, ?, ?, ?)", path_);
+  for (const auto& r : rows) {
+    s.reset();
+    s.bind(1, run_id).bind(2, r.key).bind(3, r.step).bind(4, r.value).bind(5, r.wall_time > 0 ? r.wall_time : unix_now()).run();
+  }
+  tx.commit();
+}
+
+std::vector<MetricRow> RunStore::metrics(const std::string& run_id, const std::string& key_prefix) {
+  Stmt s(db_,
+         "SELECT key, step, value, wall_time FROM metrics WHERE run_id = ? AND substr(key, 1, ?) = ? "
+         "ORDER BY key, step",
+         path_);
+  s.bind(1, run_id).bind(2, static_cast<int64_t>(key_prefix.size())).bind(3, key_prefix);
+  std::vector<MetricRow> out;
+  while (s.step()) out.push_back({s.text(0), s.i64(1), s.f64(2), s.f64(3)});
+  return out;
+}
+
+void RunStore::add_artifact(const std::string& run_id, const std::string& kind, const std::string& path,
+                            const std::string& sha256) {
+  Transaction tx(*this, db_, path_);
+  Stmt s(db_, "INSERT OR REPLACE INTO artifacts(run_id, kind, path, sha256) VALUES (?, ?, ?, ?)", path_);
+  s.bind(1, run_id).bind(2, kind).bind(3, path).bind(4, sha256).run();
+  tx.commit();
+}
+
+}  // namespace ctlab

@@ -1,0 +1,81 @@
+// The SQLite run store (results/ctlab.sqlite): experiments, runs with their status and
+// metadata, params, metrics and artifacts. WAL mode, a busy timeout and BEGIN IMMEDIATE
+// transactions make concurrent writers from several processes safe; every statement is
+// prepared; metric rows are keyed (run_id, key, step) so a resumed run rewrites rows
+// instead of duplicating them. Schema version in PRAGMA user_version.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace ctlab {
+
+constexpr int kStoreSchemaVersion = 1;
+
+struct RunRecord {
+  std::string run_id;
+  std::string experiment;
+  std::string status;  // pending | running | completed | failed | diverged | interrupted
+  int64_t attempt = 0;
+  std::string host, device;
+  int64_t threads = 0;
+  std::string started, ended, heartbeat;  // UTC, ISO 8601
+  std::string error;
+  std::optional<int64_t> diverged_step;
+  int64_t step = 0;  // last completed training step
+  std::string git_commit, ctlab_version, torch_version, blas;
+  std::string config;  // the resolved config.ini text
+};
+
+struct MetricRow {
+  std::string key;
+  int64_t step = 0;
+  double value = 0;
+  double wall_time = 0;  // seconds since the Unix epoch
+};
+
+class RunStore {
+ public:
+  // Opens (creating if needed) the database; throws ctlab::Error naming the file.
+  explicit RunStore(const std::string& path);
+  ~RunStore();
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  std::optional<RunRecord> find_run(const std::string& run_id);
+  std::vector<RunRecord> runs(const std::string& experiment = "");
+
+  // Inserts or updates the run as `running`, attempt + 1, with its metadata and params,
+  // in one transaction. Returns the attempt number.
+  int64_t start_run(const RunRecord& meta, const std::vector<std::pair<std::string, std::string>>& params);
+  void heartbeat(const std::string& run_id, int64_t step);
+  // Sets the final status (completed, failed, diverged, interrupted) and ended time.
+  void finish_run(const std::string& run_id, const std::string& status, int64_t step, const std::string& error = "",
+                  std::optional<int64_t> diverged_step = std::nullopt);
+
+  // One transaction; rows with an existing (run_id, key, step) are replaced.
+  void add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows);
+  std::vector<MetricRow> metrics(const std::string& run_id, const std::string& key_prefix = "");
+  void add_artifact(const std::string& run_id, const std::string& kind, const std::string& path,
+                    const std::string& sha256);
+
+  static std::string now_utc();
+
+ private:
+  void exec(const std::string& sql);
+  void check(int rc, const std::string& what);
+  void migrate();
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace ctlab

@@ -1,0 +1,88 @@
+// Devices, threads, BLAS detection, autocast compat and build metadata.
+#include "train/runtime.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <thread>
+
+#include "util/error.h"
+
+#ifndef CTLAB_GIT_COMMIT
+#define CTLAB_GIT_COMMIT "unknown"
+#endif
+
+namespace ctlab {
+
+torch::Device resolve_device(const std::string& device) {
+  if (device == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (device == "cpu") return torch::kCPU;
+  int index = 0;
+  if (device.size() > 5) index = std::stoi(device.substr(5));
+  if (!torch::cuda::is_available())
+    throw Error("device = " + device + " but CUDA is not available in this build or on this machine (use cpu or auto)");
+  if (index >= static_cast<int>(torch::cuda::device_count()))
+    throw Error("device = " + device + " but only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s) exist");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+int set_threads(int64_t threads) {
+  int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+std::string BlasInfo::summary() const {
+  return core.empty() ? library : library + " (core " + core + ")";
+}
+
+BlasInfo blas_info() {
+  BlasInfo b;
+  using corename_fn = char* (*)();
+  auto corename = reinterpret_cast<corename_fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  auto config = reinterpret_cast<corename_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  if (!corename) {
+    b.library = "not OpenBLAS (reference BLAS or MKL; see README: install libopenblas0-pthread)";
+    return b;
+  }
+  b.library = config ? std::string(config()) : "OpenBLAS";
+  b.core = corename();
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool fast = b.core.find("SkylakeX") != std::string::npos || b.core.find("Cooperlake") != std::string::npos ||
+                    b.core.find("SapphireRapids") != std::string::npos;
+  if (avx512 && !fast)
+    b.warning = "OpenBLAS uses its " + b.core +
+                " kernels on a CPU with AVX-512; matrix products may run several times slower than with "
+                "OPENBLAS_CORETYPE=SkylakeX (see README, Performance)";
+  return b;
+}
+
+void set_cuda_bf16_autocast(bool enabled) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+  at::autocast::set_enabled(enabled);
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+}
+
+void clear_autocast_cache() { at::autocast::clear_cache(); }
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string git_commit() { return CTLAB_GIT_COMMIT; }
+std::string ctlab_version() { return CTLAB_VERSION; }
+std::string torch_version() { return TORCH_VERSION; }
+
+}  // namespace ctlab

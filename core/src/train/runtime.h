@@ -1,0 +1,36 @@
+// The process's compute environment: device choice, intra-op threads, the BLAS library
+// and OpenBLAS core in use, mixed precision (behind a compat layer for LibTorch 1.13 and
+// 2.x), and build metadata recorded with every run.
+#pragma once
+
+#include <string>
+
+#include <torch/types.h>
+
+namespace ctlab {
+
+// "auto" -> cuda if available, else cpu. Throws ctlab::Error for a CUDA device that does
+// not exist here.
+torch::Device resolve_device(const std::string& device);
+
+// Sets LibTorch's intra-op threads (0 = all hardware threads) and returns the number set.
+int set_threads(int64_t threads);
+
+struct BlasInfo {
+  std::string library;  // e.g. "OpenBLAS 0.3.21 ..." or "unknown"
+  std::string core;     // OpenBLAS core name, "" when not OpenBLAS
+  std::string warning;  // non-empty when a faster core is available on this CPU
+  std::string summary() const;
+};
+BlasInfo blas_info();
+
+// Enables or disables bf16 autocast for CUDA for the current thread.
+void set_cuda_bf16_autocast(bool enabled);
+void clear_autocast_cache();
+
+std::string host_name();
+std::string git_commit();    // of the ctlab source tree at configure time, or "unknown"
+std::string ctlab_version();
+std::string torch_version();
+
+}  // namespace ctlab

@@ -1,0 +1,17 @@
+// Crash-safe file replacement: write to a temporary file beside the target, fsync it,
+// rename it over the target, fsync the folder. A kill at any point leaves either the old
+// file or the new one, never a half-written file.
+#pragma once
+
+#include <string>
+
+namespace ctlab {
+
+// A temporary path beside `path` unique to this process.
+std::string temp_path_for(const std::string& path);
+// fsync(tmp), rename(tmp, path), fsync(folder). Throws ctlab::Error with errno's message.
+void commit_temp_file(const std::string& tmp, const std::string& path);
+// Writes `content` atomically.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+}  // namespace ctlab
