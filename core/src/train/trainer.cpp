@@ -229,12 +229,15 @@ TrainOutcome Trainer::run() {
         }
         st.chunk_memory[c] = model->memory();
       }
-      if (!std::isfinite(step_loss)) {
+      double closs_sum = 0;
+      for (double v : step_closs) closs_sum += v;
+      if (!std::isfinite(step_loss) || !std::isfinite(closs_sum)) {
         flush();
         out.status = "diverged";
         out.step = st.step;
         out.diverged_step = st.step;
-        out.error = "non-finite training loss at step " + std::to_string(st.step);
+        out.error = std::string(std::isfinite(step_loss) ? "non-finite compression loss" : "non-finite training loss") +
+                    " at step " + std::to_string(st.step);
         store_.finish_run(run_id_, out.status, st.step, out.error, st.step);
         progress.note("diverged: " + out.error);
         progress.done();
