@@ -24,6 +24,7 @@ struct BenchConfig {
   std::string description;
   std::vector<std::string> settings;  // run-config overrides
   int64_t batch;
+  bool optimizer = false;  // full training steps: + gradient clipping and an Adam update
 };
 
 const std::map<std::string, BenchConfig>& configs() {
@@ -33,6 +34,12 @@ const std::map<std::string, BenchConfig>& configs() {
         {"d_model=256", "n_layer=4", "n_head=4", "d_ff=1024", "seq_len=128", "mem_len=128", "cmem_len=128",
          "cmem_rate=4", "vocab_size=256", "dropout=0.1", "compression=mean_pool", "compression_loss=none"},
         8}},
+      {"train-cpu-small",
+       {"cpu-small with full training steps (forward, backward, clip, Adam)",
+        {"d_model=256", "n_layer=4", "n_head=4", "d_ff=1024", "seq_len=128", "mem_len=128", "cmem_len=128",
+         "cmem_rate=4", "vocab_size=256", "dropout=0.1", "compression=mean_pool", "compression_loss=none"},
+        8,
+        true}},
       {"cpu-small-txl",
        {"cpu-small as Transformer-XL: cmem_len 0, mem_len 256",
         {"d_model=256", "n_layer=4", "n_head=4", "d_ff=1024", "seq_len=128", "mem_len=256", "cmem_len=0",
@@ -61,7 +68,7 @@ int main(int argc, char** argv) {
   int64_t batch = 0;
   po::options_description desc("ctlab_bench options");
   desc.add_options()("help,h", "show this help")("config", po::value(&name)->default_value("cpu-small"),
-                                                 "named configuration (cpu-small, cpu-small-txl, gpu-paper)")(
+                                                 "named configuration (cpu-small, train-cpu-small, cpu-small-txl, gpu-paper)")(
       "steps", po::value(&steps)->default_value(10), "timed forward+backward steps")(
       "warmup", po::value(&warmup)->default_value(0),
       "untimed steps first (0 = enough to fill memory and compressed memory)")(
@@ -95,6 +102,7 @@ int main(int argc, char** argv) {
     torch::Device dev(device);
     model->to(dev);
     model->train();
+    torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(3e-4));
     const auto& m = cfg.model;
     if (warmup == 0) warmup = static_cast<int>((m.mem_len + m.cmem_len * m.cmem_rate) / m.seq_len) + 2;
 
@@ -106,6 +114,10 @@ int main(int argc, char** argv) {
       for (auto& l : closs) loss = loss + l;
       model->zero_grad();
       loss.backward();
+      if (bc.optimizer) {
+        torch::nn::utils::clip_grad_norm_(model->parameters(), 0.1);
+        adam.step();
+      }
       if (dev.is_cuda()) torch::cuda::synchronize();
     };
     for (int i = 0; i < warmup; ++i) step();
@@ -123,7 +135,7 @@ int main(int argc, char** argv) {
     std::printf("steps       %d timed after %d warm-up, batch %lld x seq %lld\n", steps, warmup,
                 static_cast<long long>(batch), static_cast<long long>(m.seq_len));
     std::printf("ms/step     %.1f\n", 1000.0 * secs / steps);
-    std::printf("tokens/s    %.0f (forward+backward)\n", tokens / secs);
+    std::printf("tokens/s    %.0f (%s)\n", tokens / secs, bc.optimizer ? "training step: forward, backward, clip, Adam" : "forward+backward");
     std::printf("peak RSS    %.0f MiB\n", peak_rss_mib());
     return 0;
   } catch (const std::exception& e) {
