@@ -9,5 +9,5 @@ mkdir -p .gpu-deps
 cd .gpu-deps
 apt-get download libboost1.74-dev libboost-program-options1.74-dev libboost-program-options1.74.0 \
   libboost-filesystem1.74-dev libboost-filesystem1.74.0 libboost-system1.74-dev libboost-system1.74.0 \
-  libgtest-dev
+  libgtest-dev libsqlite3-dev libsqlite3-0
 ls -la

@@ -27,6 +27,15 @@ log "built in $(( $(date +%s) - start )) s"
 export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 build-gpu/bin/ctlab plugins list | tee -a "$out/summary.txt"
 build-gpu/bin/ctlab_gpu_tests > "$out/gpu_tests.log" 2>&1; log "gpu tests exit $?"; tail -5 "$out/gpu_tests.log" | tee -a "$out/summary.txt"
-build-gpu/bin/ctlab_unit_tests > "$out/unit_tests.log" 2>&1; log "unit tests exit $?"; tail -3 "$out/unit_tests.log" | tee -a "$out/summary.txt"
+build-gpu/bin/ctlab_unit_tests > "$out/unit_tests.log" 2>&1
+rc=$?; log "unit tests exit $rc"; tail -3 "$out/unit_tests.log" | tee -a "$out/summary.txt"
+if [ $rc -gt 128 ] && command -v cuda-gdb >/dev/null; then
+  failing=$(grep '^\[ RUN' "$out/unit_tests.log" | tail -1 | awk '{print $NF}')
+  log "backtrace of $failing"
+  cuda-gdb -batch -ex run -ex bt --args build-gpu/bin/ctlab_unit_tests --gtest_filter="$failing" 2>&1 | tail -30 | tee -a "$out/summary.txt"
+fi
+log "bf16 training smoke run (synthetic copy task)"
+build-gpu/bin/ctlab train experiments/default/run.ini --results /tmp/ctlab-gpu-results --set device=cuda \
+  --set precision=bf16 --set dataset=synthetic --set max_steps=300 --set eval_every=0 --set log_every=100 2>&1 | tail -6 | tee -a "$out/summary.txt"
 log "bench"
 build-gpu/bin/ctlab_bench "$@" 2>&1 | tee -a "$out/summary.txt"

@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -45,18 +45,20 @@ inline ::testing::AssertionResult tensors_close(const torch::Tensor& a, const to
 
 class TempDir {
  public:
+  // boost::filesystem, not std::filesystem: PyTorch's libtorch.so exports std::filesystem
+  // symbols of its own that interpose ours and crash (seen with PyTorch 2.11 wheels).
   TempDir() {
-    std::error_code ec;
-    auto base = std::filesystem::temp_directory_path(ec);
-    if (ec || !std::filesystem::is_directory(base)) base = "/tmp";
+    boost::system::error_code ec;
+    auto base = boost::filesystem::temp_directory_path(ec);
+    if (ec || !boost::filesystem::is_directory(base)) base = "/tmp";
     std::string tmpl = (base / "ctlab-test-XXXXXX").string();
     const char* made = mkdtemp(tmpl.data());
     if (!made) throw std::runtime_error("cannot create a temporary folder from '" + tmpl + "': " + std::strerror(errno));
     path_ = made;
   }
   ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    boost::system::error_code ec;
+    boost::filesystem::remove_all(path_, ec);
   }
   const std::string& path() const { return path_; }
   std::string file(const std::string& name, const std::string& content) const {

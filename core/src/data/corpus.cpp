@@ -72,8 +72,32 @@ Corpus hutter(const std::string& dataset, const std::string& path) {
   return byte_corpus(dataset, path, bytes, 90000000, 5000000, 5000000);
 }
 
+std::string cache_key(const std::string& dataset, const std::vector<std::string>& files);
+
+// The concatenation of `files`, from the byte cache when it is current.
+std::string concatenated(const std::string& dataset, const std::vector<std::string>& files) {
+  const auto path = cache_dir() + "/" + dataset + "-" + cache_key(dataset, files) + ".bytes";
+  uintmax_t expected = 0;
+  for (const auto& f : files) {
+    boost::system::error_code ec;
+    expected += fs::file_size(f, ec);
+  }
+  boost::system::error_code ec;
+  if (fs::exists(path, ec) && fs::file_size(path, ec) == expected) return read_file(path, "cached corpus");
+  std::string all;
+  all.reserve(expected);
+  for (const auto& f : files) all += read_file(f, dataset + " corpus file");
+  try {
+    fs::create_directories(cache_dir());
+    write_file_atomic(path, all);
+  } catch (const std::exception&) {
+    // A cache that cannot be written only costs time next run.
+  }
+  return all;
+}
+
 // Python documentation sources from Debian's python3.X-doc, concatenated in byte-wise
-// sorted path order.
+// sorted path order (cached as one file in cache_dir()).
 Corpus default_corpus(const DataOptions& o) {
   std::vector<std::string> roots;
   if (!o.data_path.empty()) roots.push_back(o.data_path);
@@ -100,9 +124,8 @@ Corpus default_corpus(const DataOptions& o) {
   }
   std::sort(files.begin(), files.end());  // byte-wise
   if (files.empty()) throw Error("default corpus folder '" + root + "' holds no *.rst.txt files");
-  std::string all;
-  for (const auto& f : files) all += read_file(f, "default corpus file");
-  return fractional("default", root + " (" + std::to_string(files.size()) + " files)", all, o.split);
+  return fractional("default", root + " (" + std::to_string(files.size()) + " files)", concatenated("default", files),
+                    o.split);
 }
 
 // Word-level corpora: vocabulary from train, id 0 = <eos>, 1 = <unk>, then by frequency.
