@@ -71,6 +71,17 @@ class TempDir {
   std::string path_;
 };
 
+// The message of the ctlab::Error that f throws, or "<no error>".
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together

@@ -12,14 +12,7 @@
 using namespace ctlab;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using test::error_of;
 DataOptions opts(const std::string& dataset, const std::string& path = "") {
   DataOptions o;
   o.dataset = dataset;

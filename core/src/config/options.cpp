@@ -21,19 +21,24 @@ struct OptionDef {
   std::function<std::string(const RunConfig&)> get;
 };
 
+// An integer >= min_value; otherwise invalid_argument(expected).
+int64_t parse_int_at_least(const std::string& v, int64_t min_value, const std::string& expected) {
+  int64_t x;
+  try {
+    x = std::stoll(canonical_value(ParamType::Int, v));
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument(expected);
+  }
+  if (x < min_value) throw std::invalid_argument(expected);
+  return x;
+}
+
 template <class Access>
 OptionDef int_option(std::string key, std::string group, std::string help, Access access,
                      int64_t min_value, std::string expected) {
   OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
   d.set = [access, min_value, expected](RunConfig& c, const std::string& v) {
-    int64_t x;
-    try {
-      x = std::stoll(canonical_value(ParamType::Int, v));
-    } catch (const std::invalid_argument&) {
-      throw std::invalid_argument(expected);
-    }
-    if (x < min_value) throw std::invalid_argument(expected);
-    access(c) = x;
+    access(c) = parse_int_at_least(v, min_value, expected);
   };
   d.get = [access](const RunConfig& c) { return std::to_string(access(const_cast<RunConfig&>(c))); };
   return d;
@@ -100,14 +105,7 @@ OptionDef optional_int_option(std::string key, std::string group, std::string he
       access(c).reset();
       return;
     }
-    int64_t x;
-    try {
-      x = std::stoll(canonical_value(ParamType::Int, v));
-    } catch (const std::invalid_argument&) {
-      throw std::invalid_argument(expected);
-    }
-    if (x < min_value) throw std::invalid_argument(expected);
-    access(c) = x;
+    access(c) = parse_int_at_least(v, min_value, expected);
   };
   d.get = [access](const RunConfig& c) {
     const auto& v = access(const_cast<RunConfig&>(c));
