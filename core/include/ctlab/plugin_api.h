@@ -49,10 +49,19 @@ inline const char* param_type_name(ParamType t) {
 }
 
 struct ParamSpec {
+  ParamSpec() = default;
+  ParamSpec(std::string name_, ParamType type_, std::string default_value_, std::string help_,
+            std::vector<std::string> choices_ = {})
+      : name(std::move(name_)),
+        type(type_),
+        default_value(std::move(default_value_)),
+        help(std::move(help_)),
+        choices(std::move(choices_)) {}
   std::string name;
   ParamType type = ParamType::String;
   std::string default_value;  // in config spelling: "2", "0.5", "true", "max"
   std::string help;
+  std::vector<std::string> choices;  // String parameters: the allowed values (empty = any)
 };
 
 // Validated parameter values, canonical strings keyed by name (every declared parameter is

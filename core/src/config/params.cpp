@@ -1,6 +1,7 @@
 // Value parsing shared by run options and plugin parameters.
 #include "config/params.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -74,6 +75,8 @@ PluginParams resolve_plugin_params(const std::vector<ParamSpec>& specs,
     const std::string& value = it == given.end() ? s.default_value : it->second;
     try {
       out[s.name] = canonical_value(s.type, value);
+      if (!s.choices.empty() && std::find(s.choices.begin(), s.choices.end(), out[s.name]) == s.choices.end())
+        throw std::invalid_argument("one of " + join(s.choices, ", "));
     } catch (const std::invalid_argument& e) {
       throw Error("bad value for '" + key_prefix + s.name + "' = '" + value + "': plugin " +
                   plugin_id + " expects " + e.what() +
