@@ -15,7 +15,7 @@ class AttentionReconstruction : public ctlab::CompressionLoss {
     TORCH_CHECK(in.content_attention, "attention_reconstruction needs the host's content_attention callback");
     auto target = in.content_attention(in.h, in.old);
     auto approx = in.content_attention(in.h, in.compressed);
-    auto diff = (target - approx).to(torch::kFloat32);
+    auto diff = ctlab::at_least_float32(target - approx);
     return l2_ ? diff.pow(2).sum().sqrt() : diff.pow(2).mean();
   }
 

@@ -18,7 +18,7 @@ class Autoencoding : public ctlab::CompressionLoss {
     auto rebuilt = decoder(in.compressed.permute({1, 2, 0})).permute({2, 0, 1});
     TORCH_CHECK(rebuilt.sizes() == in.old.sizes(), "autoencoding: decoder output ", rebuilt.sizes(),
                 " does not match old ", in.old.sizes());
-    return (rebuilt - in.old).to(torch::kFloat32).pow(2).mean();
+    return ctlab::at_least_float32(rebuilt - in.old).pow(2).mean();
   }
   torch::nn::ConvTranspose1d decoder{nullptr};
 };

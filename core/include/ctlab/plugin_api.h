@@ -116,6 +116,12 @@ class CompressionFn : public torch::nn::Module {
   virtual bool trainable() const { return !parameters().empty(); }
 };
 
+// Losses are reduced in float32 under reduced precision (bf16/fp16) and in float64 for a
+// float64 model (finite-difference checks).
+inline torch::Tensor at_least_float32(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat64 ? t : t.to(torch::kFloat32);
+}
+
 // ---------------------------------------------------------------------------------------
 // Compression loss: trains f_c (and anything the loss owns, e.g. a decoder). Everything it
 // receives from the transformer is detached; only `compressed` carries gradient (to f_c).

@@ -22,6 +22,23 @@ ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg) {
       resolve_plugin_params(r.loss->spec.params, cfg.compression_loss.params, "compression_loss.", r.loss->id);
   if (cfg.model.cmem_len == 0) return r;  // Transformer-XL: nothing is compressed
 
+  // Instantiate once, so that parameter values a plugin rejects (say an even kernel) are
+  // configuration errors now rather than failures after the run has started.
+  PluginContext ctx;
+  ctx.n_layer = cfg.model.n_layer;
+  ctx.d_model = cfg.model.d_model;
+  ctx.n_head = cfg.model.n_head;
+  ctx.d_head = cfg.model.d_model / cfg.model.n_head;
+  ctx.rate = cfg.model.cmem_rate;
+  try {
+    ctx.params = r.fn_params;
+    host.create(*r.fn, ctx);
+    ctx.params = r.loss_params;
+    host.create(*r.loss, ctx);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (while checking the configuration's plugin parameters)", ErrorKind::Usage);
+  }
+
   const bool trainable = r.fn->spec.trainable;
   const LossMode mode = r.loss->spec.mode;
   if (trainable && mode == LossMode::None && !cfg.allow_untrained_compression)
