@@ -74,7 +74,9 @@ int main(int argc, char** argv) {
       "untimed steps first (0 = enough to fill memory and compressed memory)")(
       "threads", po::value(&threads)->default_value(2), "intra-op threads")(
       "batch", po::value(&batch)->default_value(0), "batch size (0 = the config's)")(
-      "device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N");
+      "device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a configuration key of the named config: --set compression=conv1d (repeatable)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -93,10 +95,14 @@ int main(int argc, char** argv) {
     const auto& bc = it->second;
     if (batch == 0) batch = bc.batch;
     torch::set_num_threads(threads);
-    RunConfig cfg = load_run_config("", bc.settings);
+    auto settings = bc.settings;
+    if (vm.count("set"))
+      for (const auto& kv : vm["set"].as<std::vector<std::string>>()) settings.push_back(kv);
+    RunConfig cfg = load_run_config("", settings);
     PluginHost host;
     host.load_directories(PluginHost::search_path({}));
     auto resolved = resolve_plugins(host, cfg);
+    pin_plugins(cfg, resolved);
     torch::manual_seed(0);
     auto model = build_model(cfg, host, resolved);
     torch::Device dev(device);
@@ -127,6 +133,7 @@ int main(int argc, char** argv) {
     const auto& lm = model->memory()[0];
     double tokens = static_cast<double>(steps) * m.seq_len * batch;
     std::printf("config      %s (%s)\n", name.c_str(), bc.description.c_str());
+    std::printf("compression %s + %s\n", cfg.compression.name.c_str(), cfg.compression_loss.name.c_str());
     std::printf("device      %s, intra-op threads %d, torch %s\n", device.c_str(), torch::get_num_threads(),
                 CTLAB_TORCH_VERSION_STRING);
     std::printf("memory      mem %lld / cmem %lld slots per layer when timed\n",
