@@ -14,6 +14,8 @@ int cmd_plugins(const std::vector<std::string>& args);
 int cmd_config(const std::vector<std::string>& args);
 int cmd_train(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
+int cmd_grid(const std::vector<std::string>& args);
+int cmd_merge(const std::vector<std::string>& args);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -25,6 +27,10 @@ const std::vector<Command>& commands() {
        "train one run (resumes from its checkpoint when re-run); results go to the run store", cmd_train},
       {"eval", "ctlab eval <run_id> [--split valid|test] [--mem-len N] [--cmem-len N] ... [--results DIR]",
        "evaluate a trained run on a whole split, possibly with other memory settings", cmd_eval},
+      {"grid", "ctlab grid run|status|expand <grid.ini> [--jobs N] [--devices cuda:0,...] [--shard i/N] ...",
+       "expand, run (in parallel, resumable, shardable) and follow an experiment grid", cmd_grid},
+      {"merge", "ctlab merge <root>... --into <root>",
+       "merge results roots (e.g. of shards) into one, idempotently", cmd_merge},
   };
   return table;
 }
@@ -118,7 +124,12 @@ int run_cli(int argc, char** argv) {
     for (size_t i = 2; i < std::min(end, a.size()); ++i)
       if (a[i] == '-') a[i] = '_';
     if (starts_with(a, "--plugin_dir")) a.replace(0, 12, "--plugin-dir");
-    if (starts_with(a, "--max_attempts")) a.replace(0, 14, "--max-attempts");
+    for (const char* flag : {"--max-attempts", "--retry-diverged", "--stale-after", "--dry-run"}) {
+      std::string underscored = flag;
+      for (size_t i = 2; i < underscored.size(); ++i)
+        if (underscored[i] == '-') underscored[i] = '_';
+      if (starts_with(a, underscored)) a.replace(0, underscored.size(), flag);
+    }
   }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     if (args.size() >= 2 && args[0] == "help") args = {args[1], "--help"};

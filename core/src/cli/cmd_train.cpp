@@ -1,5 +1,7 @@
 // `ctlab train <run.ini>`: resolve, validate and load everything first (nothing is written
 // for a run whose configuration or data is bad), then train or resume one run.
+#include <unistd.h>
+
 #include <iostream>
 
 #include <boost/filesystem.hpp>
@@ -65,15 +67,18 @@ int cmd_train(const std::vector<std::string>& args) {
   meta.torch_version = torch_version();
   meta.blas = blas_info().summary();
   meta.config = format_run_config(cfg);
+  meta.owner = host_name() + ":" + std::to_string(::getpid());
   store.start_run(meta, config_params(cfg));
   store.add_artifact(run_id, "plugin", run.plugins.fn->path, run.plugins.fn->sha256);
   store.add_artifact(run_id, "plugin", run.plugins.loss->path, run.plugins.loss->sha256);
-  store.add_artifact(run_id, "config", paths.config, sha256_file(paths.config));
+  // Files of the run folder are recorded relative to the results root, so roots can move
+  // and be merged.
+  store.add_artifact(run_id, "config", "runs/" + run_id + "/config.ini", sha256_file(paths.config));
 
   Trainer trainer(cfg, *run.host, run.plugins, corpus, store, run_id, paths);
   auto outcome = trainer.run();
   if (outcome.status == "completed") {
-    store.add_artifact(run_id, "checkpoint", paths.checkpoint, sha256_file(paths.checkpoint));
+    store.add_artifact(run_id, "checkpoint", "runs/" + run_id + "/checkpoint.pt", sha256_file(paths.checkpoint));
     std::cout << "run " << run_id << " completed at step " << outcome.step << ": valid " << score_name(corpus.word_level)
               << " " << outcome.valid_score << " (loss " << outcome.valid_loss << " nats); outputs in " << paths.dir
               << ", metrics in " << store.path() << "\n";

@@ -336,33 +336,35 @@ std::string get_setting(const RunConfig& cfg, const std::string& key) {
   return d->get(cfg);
 }
 
+std::string ini_entry_key(const IniEntry& e, const std::string& where) {
+  std::string key = e.key;
+  bool dotted = starts_with(key, kCompressionPrefix) || starts_with(key, kLossPrefix);
+  bool own = find_def(key) != nullptr;
+  if (e.section == "compression" && !dotted && !own) return kCompressionPrefix + e.key;
+  if (e.section == "compression_loss" && !dotted) return kLossPrefix + e.key;
+  if (!(e.section.empty() || e.section == "run" || e.section == "model" || e.section == "data" ||
+        e.section == "train" || e.section == "eval" || e.section == "compression"))
+    throw Error(where + ": unknown section [" + e.section +
+                "]; expected [run], [model], [data], [train], [eval], [compression] or [compression_loss]");
+  return key;
+}
+
+void apply_override(RunConfig& cfg, const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos) throw Error("--set '" + kv + "': expected key=value (for example --set mem_len=128)");
+  apply_setting(cfg, kv.substr(0, eq), kv.substr(eq + 1), "--set " + trim(kv.substr(0, eq)));
+}
+
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
   RunConfig cfg;
   if (!path.empty()) {
     IniFile ini = read_ini(path);
     for (const auto& e : ini.entries) {
       std::string where = ini.path + ":" + std::to_string(e.line);
-      std::string key = e.key;
-      bool dotted = starts_with(key, kCompressionPrefix) || starts_with(key, kLossPrefix);
-      bool own = find_def(key) != nullptr;
-      if (e.section == "compression" && !dotted && !own) {
-        key = kCompressionPrefix + e.key;
-      } else if (e.section == "compression_loss" && !dotted) {
-        key = kLossPrefix + e.key;
-      } else if (!(e.section.empty() || e.section == "run" || e.section == "model" || e.section == "data" ||
-                   e.section == "train" || e.section == "eval" || e.section == "compression")) {
-        throw Error(where + ": unknown section [" + e.section +
-                    "]; expected [run], [model], [data], [train], [eval], [compression] or [compression_loss]");
-      }
-      apply_setting(cfg, key, e.value, where);
+      apply_setting(cfg, ini_entry_key(e, where), e.value, where);
     }
   }
-  for (const auto& o : overrides) {
-    auto eq = o.find('=');
-    if (eq == std::string::npos)
-      throw Error("--set '" + o + "': expected key=value (for example --set mem_len=128)");
-    apply_setting(cfg, o.substr(0, eq), o.substr(eq + 1), "--set " + trim(o.substr(0, eq)));
-  }
+  for (const auto& o : overrides) apply_override(cfg, o);
   validate_run_config(cfg);
   return cfg;
 }
@@ -390,6 +392,9 @@ void validate_run_config(const RunConfig& cfg) {
   if (t.batch_size % t.accumulate != 0)
     throw Error("batch_size = " + std::to_string(t.batch_size) + " is not a multiple of accumulate = " +
                 std::to_string(t.accumulate) + ": each step splits the batch into accumulate equal chunks");
+  if (m.cmem_len == 0 && cfg.eval.cmem_len.value_or(0) > 0)
+    throw Error("eval_cmem_len = " + std::to_string(*cfg.eval.cmem_len) +
+                " needs a model trained with compressed memory (cmem_len > 0)");
   if (m.cmem_len > 0 || cfg.eval.cmem_len.value_or(0) > 0) {
     const int64_t els = cfg.eval.seq_len.value_or(m.seq_len), eml = cfg.eval.mem_len.value_or(m.mem_len);
     const int64_t ecl = cfg.eval.cmem_len.value_or(m.cmem_len);
@@ -413,11 +418,19 @@ std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& 
 }
 
 std::string run_id_of(const RunConfig& cfg) {
+  // Without compressed memory (Transformer-XL) the compression keys change nothing, so
+  // they do not change the identity either: such runs are the same run.
+  const bool compresses = cfg.model.cmem_len > 0;
+  auto compression_key = [](const std::string& k) {
+    return k == "cmem_rate" || k == "compression" || k == "compression_loss" || k == "allow_untrained_compression";
+  };
   std::string canon;
   for (const auto& d : table())
-    if (d.info.identity) canon += d.info.key + "=" + d.get(cfg) + "\n";
-  for (const auto& [k, v] : cfg.compression.params) canon += std::string(kCompressionPrefix) + k + "=" + v + "\n";
-  for (const auto& [k, v] : cfg.compression_loss.params) canon += std::string(kLossPrefix) + k + "=" + v + "\n";
+    if (d.info.identity && (compresses || !compression_key(d.info.key))) canon += d.info.key + "=" + d.get(cfg) + "\n";
+  if (compresses) {
+    for (const auto& [k, v] : cfg.compression.params) canon += std::string(kCompressionPrefix) + k + "=" + v + "\n";
+    for (const auto& [k, v] : cfg.compression_loss.params) canon += std::string(kLossPrefix) + k + "=" + v + "\n";
+  }
   return sha256_hex(canon).substr(0, 12);
 }
 

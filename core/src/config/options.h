@@ -106,6 +106,15 @@ const std::vector<OptionInfo>& option_infos();
 void apply_setting(RunConfig& cfg, const std::string& key, const std::string& value,
                    const std::string& where);
 
+struct IniEntry;
+// The full configuration key of an INI entry: keys in [compression] that are not run keys
+// become compression.<key>, keys in [compression_loss] compression_loss.<key>; the other
+// known sections ([run], [model], [data], [train], [eval]) only organise. Throws
+// ctlab::Error naming `where` for an unknown section.
+std::string ini_entry_key(const IniEntry& e, const std::string& where);
+// Applies one "key=value" override (as from --set).
+void apply_override(RunConfig& cfg, const std::string& key_value);
+
 // Reads an INI run file (path may be empty: defaults only), then applies "key=value"
 // overrides in order, then validates. Throws ctlab::Error naming file:line, key and value.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides);

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS runs (
   ctlab_version TEXT,
   torch_version TEXT,
   blas          TEXT,
-  config        TEXT NOT NULL
+  config        TEXT NOT NULL,
+  owner         TEXT
 );
 CREATE TABLE IF NOT EXISTS params (
   run_id  TEXT NOT NULL REFERENCES runs(run_id),
@@ -170,12 +171,13 @@ RunRecord read_run(const Stmt& s) {
   r.torch_version = s.text(c++);
   r.blas = s.text(c++);
   r.config = s.text(c++);
+  r.owner = s.text(c++);
   return r;
 }
 
 const char* kRunColumns =
     "run_id, experiment, status, attempt, host, device, threads, started, ended, heartbeat, error, "
-    "diverged_step, step, git_commit, ctlab_version, torch_version, blas, config";
+    "diverged_step, step, git_commit, ctlab_version, torch_version, blas, config, owner";
 
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -231,10 +233,9 @@ void RunStore::migrate() {
   if (version > kStoreSchemaVersion)
     throw Error("results database '" + path_ + "' has schema version " + std::to_string(version) +
                 ", newer than this ctlab's " + std::to_string(kStoreSchemaVersion) + ": use a newer ctlab");
-  if (version < kStoreSchemaVersion) {
-    exec(kSchema);
-    exec("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion));
-  }
+  if (version == 0) exec(kSchema);
+  if (version == 1) exec("ALTER TABLE runs ADD COLUMN owner TEXT");  // 1 -> 2: who runs it
+  if (version < kStoreSchemaVersion) exec("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion));
   tx.commit();
 }
 
@@ -265,8 +266,9 @@ int64_t RunStore::start_run(const RunRecord& m, const std::vector<std::pair<std:
   a.reset();
   Stmt r(db_,
          "INSERT INTO runs(run_id, experiment, status, attempt, host, device, threads, started, heartbeat, step, "
-         "git_commit, ctlab_version, torch_version, blas, config) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-         "?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET status = 'running', attempt = excluded.attempt, host = "
+         "git_commit, ctlab_version, torch_version, blas, config, owner) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, "
+         "?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET status = 'running', attempt = excluded.attempt, "
+         "owner = excluded.owner, host = "
          "excluded.host, device = excluded.device, threads = excluded.threads, started = excluded.started, "
          "heartbeat = excluded.heartbeat, ended = NULL, error = NULL, diverged_step = NULL, git_commit = "
          "excluded.git_commit, ctlab_version = excluded.ctlab_version, torch_version = excluded.torch_version, "
@@ -275,7 +277,7 @@ int64_t RunStore::start_run(const RunRecord& m, const std::vector<std::pair<std:
   auto now = now_utc();
   r.bind(1, m.run_id).bind(2, m.experiment).bind(3, attempt).bind(4, m.host).bind(5, m.device).bind(6, m.threads);
   r.bind(7, now).bind(8, now).bind(9, m.step).bind(10, m.git_commit).bind(11, m.ctlab_version);
-  r.bind(12, m.torch_version).bind(13, m.blas).bind(14, m.config).run();
+  r.bind(12, m.torch_version).bind(13, m.blas).bind(14, m.config).bind(15, m.owner).run();
   Stmt p(db_, "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?, ?, ?)", path_);
   for (const auto& [k, v] : params) {
     p.reset();
@@ -283,6 +285,62 @@ int64_t RunStore::start_run(const RunRecord& m, const std::vector<std::pair<std:
   }
   tx.commit();
   return attempt;
+}
+
+bool RunStore::claim_run(const RunRecord& meta, const std::string& owner,
+                         const std::function<bool(const std::optional<RunRecord>&)>& eligible) {
+  Transaction tx(*this, db_, path_);
+  auto current = find_run(meta.run_id);
+  if (!eligible(current)) return false;  // the transaction rolls back
+  Stmt e(db_, "INSERT OR IGNORE INTO experiments(name, created) VALUES (?, ?)", path_);
+  e.bind(1, meta.experiment).bind(2, now_utc()).run();
+  auto now = now_utc();
+  if (!current) {
+    Stmt i(db_,
+           "INSERT INTO runs(run_id, experiment, status, attempt, heartbeat, config, owner) "
+           "VALUES (?, ?, 'running', 0, ?, ?, ?)",
+           path_);
+    i.bind(1, meta.run_id).bind(2, meta.experiment).bind(3, now).bind(4, meta.config).bind(5, owner).run();
+  } else {
+    Stmt u(db_, "UPDATE runs SET status = 'running', heartbeat = ?, owner = ? WHERE run_id = ?", path_);
+    u.bind(1, now).bind(2, owner).bind(3, meta.run_id).run();
+  }
+  tx.commit();
+  return true;
+}
+
+std::vector<std::string> RunStore::merge_from(const std::string& other) {
+  { RunStore check(other); }  // opens (and migrates) the other database, or throws naming it
+  Stmt attach(db_, "ATTACH DATABASE ? AS src", path_);
+  attach.bind(1, other).run();
+  std::vector<std::string> taken;
+  try {
+    Transaction tx(*this, db_, path_);
+    Stmt pick(db_,
+              "SELECT s.run_id FROM src.runs s LEFT JOIN main.runs d ON d.run_id = s.run_id "
+              "WHERE d.run_id IS NULL OR (s.status = 'completed' AND d.status <> 'completed') "
+              "OR (d.status <> 'completed' AND s.status <> 'completed' AND s.step > d.step)",
+              path_);
+    while (pick.step()) taken.push_back(pick.text(0));
+    pick.reset();
+    exec("INSERT OR IGNORE INTO main.experiments SELECT name, created FROM src.experiments");
+    std::string cols = kRunColumns;
+    Stmt copy(db_, "INSERT OR REPLACE INTO main.runs(" + cols + ") SELECT " + cols + " FROM src.runs WHERE run_id = ?",
+              path_);
+    for (const auto& id : taken) {
+      copy.reset();
+      copy.bind(1, id).run();
+    }
+    exec("INSERT OR IGNORE INTO main.params SELECT run_id, key, value FROM src.params");
+    exec("INSERT OR IGNORE INTO main.metrics SELECT run_id, key, step, value, wall_time FROM src.metrics");
+    exec("INSERT OR IGNORE INTO main.artifacts SELECT run_id, kind, path, sha256 FROM src.artifacts");
+    tx.commit();
+  } catch (...) {
+    sqlite3_exec(db_, "DETACH DATABASE src", nullptr, nullptr, nullptr);
+    throw;
+  }
+  exec("DETACH DATABASE src");
+  return taken;
 }
 
 void RunStore::heartbeat(const std::string& run_id, int64_t step) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,7 +17,7 @@ struct sqlite3_stmt;
 
 namespace ctlab {
 
-constexpr int kStoreSchemaVersion = 1;
+constexpr int kStoreSchemaVersion = 2;
 
 struct RunRecord {
   std::string run_id;
@@ -31,6 +32,7 @@ struct RunRecord {
   int64_t step = 0;  // last completed training step
   std::string git_commit, ctlab_version, torch_version, blas;
   std::string config;  // the resolved config.ini text
+  std::string owner;   // "host:pid" of the process running it (while running)
 };
 
 struct MetricRow {
@@ -57,6 +59,12 @@ class RunStore {
   // in one transaction. Returns the attempt number.
   int64_t start_run(const RunRecord& meta, const std::vector<std::pair<std::string, std::string>>& params);
   void heartbeat(const std::string& run_id, int64_t step);
+  // Atomically (one BEGIN IMMEDIATE transaction): reads the run's record, and when
+  // eligible(record) says so, marks it running by `owner` (creating the row if needed,
+  // attempt unchanged). Returns whether this caller now owns the run. This is how
+  // concurrent grid schedulers never start the same cell twice.
+  bool claim_run(const RunRecord& meta, const std::string& owner,
+                 const std::function<bool(const std::optional<RunRecord>&)>& eligible);
   // Sets the final status (completed, failed, diverged, interrupted) and ended time.
   void finish_run(const std::string& run_id, const std::string& status, int64_t step, const std::string& error = "",
                   std::optional<int64_t> diverged_step = std::nullopt);
@@ -66,6 +74,13 @@ class RunStore {
   std::vector<MetricRow> metrics(const std::string& run_id, const std::string& key_prefix = "");
   void add_artifact(const std::string& run_id, const std::string& kind, const std::string& path,
                     const std::string& sha256);
+
+  // Merges another results database into this one, idempotently: runs this store lacks
+  // are added; a run present in both is replaced when the other copy is completed and
+  // this one is not, or neither is and the other got further. Params, metrics and
+  // artifacts are added where missing. Returns the run ids whose row came from `other`
+  // (their run folders should be copied too).
+  std::vector<std::string> merge_from(const std::string& other_path);
 
   static std::string now_utc();
 

@@ -1,0 +1,39 @@
+// Runs a grid's cells as local worker processes (`ctlab train` of each cell's resolved
+// config), several at a time: CPU threads divided among CPU workers, or one worker per
+// GPU. Cells are claimed atomically in the run store, so concurrent schedulers never run a
+// cell twice; re-running resumes, retries and skips by each cell's recorded status.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "grid/grid.h"
+#include "store/run_store.h"
+
+namespace ctlab {
+
+struct GridRunOptions {
+  int64_t jobs = 1;                  // CPU workers (ignored when devices are given)
+  std::vector<std::string> devices;  // one worker per device: cuda:0,cuda:1
+  int64_t shard = 0, shards = 1;
+  int64_t max_attempts = 2;          // a failed cell is retried until it has this many attempts
+  bool retry_diverged = false;
+  bool dry_run = false;
+  int64_t stale_after = 120;         // seconds without a heartbeat before a running cell is abandoned
+  std::string results_root = "results";
+  std::vector<std::string> plugin_dirs;
+};
+
+enum class CellAction { Start, Resume, Retry, Done, Diverged, GaveUp, RunningElsewhere };
+const char* action_name(CellAction a);
+bool action_runs(CellAction a);
+
+// What a scheduler does with a cell in the given state.
+CellAction decide(const std::optional<RunRecord>& record, const GridRunOptions& options);
+
+// Runs the cells of the options' shard. Returns 0 when all of them completed, 1 when any
+// did not, 130 when interrupted by a signal.
+int run_grid(const Grid& grid, const GridRunOptions& options);
+
+}  // namespace ctlab
