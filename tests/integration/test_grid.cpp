@@ -244,3 +244,20 @@ TEST(GridRun, ExpandDryRunAndStatusTables) {
   EXPECT_EQ(bad_dev.exit_code, 2);
   EXPECT_TRUE(contains(bad_dev.output, "bad value for 'device' = 'gpu0'")) << bad_dev.output;
 }
+
+TEST(GridRun, TheShippedStudiesExpandAndValidate) {
+  // The enwik8 studies need the user's enwik8; validate everything else on synthetic data.
+  const std::pair<const char*, const char*> studies[] = {{"quickstart", "5 cells"},
+                                                         {"ct-table5", "21 cells"},
+                                                         {"ct-cmem-size", "4 cells"},
+                                                         {"txl-baselines", "6 cells"}};
+  for (const auto& [study, cells] : studies) {
+    auto r = run_ctlab(std::string("grid expand ") + CTLAB_TEST_SOURCE_DIR + "/experiments/" + study +
+                       "/grid.ini --set dataset=synthetic");
+    EXPECT_EQ(r.exit_code, 0) << study << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, cells)) << study << "\n" << r.output;
+  }
+  auto needs_data = run_ctlab(std::string("grid expand ") + CTLAB_TEST_SOURCE_DIR + "/experiments/ct-table5/grid.ini");
+  EXPECT_EQ(needs_data.exit_code, 2);
+  EXPECT_TRUE(contains(needs_data.output, "dataset = enwik8 needs data_path")) << needs_data.output;
+}
