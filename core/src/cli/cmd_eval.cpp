@@ -10,6 +10,8 @@
 #include "data/corpus.h"
 #include "model/factory.h"
 #include "store/run_store.h"
+#include "store/analysis_file.h"
+#include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/runtime.h"
@@ -71,7 +73,12 @@ int cmd_eval(const std::vector<std::string>& args) {
   model->to(device);
   const int64_t step = load_model_weights(paths.checkpoint, model, device);
   auto settings = eval_settings(cfg, split);
-  auto r = evaluate(model, corpus, settings, device, cfg.train.precision == "bf16");
+  const auto& e = cfg.eval;
+  auto a = analyze(model, corpus, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges, device,
+                   cfg.train.precision == "bf16");
+  const auto& r = a.eval;
+  const std::string group = "/eval/" + split + "/" + settings.tag();
+  write_analysis_file(paths.dir + "/analysis.h5", group, a, {run_id, step, split, settings.tag()}, {});
   const char* score = score_name(corpus.word_level);
   const double value = score_of(r.loss, corpus.word_level);
   const std::string prefix = "eval/" + split + "/" + settings.tag() + "/";
@@ -79,6 +86,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
               run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score, value, r.loss,
               static_cast<long long>(r.tokens), static_cast<long long>(r.segments));
+  std::printf("analysis (attention over %lld segments with full memories, token frequencies) in %s:%s\n",
+              static_cast<long long>(a.full_segments), (paths.dir + "/analysis.h5").c_str(), group.c_str());
   return kExitOk;
 }
 

@@ -143,13 +143,11 @@ bool valid_plugin_name(const std::string& v) {
   return true;
 }
 
-OptionDef cutoffs_option() {
+template <class Access>
+OptionDef int_list_option(std::string key, std::string group, std::string help, Access access) {
   std::string expected = "a comma-separated list of increasing positive integers, or empty";
-  OptionDef d{{"cutoffs", "model", expected,
-               "adaptive softmax cluster cutoffs for word-level vocabularies; empty = full softmax"},
-              {},
-              {}};
-  d.set = [expected](RunConfig& c, const std::string& v) {
+  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  d.set = [expected, access](RunConfig& c, const std::string& v) {
     std::vector<int64_t> out;
     if (!trim(v).empty()) {
       for (const auto& piece : split(v, ',')) {
@@ -163,11 +161,11 @@ OptionDef cutoffs_option() {
         out.push_back(x);
       }
     }
-    c.model.cutoffs = out;
+    access(c) = out;
   };
-  d.get = [](const RunConfig& c) {
+  d.get = [access](const RunConfig& c) {
     std::vector<std::string> parts;
-    for (auto x : c.model.cutoffs) parts.push_back(std::to_string(x));
+    for (auto x : access(const_cast<RunConfig&>(c))) parts.push_back(std::to_string(x));
     return join(parts, ",");
   };
   return d;
@@ -234,7 +232,8 @@ const std::vector<OptionDef>& table() {
     t.push_back(bool_option("untie_r", "model", "learned u, v biases per layer (false: shared)", CTLAB_FIELD(model.untie_r)));
     t.push_back(bool_option("tie_weight", "model", "output layer shares the embedding matrix", CTLAB_FIELD(model.tie_weight)));
     t.push_back(string_option("cmem_positions", "model", "relative positions of compressed slots: slot = one step each", CTLAB_FIELD(model.cmem_positions), "slot", one_of({"slot"})));
-    t.push_back(cutoffs_option());
+    t.push_back(int_list_option("cutoffs", "model", "adaptive softmax cluster cutoffs for word-level vocabularies; empty = full softmax",
+                                CTLAB_FIELD(model.cutoffs)));
     t.push_back(float_option("init_std", "model", "standard deviation of the normal weight init", CTLAB_FIELD(model.init_std), 1e-12, 10.0, "a positive number"));
     // data
     t.push_back(string_option("dataset", "data", "default | brown | enwik8 | text8 | wikitext103 | text | synthetic", CTLAB_FIELD(data.dataset),
@@ -269,6 +268,9 @@ const std::vector<OptionDef>& table() {
     t.push_back(optional_int_option("eval_clamp_len", "eval", "evaluation clamp_len (-1 = no clamp)", CTLAB_FIELD(eval.clamp_len), -1, "-1 or a non-negative integer"));
     t.push_back(int_option("eval_batch_size", "eval", "streams for evaluation", CTLAB_FIELD(eval.batch_size), 1, pos));
     t.push_back(int_option("eval_segments", "eval", "segments per validation; 0 = the whole split", CTLAB_FIELD(eval.segments), 0, nonneg));
+    t.push_back(int_option("buckets_sequences", "eval", "segments with full memories analysed for attention by bucket ([CT]: 20000); 0 = off", CTLAB_FIELD(eval.buckets_sequences), 0, nonneg));
+    t.push_back(int_option("buckets_per_region", "eval", "attention buckets per region (compressed memory, memory, sequence)", CTLAB_FIELD(eval.buckets_per_region), 1, pos));
+    t.push_back(int_list_option("freq_edges", "eval", "training-count edges of the token-frequency buckets ([CT] Table 7: 100,1000,10000)", CTLAB_FIELD(eval.freq_edges)));
     // compression
     t.push_back(string_option("compression", "compression", "compression function plugin (name or name@version)", CTLAB_FIELD(compression.name), "a plugin name like mean_pool or mean_pool@1", valid_plugin_name));
     t.push_back(string_option("compression_loss", "compression", "compression loss plugin (name or name@version)", CTLAB_FIELD(compression_loss.name), "a plugin name like attention_reconstruction", valid_plugin_name));

@@ -73,6 +73,9 @@ struct EvalOptions {
   std::optional<int64_t> seq_len, mem_len, cmem_len, clamp_len;
   int64_t batch_size = 8;
   int64_t segments = 0;  // segments of the split per validation (0 = the whole split)
+  int64_t buckets_sequences = 50;  // segments with full memories for attention by bucket (0 = off)
+  int64_t buckets_per_region = 6;  // buckets per region (compressed memory, memory, sequence)
+  std::vector<int64_t> freq_edges = {100, 1000, 10000};  // token-count edges for frequency buckets
 };
 
 struct RunConfig {

@@ -9,13 +9,17 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include <torch/torch.h>
 
 #include "data/stream.h"
 #include "model/factory.h"
 #include "train/checkpoint.h"
+#include "store/analysis_file.h"
+#include "train/analysis.h"
 #include "train/evaluator.h"
+#include "util/sha256.h"
 #include "train/runtime.h"
 #include "util/error.h"
 
@@ -58,6 +62,8 @@ std::string fmt_duration(double s) {
   return buf;
 }
 
+}  // namespace
+
 // Progress to the terminal (one live line) or plain lines, and always to the run's log.
 class Progress {
  public:
@@ -84,8 +90,6 @@ class Progress {
   std::ofstream log_;
   bool tty_;
 };
-
-}  // namespace
 
 RunPaths RunPaths::for_run(const std::string& root, const std::string& run_id) {
   RunPaths p;
@@ -114,6 +118,38 @@ double learning_rate(const TrainOptions& t, int64_t step) {
 Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins, const Corpus& corpus,
                  RunStore& store, const std::string& run_id, const RunPaths& paths)
     : cfg_(cfg), host_(host), plugins_(plugins), corpus_(corpus), store_(store), run_id_(run_id), paths_(paths) {}
+
+void Trainer::write_final_analysis(CompressiveTransformer& model, int64_t step, const torch::Device& device, bool bf16,
+                                   Progress& progress) {
+  const auto& e = cfg_.eval;
+  auto settings = eval_settings(cfg_, "valid");
+  // Stream until the attention sample is complete (eval_segments limits validation only).
+  if (e.buckets_sequences > 0) settings.segments = 0;
+  auto r = analyze(model, corpus_, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges, device, bf16,
+                   /*stop_when_counted=*/e.buckets_sequences > 0);
+  CompressionSeries series;
+  const int64_t n_layer = cfg_.model.n_layer;
+  std::map<int64_t, std::vector<double>> by_step;
+  for (const auto& m : store_.metrics(run_id_, "train/compression_loss/layer")) {
+    auto layer = std::stoll(m.key.substr(std::string("train/compression_loss/layer").size()));
+    auto& row = by_step[m.step];
+    row.resize(n_layer, NAN);
+    if (layer < n_layer) row[layer] = m.value;
+  }
+  for (auto& [s, row] : by_step) {
+    series.steps.push_back(s);
+    series.loss.push_back(row);
+  }
+  try {
+    write_analysis_file(paths_.dir + "/analysis.h5", "", r, {run_id_, step, "valid", settings.tag()}, series);
+    store_.add_artifact(run_id_, "analysis", "runs/" + run_id_ + "/analysis.h5", sha256_file(paths_.dir + "/analysis.h5"));
+    progress.note("analysis: attention by bucket over " + std::to_string(r.full_segments) +
+                  " segments with full memories, frequency buckets over " + std::to_string(r.eval.tokens) +
+                  " tokens -> " + paths_.dir + "/analysis.h5");
+  } catch (const Error& err) {
+    progress.note(std::string("warning: no analysis file: ") + err.what());
+  }
+}
 
 TrainOutcome Trainer::run() {
   TrainOutcome out;
@@ -307,6 +343,7 @@ TrainOutcome Trainer::run() {
     auto final_eval = validate(st.step);
     flush();
     save_checkpoint(paths_.checkpoint, model, optimizer, st);
+    write_final_analysis(model, st.step, device, bf16, progress);
     out.status = "completed";
     out.step = st.step;
     out.valid_loss = final_eval.loss;

@@ -10,6 +10,7 @@
 
 #include "config/resolve.h"
 #include "data/corpus.h"
+#include "model/model.h"
 #include "store/run_store.h"
 
 namespace ctlab {
@@ -36,6 +37,8 @@ struct TrainOutcome {
 // cosine from lr to lr_min at max_steps.
 double learning_rate(const TrainOptions& t, int64_t step);
 
+class Progress;
+
 class Trainer {
  public:
   // cfg must be resolved and pinned (plugins by name@version).
@@ -47,6 +50,11 @@ class Trainer {
   TrainOutcome run();
 
  private:
+  // Attention by bucket, frequency buckets and compression loss per layer into
+  // runs/<run_id>/analysis.h5 (a failure to write it is a warning, not a failed run).
+  void write_final_analysis(CompressiveTransformer& model, int64_t step, const torch::Device& device, bool bf16,
+                            Progress& progress);
+
   const RunConfig& cfg_;
   const PluginHost& host_;
   const ResolvedPlugins& plugins_;

@@ -1,0 +1,160 @@
+// Attention buckets, frequency buckets and the analysis pass.
+#include "train/analysis.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "data/stream.h"
+#include "train/runtime.h"
+#include "util/error.h"
+
+namespace ctlab {
+
+BucketLayout BucketLayout::make(int64_t cmem_slots, int64_t mem_slots, int64_t seq_len, int64_t per_region) {
+  BucketLayout b;
+  int64_t start = 0;
+  b.edges.push_back(0);
+  const std::pair<const char*, int64_t> regions[] = {
+      {"compressed memory", cmem_slots}, {"memory", mem_slots}, {"sequence", seq_len}};
+  for (const auto& [name, n] : regions) {
+    if (n <= 0) continue;
+    const int64_t k = std::min(per_region, n);
+    b.regions.push_back(name);
+    for (int64_t i = 1; i <= k; ++i) {
+      b.edges.push_back(start + static_cast<int64_t>(std::llround(static_cast<double>(i) * n / k)));
+      b.region_of.push_back(static_cast<int64_t>(b.regions.size()) - 1);
+    }
+    start += n;
+  }
+  return b;
+}
+
+AttentionBuckets::AttentionBuckets(int64_t n_layer, int64_t n_head, BucketLayout layout)
+    : layout_(std::move(layout)), layer_samples_(n_layer, 0) {
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  const int64_t nb = layout_.buckets();
+  mass_sum_ = torch::zeros({n_layer, n_head, nb}, opts);
+  mass_sq_sum_ = torch::zeros_like(mass_sum_);
+  slot_sum_ = torch::zeros_like(mass_sum_);
+  slot_sq_sum_ = torch::zeros_like(mass_sum_);
+  sizes_ = torch::empty({nb}, opts);
+  for (int64_t k = 0; k < nb; ++k) sizes_[k] = static_cast<double>(layout_.edges[k + 1] - layout_.edges[k]);
+}
+
+void AttentionBuckets::add(int64_t layer, const torch::Tensor& probs) {
+  TORCH_CHECK(probs.dim() == 4 && probs.size(3) == layout_.edges.back(), "attention ", probs.sizes(),
+              " does not match the bucket layout over ", layout_.edges.back(), " keys");
+  torch::NoGradGuard g;
+  // Mean over queries, then sums over each bucket's slots via a cumulative sum.
+  auto per_key = probs.to(torch::kCPU, torch::kFloat64).mean(2);  // [B, H, klen]
+  auto cums = torch::cat({torch::zeros({per_key.size(0), per_key.size(1), 1}, per_key.options()), per_key.cumsum(2)}, 2);
+  auto edges = torch::tensor(layout_.edges, torch::kLong);
+  auto mass = cums.index_select(2, edges.slice(0, 1)) - cums.index_select(2, edges.slice(0, 0, -1));  // [B, H, nb]
+  auto slot = mass / sizes_;
+  mass_sum_[layer] += mass.sum(0);
+  mass_sq_sum_[layer] += mass.pow(2).sum(0);
+  slot_sum_[layer] += slot.sum(0);
+  slot_sq_sum_[layer] += slot.pow(2).sum(0);
+  layer_samples_[layer] += probs.size(0);
+  samples_ = layer_samples_[0];
+}
+
+torch::Tensor AttentionBuckets::mass_mean() const { return mass_sum_ / std::max<int64_t>(1, samples_); }
+torch::Tensor AttentionBuckets::mass_sq_mean() const { return mass_sq_sum_ / std::max<int64_t>(1, samples_); }
+torch::Tensor AttentionBuckets::slot_mean() const { return slot_sum_ / std::max<int64_t>(1, samples_); }
+torch::Tensor AttentionBuckets::slot_sq_mean() const { return slot_sq_sum_ / std::max<int64_t>(1, samples_); }
+
+FrequencyBuckets::FrequencyBuckets(const torch::Tensor& train_counts, std::vector<int64_t> edges)
+    : edges_(std::move(edges)) {
+  auto counts = train_counts.to(torch::kLong);
+  bucket_of_ = torch::zeros_like(counts);
+  for (int64_t e : edges_) bucket_of_ += (counts >= e).to(torch::kLong);
+  nll_sum_ = torch::zeros({static_cast<int64_t>(edges_.size()) + 1}, torch::kFloat64);
+  count_ = torch::zeros({static_cast<int64_t>(edges_.size()) + 1}, torch::kLong);
+}
+
+void FrequencyBuckets::add(const torch::Tensor& nll, const torch::Tensor& targets) {
+  torch::NoGradGuard g;
+  auto b = bucket_of_.index_select(0, targets.reshape({-1}).to(torch::kCPU, torch::kLong));
+  nll_sum_.index_add_(0, b, nll.reshape({-1}).to(torch::kCPU, torch::kFloat64));
+  count_.index_add_(0, b, torch::ones_like(b));
+}
+
+std::vector<std::string> FrequencyBuckets::labels() const {
+  auto h = [](int64_t v) {
+    if (v >= 1000000 && v % 1000000 == 0) return std::to_string(v / 1000000) + "M";
+    if (v >= 1000 && v % 1000 == 0) return std::to_string(v / 1000) + "K";
+    return std::to_string(v);
+  };
+  std::vector<std::string> out;
+  for (size_t i = 0; i <= edges_.size(); ++i) {
+    if (edges_.empty()) out.push_back("all");
+    else if (i == 0) out.push_back("< " + h(edges_[0]));
+    else if (i == edges_.size()) out.push_back(">= " + h(edges_.back()));
+    else out.push_back(h(edges_[i - 1]) + "-" + h(edges_[i]));
+  }
+  return out;
+}
+
+torch::Tensor FrequencyBuckets::types() const {
+  return torch::bincount(bucket_of_, {}, static_cast<int64_t>(edges_.size()) + 1);
+}
+
+AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
+                       int64_t buckets_sequences, int64_t per_region, const std::vector<int64_t>& freq_edges,
+                       const torch::Device& device, bool bf16, bool stop_when_counted) {
+  const bool was_training = model->is_training();
+  const auto train_cfg = model->memory_config();
+  const auto train_memory = model->memory();
+  auto restore = [&] {
+    if (bf16) set_cuda_bf16_autocast(false);
+    model->set_memory_config(train_cfg);
+    model->set_memory(train_memory);
+    model->train(was_training);
+  };
+  model->eval();
+  model->set_memory_config(s.memory);
+  AnalysisResult r;
+  r.frequency = std::make_shared<FrequencyBuckets>(corpus.train_counts(), freq_edges);
+  try {
+    torch::NoGradGuard no_grad;
+    SegmentStream stream(corpus.split(s.split), s.batch_size, s.seq_len);
+    const auto& mo = model->options();
+    if (buckets_sequences > 0)
+      r.attention = std::make_shared<AttentionBuckets>(
+          mo.n_layer, mo.n_head, BucketLayout::make(s.memory.cmem_len, s.memory.mem_len, s.seq_len, per_region));
+    const int64_t limit = s.segments > 0 ? std::min(s.segments, stream.segments()) : stream.segments();
+    double nll_sum = 0;
+    if (bf16) set_cuda_bf16_autocast(true);
+    for (int64_t t = 0; t < limit; ++t) {
+      auto [x, y] = stream.segment(t, device);
+      const auto& m0 = model->memory()[0];
+      const bool full = (m0.mem.defined() ? m0.mem.size(0) : 0) == s.memory.mem_len &&
+                        (m0.cmem.defined() ? m0.cmem.size(0) : 0) == s.memory.cmem_len;
+      const bool take = r.attention && full && x.size(0) == s.seq_len && r.full_segments < buckets_sequences;
+      ForwardOptions fo;
+      fo.need_attention = take;
+      auto out = model->forward(x, y, fo);
+      if (take) {
+        for (int64_t l = 0; l < mo.n_layer; ++l) r.attention->add(l, out.attention[l]);
+        r.full_segments++;
+      } else if (!full) {
+        r.warmup_segments++;
+      }
+      r.frequency->add(out.nll, y);
+      nll_sum += out.nll.sum().item<double>();
+      r.eval.tokens += y.numel();
+      r.eval.segments++;
+      if (stop_when_counted && r.attention && r.full_segments >= buckets_sequences) break;
+    }
+    r.eval.loss = r.eval.tokens ? nll_sum / static_cast<double>(r.eval.tokens) : 0.0;
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return r;
+}
+
+}  // namespace ctlab

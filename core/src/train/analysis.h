@@ -1,0 +1,88 @@
+// Evaluation-time analyses: attention mass by bucket ([CT] Fig. 2) and perplexity by token
+// frequency ([CT] Table 7), accumulated over an evaluation pass.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "data/corpus.h"
+#include "model/model.h"
+#include "train/evaluator.h"
+
+namespace ctlab {
+
+// Key slots split into equal buckets per region: compressed memory (oldest), memory,
+// current segment (newest).
+struct BucketLayout {
+  std::vector<std::string> regions;   // "compressed memory", "memory", "sequence" (present ones)
+  std::vector<int64_t> edges;         // [n_buckets + 1] key-slot boundaries
+  std::vector<int64_t> region_of;     // [n_buckets] index into regions
+  int64_t buckets() const { return static_cast<int64_t>(region_of.size()); }
+  // Regions with 0 slots are left out; a region of n slots gets min(per_region, n) buckets
+  // whose edges are round(k * n / per_region).
+  static BucketLayout make(int64_t cmem_slots, int64_t mem_slots, int64_t seq_len, int64_t per_region);
+};
+
+// Per (layer, head, bucket), over samples (one sample = one batch stream of one segment):
+// the attention mass a bucket receives (sum over its slots, mean over queries) and the
+// mean weight per slot (mass / slots), with second moments for standard errors.
+class AttentionBuckets {
+ public:
+  AttentionBuckets(int64_t n_layer, int64_t n_head, BucketLayout layout);
+  // probs: one layer's attention [B, H, L, klen] with klen = layout.edges.back().
+  void add(int64_t layer, const torch::Tensor& probs);
+  const BucketLayout& layout() const { return layout_; }
+  int64_t samples() const { return samples_; }
+  // Means over samples [n_layer, n_head, n_buckets], float64.
+  torch::Tensor mass_mean() const;
+  torch::Tensor mass_sq_mean() const;
+  torch::Tensor slot_mean() const;
+  torch::Tensor slot_sq_mean() const;
+
+ private:
+  BucketLayout layout_;
+  torch::Tensor mass_sum_, mass_sq_sum_, slot_sum_, slot_sq_sum_;  // [n_layer, n_head, nb]
+  torch::Tensor sizes_;                                            // [nb] slots per bucket
+  std::vector<int64_t> layer_samples_;
+  int64_t samples_ = 0;
+};
+
+// Perplexity per token-frequency bucket: each target is bucketed by its count in the
+// training split; edges e1 < e2 < ... give buckets [0, e1), [e1, e2), ..., [ek, inf).
+class FrequencyBuckets {
+ public:
+  FrequencyBuckets(const torch::Tensor& train_counts, std::vector<int64_t> edges);
+  void add(const torch::Tensor& nll, const torch::Tensor& targets);  // [L, B] each
+  const std::vector<int64_t>& edges() const { return edges_; }
+  std::vector<std::string> labels() const;  // "< 100", "100-1K", ..., "> 10K"
+  torch::Tensor nll_sum() const { return nll_sum_; }  // [n_buckets] float64
+  torch::Tensor count() const { return count_; }      // [n_buckets] int64
+  // Tokens of the vocabulary in each bucket (how many distinct ids).
+  torch::Tensor types() const;
+
+ private:
+  std::vector<int64_t> edges_;
+  torch::Tensor bucket_of_;  // [vocab] int64
+  torch::Tensor nll_sum_, count_;
+};
+
+struct AnalysisResult {
+  EvalResult eval;                 // loss over every analysed segment
+  std::shared_ptr<AttentionBuckets> attention;  // null when buckets_sequences = 0
+  int64_t full_segments = 0;       // segments with full memories (counted for attention)
+  int64_t warmup_segments = 0;     // segments before memories were full (not counted)
+  std::shared_ptr<FrequencyBuckets> frequency;
+};
+
+// Streams the split from its start with the evaluation settings (all of it, or its first
+// settings.segments segments); attention is taken from the first `buckets_sequences`
+// segments whose memories are full; the loss and frequencies over every segment streamed.
+// With stop_when_counted, streaming ends once those segments are counted. Leaves the
+// model as it found it.
+AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& settings,
+                       int64_t buckets_sequences, int64_t buckets_per_region, const std::vector<int64_t>& freq_edges,
+                       const torch::Device& device, bool bf16, bool stop_when_counted = false);
+
+}  // namespace ctlab
