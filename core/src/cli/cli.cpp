@@ -16,6 +16,8 @@ int cmd_train(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
 int cmd_grid(const std::vector<std::string>& args);
 int cmd_merge(const std::vector<std::string>& args);
+int cmd_export(const std::vector<std::string>& args);
+int cmd_report(const std::vector<std::string>& args);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -31,6 +33,10 @@ const std::vector<Command>& commands() {
        "expand, run (in parallel, resumable, shardable) and follow an experiment grid", cmd_grid},
       {"merge", "ctlab merge <root>... --into <root>",
        "merge results roots (e.g. of shards) into one, idempotently", cmd_merge},
+      {"export", "ctlab export runs|metrics|attention|frequency [--experiment E] [--run R] [--format csv|json] [--out F]",
+       "export the run store and the analyses as long-format tables", cmd_export},
+      {"report", "ctlab report <experiment> [--out DIR] [--results DIR]",
+       "Markdown report: score pivot over the grid (mean ± std over seeds), attention, frequency, figures", cmd_report},
   };
   return table;
 }
@@ -124,7 +130,7 @@ int run_cli(int argc, char** argv) {
     for (size_t i = 2; i < std::min(end, a.size()); ++i)
       if (a[i] == '-') a[i] = '_';
     if (starts_with(a, "--plugin_dir")) a.replace(0, 12, "--plugin-dir");
-    for (const char* flag : {"--max-attempts", "--retry-diverged", "--stale-after", "--dry-run"}) {
+    for (const char* flag : {"--max-attempts", "--retry-diverged", "--stale-after", "--dry-run", "--no-figures"}) {
       std::string underscored = flag;
       for (size_t i = 2; i < underscored.size(); ++i)
         if (underscored[i] == '-') underscored[i] = '_';

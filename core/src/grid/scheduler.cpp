@@ -221,6 +221,10 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
           ++finished;
           continue;
         }
+        // The cell's place in the grid, for exports and reports (grid.<axis> = value).
+        std::vector<std::pair<std::string, std::string>> axes = {{"grid_axes", join(grid.axes, ",")}};
+        for (const auto& [k, v] : cell.axes) axes.emplace_back("grid." + k, v);
+        store.add_params(cell.run_id, axes);
         launch(w, cell);
       }
     }

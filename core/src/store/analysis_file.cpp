@@ -133,8 +133,10 @@ void write_analysis_file(const std::string& path, const std::string& group, cons
       put("mass_sq", a.mass_sq_mean());
       put("slot_mean", a.slot_mean());
       put("slot_mean_sq", a.slot_sq_mean());
-      auto all = to_vector(mass.mean(0).mean(0));
+      auto all = to_vector(a.all_mass_mean());
       w.doubles(g, "mass_all_layers", {all.size()}, all.data());
+      auto all_sq = to_vector(a.all_mass_sq_mean());
+      w.doubles(g, "mass_all_layers_sq", {all_sq.size()}, all_sq.data());
       auto all_slot = to_vector(a.slot_mean().mean(0).mean(0));
       w.doubles(g, "slot_mean_all_layers", {all_slot.size()}, all_slot.data());
       int64_t count = a.samples();
@@ -259,6 +261,8 @@ bool read_attention(const std::string& path, const std::string& group, Attention
   out.mass_sq = read_dataset<double>(g, "mass_sq", H5T_NATIVE_DOUBLE, path);
   out.slot = read_dataset<double>(g, "slot_mean", H5T_NATIVE_DOUBLE, path);
   out.slot_sq = read_dataset<double>(g, "slot_mean_sq", H5T_NATIVE_DOUBLE, path);
+  out.all = read_dataset<double>(g, "mass_all_layers", H5T_NATIVE_DOUBLE, path);
+  out.all_sq = read_dataset<double>(g, "mass_all_layers_sq", H5T_NATIVE_DOUBLE, path);
   out.samples = read_dataset<int64_t>(g, "count", H5T_NATIVE_INT64, path).at(0);
   out.regions = read_string_attr(g, "regions", path);
   out.edges = read_int_attr(g, "edges", path);

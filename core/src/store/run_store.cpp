@@ -343,6 +343,16 @@ std::vector<std::string> RunStore::merge_from(const std::string& other) {
   return taken;
 }
 
+void RunStore::add_params(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& params) {
+  Transaction tx(*this, db_, path_);
+  Stmt p(db_, "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?, ?, ?)", path_);
+  for (const auto& [k, v] : params) {
+    p.reset();
+    p.bind(1, run_id).bind(2, k).bind(3, v).run();
+  }
+  tx.commit();
+}
+
 void RunStore::heartbeat(const std::string& run_id, int64_t step) {
   Transaction tx(*this, db_, path_);
   Stmt s(db_, "UPDATE runs SET heartbeat = ?, step = ? WHERE run_id = ?", path_);

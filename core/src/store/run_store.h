@@ -59,6 +59,8 @@ class RunStore {
   // in one transaction. Returns the attempt number.
   int64_t start_run(const RunRecord& meta, const std::vector<std::pair<std::string, std::string>>& params);
   void heartbeat(const std::string& run_id, int64_t step);
+  // Adds or replaces params rows (e.g. a grid cell's axis values as grid.<axis>).
+  void add_params(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& params);
   // Atomically (one BEGIN IMMEDIATE transaction): reads the run's record, and when
   // eligible(record) says so, marks it running by `owner` (creating the row if needed,
   // attempt unchanged). Returns whether this caller now owns the run. This is how

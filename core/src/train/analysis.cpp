@@ -38,27 +38,42 @@ AttentionBuckets::AttentionBuckets(int64_t n_layer, int64_t n_head, BucketLayout
   mass_sq_sum_ = torch::zeros_like(mass_sum_);
   slot_sum_ = torch::zeros_like(mass_sum_);
   slot_sq_sum_ = torch::zeros_like(mass_sum_);
+  all_sum_ = torch::zeros({nb}, opts);
+  all_sq_sum_ = torch::zeros({nb}, opts);
   sizes_ = torch::empty({nb}, opts);
   for (int64_t k = 0; k < nb; ++k) sizes_[k] = static_cast<double>(layout_.edges[k + 1] - layout_.edges[k]);
 }
 
-void AttentionBuckets::add(int64_t layer, const torch::Tensor& probs) {
-  TORCH_CHECK(probs.dim() == 4 && probs.size(3) == layout_.edges.back(), "attention ", probs.sizes(),
-              " does not match the bucket layout over ", layout_.edges.back(), " keys");
+void AttentionBuckets::add_segment(const std::vector<torch::Tensor>& layers) {
   torch::NoGradGuard g;
-  // Mean over queries, then sums over each bucket's slots via a cumulative sum.
-  auto per_key = probs.to(torch::kCPU, torch::kFloat64).mean(2);  // [B, H, klen]
-  auto cums = torch::cat({torch::zeros({per_key.size(0), per_key.size(1), 1}, per_key.options()), per_key.cumsum(2)}, 2);
   auto edges = torch::tensor(layout_.edges, torch::kLong);
-  auto mass = cums.index_select(2, edges.slice(0, 1)) - cums.index_select(2, edges.slice(0, 0, -1));  // [B, H, nb]
-  auto slot = mass / sizes_;
-  mass_sum_[layer] += mass.sum(0);
-  mass_sq_sum_[layer] += mass.pow(2).sum(0);
-  slot_sum_[layer] += slot.sum(0);
-  slot_sq_sum_[layer] += slot.pow(2).sum(0);
-  layer_samples_[layer] += probs.size(0);
+  torch::Tensor all;
+  for (size_t layer = 0; layer < layers.size(); ++layer) {
+    const auto& probs = layers[layer];
+    TORCH_CHECK(probs.dim() == 4 && probs.size(3) == layout_.edges.back(), "attention ", probs.sizes(),
+                " does not match the bucket layout over ", layout_.edges.back(), " keys");
+    // Mean over queries, then sums over each bucket's slots via a cumulative sum.
+    auto per_key = probs.to(torch::kCPU, torch::kFloat64).mean(2);  // [B, H, klen]
+    auto cums =
+        torch::cat({torch::zeros({per_key.size(0), per_key.size(1), 1}, per_key.options()), per_key.cumsum(2)}, 2);
+    auto mass = cums.index_select(2, edges.slice(0, 1)) - cums.index_select(2, edges.slice(0, 0, -1));  // [B, H, nb]
+    auto slot = mass / sizes_;
+    mass_sum_[layer] += mass.sum(0);
+    mass_sq_sum_[layer] += mass.pow(2).sum(0);
+    slot_sum_[layer] += slot.sum(0);
+    slot_sq_sum_[layer] += slot.pow(2).sum(0);
+    auto head_mean = mass.mean(1);  // [B, nb]
+    all = all.defined() ? all + head_mean : head_mean;
+    layer_samples_[layer] += probs.size(0);
+  }
+  all = all / static_cast<double>(layers.size());
+  all_sum_ += all.sum(0);
+  all_sq_sum_ += all.pow(2).sum(0);
   samples_ = layer_samples_[0];
 }
+
+torch::Tensor AttentionBuckets::all_mass_mean() const { return all_sum_ / std::max<int64_t>(1, samples_); }
+torch::Tensor AttentionBuckets::all_mass_sq_mean() const { return all_sq_sum_ / std::max<int64_t>(1, samples_); }
 
 torch::Tensor AttentionBuckets::mass_mean() const { return mass_sum_ / std::max<int64_t>(1, samples_); }
 torch::Tensor AttentionBuckets::mass_sq_mean() const { return mass_sq_sum_ / std::max<int64_t>(1, samples_); }
@@ -137,7 +152,7 @@ AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, cons
       fo.need_attention = take;
       auto out = model->forward(x, y, fo);
       if (take) {
-        for (int64_t l = 0; l < mo.n_layer; ++l) r.attention->add(l, out.attention[l]);
+        r.attention->add_segment(out.attention);
         r.full_segments++;
       } else if (!full) {
         r.warmup_segments++;

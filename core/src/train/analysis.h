@@ -31,8 +31,9 @@ struct BucketLayout {
 class AttentionBuckets {
  public:
   AttentionBuckets(int64_t n_layer, int64_t n_head, BucketLayout layout);
-  // probs: one layer's attention [B, H, L, klen] with klen = layout.edges.back().
-  void add(int64_t layer, const torch::Tensor& probs);
+  // One segment: every layer's attention [B, H, L, klen] with klen = layout.edges.back().
+  // Also accumulates the all-layer mean (over layers and heads) per sample.
+  void add_segment(const std::vector<torch::Tensor>& probs);
   const BucketLayout& layout() const { return layout_; }
   int64_t samples() const { return samples_; }
   // Means over samples [n_layer, n_head, n_buckets], float64.
@@ -40,8 +41,13 @@ class AttentionBuckets {
   torch::Tensor mass_sq_mean() const;
   torch::Tensor slot_mean() const;
   torch::Tensor slot_sq_mean() const;
+  // [n_buckets]: mean over samples of the mass averaged over layers and heads, and of its
+  // square (for a standard error of the all-layer mean).
+  torch::Tensor all_mass_mean() const;
+  torch::Tensor all_mass_sq_mean() const;
 
  private:
+  torch::Tensor all_sum_, all_sq_sum_;
   BucketLayout layout_;
   torch::Tensor mass_sum_, mass_sq_sum_, slot_sum_, slot_sq_sum_;  // [n_layer, n_head, nb]
   torch::Tensor sizes_;                                            // [nb] slots per bucket

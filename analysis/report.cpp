@@ -1,0 +1,266 @@
+// The Markdown report: pivots over exported tables, then the figure script.
+#include "report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/filesystem.hpp>
+
+#include "export.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/text.h"
+
+namespace fs = boost::filesystem;
+
+namespace ctlab {
+namespace {
+
+std::string fmt(double v, int digits = 4) {
+  if (std::isnan(v)) return "-";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string mean_std(const std::vector<double>& xs) {
+  if (xs.empty()) return "-";
+  double m = 0;
+  for (double x : xs) m += x;
+  m /= xs.size();
+  if (xs.size() == 1) return fmt(m) + " (1 seed)";
+  double v = 0;
+  for (double x : xs) v += (x - m) * (x - m);
+  return fmt(m) + " ± " + fmt(std::sqrt(v / (xs.size() - 1))) + " (" + std::to_string(xs.size()) + ")";
+}
+
+// The axes of a table: its columns between experiment and the first fixed column.
+std::vector<std::string> axes_of(const Table& t, const std::string& first_fixed) {
+  std::vector<std::string> a;
+  for (int i = 2; i < t.column(first_fixed); ++i) a.push_back(t.columns[i]);
+  return a;
+}
+
+std::string cell_key(const Table& t, const std::vector<std::string>& row, const std::vector<std::string>& axes) {
+  std::vector<std::string> parts;
+  for (const auto& a : axes) parts.push_back(a + "=" + row[t.column(a)]);
+  return parts.empty() ? "(all runs)" : join(parts, " ");
+}
+
+void md_table(std::ostream& out, const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  out << "| " << join(head, " | ") << " |\n|";
+  for (size_t i = 0; i < head.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& r : rows) out << "| " << join(r, " | ") << " |\n";
+  out << "\n";
+}
+
+void save_csv(const Table& t, const std::string& path) {
+  std::ostringstream s;
+  write_csv(t, s);
+  write_file_atomic(path, s.str());
+}
+
+}  // namespace
+
+std::string figures_script() {
+  boost::system::error_code ec;
+  auto exe = boost::dll::program_location(ec);
+  std::vector<fs::path> candidates;
+  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share" / "ctlab" / "analysis" / "figures.py");
+  candidates.push_back(fs::path(CTLAB_SOURCE_DIR) / "analysis" / "figures.py");
+  for (const auto& c : candidates)
+    if (fs::exists(c)) return c.string();
+  return "";
+}
+
+std::string write_report(const ReportOptions& o) {
+  const std::string out_dir = o.out_dir.empty() ? o.results_root + "/reports/" + o.experiment : o.out_dir;
+  fs::create_directories(out_dir + "/data");
+  ExportFilter f;
+  f.experiment = o.experiment;
+  Table runs = export_table("runs", o.results_root, f);
+  Table attention = export_table("attention", o.results_root, f);
+  Table frequency = export_table("frequency", o.results_root, f);
+  f.key = "";
+  Table metrics = export_table("metrics", o.results_root, f);
+  save_csv(runs, out_dir + "/data/runs.csv");
+  save_csv(attention, out_dir + "/data/attention.csv");
+  save_csv(frequency, out_dir + "/data/frequency.csv");
+  save_csv(metrics, out_dir + "/data/metrics.csv");
+
+  std::ostringstream md;
+  md << "# Report: " << o.experiment << "\n\n";
+  const auto axes = axes_of(runs, "status");
+  std::vector<std::string> cell_axes;  // every axis but the seed
+  for (const auto& a : axes)
+    if (a != "seed") cell_axes.push_back(a);
+  std::map<std::string, int> statuses;
+  for (const auto& r : runs.rows) statuses[r[runs.column("status")]]++;
+  std::vector<std::string> st;
+  for (const auto& [s, n] : statuses) st.push_back(std::to_string(n) + " " + s);
+  std::string score = "score";
+  for (const auto& r : runs.rows)
+    if (!r[runs.column("score_name")].empty()) score = r[runs.column("score_name")];
+  md << runs.rows.size() << " runs (" << join(st, ", ") << ") in `" << o.results_root << "`. Axes: "
+     << (axes.empty() ? "none" : join(axes, ", ")) << ". Scores are the final validation " << score
+     << (score == "bpc" ? " (bits per byte)" : score == "ppl" ? " (perplexity)" : "")
+     << "; mean ± standard deviation over seeds (number of seeds).\n\n";
+
+  // Pivot: rows = all cell axes but the last, columns = the last cell axis.
+  md << "## Final validation " << score << "\n\n";
+  std::map<std::string, std::map<std::string, std::vector<double>>> pivot;
+  std::vector<std::string> row_keys, col_keys;
+  std::vector<std::string> row_axes(cell_axes.begin(), cell_axes.empty() ? cell_axes.end() : cell_axes.end() - 1);
+  const std::string col_axis = cell_axes.empty() ? "" : cell_axes.back();
+  for (const auto& r : runs.rows) {
+    auto rk = cell_key(runs, r, row_axes);
+    auto ck = col_axis.empty() ? score : col_axis + "=" + r[runs.column(col_axis)];
+    if (std::find(row_keys.begin(), row_keys.end(), rk) == row_keys.end()) row_keys.push_back(rk);
+    if (std::find(col_keys.begin(), col_keys.end(), ck) == col_keys.end()) col_keys.push_back(ck);
+    const auto& v = r[runs.column("valid_score")];
+    if (r[runs.column("status")] == "completed" && !v.empty()) pivot[rk][ck].push_back(std::stod(v));
+    else pivot[rk][ck];
+  }
+  // Natural order: "cmem_rate=2" before "cmem_rate=10".
+  auto natural = [](const std::string& a, const std::string& b) {
+    auto ea = a.find('='), eb = b.find('=');
+    if (ea != std::string::npos && eb != std::string::npos && a.compare(0, ea, b, 0, eb) == 0) {
+      char *pa, *pb;
+      double x = std::strtod(a.c_str() + ea + 1, &pa), y = std::strtod(b.c_str() + eb + 1, &pb);
+      if (*pa == '\0' && *pb == '\0') return x < y;
+    }
+    return a < b;
+  };
+  std::sort(col_keys.begin(), col_keys.end(), natural);
+  std::sort(row_keys.begin(), row_keys.end(), natural);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& rk : row_keys) {
+    std::vector<std::string> row = {rk};
+    for (const auto& ck : col_keys) row.push_back(pivot[rk].count(ck) ? mean_std(pivot[rk][ck]) : "");
+    rows.push_back(row);
+  }
+  std::vector<std::string> head = {row_axes.empty() ? "runs" : join(row_axes, ", ")};
+  head.insert(head.end(), col_keys.begin(), col_keys.end());
+  md_table(md, head, rows);
+
+  md << "## Runs\n\n";
+  rows.clear();
+  for (const auto& r : runs.rows)
+    rows.push_back({"`" + r[0] + "`", cell_key(runs, r, axes), r[runs.column("status")], r[runs.column("step")],
+                    r[runs.column("valid_score")].empty() ? "-" : fmt(std::stod(r[runs.column("valid_score")]))});
+  md_table(md, {"run", "cell", "status", "step", score}, rows);
+
+  if (!attention.rows.empty()) {
+    md << "## Attention by bucket\n\nShare of attention (%, mean over layers, heads, queries and "
+          "sequences with full memories) on each bucket of key slots, oldest first: compressed memory (cm), memory "
+          "(m), current sequence (s). Mean over seeds.\n\n";
+    // Columns are (region, ordinal within the region), so cells with and without
+    // compressed memory line up.
+    std::map<std::string, std::map<std::string, std::vector<double>>> by_cell;
+    std::vector<std::string> columns, cells;
+    std::map<std::string, std::map<std::string, int>> first_in_region;  // run -> region -> first bucket
+    for (const auto& r : attention.rows) {
+      if (r[attention.column("layer")] != "all") continue;
+      const auto& region = r[attention.column("region")];
+      int b = std::stoi(r[attention.column("bucket")]);
+      auto& first = first_in_region[r[0]];
+      if (!first.count(region)) first[region] = b;
+    }
+    for (const std::string region : {"compressed memory", "memory", "sequence"}) {
+      int most = 0;
+      for (const auto& r : attention.rows)
+        if (r[attention.column("layer")] == "all" && r[attention.column("region")] == region)
+          most = std::max(most, std::stoi(r[attention.column("bucket")]) - first_in_region[r[0]][region] + 1);
+      std::string tag = region == "compressed memory" ? "cm" : region == "memory" ? "m" : "s";
+      for (int i = 1; i <= most; ++i) columns.push_back(tag + std::to_string(i));
+    }
+    for (const auto& r : attention.rows) {
+      if (r[attention.column("layer")] != "all") continue;
+      auto ck = cell_key(attention, r, cell_axes);
+      if (std::find(cells.begin(), cells.end(), ck) == cells.end()) cells.push_back(ck);
+      const auto& region = r[attention.column("region")];
+      std::string tag = region == "compressed memory" ? "cm" : region == "memory" ? "m" : "s";
+      int ordinal = std::stoi(r[attention.column("bucket")]) - first_in_region[r[0]][region] + 1;
+      by_cell[ck][tag + std::to_string(ordinal)].push_back(std::stod(r[attention.column("mass")]));
+    }
+    std::vector<std::string> ahead = {"cell"};
+    ahead.insert(ahead.end(), columns.begin(), columns.end());
+    rows.clear();
+    for (const auto& ck : cells) {
+      std::vector<std::string> row = {ck};
+      for (const auto& c : columns) {
+        auto& xs = by_cell[ck][c];
+        double m = 0;
+        for (double x : xs) m += x;
+        row.push_back(xs.empty() ? "" : fmt(100.0 * m / xs.size(), 1));
+      }
+      rows.push_back(row);
+    }
+    md_table(md, ahead, rows);
+  }
+
+  if (!frequency.rows.empty()) {
+    md << "## Perplexity by token frequency\n\nTargets bucketed by their count in the training split ([CT] Table 7); "
+          "exp(mean NLL) per bucket, mean over seeds.\n\n";
+    std::map<std::string, std::map<std::string, std::vector<double>>> by_cell;
+    std::vector<std::string> labels, cells;
+    for (const auto& r : frequency.rows) {
+      auto ck = cell_key(frequency, r, cell_axes);
+      const auto& label = r[frequency.column("label")];
+      if (std::find(cells.begin(), cells.end(), ck) == cells.end()) cells.push_back(ck);
+      if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
+      const auto& p = r[frequency.column("ppl")];
+      if (!p.empty()) by_cell[ck][label].push_back(std::stod(p));
+    }
+    std::vector<std::string> fhead = {"cell"};
+    fhead.insert(fhead.end(), labels.begin(), labels.end());
+    rows.clear();
+    for (const auto& ck : cells) {
+      std::vector<std::string> row = {ck};
+      for (const auto& l : labels) {
+        auto& xs = by_cell[ck][l];
+        double m = 0;
+        for (double x : xs) m += x;
+        row.push_back(xs.empty() ? "-" : fmt(m / xs.size(), 2));
+      }
+      rows.push_back(row);
+    }
+    md_table(md, fhead, rows);
+  }
+
+  md << "## Figures\n\n";
+  std::string script = figures_script();
+  std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  bool drawn = false;
+  if (o.figures && !script.empty()) {
+    std::string cmd = python + " '" + script + "' --data '" + out_dir + "/data' --out '" + out_dir + "/figures' 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string output;
+    char buf[512];
+    while (p && fgets(buf, sizeof buf, p)) output += buf;
+    int rc = p ? pclose(p) : -1;
+    if (rc == 0) {
+      drawn = true;
+      for (const char* fig : {"attention_by_bucket.png", "learning_curves.png", "compression_loss.png"})
+        if (fs::exists(out_dir + "/figures/" + fig)) md << "![" << fig << "](figures/" << fig << ")\n\n";
+    } else {
+      md << "Figures were not drawn: `" << cmd << "` failed:\n\n```\n" << trim(output) << "\n```\n\n";
+    }
+  }
+  if (!drawn && (!o.figures || script.empty()))
+    md << "Figures were not drawn (" << (o.figures ? "analysis/figures.py not found" : "--no-figures") << ").\n\n";
+  md << "Data behind every table: `data/*.csv` (the same tables as `ctlab export`).\n";
+  const std::string path = out_dir + "/report.md";
+  write_file_atomic(path, md.str());
+  return path;
+}
+
+}  // namespace ctlab
