@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -13,7 +14,9 @@
 
 #include "config/resolve.h"
 #include "model/factory.h"
+#include "train/runtime.h"
 #include "util/error.h"
+#include "util/text.h"
 
 namespace po = boost::program_options;
 using namespace ctlab;
@@ -28,30 +31,60 @@ struct BenchConfig {
 };
 
 const std::map<std::string, BenchConfig>& configs() {
+  const std::vector<std::string> small = {"d_model=256", "n_layer=4", "n_head=4", "d_ff=1024", "seq_len=128",
+                                          "mem_len=128", "cmem_len=128", "cmem_rate=4", "vocab_size=256",
+                                          "dropout=0.1"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto v = small;
+    v.insert(v.end(), extra.begin(), extra.end());
+    return v;
+  };
   static const std::map<std::string, BenchConfig> c = {
       {"cpu-small",
-       {"d_model 256, 4 layers, 4 heads, d_ff 1024, seq 128, mem 128, cmem 128, rate 4, batch 8, bytes, mean_pool",
-        {"d_model=256", "n_layer=4", "n_head=4", "d_ff=1024", "seq_len=128", "mem_len=128", "cmem_len=128",
-         "cmem_rate=4", "vocab_size=256", "dropout=0.1", "compression=mean_pool", "compression_loss=none"},
-        8}},
-      {"train-cpu-small",
-       {"cpu-small with full training steps (forward, backward, clip, Adam)",
-        {"d_model=256", "n_layer=4", "n_head=4", "d_ff=1024", "seq_len=128", "mem_len=128", "cmem_len=128",
-         "cmem_rate=4", "vocab_size=256", "dropout=0.1", "compression=mean_pool", "compression_loss=none"},
-        8,
-        true}},
+       {"(a) d_model 256, 4 layers, 4 heads, d_ff 1024, seq 128, mem 128, cmem 128, rate 4, batch 8, bytes; mean_pool + none",
+        with({"compression=mean_pool", "compression_loss=none"}), 8, true}},
+      {"train-cpu-small",  // the same as cpu-small (an earlier name, kept for bench/RESULTS.md)
+       {"(a) cpu-small: mean_pool + none", with({"compression=mean_pool", "compression_loss=none"}), 8, true}},
+      {"cpu-small-conv",
+       {"(b) cpu-small with conv1d + attention_reconstruction",
+        with({"compression=conv1d", "compression_loss=attention_reconstruction"}), 8, true}},
       {"cpu-small-txl",
-       {"cpu-small as Transformer-XL: cmem_len 0, mem_len 256",
-        {"d_model=256", "n_layer=4", "n_head=4", "d_ff=1024", "seq_len=128", "mem_len=256", "cmem_len=0",
-         "cmem_rate=4", "vocab_size=256", "dropout=0.1"},
-        8}},
+       {"(c) cpu-small as Transformer-XL: cmem_len 0, mem_len 256", with({"cmem_len=0", "mem_len=256"}), 8, true}},
       {"gpu-paper",
        {"[CT] enwik8 scale: 24 layers, d 1024, 8 heads, d_ff 3072, seq 768, mem 768, cmem 1152, rate 3, mean_pool",
         {"d_model=1024", "n_layer=24", "n_head=8", "d_ff=3072", "seq_len=768", "mem_len=768", "cmem_len=1152",
          "cmem_rate=3", "vocab_size=256", "dropout=0.1", "compression=mean_pool", "compression_loss=none"},
-        8}},
+        8, true}},
   };
   return c;
+}
+
+// Forward FLOPs per token of the transformer (multiply-adds count 2), with k = klen / L
+// the keys per query (memory + compressed memory + segment over the segment length):
+//   per layer: 2D^2 (W_q) + 4D^2 k (W_k, W_v over all keys) + 2D^2 k (W_r over all
+//   distances) + 2D^2 (W_o) + 4 D d_ff (feed-forward) + 6 D klen (q.k, q.r, p.v)
+//   plus 2 D V for the output layer. A training step counts 3x forward (backward = 2x).
+// Compression functions and losses are not counted (they are small; counting them would
+// only raise the ratio).
+double forward_flops_per_token(const ModelOptions& m) {
+  const double D = m.d_model, L = m.seq_len, klen = m.seq_len + m.mem_len + m.cmem_len, k = klen / L;
+  const double per_layer = 2 * D * D + 4 * D * D * k + 2 * D * D * k + 2 * D * D + 4 * D * m.d_ff + 6 * D * klen;
+  return m.n_layer * per_layer + 2 * D * m.vocab_size;
+}
+
+// Matrix-product rate of this process: n x n x n (1024 on CPU, 4096 on GPU), same threads.
+double matmul_gflops(const torch::Device& dev, torch::Dtype dtype = torch::kFloat32) {
+  const int64_t n = dev.is_cuda() ? 4096 : 1024;
+  auto opts = torch::TensorOptions().dtype(dtype).device(dev);
+  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+  for (int i = 0; i < 3; ++i) a.mm(b);
+  if (dev.is_cuda()) torch::cuda::synchronize();
+  const int iters = dev.is_cuda() ? 200 : 20;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) a.mm(b);
+  if (dev.is_cuda()) torch::cuda::synchronize();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return 2.0 * n * n * n * iters / secs / 1e9;
 }
 
 double peak_rss_mib() {
@@ -67,14 +100,16 @@ int main(int argc, char** argv) {
   int threads = 2, steps = 10, warmup = 0;
   int64_t batch = 0;
   po::options_description desc("ctlab_bench options");
-  desc.add_options()("help,h", "show this help")("config", po::value(&name)->default_value("cpu-small"),
-                                                 "named configuration (cpu-small, train-cpu-small, cpu-small-txl, gpu-paper)")(
-      "steps", po::value(&steps)->default_value(10), "timed forward+backward steps")(
+  desc.add_options()("help,h", "show this help")("config", po::value(&name)->default_value("suite"),
+                                                 "named configuration(s), comma-separated: cpu-small (a), cpu-small-conv "
+                                                 "(b), cpu-small-txl (c), gpu-paper; suite = a,b,c")(
+      "steps", po::value(&steps)->default_value(10), "timed steps (training, then evaluation)")(
       "warmup", po::value(&warmup)->default_value(0),
       "untimed steps first (0 = enough to fill memory and compressed memory)")(
       "threads", po::value(&threads)->default_value(2), "intra-op threads")(
       "batch", po::value(&batch)->default_value(0), "batch size (0 = the config's)")(
       "device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N")(
+      "precision", po::value<std::string>()->default_value("fp32"), "fp32 | bf16 (CUDA autocast)")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a configuration key of the named config: --set compression=conv1d (repeatable)");
   po::variables_map vm;
@@ -90,60 +125,100 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    auto it = configs().find(name);
-    if (it == configs().end()) throw Error("unknown config '" + name + "'");
-    const auto& bc = it->second;
-    if (batch == 0) batch = bc.batch;
     torch::set_num_threads(threads);
-    auto settings = bc.settings;
-    if (vm.count("set"))
-      for (const auto& kv : vm["set"].as<std::vector<std::string>>()) settings.push_back(kv);
-    RunConfig cfg = load_run_config("", settings);
-    PluginHost host;
-    host.load_directories(PluginHost::search_path({}));
-    auto resolved = resolve_plugins(host, cfg);
-    pin_plugins(cfg, resolved);
-    torch::manual_seed(0);
-    auto model = build_model(cfg, host, resolved);
     torch::Device dev(device);
-    model->to(dev);
-    model->train();
-    torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(3e-4));
-    const auto& m = cfg.model;
-    if (warmup == 0) warmup = static_cast<int>((m.mem_len + m.cmem_len * m.cmem_rate) / m.seq_len) + 2;
-
-    auto step = [&] {
-      auto x = torch::randint(m.vocab_size, {m.seq_len, batch}, torch::TensorOptions().dtype(torch::kLong).device(dev));
-      auto out = model->forward(x, x.roll(-1, 0));
-      auto loss = out.nll.mean();
-      auto closs = model->compression_losses(out.compression);
-      for (auto& l : closs) loss = loss + l;
-      model->zero_grad();
-      loss.backward();
-      if (bc.optimizer) {
-        torch::nn::utils::clip_grad_norm_(model->parameters(), 0.1);
-        adam.step();
-      }
-      if (dev.is_cuda()) torch::cuda::synchronize();
-    };
-    for (int i = 0; i < warmup; ++i) step();
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < steps; ++i) step();
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const auto& lm = model->memory()[0];
-    double tokens = static_cast<double>(steps) * m.seq_len * batch;
-    std::printf("config      %s (%s)\n", name.c_str(), bc.description.c_str());
-    std::printf("compression %s + %s\n", cfg.compression.name.c_str(), cfg.compression_loss.name.c_str());
-    std::printf("device      %s, intra-op threads %d, torch %s\n", device.c_str(), torch::get_num_threads(),
-                CTLAB_TORCH_VERSION_STRING);
-    std::printf("memory      mem %lld / cmem %lld slots per layer when timed\n",
-                static_cast<long long>(lm.mem.defined() ? lm.mem.size(0) : 0),
-                static_cast<long long>(lm.cmem.defined() ? lm.cmem.size(0) : 0));
-    std::printf("steps       %d timed after %d warm-up, batch %lld x seq %lld\n", steps, warmup,
-                static_cast<long long>(batch), static_cast<long long>(m.seq_len));
-    std::printf("ms/step     %.1f\n", 1000.0 * secs / steps);
-    std::printf("tokens/s    %.0f (%s)\n", tokens / secs, bc.optimizer ? "training step: forward, backward, clip, Adam" : "forward+backward");
-    std::printf("peak RSS    %.0f MiB\n", peak_rss_mib());
+    const auto blas = blas_info();
+    const bool bf16 = vm["precision"].as<std::string>() == "bf16";
+    if (bf16 && !dev.is_cuda()) throw Error("--precision bf16 needs a CUDA device");
+    const double mm = matmul_gflops(dev, bf16 ? torch::kBFloat16 : torch::kFloat32);
+    std::printf("machine     %s, %s, intra-op threads %d, torch %s\n", host_name().c_str(),
+                dev.is_cuda() ? "CUDA" : blas.summary().c_str(), torch::get_num_threads(), torch_version().c_str());
+    std::printf("matmul      %.1f GFLOP/s (%s %s, this process, same threads)\n", mm, bf16 ? "bf16" : "fp32",
+                dev.is_cuda() ? "4096^3" : "1024^3");
+    if (!blas.warning.empty() && !dev.is_cuda()) std::printf("warning     %s\n", blas.warning.c_str());
+    std::vector<std::string> names = split(name == "suite" ? "cpu-small,cpu-small-conv,cpu-small-txl" : name, ',');
+    for (const auto& n : names) {
+      auto it = configs().find(n);
+      if (it == configs().end()) throw Error("unknown config '" + n + "'");
+      const auto& bc = it->second;
+      const int64_t b = batch > 0 ? batch : bc.batch;
+      auto settings = bc.settings;
+      if (vm.count("set"))
+        for (const auto& kv : vm["set"].as<std::vector<std::string>>()) settings.push_back(kv);
+      RunConfig cfg = load_run_config("", settings);
+      PluginHost host;
+      host.load_directories(PluginHost::search_path({}));
+      auto resolved = resolve_plugins(host, cfg);
+      pin_plugins(cfg, resolved);
+      torch::manual_seed(0);
+      auto model = build_model(cfg, host, resolved);
+      model->to(dev);
+      model->train();
+      torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(3e-4));
+      const auto& m = cfg.model;
+      const int w = warmup > 0 ? warmup : static_cast<int>((m.mem_len + m.cmem_len * m.cmem_rate) / m.seq_len) + 2;
+      auto batch_of = [&] {
+        auto x = torch::randint(m.vocab_size, {m.seq_len + 1, b}, torch::TensorOptions().dtype(torch::kLong).device(dev));
+        return std::make_pair(x.narrow(0, 0, m.seq_len), x.narrow(0, 1, m.seq_len));
+      };
+      auto train_step = [&] {
+        auto [x, y] = batch_of();
+        if (bf16) set_cuda_bf16_autocast(true);
+        auto out = model->forward(x, y);
+        auto loss = out.nll.mean();
+        for (auto& l : model->compression_losses(out.compression)) loss = loss + l;
+        if (bf16) set_cuda_bf16_autocast(false);
+        adam.zero_grad();
+        loss.backward();
+        if (bc.optimizer) {
+          torch::nn::utils::clip_grad_norm_(model->parameters(), 0.1);
+          adam.step();
+        }
+        if (dev.is_cuda()) torch::cuda::synchronize();
+      };
+      auto eval_step = [&] {
+        auto [x, y] = batch_of();
+        c10::InferenceMode guard;
+        if (bf16) set_cuda_bf16_autocast(true);
+        model->forward(x, y);
+        if (bf16) set_cuda_bf16_autocast(false);
+        if (dev.is_cuda()) torch::cuda::synchronize();
+      };
+      auto timed = [&](const std::function<void()>& f) {
+        for (int i = 0; i < w; ++i) f();
+        auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < steps; ++i) f();
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      };
+      const double train_secs = timed(train_step);
+      const auto& lm = model->memory()[0];
+      const int64_t mem_slots = lm.mem.defined() ? lm.mem.size(0) : 0, cmem_slots = lm.cmem.defined() ? lm.cmem.size(0) : 0;
+      model->eval();
+      model->reset_memory();
+      const double eval_secs = timed(eval_step);
+      const double tokens = static_cast<double>(steps) * m.seq_len * b;
+      const double fwd = forward_flops_per_token(m);
+      const double train_tps = tokens / train_secs, eval_tps = tokens / eval_secs;
+      const double train_gf = 3 * fwd * train_tps / 1e9, eval_gf = fwd * eval_tps / 1e9;
+      std::printf("\nconfig      %s: %s\n", n.c_str(), bc.description.c_str());
+      std::printf("compression %s + %s; memory when timed: mem %lld, cmem %lld slots per layer\n",
+                  cfg.compression.name.c_str(), cfg.compression_loss.name.c_str(), static_cast<long long>(mem_slots),
+                  static_cast<long long>(cmem_slots));
+      std::printf("steps       %d timed after %d warm-up, batch %lld x seq %lld\n", steps, w, static_cast<long long>(b),
+                  static_cast<long long>(m.seq_len));
+      std::printf("FLOPs/token %.2f M forward (training step = 3x): per layer 2D^2 + 4D^2 k + 2D^2 k + 2D^2 + 4 D d_ff "
+                  "+ 6 D klen, plus 2 D V; D=%lld d_ff=%lld klen=%lld k=klen/L=%.2f V=%lld layers=%lld\n",
+                  fwd / 1e6, static_cast<long long>(m.d_model), static_cast<long long>(m.d_ff),
+                  static_cast<long long>(m.seq_len + m.mem_len + m.cmem_len),
+                  static_cast<double>(m.seq_len + m.mem_len + m.cmem_len) / m.seq_len,
+                  static_cast<long long>(m.vocab_size), static_cast<long long>(m.n_layer));
+      std::printf("train       %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of the matmul rate above (forward, backward, clip, Adam)\n",
+                  1000.0 * train_secs / steps, train_tps, train_gf, 100.0 * train_gf / mm);
+      std::printf("eval        %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of matmul rate; %.2fx training tokens/s\n",
+                  1000.0 * eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm, eval_tps / train_tps);
+      std::printf("peak RSS    %.0f MiB (process so far)\n", peak_rss_mib());
+      std::fflush(stdout);
+    }
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "ctlab_bench: " << brief_what(e) << "\n";

@@ -130,7 +130,7 @@ int run_cli(int argc, char** argv) {
     for (size_t i = 2; i < std::min(end, a.size()); ++i)
       if (a[i] == '-') a[i] = '_';
     if (starts_with(a, "--plugin_dir")) a.replace(0, 12, "--plugin-dir");
-    for (const char* flag : {"--max-attempts", "--retry-diverged", "--stale-after", "--dry-run", "--no-figures"}) {
+    for (const char* flag : {"--max-attempts", "--retry-diverged", "--stale-after", "--dry-run", "--no-figures", "--expect-run-id"}) {
       std::string underscored = flag;
       for (size_t i = 2; i < underscored.size(); ++i)
         if (underscored[i] == '-') underscored[i] = '_';

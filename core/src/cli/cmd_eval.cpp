@@ -78,7 +78,12 @@ int cmd_eval(const std::vector<std::string>& args) {
                    cfg.train.precision == "bf16");
   const auto& r = a.eval;
   const std::string group = "/eval/" + split + "/" + settings.tag();
-  write_analysis_file(paths.dir + "/analysis.h5", group, a, {run_id, step, split, settings.tag()}, {});
+  std::string analysis_note;
+  try {
+    write_analysis_file(paths.dir + "/analysis.h5", group, a, {run_id, step, split, settings.tag()}, {});
+  } catch (const Error& err) {
+    analysis_note = std::string("warning: ") + err.what();
+  }
   const char* score = score_name(corpus.word_level);
   const double value = score_of(r.loss, corpus.word_level);
   const std::string prefix = "eval/" + split + "/" + settings.tag() + "/";
@@ -86,8 +91,11 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
               run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score, value, r.loss,
               static_cast<long long>(r.tokens), static_cast<long long>(r.segments));
-  std::printf("analysis (attention over %lld segments with full memories, token frequencies) in %s:%s\n",
-              static_cast<long long>(a.full_segments), (paths.dir + "/analysis.h5").c_str(), group.c_str());
+  if (analysis_note.empty())
+    std::printf("analysis (attention over %lld segments with full memories, token frequencies) in %s:%s\n",
+                static_cast<long long>(a.full_segments), (paths.dir + "/analysis.h5").c_str(), group.c_str());
+  else
+    std::printf("%s\n", analysis_note.c_str());
   return kExitOk;
 }
 

@@ -20,7 +20,8 @@ namespace ctlab {
 int cmd_train(const std::vector<std::string>& args) {
   const Command self = command("train");  // a copy: GCC 13 warns on references from calls
   po::options_description desc("Options");
-  desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "run file (INI)");
+  desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "run file (INI)")(
+      "expect-run-id", po::value<std::string>(), "fail unless the resolved run has this id (used by grid workers)");
   add_results_option(desc);
   add_plugin_dir_option(desc);
   add_config_options(desc);
@@ -41,6 +42,9 @@ int cmd_train(const std::vector<std::string>& args) {
   validate_run_config(cfg);
   resolve_device(cfg.device);  // a CUDA device that is not there is a usage error, before anything is written
   const std::string run_id = run_id_of(cfg);
+  if (vm.count("expect-run-id") && vm["expect-run-id"].as<std::string>() != run_id)
+    throw Error("this configuration resolves to run " + run_id + ", not " + vm["expect-run-id"].as<std::string>() +
+                " as the grid expected: was ctlab or a plugin changed while the grid ran? Re-run the grid command");
 
   const std::string root = results_root(vm);
   boost::filesystem::create_directories(root);

@@ -58,12 +58,7 @@ OptionDef float_option(std::string key, std::string group, std::string help, Acc
     if (x < min_value || x > max_value) throw std::invalid_argument(expected);
     access(c) = x;
   };
-  d.get = [access](const RunConfig& c) {
-    std::ostringstream os;
-    os.precision(17);
-    os << access(const_cast<RunConfig&>(c));
-    return canonical_value(ParamType::Float, os.str());
-  };
+  d.get = [access](const RunConfig& c) { return format_double(access(const_cast<RunConfig&>(c))); };
   return d;
 }
 
@@ -195,7 +190,7 @@ OptionDef split_option() {
   };
   d.get = [](const RunConfig& c) {
     std::vector<std::string> parts;
-    for (double x : c.data.split) parts.push_back(canonical_value(ParamType::Float, std::to_string(x)));
+    for (double x : c.data.split) parts.push_back(format_double(x));
     return join(parts, ",");
   };
   return d;
@@ -419,7 +414,7 @@ std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& 
   return out;
 }
 
-std::string run_id_of(const RunConfig& cfg) {
+std::string identity_text(const RunConfig& cfg) {
   // Without compressed memory (Transformer-XL) the compression keys change nothing, so
   // they do not change the identity either: such runs are the same run.
   const bool compresses = cfg.model.cmem_len > 0;
@@ -433,8 +428,10 @@ std::string run_id_of(const RunConfig& cfg) {
     for (const auto& [k, v] : cfg.compression.params) canon += std::string(kCompressionPrefix) + k + "=" + v + "\n";
     for (const auto& [k, v] : cfg.compression_loss.params) canon += std::string(kLossPrefix) + k + "=" + v + "\n";
   }
-  return sha256_hex(canon).substr(0, 12);
+  return canon;
 }
+
+std::string run_id_of(const RunConfig& cfg) { return sha256_hex(identity_text(cfg)).substr(0, 12); }
 
 std::string format_run_config(const RunConfig& cfg) {
   std::ostringstream os;

@@ -138,5 +138,7 @@ std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& 
 // The run's identity: a 12-hex-digit hash of the canonical configuration without the
 // operational keys (device, threads, logging and checkpoint cadence). Pin plugins first.
 std::string run_id_of(const RunConfig& cfg);
+// The canonical text that run_id_of hashes: "key=value" lines.
+std::string identity_text(const RunConfig& cfg);
 
 }  // namespace ctlab

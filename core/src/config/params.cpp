@@ -2,6 +2,7 @@
 #include "config/params.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -13,6 +14,14 @@
 #include "util/text.h"
 
 namespace ctlab {
+
+std::string format_double(double x) {
+  // std::to_chars: the shortest spelling that reads back as x, independent of the locale,
+  // so run ids do not depend on how a user wrote a value or on the machine.
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, res.ptr);
+}
 
 std::string canonical_value(ParamType type, const std::string& raw) {
   std::string v = trim(raw);
@@ -30,17 +39,7 @@ std::string canonical_value(ParamType type, const std::string& raw) {
       double x = std::strtod(v.c_str(), &end);
       if (v.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(x))
         throw std::invalid_argument("a finite number");
-      std::ostringstream os;
-      os.precision(17);
-      os << x;
-      // Shortest spelling that round-trips, so run ids do not depend on how a user wrote it.
-      for (int p = 1; p <= 17; ++p) {
-        std::ostringstream t;
-        t.precision(p);
-        t << x;
-        if (std::strtod(t.str().c_str(), nullptr) == x) return t.str();
-      }
-      return os.str();
+      return format_double(x);
     }
     case ParamType::Bool: {
       std::string l;

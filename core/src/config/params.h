@@ -10,6 +10,9 @@
 
 namespace ctlab {
 
+// The shortest locale-independent spelling that reads back as x ("0.001", "1e-06").
+std::string format_double(double x);
+
 // Canonical spelling of `value` as `type` ("1e-3" -> "0.001", "True" -> "true").
 // Throws std::invalid_argument whose what() says what was expected ("an integer").
 std::string canonical_value(ParamType type, const std::string& value);

@@ -133,7 +133,8 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
     fs::create_directories(paths.dir);
     write_file_atomic(paths.config, "# run_id = " + cell.run_id + "\n# grid cell: " + cell.name + "\n" +
                                         format_run_config(cell.cfg));
-    std::vector<std::string> argv = {self, "train", paths.config, "--results", o.results_root, "--set",
+    std::vector<std::string> argv = {self, "train", paths.config, "--results", o.results_root, "--expect-run-id",
+                                     cell.run_id, "--set",
                                      "threads=" + std::to_string(cell.cfg.threads > 0 ? cell.cfg.threads : threads)};
     if (!w.device.empty()) argv.insert(argv.end(), {"--set", "device=" + w.device});
     for (const auto& d : o.plugin_dirs) argv.insert(argv.end(), {"--plugin-dir", d});

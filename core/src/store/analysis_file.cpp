@@ -1,6 +1,7 @@
 // HDF5 writing and reading through the C API; every call is checked.
 #include "store/analysis_file.h"
 
+#if CTLAB_HAVE_HDF5
 #include <hdf5.h>
 
 #include <boost/filesystem.hpp>
@@ -295,3 +296,19 @@ bool read_frequency(const std::string& path, const std::string& group, Frequency
 }
 
 }  // namespace ctlab
+
+#else  // built without HDF5 (CTLAB_WITH_HDF5=OFF)
+
+#include "util/error.h"
+
+namespace ctlab {
+static const char* kNoHdf5 = "this ctlab was built without HDF5 (CTLAB_WITH_HDF5=OFF): no analysis.h5";
+void write_analysis_file(const std::string&, const std::string&, const AnalysisResult&, const AnalysisMeta&,
+                         const CompressionSeries&) {
+  throw Error(kNoHdf5, ErrorKind::Run);
+}
+bool read_attention(const std::string&, const std::string&, AttentionRecord&) { throw Error(kNoHdf5, ErrorKind::Run); }
+bool read_frequency(const std::string&, const std::string&, FrequencyRecord&) { throw Error(kNoHdf5, ErrorKind::Run); }
+}  // namespace ctlab
+
+#endif
