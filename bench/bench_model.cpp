@@ -15,6 +15,10 @@
 #include "config/resolve.h"
 #include "model/factory.h"
 #include "train/runtime.h"
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#include <torch/csrc/autograd/profiler_legacy.h>
+#define CTLAB_HAVE_LEGACY_PROFILER 1
+#endif
 #include "util/error.h"
 #include "util/text.h"
 
@@ -110,6 +114,8 @@ int main(int argc, char** argv) {
       "batch", po::value(&batch)->default_value(0), "batch size (0 = the config's)")(
       "device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N")(
       "precision", po::value<std::string>()->default_value("fp32"), "fp32 | bf16 (CUDA autocast)")(
+      "profile", po::value<std::string>()->default_value(""),
+      "write a Chrome trace of the timed training steps to this file (bench/profile.py sums it per op)")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a configuration key of the named config: --set compression=conv1d (repeatable)");
   po::variables_map vm;
@@ -190,7 +196,21 @@ int main(int argc, char** argv) {
         for (int i = 0; i < steps; ++i) f();
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       };
-      const double train_secs = timed(train_step);
+      double train_secs = 0;
+      const auto profile = vm["profile"].as<std::string>();
+      if (!profile.empty()) {
+#ifdef CTLAB_HAVE_LEGACY_PROFILER
+        for (int i = 0; i < w; ++i) train_step();
+        torch::autograd::profiler::RecordProfile guard(profile + (names.size() > 1 ? "." + n : ""));
+        auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < steps; ++i) train_step();
+        train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+#else
+        throw Error("--profile needs LibTorch's legacy profiler, which this LibTorch does not have");
+#endif
+      } else {
+        train_secs = timed(train_step);
+      }
       const auto& lm = model->memory()[0];
       const int64_t mem_slots = lm.mem.defined() ? lm.mem.size(0) : 0, cmem_slots = lm.cmem.defined() ? lm.cmem.size(0) : 0;
       model->eval();
