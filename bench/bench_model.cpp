@@ -131,14 +131,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    torch::set_num_threads(threads);
+    set_threads(threads);
     torch::Device dev(device);
     const auto blas = blas_info();
     const bool bf16 = vm["precision"].as<std::string>() == "bf16";
     if (bf16 && !dev.is_cuda()) throw Error("--precision bf16 needs a CUDA device");
     const double mm = matmul_gflops(dev, bf16 ? torch::kBFloat16 : torch::kFloat32);
-    std::printf("machine     %s, %s, intra-op threads %d, torch %s\n", host_name().c_str(),
-                dev.is_cuda() ? "CUDA" : blas.summary().c_str(), torch::get_num_threads(), torch_version().c_str());
+    std::printf("machine     %s, %s, %s, torch %s\n", host_name().c_str(),
+                dev.is_cuda() ? "CUDA" : blas.summary().c_str(), thread_summary().c_str(), torch_version().c_str());
     std::printf("matmul      %.1f GFLOP/s (%s %s, this process, same threads)\n", mm, bf16 ? "bf16" : "fp32",
                 dev.is_cuda() ? "4096^3" : "1024^3");
     if (!blas.warning.empty() && !dev.is_cuda()) std::printf("warning     %s\n", blas.warning.c_str());

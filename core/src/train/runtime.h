@@ -13,8 +13,13 @@ namespace ctlab {
 // not exist here.
 torch::Device resolve_device(const std::string& device);
 
-// Sets LibTorch's intra-op threads (0 = all hardware threads) and returns the number set.
+// Gives this worker `threads` cores (0 = all hardware threads) and returns that number.
+// With OpenBLAS the matrix products get them and LibTorch's intra-op pool stays at one
+// thread (the two pools oversubscribe the cores otherwise); with another BLAS, LibTorch's
+// intra-op pool gets them.
 int set_threads(int64_t threads);
+// "1 intra-op thread(s), 2 OpenBLAS thread(s)".
+std::string thread_summary();
 
 struct BlasInfo {
   std::string library;  // e.g. "OpenBLAS 0.3.21 ..." or "unknown"

@@ -171,7 +171,7 @@ TrainOutcome Trainer::run() {
     const int threads = set_threads(cfg_.threads);
     const auto blas = blas_info();
     progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " + device.str() +
-                  ", " + std::to_string(threads) + " threads, BLAS " + blas.summary());
+                  ", " + std::to_string(threads) + " threads (" + thread_summary() + "), BLAS " + blas.summary());
     if (!blas.warning.empty()) progress.note("warning: " + blas.warning);
 
     torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
