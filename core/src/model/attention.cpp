@@ -79,7 +79,8 @@ torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const to
 
   auto q = q_net(q_src).view({L, B, H, Dh}).permute({1, 2, 0, 3});         // [B, H, L, Dh]
   auto kv = kv_net(kv_src).view({klen, B, 2, H, Dh}).permute({2, 1, 3, 0, 4});  // [2, B, H, klen, Dh]
-  auto k = kv[0], val = kv[1];
+  auto kv_parts = kv.unbind(0);  // one UnbindBackward instead of two full-size SelectBackwards
+  auto k = kv_parts[0], val = kv_parts[1];
   auto rk = r_net(r).view({klen, H, Dh}).permute({1, 2, 0});              // [H, Dh, klen]
 
   // (q + u) . k and (q + v) . r, the latter shifted so that column j holds distance mlen+i-j.
