@@ -8,6 +8,8 @@
 
 #include <boost/filesystem.hpp>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <cmath>
 #include <thread>
 
@@ -211,10 +213,17 @@ TEST(Train, SigtermCheckpointsAndReportsInterrupted) {
   bool sent = false;
   for (int i = 0; i < 3000 && !sent; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (boost::filesystem::exists(root + "/runs")) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      kill(pid, SIGTERM);
-      sent = true;
+    // Wait until the run has logged progress (log_every = 5), so it is mid-training.
+    boost::system::error_code ec;
+    for (boost::filesystem::recursive_directory_iterator it(root + "/runs", ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename() != "log.txt") continue;
+      std::ifstream log(it->path().string());
+      std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      if (text.find("step 5/") != std::string::npos) {
+        kill(pid, SIGTERM);
+        sent = true;
+        break;
+      }
     }
   }
   int status = 0;
