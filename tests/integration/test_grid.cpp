@@ -120,7 +120,13 @@ TEST(GridRun, KilledGridResumesWithEveryCellCompletedOnce) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(killed) << "the grid finished before it could be killed";
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // workers get SIGTERM and checkpoint
+  // The workers get SIGTERM, checkpoint and record "interrupted": wait for that (10 s at most).
+  for (int i = 0; i < 200; ++i) {
+    bool busy = false;
+    for (const auto& [id, r] : runs(root)) busy = busy || r.status == "running";
+    if (!busy) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   auto before = runs(root);
   std::map<std::string, int64_t> completed_attempts;
   for (const auto& [id, r] : before)
