@@ -83,7 +83,6 @@ std::string figures_script() {
 
 std::string write_report(const ReportOptions& o) {
   const std::string out_dir = o.out_dir.empty() ? o.results_root + "/reports/" + o.experiment : o.out_dir;
-  fs::create_directories(out_dir + "/data");
   ExportFilter f;
   f.experiment = o.experiment;
   Table runs = export_table("runs", o.results_root, f);
@@ -91,6 +90,7 @@ std::string write_report(const ReportOptions& o) {
   Table frequency = export_table("frequency", o.results_root, f);
   f.key = "";
   Table metrics = export_table("metrics", o.results_root, f);
+  fs::create_directories(out_dir + "/data");  // only once the experiment is known to exist
   save_csv(runs, out_dir + "/data/runs.csv");
   save_csv(attention, out_dir + "/data/attention.csv");
   save_csv(frequency, out_dir + "/data/frequency.csv");

@@ -21,8 +21,9 @@ namespace {
 
 bool contains(const std::string& h, const std::string& n) { return h.find(n) != std::string::npos; }
 
-// 6 small cells on the synthetic task: 3 compression settings x 2 seeds.
-std::string grid_file(const TempDir& dir, int64_t steps, const std::string& extra = "") {
+// Small cells on the synthetic task; by default 6: 3 compression settings x 2 seeds.
+std::string grid_file(const TempDir& dir, int64_t steps,
+                      const std::string& axes = "compression = mean_pool, max_pool, most_used\nseeds = 1, 2\n") {
   return dir.file("grid.ini", R"(experiment = gridtest
 threads = 1
 [model]
@@ -46,9 +47,7 @@ checkpoint_every = 5
 [eval]
 eval_segments = 4
 [grid]
-compression = mean_pool, max_pool, most_used
-seeds = 1, 2
-)" + extra);
+)" + axes);
 }
 
 std::map<std::string, RunRecord> runs(const std::string& root) {
@@ -185,30 +184,8 @@ TEST(GridRun, TwoShardsMergedEqualOneUnshardedRun) {
 
 TEST(GridRun, ACellWhosePluginThrowsFailsAndTheOthersComplete) {
   TempDir dir;
-  auto grid = grid_file(dir, 20, "");
-  // Replace the grid axis by one with a throwing compression function from the fixtures.
-  auto text = std::string(R"(experiment = failing
-threads = 1
-[model]
-n_layer = 1
-d_model = 16
-n_head = 2
-d_ff = 32
-seq_len = 8
-mem_len = 8
-cmem_len = 4
-cmem_rate = 2
-[data]
-dataset = synthetic
-synthetic_tokens = 20000
-[train]
-batch_size = 4
-max_steps = 20
-log_every = 5
-[grid]
-compression = mean_pool, throwing, max_pool
-)");
-  auto path = dir.file("failing.ini", text);
+  // One cell's compression function (from the test fixtures) throws in forward.
+  auto path = grid_file(dir, 20, "compression = mean_pool, throwing, max_pool\n");
   auto r = run_ctlab("grid run " + path + " --results " + dir.path() + "/r --jobs 2 --max-attempts 1 --plugin-dir " +
                      CTLAB_TEST_FIXTURE_DIR "/misc");
   EXPECT_EQ(r.exit_code, 1) << r.output;

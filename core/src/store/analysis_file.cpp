@@ -39,22 +39,28 @@ class H5Writer {
   void attr_ints(hid_t loc, const std::string& name, const std::vector<int64_t>& v) {
     attr(loc, name, {v.size()}, H5T_NATIVE_INT64, H5T_STD_I64LE, v.data());
   }
+  // A 1-D array of variable-length strings.
   void attr_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v) {
+    hsize_t n = v.size();
+    string_attr(loc, name, H5Screate_simple(1, &n, nullptr), v);
+  }
+  // A scalar string.
+  void attr_string(hid_t loc, const std::string& name, const std::string& v) {
+    string_attr(loc, name, H5Screate(H5S_SCALAR), {v});
+  }
+
+ private:
+  void string_attr(hid_t loc, const std::string& name, hid_t space, const std::vector<std::string>& v) {
     std::vector<const char*> ptrs;
     for (const auto& s : v) ptrs.push_back(s.c_str());
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
-    hsize_t n = v.size();
-    hid_t space = v.size() == 1 && name != "regions" && name != "labels" ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr);
     hid_t a = ok(H5Acreate2(loc, name.c_str(), t, space, H5P_DEFAULT, H5P_DEFAULT), "create attribute " + name, path_);
     ok(H5Awrite(a, t, ptrs.data()), "write attribute " + name, path_);
     H5Aclose(a);
     H5Sclose(space);
     H5Tclose(t);
   }
-  void attr_string(hid_t loc, const std::string& name, const std::string& v) { attr_strings(loc, name, {v}); }
-
- private:
   void write(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, hid_t mem, hid_t file_type,
              const void* data) {
     hid_t space = dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
