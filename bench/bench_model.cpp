@@ -14,6 +14,7 @@
 
 #include "config/resolve.h"
 #include "model/factory.h"
+#include "model/fused.h"
 #include "train/runtime.h"
 #if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -114,6 +115,8 @@ int main(int argc, char** argv) {
       "batch", po::value(&batch)->default_value(0), "batch size (0 = the config's)")(
       "device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N")(
       "precision", po::value<std::string>()->default_value("fp32"), "fp32 | bf16 (CUDA autocast)")(
+      "kernels", po::value<std::string>()->default_value("fused"),
+      "fused (ctlab's CPU kernels for the attention core and dropout) | reference (plain LibTorch ops)")(
       "profile", po::value<std::string>()->default_value(""),
       "write a Chrome trace of the timed training steps to this file (bench/profile.py sums it per op)")(
       "set", po::value<std::vector<std::string>>()->composing(),
@@ -132,6 +135,10 @@ int main(int argc, char** argv) {
   }
   try {
     set_threads(threads);
+    const auto kernels = vm["kernels"].as<std::string>();
+    if (kernels != "fused" && kernels != "reference")
+      throw Error("--kernels: expected fused or reference, got '" + kernels + "'");
+    set_fused_kernels(kernels == "fused");
     torch::Device dev(device);
     const auto blas = blas_info();
     const bool bf16 = vm["precision"].as<std::string>() == "bf16";

@@ -1,8 +1,11 @@
 // Relative multi-head attention, the relative shift, sinusoid positions and masks.
 #include "model/attention.h"
 
+#include "model/fused.h"
+
 #include <cmath>
 
+#include <torch/nn/functional/linear.h>
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/init.h>
 
@@ -23,7 +26,6 @@ RelMultiHeadAttnImpl::RelMultiHeadAttnImpl(const RelAttentionOptions& o) : optio
   kv_net = register_module("kv_net", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), 2 * hd).bias(false)));
   r_net = register_module("r_net", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), hd).bias(false)));
   o_net = register_module("o_net", torch::nn::Linear(torch::nn::LinearOptions(hd, o.d_model()).bias(false)));
-  drop_att = register_module("drop_att", torch::nn::Dropout(o.dropatt()));
   if (o.own_biases()) {
     r_w_bias = register_parameter("r_w_bias", torch::zeros({o.n_head(), d_head_}));
     r_r_bias = register_parameter("r_r_bias", torch::zeros({o.n_head(), d_head_}));
@@ -77,20 +79,24 @@ torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const to
   const auto& u = u_in.defined() ? u_in : r_w_bias;
   const auto& v = v_in.defined() ? v_in : r_r_bias;
 
-  auto q = q_net(q_src).view({L, B, H, Dh}).permute({1, 2, 0, 3});         // [B, H, L, Dh]
-  auto kv = kv_net(kv_src).view({klen, B, 2, H, Dh}).permute({2, 1, 3, 0, 4});  // [2, B, H, klen, Dh]
-  auto kv_parts = kv.unbind(0);  // one UnbindBackward instead of two full-size SelectBackwards
-  auto k = kv_parts[0], val = kv_parts[1];
-  auto rk = r_net(r).view({klen, H, Dh}).permute({1, 2, 0});              // [H, Dh, klen]
+  // K and V as two products with the halves of W_kv, each [klen, B, H, Dh]: then every
+  // per-head operand below is a strided view that the batched products read in place.
+  const auto& w_kv = kv_net->weight;
+  auto q = q_net(q_src).view({L, B, H, Dh});
+  auto k = torch::nn::functional::linear(kv_src, w_kv.narrow(0, 0, H * Dh)).view({klen, B, H, Dh});
+  auto val = torch::nn::functional::linear(kv_src, w_kv.narrow(0, H * Dh, H * Dh)).view({klen, B, H, Dh});
+  auto rk = r_net(r).view({klen, H, Dh});
 
-  // (q + u) . k and (q + v) . r, the latter shifted so that column j holds distance mlen+i-j.
-  auto ac = torch::matmul(q + u.view({1, H, 1, Dh}), k.transpose(-1, -2));  // [B, H, L, klen]
-  auto bd = rel_shift(torch::matmul(q + v.view({1, H, 1, Dh}), rk));         // [B, H, L, klen]
-  auto score = (ac + bd).mul_(scale_);
-  // Softmax in float32 even under reduced precision; hidden keys get -inf.
-  auto probs = torch::softmax(score.to(softmax_dtype(score)).masked_fill(mask, -INFINITY), -1);
-  if (probs_out) *probs_out = probs;
-  auto attn = torch::matmul(drop_att(probs).to(val.scalar_type()), val);  // [B, H, L, Dh]
+  // (q + u) . k: one [L, Dh] x [Dh, klen] product per batch element and head.
+  auto ac = torch::matmul((q + u.view({1, 1, H, Dh})).permute({1, 2, 0, 3}), k.permute({1, 2, 3, 0}));
+  // (q + v) . r: the distances are shared by the batch, so one [L*B, Dh] x [Dh, klen] product
+  // per head, [H, L, B, klen], viewed as [B, H, L, klen]; the shift happens in attention_probs.
+  auto qv = (q + v.view({1, 1, H, Dh})).view({L * B, H, Dh}).permute({1, 0, 2});
+  auto bd = torch::matmul(qv, rk.permute({1, 2, 0})).view({H, L, B, klen}).permute({2, 0, 1, 3});
+  // Shift, scale, mask (hidden keys get -inf), softmax in float32 even under reduced
+  // precision, and dropout: one fused pass on the CPU (model/fused.h).
+  auto probs = attention_probs(ac, bd, mask, scale_, options_.dropatt(), is_training(), probs_out);
+  auto attn = torch::matmul(probs.to(val.scalar_type()), val.permute({1, 2, 0, 3}));  // [B, H, L, Dh]
   return o_net(attn.permute({2, 0, 1, 3}).reshape({L, B, H * Dh}));
 }
 
@@ -103,10 +109,11 @@ torch::Tensor RelMultiHeadAttnImpl::content_attention(const torch::Tensor& query
   auto wq = q_net->weight.detach();
   auto wkv = kv_net->weight.detach();
   auto q = torch::matmul(query_src, wq.t()).view({L, B, H, Dh}).permute({1, 2, 0, 3});
-  auto kv = torch::matmul(kv_src, wkv.t()).view({n, B, 2, H, Dh}).permute({2, 1, 3, 0, 4});
-  auto score = torch::matmul(q, kv[0].transpose(-1, -2)) * scale_;
+  auto k = torch::matmul(kv_src, wkv.narrow(0, 0, H * Dh).t()).view({n, B, H, Dh}).permute({1, 2, 3, 0});
+  auto val = torch::matmul(kv_src, wkv.narrow(0, H * Dh, H * Dh).t()).view({n, B, H, Dh}).permute({1, 2, 0, 3});
+  auto score = torch::matmul(q, k) * scale_;
   auto probs = torch::softmax(score.to(softmax_dtype(score)), -1);
-  auto out = torch::matmul(probs.to(kv.scalar_type()), kv[1]);  // [B, H, L, Dh]
+  auto out = torch::matmul(probs.to(val.scalar_type()), val);  // [B, H, L, Dh]
   return out.permute({2, 0, 1, 3}).reshape({L, B, H * Dh});
 }
 

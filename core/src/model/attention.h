@@ -3,7 +3,6 @@
 #pragma once
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -28,7 +27,7 @@ class RelMultiHeadAttnImpl : public torch::nn::Module {
   // (undefined: use this layer's own); mask [L, klen] bool, true = hidden.
   // Returns the attention output [L, B, D] after W_o. When probs_out is given, it receives
   // the attention probabilities [B, H, L, klen] in float32 (float64 for a float64
-  // model; still part of the graph).
+  // model), before attention dropout; for statistics, not for differentiation.
   torch::Tensor forward(const torch::Tensor& q_src, const torch::Tensor& kv_src, const torch::Tensor& r,
                         const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
                         torch::Tensor* probs_out = nullptr);
@@ -45,7 +44,6 @@ class RelMultiHeadAttnImpl : public torch::nn::Module {
   torch::nn::Linear r_net{nullptr};   // W_r: D -> H*d_head, no bias
   torch::nn::Linear o_net{nullptr};   // W_o: H*d_head -> D, no bias
   torch::Tensor r_w_bias, r_r_bias;   // u, v [H, d_head] when own_biases
-  torch::nn::Dropout drop_att{nullptr};
 
  private:
   RelAttentionOptions options_;

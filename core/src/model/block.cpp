@@ -3,9 +3,11 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include "model/fused.h"
+
 namespace ctlab {
 
-BlockImpl::BlockImpl(const BlockOptions& o) : pre_norm_(o.pre_norm()) {
+BlockImpl::BlockImpl(const BlockOptions& o) : pre_norm_(o.pre_norm()), dropout_(o.dropout()) {
   attn = register_module("attn", RelMultiHeadAttn(RelAttentionOptions(o.d_model(), o.n_head())
                                                       .dropatt(o.dropatt())
                                                       .own_biases(o.own_biases())
@@ -14,7 +16,6 @@ BlockImpl::BlockImpl(const BlockOptions& o) : pre_norm_(o.pre_norm()) {
   ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model()})));
   ff1 = register_module("ff1", torch::nn::Linear(o.d_model(), o.d_ff()));
   ff2 = register_module("ff2", torch::nn::Linear(o.d_ff(), o.d_model()));
-  drop = register_module("drop", torch::nn::Dropout(o.dropout()));
   torch::NoGradGuard no_grad;
   for (auto* lin : {ff1.get(), ff2.get()}) {
     lin->weight.normal_(0.0, o.init_std());
@@ -25,7 +26,9 @@ BlockImpl::BlockImpl(const BlockOptions& o) : pre_norm_(o.pre_norm()) {
 torch::Tensor BlockImpl::forward(const torch::Tensor& h, const torch::Tensor& memories, const torch::Tensor& r,
                                  const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
                                  torch::Tensor* probs_out) {
-  auto ff = [&](const torch::Tensor& x) { return ff2(drop(torch::relu(ff1(x)))); };
+  const bool train = is_training();
+  auto drop = [&](const torch::Tensor& x) { return ctlab::dropout(x, dropout_, train); };
+  auto ff = [&](const torch::Tensor& x) { return ff2(relu_dropout(ff1(x), dropout_, train)); };
   if (pre_norm_) {
     auto hn = ln1(h);
     auto kv = memories.size(0) > 0 ? torch::cat({ln1(memories), hn}, 0) : hn;

@@ -2,7 +2,6 @@
 // concat(cm, m, h) and a position-wise feed-forward block, post-LN by default.
 #pragma once
 
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
@@ -37,10 +36,10 @@ class BlockImpl : public torch::nn::Module {
   RelMultiHeadAttn attn{nullptr};
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
   torch::nn::Linear ff1{nullptr}, ff2{nullptr};
-  torch::nn::Dropout drop{nullptr};
 
  private:
   bool pre_norm_;
+  double dropout_;
 };
 TORCH_MODULE(Block);
 

@@ -6,6 +6,7 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/functional/normalization.h>
 
+#include "model/fused.h"
 #include "plugin/plugin_host.h"
 #include "util/error.h"
 
@@ -48,7 +49,6 @@ CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, Co
                 std::to_string(setup_.fns.size()));
 
   embedding = register_module("embedding", torch::nn::Embedding(o.vocab_size, o.d_model));
-  drop = register_module("drop", torch::nn::Dropout(o.dropout));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.n_layer; ++i) {
     layers->push_back(Block(BlockOptions(o.d_model, o.n_head, o.d_ff)
@@ -153,8 +153,9 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   }
   const int64_t mlen = cmem_slots + mem_slots, klen = mlen + L;
 
-  auto h = drop(embedding(tokens) * std::sqrt(static_cast<double>(D)));
-  auto r = drop(sinusoid_positions(klen, D, mem_cfg_.clamp_len, h.options()));
+  const bool train = is_training();
+  auto h = ctlab::dropout(embedding(tokens) * std::sqrt(static_cast<double>(D)), opts_.dropout, train);
+  auto r = ctlab::dropout(sinusoid_positions(klen, D, mem_cfg_.clamp_len, h.options()), opts_.dropout, train);
   const int64_t window = (!is_training() && mem_cfg_.same_length) ? mem_cfg_.mem_len + mem_cfg_.cmem_len : 0;
   auto mask = causal_memory_mask(L, mlen, window, h.device());
 
@@ -172,7 +173,7 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
     if (want_probs) probs.push_back(p.detach());
   }
   if (final_ln) h = final_ln(h);
-  h = drop(h);
+  h = ctlab::dropout(h, opts_.dropout, train);
 
   if (adaptive) {
     TORCH_CHECK(!fo.want_logits, "logits are not available with the adaptive softmax (cutoffs)");

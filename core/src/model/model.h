@@ -115,7 +115,6 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   torch::Tensor out_bias;                  // tied full softmax
   torch::nn::AdaptiveLogSoftmaxWithLoss adaptive{nullptr};
   torch::Tensor r_w_bias, r_r_bias;        // shared u, v when untie_r = false
-  torch::nn::Dropout drop{nullptr};
 
  private:
   bool is_compression_param(const std::string& name) const;

@@ -1,0 +1,301 @@
+// CPU kernels for the attention core and dropout (see kernels.h). On x86-64 the float
+// versions are compiled three times (AVX-512, AVX2+FMA, baseline) and the first call picks
+// the best one the CPU supports, so one portable binary uses the wide vector units; loops
+// are written so the compiler vectorises them (omp simd reductions, branch-free selects,
+// a polynomial exp).
+#include "model/kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CTLAB_X86_VARIANTS 1
+#define CTLAB_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl")))
+#define CTLAB_AVX2 __attribute__((target("avx2,fma")))
+#endif
+#define CTLAB_INLINE inline __attribute__((always_inline))
+
+namespace ctlab::kernels {
+namespace {
+
+CTLAB_INLINE uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+CTLAB_INLINE bool keep(uint32_t idx, const DropMask& d) { return mix32(mix32(idx ^ d.k1) + d.k2) >= d.threshold; }
+
+CTLAB_INLINE float exp_t(float x) {
+  // exp(x) = 2^n exp(r), n = round(x log2 e), r = x - n ln 2 split in two constants.
+  float xc = x > 88.37f ? 88.37f : x;
+  xc = xc < -87.33f ? -87.33f : xc;
+  float fx = xc * 1.44269504088896341f;
+  fx = (fx + 12582912.0f) - 12582912.0f;  // round to nearest (1.5 * 2^23)
+  float r = xc - fx * 0.693359375f;
+  r = r - fx * -2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(fx) + 127) << 23;
+  float pow2;
+  std::memcpy(&pow2, &bits, sizeof pow2);
+  const float res = y * pow2;
+  return x < -87.33f ? 0.0f : res;
+}
+CTLAB_INLINE double exp_t(double x) { return std::exp(x); }
+
+// Row i of the relative shift of one [L, K] slice x (rows `ld` apart): out[j] =
+// padded_flat[L + i*K + j] where padded is x with a zero column prepended ([L, K+1]).
+template <typename T>
+CTLAB_INLINE void shifted_row(const T* x, int64_t ld, int64_t L, int64_t K, int64_t i, T* out) {
+  const int64_t P = L + i * K;
+  int64_t r = P / (K + 1), c = P % (K + 1), j = 0;
+  while (j < K) {
+    if (c == 0) {
+      out[j++] = T(0);
+      c = 1;
+      continue;
+    }
+    const int64_t run = std::min(K - j, K + 1 - c);
+    std::memcpy(out + j, x + r * ld + c - 1, static_cast<size_t>(run) * sizeof(T));
+    j += run;
+    ++r;
+    c = 0;
+  }
+}
+
+template <typename T>
+CTLAB_INLINE void probs_forward_rows(const T* ac, const T* bd, const SliceLayout& bl, const uint8_t* mask, int64_t L,
+                                     int64_t K, T scale, const DropMask& drop, T* probs, T* out, int64_t n0,
+                                     int64_t n1) {
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+  const T dscale = static_cast<T>(drop.scale);
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* x = bd + bl.offset(n);
+    for (int64_t i = 0; i < L; ++i) {
+      const int64_t row = (n * L + i) * K;
+      const T* a = ac + row;
+      const uint8_t* m = mask + i * K;
+      T* p = probs + row;
+      shifted_row(x, bl.stride_row, L, K, i, p);  // the probs row is the scratch buffer
+      T mx = neg_inf;
+#pragma omp simd reduction(max : mx)
+      for (int64_t j = 0; j < K; ++j) {
+        const T v = m[j] ? neg_inf : (a[j] + p[j]) * scale;
+        p[j] = v;
+        mx = v > mx ? v : mx;
+      }
+      T sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < K; ++j) {
+        const T e = exp_t(p[j] - mx);
+        p[j] = e;
+        sum += e;
+      }
+      const T inv = T(1) / sum;
+      if (out && drop.active()) {
+        T* o = out + row;
+        const uint32_t base = static_cast<uint32_t>(row);
+#pragma omp simd
+        for (int64_t j = 0; j < K; ++j) {
+          const T q = p[j] * inv;
+          p[j] = q;
+          o[j] = keep(base + static_cast<uint32_t>(j), drop) ? q * dscale : T(0);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < K; ++j) p[j] *= inv;
+      }
+    }
+  }
+}
+
+template <typename T>
+CTLAB_INLINE void probs_backward_rows(const T* grad_out, const T* probs, int64_t L, int64_t K, T scale,
+                                      const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bl, int64_t n0,
+                                      int64_t n1) {
+  const T dscale = static_cast<T>(drop.scale);
+  for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t i = 0; i < L; ++i) {
+      const int64_t row = (n * L + i) * K;
+      const T* go = grad_out + row;
+      const T* p = probs + row;
+      T* ga = grad_ac + row;
+      T dot = 0;
+      if (drop.active()) {
+        const uint32_t base = static_cast<uint32_t>(row);
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < K; ++j) {
+          const T g = keep(base + static_cast<uint32_t>(j), drop) ? go[j] * dscale : T(0);
+          ga[j] = g;
+          dot += p[j] * g;
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < K; ++j) ga[j] = p[j] * (ga[j] - dot) * scale;
+      } else {
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < K; ++j) dot += p[j] * go[j];
+#pragma omp simd
+        for (int64_t j = 0; j < K; ++j) ga[j] = p[j] * (go[j] - dot) * scale;
+      }
+    }
+    // Inverse shift: bd[r, c] was read by output flat index r*(K+1) + c + 1 - L (if in range).
+    const T* gs = grad_ac + n * L * K;
+    T* gb = grad_bd + bl.offset(n);
+    for (int64_t r = 0; r < L; ++r) {
+      const int64_t base = r * (K + 1) + 1 - L;
+      const int64_t lo = std::clamp<int64_t>(-base, 0, K), hi = std::clamp<int64_t>(L * K - base, lo, K);
+      T* dst = gb + r * bl.stride_row;
+      std::fill(dst, dst + lo, T(0));
+      std::memcpy(dst + lo, gs + base + lo, static_cast<size_t>(hi - lo) * sizeof(T));
+      std::fill(dst + hi, dst + K, T(0));
+    }
+  }
+}
+
+template <typename T>
+CTLAB_INLINE void dropout_forward_range(const T* x, bool relu, const DropMask& drop, T* out, int64_t i0, int64_t i1) {
+  const T dscale = static_cast<T>(drop.scale);
+  if (!drop.active()) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) out[i] = relu ? (x[i] > T(0) ? x[i] : T(0)) : x[i];
+    return;
+  }
+  if (relu) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i)
+      out[i] = (keep(static_cast<uint32_t>(i), drop) && x[i] > T(0)) ? x[i] * dscale : T(0);
+  } else {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) out[i] = keep(static_cast<uint32_t>(i), drop) ? x[i] * dscale : T(0);
+  }
+}
+
+template <typename T>
+CTLAB_INLINE void dropout_backward_range(const T* grad, const T* saved_out, bool relu, const DropMask& drop,
+                                         T* grad_in, int64_t i0, int64_t i1) {
+  const T dscale = static_cast<T>(drop.scale);
+  if (relu) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) grad_in[i] = saved_out[i] > T(0) ? grad[i] * dscale : T(0);
+  } else {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) grad_in[i] = keep(static_cast<uint32_t>(i), drop) ? grad[i] * dscale : T(0);
+  }
+}
+
+// One entry point per float kernel, dispatched on the instruction sets the CPU supports.
+#ifdef CTLAB_X86_VARIANTS
+enum class Isa { avx512, avx2, base };
+Isa isa() {
+  static const Isa v = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+      return Isa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+    return Isa::base;
+  }();
+  return v;
+}
+#define CTLAB_DISPATCHED(ret, name, params, body)            \
+  CTLAB_AVX512 ret name##_avx512 params body                 \
+  CTLAB_AVX2 ret name##_avx2 params body                     \
+  ret name##_base params body                                \
+  template <typename... A>                                   \
+  ret name(A... a) {                                         \
+    switch (isa()) {                                         \
+      case Isa::avx512: return name##_avx512(a...);          \
+      case Isa::avx2: return name##_avx2(a...);              \
+      default: return name##_base(a...);                    \
+    }                                                        \
+  }
+#else
+#define CTLAB_DISPATCHED(ret, name, params, body) ret name params body
+#endif
+
+CTLAB_DISPATCHED(void, fwd_f32,
+                 (const float* ac, const float* bd, const SliceLayout* bl, const uint8_t* mask, int64_t L, int64_t K,
+                  float scale, const DropMask& drop, float* probs, float* out, int64_t n0, int64_t n1),
+                 { probs_forward_rows(ac, bd, *bl, mask, L, K, scale, drop, probs, out, n0, n1); })
+CTLAB_DISPATCHED(void, bwd_f32,
+                 (const float* go, const float* probs, int64_t L, int64_t K, float scale, const DropMask& drop,
+                  float* ga, float* gb, const SliceLayout* bl, int64_t n0, int64_t n1),
+                 { probs_backward_rows(go, probs, L, K, scale, drop, ga, gb, *bl, n0, n1); })
+CTLAB_DISPATCHED(void, dfwd_f32,
+                 (const float* x, bool relu, const DropMask& drop, float* out, int64_t i0, int64_t i1),
+                 { dropout_forward_range(x, relu, drop, out, i0, i1); })
+CTLAB_DISPATCHED(void, dbwd_f32,
+                 (const float* g, const float* saved, bool relu, const DropMask& drop, float* gi, int64_t i0,
+                  int64_t i1),
+                 { dropout_backward_range(g, saved, relu, drop, gi, i0, i1); })
+CTLAB_DISPATCHED(float, exp_f32, (float x), { return exp_t(x); })
+
+}  // namespace
+
+DropMask DropMask::make(double p, uint64_t seed) {
+  DropMask d;
+  const double t = std::round(p * 4294967296.0);
+  d.threshold = t <= 0 ? 0u : (t >= 4294967295.0 ? 0xffffffffu : static_cast<uint32_t>(t));
+  d.scale = d.threshold == 0 ? 1.0 : 1.0 / (1.0 - p);
+  d.k1 = mix32(static_cast<uint32_t>(seed) ^ 0x9e3779b9u);
+  d.k2 = mix32(static_cast<uint32_t>(seed >> 32) + 0x85ebca6bu);
+  return d;
+}
+
+float exp_approx(float x) { return exp_f32(x); }
+
+template <>
+void attention_probs_forward<float>(const float* ac, const float* bd, const SliceLayout& bl, const uint8_t* mask,
+                                    int64_t L, int64_t K, float scale, const DropMask& drop, float* probs, float* out,
+                                    int64_t n0, int64_t n1) {
+  fwd_f32(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
+}
+template <>
+void attention_probs_forward<double>(const double* ac, const double* bd, const SliceLayout& bl, const uint8_t* mask,
+                                     int64_t L, int64_t K, double scale, const DropMask& drop, double* probs,
+                                     double* out, int64_t n0, int64_t n1) {
+  probs_forward_rows(ac, bd, bl, mask, L, K, scale, drop, probs, out, n0, n1);
+}
+template <>
+void attention_probs_backward<float>(const float* grad_out, const float* probs, int64_t L, int64_t K, float scale,
+                                     const DropMask& drop, float* grad_ac, float* grad_bd, const SliceLayout& bl,
+                                     int64_t n0, int64_t n1) {
+  bwd_f32(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1);
+}
+template <>
+void attention_probs_backward<double>(const double* grad_out, const double* probs, int64_t L, int64_t K,
+                                      double scale, const DropMask& drop, double* grad_ac, double* grad_bd,
+                                      const SliceLayout& bl, int64_t n0, int64_t n1) {
+  probs_backward_rows(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, bl, n0, n1);
+}
+template <>
+void dropout_forward<float>(const float* x, bool relu, const DropMask& drop, float* out, int64_t i0, int64_t i1) {
+  dfwd_f32(x, relu, drop, out, i0, i1);
+}
+template <>
+void dropout_forward<double>(const double* x, bool relu, const DropMask& drop, double* out, int64_t i0, int64_t i1) {
+  dropout_forward_range(x, relu, drop, out, i0, i1);
+}
+template <>
+void dropout_backward<float>(const float* grad, const float* saved_out, bool relu, const DropMask& drop,
+                             float* grad_in, int64_t i0, int64_t i1) {
+  dbwd_f32(grad, saved_out, relu, drop, grad_in, i0, i1);
+}
+template <>
+void dropout_backward<double>(const double* grad, const double* saved_out, bool relu, const DropMask& drop,
+                              double* grad_in, int64_t i0, int64_t i1) {
+  dropout_backward_range(grad, saved_out, relu, drop, grad_in, i0, i1);
+}
+
+}  // namespace ctlab::kernels
