@@ -66,9 +66,9 @@ int main(int argc, char** argv) {
   // The model's matrix products at these shapes (forward), each as LibTorch runs it.
   {
     const int64_t Dh = D / H, T = L * B;
-    auto q = torch::randn({L, B, H, Dh}).permute({1, 2, 0, 3});
-    auto kv = torch::randn({K, B, 2, H, Dh}).permute({2, 1, 3, 0, 4}).unbind(0);
-    auto rk = torch::randn({K, H, Dh}).permute({1, 2, 0});
+    // Laid out as the model lays them out (model/attention.cpp): q, k, v [T, B, H, Dh].
+    auto q = torch::randn({L, B, H, Dh}), k = torch::randn({K, B, H, Dh}), v = torch::randn({K, B, H, Dh});
+    auto rk = torch::randn({K, H, Dh});
     auto probs = torch::randn({B, H, L, K});
     auto w = [&](int64_t o, int64_t i) { return torch::randn({o, i}); };
     auto xin = torch::randn({T, D}), xk = torch::randn({K * B, D}), xf = torch::randn({T, F});
@@ -83,9 +83,12 @@ int main(int argc, char** argv) {
         {"m W_kv^T [kB,D]x[D,2D]", 4.0 * K * B * D * D, [&] { torch::matmul(xk, wkv.t()); }},
         {"x W_1^T [T,D]x[D,F]", 2.0 * T * D * F, [&] { torch::matmul(xin, wf1.t()); }},
         {"h W_2^T [T,F]x[F,D]", 2.0 * T * D * F, [&] { torch::matmul(xf, wf2.t()); }},
-        {"q k^T (permuted views)", 2.0 * B * H * L * K * Dh, [&] { torch::matmul(q, kv[0].transpose(-1, -2)); }},
-        {"q r^T (broadcast over B)", 2.0 * B * H * L * K * Dh, [&] { torch::matmul(q, rk); }},
-        {"p v (permuted v)", 2.0 * B * H * L * K * Dh, [&] { torch::matmul(probs, kv[1]); }},
+        {"q k^T per (b, h) [L,Dh]x[Dh,K]", 2.0 * B * H * L * K * Dh,
+         [&] { torch::matmul(q.permute({1, 2, 0, 3}), k.permute({1, 2, 3, 0})); }},
+        {"q r^T per h [LB,Dh]x[Dh,K]", 2.0 * B * H * L * K * Dh,
+         [&] { torch::matmul(q.view({L * B, H, Dh}).permute({1, 0, 2}), rk.permute({1, 2, 0})); }},
+        {"p v per (b, h) [L,K]x[K,Dh]", 2.0 * B * H * L * K * Dh,
+         [&] { torch::matmul(probs, v.permute({1, 2, 0, 3})); }},
     };
     std::printf("%-34s %10s %10s\n", "product", "ms", "GFLOP/s");
     for (auto& g : gs) {

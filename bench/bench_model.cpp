@@ -65,16 +65,45 @@ const std::map<std::string, BenchConfig>& configs() {
 }
 
 // Forward FLOPs per token of the transformer (multiply-adds count 2), with k = klen / L
-// the keys per query (memory + compressed memory + segment over the segment length):
-//   per layer: 2D^2 (W_q) + 4D^2 k (W_k, W_v over all keys) + 2D^2 k (W_r over all
-//   distances) + 2D^2 (W_o) + 4 D d_ff (feed-forward) + 6 D klen (q.k, q.r, p.v)
+// the keys per query (memory + compressed memory + segment over the segment length) and B
+// the batch:
+//   per layer: 2D^2 (W_q) + 4D^2 k (W_k, W_v over all keys) + 2D^2 k / B (W_r over all
+//   distances, once per segment for the whole batch) + 2D^2 (W_o) + 4 D d_ff (feed-forward)
+//   + 6 D klen (q.k, q.r, p.v)
 //   plus 2 D V for the output layer. A training step counts 3x forward (backward = 2x).
-// Compression functions and losses are not counted (they are small; counting them would
-// only raise the ratio).
-double forward_flops_per_token(const ModelOptions& m) {
+double forward_flops_per_token(const ModelOptions& m, int64_t batch) {
   const double D = m.d_model, L = m.seq_len, klen = m.seq_len + m.mem_len + m.cmem_len, k = klen / L;
-  const double per_layer = 2 * D * D + 4 * D * D * k + 2 * D * D * k + 2 * D * D + 4 * D * m.d_ff + 6 * D * klen;
+  const double per_layer =
+      2 * D * D + 4 * D * D * k + 2 * D * D * k / batch + 2 * D * D + 4 * D * m.d_ff + 6 * D * klen;
   return m.n_layer * per_layer + 2 * D * m.vocab_size;
+}
+
+// The compression work of one training step per token, for the plugins whose cost is a
+// matter of products (others count 0, which only lowers the ratio). Every segment
+// compresses n = L evicted slots into n_c = n / c per layer:
+//   conv1d: 2 D^2 forward + 2 D^2 for its weight gradient (its input is detached memory);
+//   attention_reconstruction: the target attention over the n old slots, forward only
+//   (2D^2 W_q + 4 D^2 n/L W_k,W_v + 4 D n for q.k and p.v), and the attention over the n_c
+//   compressed slots, forward and backward (3 x (4 D^2 n_c/L + 4 D n_c)).
+std::pair<double, std::string> compression_flops_per_token(const RunConfig& cfg) {
+  const auto& m = cfg.model;
+  const double D = m.d_model, L = m.seq_len, n = m.seq_len, nc = n / m.cmem_rate;
+  if (m.cmem_len == 0) return {0.0, "none (no compressed memory)"};
+  double per_layer = 0;
+  std::string what;
+  auto base = [](const std::string& pinned) { return pinned.substr(0, pinned.find('@')); };  // name@version
+  if (base(cfg.compression.name) == "conv1d") {
+    per_layer += 4 * D * D;
+    what += "conv1d 4 D^2";
+  }
+  if (base(cfg.compression_loss.name) == "attention_reconstruction") {
+    per_layer += 2 * D * D + 4 * D * D * n / L + 4 * D * n + 3 * (4 * D * D * nc / L + 4 * D * nc);
+    what += std::string(what.empty() ? "" : " + ") +
+            "attention_reconstruction 2D^2 + 4D^2 n/L + 4 D n + 3 (4 D^2 n_c/L + 4 D n_c)";
+  }
+  if (what.empty()) return {0.0, "not counted (" + cfg.compression.name + " + " + cfg.compression_loss.name + ")"};
+  return {m.n_layer * per_layer, what + ", per layer, n = L = " + std::to_string(m.seq_len) +
+                                     ", n_c = " + std::to_string(static_cast<int64_t>(nc))};
 }
 
 // Matrix-product rate of this process: n x n x n (1024 on CPU, 4096 on GPU), same threads.
@@ -224,22 +253,24 @@ int main(int argc, char** argv) {
       model->reset_memory();
       const double eval_secs = timed(eval_step);
       const double tokens = static_cast<double>(steps) * m.seq_len * b;
-      const double fwd = forward_flops_per_token(m);
+      const double fwd = forward_flops_per_token(m, b);
+      const auto [comp, comp_what] = compression_flops_per_token(cfg);
       const double train_tps = tokens / train_secs, eval_tps = tokens / eval_secs;
-      const double train_gf = 3 * fwd * train_tps / 1e9, eval_gf = fwd * eval_tps / 1e9;
+      const double train_gf = (3 * fwd + comp) * train_tps / 1e9, eval_gf = fwd * eval_tps / 1e9;
       std::printf("\nconfig      %s: %s\n", n.c_str(), bc.description.c_str());
       std::printf("compression %s + %s; memory when timed: mem %lld, cmem %lld slots per layer\n",
                   cfg.compression.name.c_str(), cfg.compression_loss.name.c_str(), static_cast<long long>(mem_slots),
                   static_cast<long long>(cmem_slots));
       std::printf("steps       %d timed after %d warm-up, batch %lld x seq %lld\n", steps, w, static_cast<long long>(b),
                   static_cast<long long>(m.seq_len));
-      std::printf("FLOPs/token %.2f M forward (training step = 3x): per layer 2D^2 + 4D^2 k + 2D^2 k + 2D^2 + 4 D d_ff "
-                  "+ 6 D klen, plus 2 D V; D=%lld d_ff=%lld klen=%lld k=klen/L=%.2f V=%lld layers=%lld\n",
+      std::printf("FLOPs/token %.2f M forward (training step = 3x): per layer 2D^2 + 4D^2 k + 2D^2 k/B + 2D^2 + 4 D d_ff "
+                  "+ 6 D klen, plus 2 D V; D=%lld d_ff=%lld klen=%lld k=klen/L=%.2f B=%lld V=%lld layers=%lld\n",
                   fwd / 1e6, static_cast<long long>(m.d_model), static_cast<long long>(m.d_ff),
                   static_cast<long long>(m.seq_len + m.mem_len + m.cmem_len),
-                  static_cast<double>(m.seq_len + m.mem_len + m.cmem_len) / m.seq_len,
+                  static_cast<double>(m.seq_len + m.mem_len + m.cmem_len) / m.seq_len, static_cast<long long>(b),
                   static_cast<long long>(m.vocab_size), static_cast<long long>(m.n_layer));
-      std::printf("train       %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of the matmul rate above (forward, backward, clip, Adam)\n",
+      std::printf("FLOPs/token %.2f M compression per training step: %s\n", comp / 1e6, comp_what.c_str());
+      std::printf("train       %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of the matmul rate above (forward, backward, compression, clip, Adam)\n",
                   1000.0 * train_secs / steps, train_tps, train_gf, 100.0 * train_gf / mm);
       std::printf("eval        %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of matmul rate; %.2fx training tokens/s\n",
                   1000.0 * eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm, eval_tps / train_tps);

@@ -16,8 +16,13 @@ class Conv1dCompression : public ctlab::CompressionFn {
     const auto& old = in.old;
     TORCH_CHECK(old.dim() == 3, "conv1d expects old as [n, B, D], got ", old.sizes());
     TORCH_CHECK(old.size(0) % in.rate == 0, "conv1d: n = ", old.size(0), " is not a multiple of rate ", in.rate);
-    // [n, B, D] -> [B, D, n] -> conv -> [B, D, n/c] -> [n/c, B, D]
-    return conv(old.permute({1, 2, 0})).permute({2, 0, 1}).contiguous();
+    // With kernel = stride = c the convolution is one product: each block of c slots,
+    // flattened channel-major like the weight [D, D, c], times W^T [D*c, D], plus the bias.
+    // (The same function as conv(old.permute({1, 2, 0})), without LibTorch's im2col copies.)
+    const int64_t n = old.size(0), B = old.size(1), D = old.size(2), c = in.rate;
+    auto blocks = old.reshape({n / c, c, B, D}).permute({0, 2, 3, 1}).reshape({n / c * B, D * c});
+    auto w = conv->weight.reshape({conv->weight.size(0), D * c});
+    return torch::addmm(conv->bias, blocks, w.t()).view({n / c, B, conv->weight.size(0)});
   }
   torch::nn::Conv1d conv{nullptr};
 };

@@ -106,6 +106,25 @@ TEST(Invariants, MaxPoolIsAtLeastMeanPoolAndPoolsOfConstantsAreConstant) {
   }
 }
 
+TEST(Invariants, Conv1dIsTheStridedConvolutionOfItsWeights) {
+  PluginHost host;
+  host.load_directories({CTLAB_TEST_PLUGIN_DIR});
+  for (int64_t c : {1, 2, 3, 4}) {
+    PluginContext ctx;
+    ctx.d_model = 5;
+    ctx.rate = c;
+    auto conv = host.create(host.compression_fn("conv1d"), ctx);
+    torch::manual_seed(c);
+    CompressionInput in;
+    in.old = torch::randn({12, 3, 5});
+    in.rate = c;
+    auto params = conv->named_parameters();
+    auto expected = torch::conv1d(in.old.permute({1, 2, 0}), params["conv.weight"], params["conv.bias"], c)
+                        .permute({2, 0, 1});
+    EXPECT_TRUE(test::tensors_close(conv->forward(in), expected, 1e-5, 1e-6)) << "rate " << c;
+  }
+}
+
 TEST(Invariants, AttentionReconstructionIsZeroForRateOneIdentity) {
   // At rate 1, mean pooling is the identity: f_c(old) = old, so nothing is lost.
   auto b = build("mean_pool", "none", {"cmem_rate=1"});

@@ -8,6 +8,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include "model/attention.h"
@@ -153,7 +154,10 @@ at::Tensor attention_probs(const at::Tensor& ac, const at::Tensor& bd, const at:
   const bool fused = fusable(ac) && ac.dim() == 4 && bd.sizes() == ac.sizes() && bd.scalar_type() == ac.scalar_type() &&
                      bd.device() == ac.device() && mask.scalar_type() == torch::kBool && mask.device().is_cpu() &&
                      mask.dim() == 2 && mask.size(0) == L && mask.size(1) == K && p < 1.0;
-  if (fused) return AttentionProbsFn::apply(ac, bd, mask, scale, p, p > 0 ? draw_seed() : int64_t{0}, probs_out);
+  if (fused) {
+    RECORD_FUNCTION("ctlab::attention_probs", std::vector<c10::IValue>());
+    return AttentionProbsFn::apply(ac, bd, mask, scale, p, p > 0 ? draw_seed() : int64_t{0}, probs_out);
+  }
   // Reference chain: the relative shift, scale, mask, softmax (float32 at least), dropout.
   auto score = (ac + rel_shift(bd)).mul_(scale);
   const auto sdt = score.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
@@ -164,13 +168,19 @@ at::Tensor attention_probs(const at::Tensor& ac, const at::Tensor& bd, const at:
 
 at::Tensor dropout(const at::Tensor& x, double p, bool training) {
   if (!training || p <= 0) return x;
-  if (fusable(x) && p < 1.0) return DropoutFn::apply(x, p, draw_seed(), false);
+  if (fusable(x) && p < 1.0) {
+    RECORD_FUNCTION("ctlab::dropout", std::vector<c10::IValue>());
+    return DropoutFn::apply(x, p, draw_seed(), false);
+  }
   return torch::dropout(x, p, true);
 }
 
 at::Tensor relu_dropout(const at::Tensor& x, double p, bool training) {
   if (!training || p <= 0) return torch::relu(x);
-  if (fusable(x) && p < 1.0) return DropoutFn::apply(x, p, draw_seed(), true);
+  if (fusable(x) && p < 1.0) {
+    RECORD_FUNCTION("ctlab::relu_dropout", std::vector<c10::IValue>());
+    return DropoutFn::apply(x, p, draw_seed(), true);
+  }
   return torch::dropout(torch::relu(x), p, true);
 }
 

@@ -17,7 +17,11 @@ torch::Device resolve_device(const std::string& device);
 // With OpenBLAS the matrix products get them and LibTorch's intra-op pool stays at one
 // thread (the two pools oversubscribe the cores otherwise); with another BLAS, LibTorch's
 // intra-op pool gets them.
+// Also calls keep_freed_memory(): every process that computes goes through here.
 int set_threads(int64_t threads);
+// Tunes glibc's allocator to keep freed blocks for reuse (no mmap per large tensor, no
+// trimming of the heap top), which saves re-faulting activations every step. Idempotent.
+void keep_freed_memory();
 // "1 intra-op thread(s), 2 OpenBLAS thread(s)".
 std::string thread_summary();
 
