@@ -16,9 +16,6 @@
 
 #include "util/error.h"
 
-#ifndef CTLAB_GIT_COMMIT
-#define CTLAB_GIT_COMMIT "unknown"
-#endif
 
 namespace ctlab {
 
@@ -127,7 +124,6 @@ std::string host_name() {
   return buf;
 }
 
-std::string git_commit() { return CTLAB_GIT_COMMIT; }
 std::string ctlab_version() { return CTLAB_VERSION; }
 std::string torch_version() { return TORCH_VERSION; }
 
