@@ -75,6 +75,42 @@ TEST(Isolation, TaskLossTrainsTheTransformerAndCompressionLossTrainsFc) {
   }
 }
 
+TEST(Isolation, LossesReuseTheForwardProjectionsExactly) {
+  // The auxiliary loss gets the forward pass's W_q h and W_k, W_v old; its value and f_c's
+  // gradients equal those of the plain callback that recomputes them, post- and pre-LN,
+  // while the memory is filling (old includes rows of h) and when it is full.
+  for (const char* norm : {"post", "pre"})
+   for (const char* mem_len : {"8", "4"}) {  // with 4 the first segment evicts rows of h itself
+    auto b = build("conv1d", "attention_reconstruction", {std::string("norm=") + norm, std::string("mem_len=") + mem_len});
+    auto& m = b.model;
+    m->to(torch::kFloat64);
+    int events = 0;
+    for (int seg = 0; seg < 3; ++seg) {
+      auto out = m->forward(tokens(10 + seg), tokens(20 + seg));
+      events += static_cast<int>(out.compression.size());
+      auto shared = m->compression_losses(out.compression);
+      ASSERT_EQ(shared.size(), out.compression.size());
+      for (size_t i = 0; i < shared.size(); ++i) {
+        const auto& e = out.compression[i];
+        ASSERT_TRUE(e.h_q.defined() && e.old_k.defined() && e.old_v.defined());
+        auto plain = m->content_attention(e.layer);
+        auto expected = (plain(e.h, e.old) - plain(e.h, e.compressed)).pow(2).mean();
+        SCOPED_TRACE(std::string(norm) + " mem_len " + mem_len + " segment " + std::to_string(seg) + " layer " +
+                     std::to_string(e.layer));
+        EXPECT_TRUE(test::tensors_close(shared[i], expected, 1e-10, 1e-14));
+        m->zero_grad();
+        shared[i].backward({}, /*retain_graph=*/true);
+        auto g_shared = grads(m->compression_parameters());
+        m->zero_grad();
+        expected.backward({}, true);
+        auto g_plain = grads(m->compression_parameters());
+        for (size_t j = 0; j < g_plain.size(); ++j) EXPECT_TRUE(test::tensors_close(g_shared[j], g_plain[j], 1e-9, 1e-14));
+      }
+    }
+    EXPECT_EQ(events, std::string(mem_len) == "8" ? 4 : 6);  // 2 layers x segments that evicted
+  }
+}
+
 TEST(Isolation, BpttLetsTheTaskLossReachFc) {
   auto b = build("conv1d", "bptt");
   auto& m = b.model;

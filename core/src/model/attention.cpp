@@ -72,7 +72,7 @@ torch::Tensor causal_memory_mask(int64_t L, int64_t mlen, int64_t window, const 
 torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const torch::Tensor& kv_src,
                                             const torch::Tensor& r, const torch::Tensor& u_in,
                                             const torch::Tensor& v_in, const torch::Tensor& mask,
-                                            torch::Tensor* probs_out) {
+                                            torch::Tensor* probs_out, AttentionProjections* proj_out) {
   const int64_t L = q_src.size(0), B = q_src.size(1), klen = kv_src.size(0);
   const int64_t H = options_.n_head(), Dh = d_head_;
   TORCH_CHECK(r.size(0) == klen, "position table has ", r.size(0), " rows, expected klen = ", klen);
@@ -86,6 +86,11 @@ torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const to
   auto k = torch::nn::functional::linear(kv_src, w_kv.narrow(0, 0, H * Dh)).view({klen, B, H, Dh});
   auto val = torch::nn::functional::linear(kv_src, w_kv.narrow(0, H * Dh, H * Dh)).view({klen, B, H, Dh});
   auto rk = r_net(r).view({klen, H, Dh});
+  if (proj_out) {
+    proj_out->q = q.detach().view({L, B, H * Dh});
+    proj_out->k = k.detach().view({klen, B, H * Dh});
+    proj_out->v = val.detach().view({klen, B, H * Dh});
+  }
 
   // (q + u) . k: one [L, Dh] x [Dh, klen] product per batch element and head.
   auto ac = torch::matmul((q + u.view({1, 1, H, Dh})).permute({1, 2, 0, 3}), k.permute({1, 2, 3, 0}));
@@ -102,15 +107,29 @@ torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const to
 
 torch::Tensor RelMultiHeadAttnImpl::content_attention(const torch::Tensor& query_src,
                                                       const torch::Tensor& kv_src) const {
-  const int64_t L = query_src.size(0), B = query_src.size(1), n = kv_src.size(0);
-  const int64_t H = options_.n_head(), Dh = d_head_;
-  // detach() gives views that share storage but can never receive gradient; Parameters
-  // themselves are never detached in place.
-  auto wq = q_net->weight.detach();
+  auto [k, v] = content_keys_values(kv_src);
+  return content_attention_projected(content_query(query_src), k, v);
+}
+
+// detach() gives views that share storage but can never receive gradient; Parameters
+// themselves are never detached in place.
+torch::Tensor RelMultiHeadAttnImpl::content_query(const torch::Tensor& query_src) const {
+  return torch::matmul(query_src, q_net->weight.detach().t());
+}
+
+std::pair<torch::Tensor, torch::Tensor> RelMultiHeadAttnImpl::content_keys_values(const torch::Tensor& kv_src) const {
+  const int64_t hd = options_.n_head() * d_head_;
   auto wkv = kv_net->weight.detach();
-  auto q = torch::matmul(query_src, wq.t()).view({L, B, H, Dh}).permute({1, 2, 0, 3});
-  auto k = torch::matmul(kv_src, wkv.narrow(0, 0, H * Dh).t()).view({n, B, H, Dh}).permute({1, 2, 3, 0});
-  auto val = torch::matmul(kv_src, wkv.narrow(0, H * Dh, H * Dh).t()).view({n, B, H, Dh}).permute({1, 2, 0, 3});
+  return {torch::matmul(kv_src, wkv.narrow(0, 0, hd).t()), torch::matmul(kv_src, wkv.narrow(0, hd, hd).t())};
+}
+
+torch::Tensor RelMultiHeadAttnImpl::content_attention_projected(const torch::Tensor& q_in, const torch::Tensor& k_in,
+                                                                const torch::Tensor& v_in) const {
+  const int64_t L = q_in.size(0), B = q_in.size(1), n = k_in.size(0);
+  const int64_t H = options_.n_head(), Dh = d_head_;
+  auto q = q_in.reshape({L, B, H, Dh}).permute({1, 2, 0, 3});
+  auto k = k_in.reshape({n, B, H, Dh}).permute({1, 2, 3, 0});
+  auto val = v_in.reshape({n, B, H, Dh}).permute({1, 2, 0, 3});
   auto score = torch::matmul(q, k) * scale_;
   auto probs = torch::softmax(score.to(softmax_dtype(score)), -1);
   auto out = torch::matmul(probs.to(val.scalar_type()), val);  // [B, H, L, Dh]

@@ -8,6 +8,13 @@
 
 namespace ctlab {
 
+// Detached projections of one forward pass, for compression losses that need the same
+// products (model.cpp): q [L, B, H*d_head] of the segment, k and v [klen, B, H*d_head] of
+// all keys.
+struct AttentionProjections {
+  torch::Tensor q, k, v;
+};
+
 struct RelAttentionOptions {
   RelAttentionOptions(int64_t d_model, int64_t n_head) : d_model_(d_model), n_head_(n_head) {}
   TORCH_ARG(int64_t, d_model);
@@ -28,14 +35,22 @@ class RelMultiHeadAttnImpl : public torch::nn::Module {
   // Returns the attention output [L, B, D] after W_o. When probs_out is given, it receives
   // the attention probabilities [B, H, L, klen] in float32 (float64 for a float64
   // model), before attention dropout; for statistics, not for differentiation.
+  // When proj_out is given, it receives the detached q, k, v of this pass.
   torch::Tensor forward(const torch::Tensor& q_src, const torch::Tensor& kv_src, const torch::Tensor& r,
                         const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
-                        torch::Tensor* probs_out = nullptr);
+                        torch::Tensor* probs_out = nullptr, AttentionProjections* proj_out = nullptr);
 
   // Content-only attention for compression losses ([CT] sec. 3.2): query_src [L, B, D],
   // kv_src [n, B, D] -> [L, B, D] with heads concatenated, before W_o. Uses detached views
   // of W_q, W_k, W_v, so no gradient reaches them; no positional terms, no u/v, no mask.
   torch::Tensor content_attention(const torch::Tensor& query_src, const torch::Tensor& kv_src) const;
+  // The same in two steps: the query projection x W_q [L, B, H*d_head], the key and value
+  // projections y W_k, y W_v [n, B, H*d_head], then the attention over them. Lets a caller
+  // reuse projections it already has (the forward pass's, or one query for two key sets).
+  torch::Tensor content_query(const torch::Tensor& query_src) const;
+  std::pair<torch::Tensor, torch::Tensor> content_keys_values(const torch::Tensor& kv_src) const;
+  torch::Tensor content_attention_projected(const torch::Tensor& q, const torch::Tensor& k,
+                                            const torch::Tensor& v) const;
 
   const RelAttentionOptions& options() const { return options_; }
 

@@ -162,6 +162,10 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   const bool track_usage = fo.update_memory && setup_.needs_usage && mem_cfg_.cmem_len > 0;
   const bool want_probs = fo.need_attention || track_usage;
   std::vector<torch::Tensor> inputs, probs;
+  // An auxiliary compression loss gets the forward pass's projections (see CompressionEvent).
+  const bool keep_projections =
+      fo.update_memory && setup_.loss_mode == LossMode::Auxiliary && mem_cfg_.cmem_len > 0;
+  std::vector<AttentionProjections> projections(keep_projections ? opts_.n_layer : 0);
   ForwardOutput result;
   for (int64_t i = 0; i < opts_.n_layer; ++i) {
     inputs.push_back(h);
@@ -169,7 +173,8 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
     auto mems = cat_time(lm.cmem, lm.mem);
     if (!mems.defined()) mems = h.new_empty({0, B, D});
     torch::Tensor p;
-    h = layers[i]->as<Block>()->forward(h, mems, r, r_w_bias, r_r_bias, mask, want_probs ? &p : nullptr);
+    h = layers[i]->as<Block>()->forward(h, mems, r, r_w_bias, r_r_bias, mask, want_probs ? &p : nullptr,
+                                        keep_projections ? &projections[i] : nullptr);
     if (want_probs) probs.push_back(p.detach());
   }
   if (final_ln) h = final_ln(h);
@@ -192,13 +197,15 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   result.cmem_slots = cmem_slots;
   result.mem_slots = mem_slots;
   if (fo.need_attention) result.attention = probs;
-  if (fo.update_memory) update_memory(inputs, probs, cmem_slots, mem_slots, result.compression);
+  if (fo.update_memory) update_memory(inputs, probs, projections, cmem_slots, mem_slots, result.compression);
   return result;
 }
 
 void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>& inputs,
-                                               const std::vector<torch::Tensor>& probs, int64_t cmem_slots,
-                                               int64_t mem_slots, std::vector<CompressionEvent>& events) {
+                                               const std::vector<torch::Tensor>& probs,
+                                               const std::vector<AttentionProjections>& projections,
+                                               int64_t cmem_slots, int64_t mem_slots,
+                                               std::vector<CompressionEvent>& events) {
   const int64_t c = opts_.cmem_rate;
   const bool track_usage = setup_.needs_usage && mem_cfg_.cmem_len > 0;
   for (int64_t i = 0; i < opts_.n_layer; ++i) {
@@ -241,7 +248,16 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
     auto compressed = call_plugin(setup_.fn_id, setup_.fn_path, "forward (layer " + std::to_string(i) + ")",
                                   [&] { return fn->forward(in); });
     check_compression_output(setup_.fn_id, in, compressed);
-    events.push_back({i, h_in.detach(), in.old.detach(), compressed});
+    CompressionEvent event{i, h_in.detach(), in.old.detach(), compressed};
+    if (!projections.empty()) {
+      // The keys were concat(cm, m, h) and old is the oldest rows of concat(m, h): rows
+      // cmem_slots .. cmem_slots + n_c of the keys.
+      const auto& pr = projections[i];
+      event.h_q = pr.q;
+      event.old_k = pr.k.narrow(0, cmem_slots, n_c);
+      event.old_v = pr.v.narrow(0, cmem_slots, n_c);
+    }
+    events.push_back(std::move(event));
     lm.cmem = last_rows(cat_time(lm.cmem, keep_graph_ ? compressed : compressed.detach()), mem_cfg_.cmem_len);
   }
 }
@@ -260,6 +276,26 @@ ContentAttention CompressiveTransformerImpl::content_attention(int64_t layer) co
   };
 }
 
+ContentAttention CompressiveTransformerImpl::content_attention(const CompressionEvent& e) const {
+  auto generic = content_attention(e.layer);
+  if (!e.h_q.defined()) return generic;
+  auto block = std::dynamic_pointer_cast<BlockImpl>(layers->ptr(e.layer));
+  auto attn = block->attn;
+  auto ln = block->ln1;
+  const bool pre = opts_.norm == "pre";
+  // Only the event's own tensors, unmodified, may use the kept projections.
+  const auto h_version = e.h._version(), old_version = e.old._version();
+  return [generic, attn, ln, pre, e, h_version, old_version](const torch::Tensor& x, const torch::Tensor& y) {
+    const bool own_h = x.unsafeGetTensorImpl() == e.h.unsafeGetTensorImpl() && x._version() == h_version;
+    if (!own_h) return generic(x, y);
+    if (y.unsafeGetTensorImpl() == e.old.unsafeGetTensorImpl() && y._version() == old_version)
+      return attn->content_attention_projected(e.h_q, e.old_k, e.old_v);
+    auto kv_src = pre ? torch::layer_norm(y, {y.size(-1)}, ln->weight.detach(), ln->bias.detach(), ln->options.eps()) : y;
+    auto [k, v] = attn->content_keys_values(kv_src);
+    return attn->content_attention_projected(e.h_q, k, v);
+  };
+}
+
 std::vector<torch::Tensor> CompressiveTransformerImpl::compression_losses(const std::vector<CompressionEvent>& events) {
   std::vector<torch::Tensor> out;
   if (setup_.loss_mode != LossMode::Auxiliary) return out;
@@ -270,7 +306,7 @@ std::vector<torch::Tensor> CompressiveTransformerImpl::compression_losses(const 
     in.compressed = e.compressed;
     in.layer = e.layer;
     in.rate = opts_.cmem_rate;
-    in.content_attention = content_attention(e.layer);
+    in.content_attention = content_attention(e);
     auto& loss = setup_.losses.at(e.layer);
     auto value = call_plugin(setup_.loss_id, setup_.loss_path, "forward (layer " + std::to_string(e.layer) + ")",
                              [&] { return loss->forward(in); });

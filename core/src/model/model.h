@@ -56,6 +56,10 @@ struct CompressionEvent {
   torch::Tensor old;         // [n, B, D] the evicted slots that were compressed, detached
   torch::Tensor compressed;  // [n / c, B, D] f_c(old): gradient reaches f_c only (and, under
                              // bptt, the graph of old as well)
+  // The forward pass's detached projections of h (W_q) and of old (W_k, W_v), [T, B, H*d_head],
+  // kept when an auxiliary compression loss will run, so that its content attention does
+  // not recompute them; undefined otherwise.
+  torch::Tensor h_q, old_k, old_v;
 };
 
 struct ForwardOptions {
@@ -91,6 +95,9 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   // The content-attention callback of one layer (detached W_q, W_k, W_v; in pre-LN mode the
   // layer's detached LN1 is applied to both inputs first).
   ContentAttention content_attention(int64_t layer) const;
+  // The callback handed to the loss for one event: the same function, but when called with
+  // the event's own h (and old), it uses the forward pass's projections kept in the event.
+  ContentAttention content_attention(const CompressionEvent& event) const;
 
   // --- state ---
   void reset_memory();
@@ -119,7 +126,8 @@ class CompressiveTransformerImpl : public torch::nn::Module {
  private:
   bool is_compression_param(const std::string& name) const;
   void update_memory(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& probs,
-                     int64_t cmem_slots, int64_t mem_slots, std::vector<CompressionEvent>& events);
+                     const std::vector<AttentionProjections>& projections, int64_t cmem_slots, int64_t mem_slots,
+                     std::vector<CompressionEvent>& events);
 
   ModelOptions opts_;
   CompressionSetup setup_;
