@@ -174,8 +174,9 @@ int main(int argc, char** argv) {
     if (bf16 && !dev.is_cuda()) throw Error("--precision bf16 needs a CUDA device");
     const auto mm_dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
     const double mm = matmul_gflops(dev, mm_dtype);
-    std::printf("machine     %s, %s, %s, torch %s\n", host_name().c_str(),
-                dev.is_cuda() ? "CUDA" : blas.summary().c_str(), thread_summary().c_str(), torch_version().c_str());
+    std::printf("machine     %s, %s, %s, torch %s%s\n", host_name().c_str(),
+                dev.is_cuda() ? "CUDA" : blas.summary().c_str(), thread_summary().c_str(), torch_version().c_str(),
+                dev.is_cuda() ? "" : (", " + fused_kernels_summary()).c_str());
     std::printf("matmul      %.1f GFLOP/s (%s %s, this process, same threads)\n", mm, bf16 ? "bf16" : "fp32",
                 dev.is_cuda() ? "4096^3" : "1024^3");
     if (!blas.warning.empty() && !dev.is_cuda()) std::printf("warning     %s\n", blas.warning.c_str());

@@ -146,6 +146,9 @@ struct DropoutFn : public torch::autograd::Function<DropoutFn> {
 
 void set_fused_kernels(bool on) { g_fused.store(on); }
 bool fused_kernels() { return g_fused.load(); }
+std::string fused_kernels_summary() {
+  return fused_kernels() ? std::string("fused CPU kernels (") + kernels::isa_name() + ")" : "fused CPU kernels off";
+}
 
 at::Tensor attention_probs(const at::Tensor& ac, const at::Tensor& bd, const at::Tensor& mask, double scale,
                            double dropatt, bool training, at::Tensor* probs_out) {

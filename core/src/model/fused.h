@@ -3,6 +3,8 @@
 // (CUDA, other dtypes) or when the fused kernels are switched off (for comparison).
 #pragma once
 
+#include <string>
+
 #include <ATen/core/Tensor.h>
 
 namespace ctlab {
@@ -10,6 +12,8 @@ namespace ctlab {
 // On by default. Off: every call below runs the reference chain of LibTorch ops.
 void set_fused_kernels(bool on);
 bool fused_kernels();
+// "fused CPU kernels (avx512)" or "fused CPU kernels off", for logs.
+std::string fused_kernels_summary();
 
 // Attention probabilities from the content term ac and the unshifted position term bd
 // (both [B, H, L, klen]; bd may be a permuted view, e.g. of a [H, L, B, klen] product): probs = softmax((ac + rel_shift(bd)) * scale, masked by mask

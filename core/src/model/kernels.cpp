@@ -255,6 +255,18 @@ DropMask DropMask::make(double p, uint64_t seed) {
 
 float exp_approx(float x) { return exp_f32(x); }
 
+const char* isa_name() {
+#ifdef CTLAB_X86_VARIANTS
+  switch (isa()) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "baseline";
+  }
+#else
+  return "baseline";
+#endif
+}
+
 template <>
 void attention_probs_forward<float>(const float* ac, const float* bd, const SliceLayout& bl, const uint8_t* mask,
                                     int64_t L, int64_t K, float scale, const DropMask& drop, float* probs, float* out,

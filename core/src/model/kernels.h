@@ -56,6 +56,9 @@ template <typename T>
 void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMask& drop, T* grad_in, int64_t i0,
                       int64_t i1);
 
+// The instruction set the float kernels run with on this CPU: "avx512", "avx2" or "baseline".
+const char* isa_name();
+
 // exp for float, vectorisable (Cody-Waite reduction and a degree-6 polynomial; relative
 // error below 2e-7 on [-87, 88], 0 below -87.3). Exposed for its test.
 float exp_approx(float x);

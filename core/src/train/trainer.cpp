@@ -15,6 +15,7 @@
 
 #include "data/stream.h"
 #include "model/factory.h"
+#include "model/fused.h"
 #include "train/checkpoint.h"
 #include "store/analysis_file.h"
 #include "train/analysis.h"
@@ -171,7 +172,8 @@ TrainOutcome Trainer::run() {
     const int threads = set_threads(cfg_.threads);
     const auto blas = blas_info();
     progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " + device.str() +
-                  ", " + std::to_string(threads) + " threads (" + thread_summary() + "), BLAS " + blas.summary());
+                  ", " + std::to_string(threads) + " threads (" + thread_summary() + "), BLAS " + blas.summary() +
+                  (device.is_cpu() ? ", " + fused_kernels_summary() : std::string()));
     if (!blas.warning.empty()) progress.note("warning: " + blas.warning);
 
     torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
