@@ -95,6 +95,21 @@ int main(int argc, char** argv) {
       const double ms = time_ms(reps, g.f);
       std::printf("%-34s %10.3f %10.1f\n", g.name, ms, g.flops / ms / 1e6);
     }
+    // Their backward passes (two products each, plus LibTorch's gradient layout copies):
+    // time of forward + backward minus forward.
+    {
+      auto qg = q.clone().requires_grad_(), kg = k.clone().requires_grad_(), vg = v.clone().requires_grad_();
+      auto rkg = rk.clone().requires_grad_(), pg = probs.clone().requires_grad_();
+      auto gout = torch::randn({B, H, L, K}), gout2 = torch::randn({H, L * B, K}), gpv = torch::randn({B, H, L, Dh});
+      auto bw = [&](const char* name, std::function<torch::Tensor()> f, const torch::Tensor& go) {
+        auto fw = time_ms(reps, [&] { f(); });
+        auto both = time_ms(reps, [&] { f().backward(go); });
+        std::printf("%-34s %10.3f %10.1f\n", name, both - fw, 2 * 2.0 * B * H * L * K * Dh / (both - fw) / 1e6);
+      };
+      bw("backward of q k^T", [&] { return torch::matmul(qg.permute({1, 2, 0, 3}), kg.permute({1, 2, 3, 0})); }, gout);
+      bw("backward of q r^T", [&] { return torch::matmul(qg.view({L * B, H, Dh}).permute({1, 0, 2}), rkg.permute({1, 2, 0})); }, gout2);
+      bw("backward of p v", [&] { return torch::matmul(pg, vg.permute({1, 2, 0, 3})); }, gpv);
+    }
   }
   for (const bool fused : {false, true}) {
     set_fused_kernels(fused);
