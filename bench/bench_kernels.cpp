@@ -51,6 +51,20 @@ int main(int argc, char** argv) {
     std::cout << desc;
     return 0;
   }
+  std::string bad;
+  for (const auto& [opt, value] : {std::pair<const char*, int64_t>{"--threads", threads}, {"--reps", reps},
+                                   {"--batch", B}, {"--heads", H}, {"--seq", L}, {"--klen", K}, {"--d-model", D},
+                                   {"--d-ff", F}})
+    if (value < 1 && bad.empty()) bad = std::string(opt) + " " + std::to_string(value) + ": expected an integer >= 1";
+  if (bad.empty() && D % H != 0)
+    bad = "--d-model " + std::to_string(D) + " is not a multiple of --heads " + std::to_string(H);
+  if (bad.empty() && K < L)
+    bad = "--klen " + std::to_string(K) + " is shorter than --seq " + std::to_string(L) + " (keys include the segment)";
+  if (bad.empty() && !(p >= 0 && p < 1)) bad = "--p " + std::to_string(p) + ": expected a probability in [0, 1)";
+  if (!bad.empty()) {
+    std::cerr << "ctlab_kernel_bench: " << bad << "\n";
+    return 2;
+  }
   set_threads(threads);
   std::printf("attention core [%lld, %lld, %lld, %lld], dropout p %.2f; relu+dropout [%lld, %lld, %lld]; %s\n",
               static_cast<long long>(B), static_cast<long long>(H), static_cast<long long>(L),

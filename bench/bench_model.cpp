@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <tuple>
 
 #include <boost/program_options.hpp>
 #include <torch/torch.h>
@@ -162,6 +163,12 @@ int main(int argc, char** argv) {
     std::cout << desc;
     return 0;
   }
+  for (const auto& [opt, value, least] : {std::tuple<const char*, int64_t, int64_t>{"--steps", steps, 1},
+                                          {"--warmup", warmup, 0}, {"--threads", threads, 0}, {"--batch", batch, 0}})
+    if (value < least) {
+      std::cerr << "ctlab_bench: " << opt << " " << value << ": expected an integer >= " << least << "\n";
+      return 2;
+    }
   try {
     set_threads(threads);
     const auto kernels = vm["kernels"].as<std::string>();

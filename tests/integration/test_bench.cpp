@@ -35,6 +35,9 @@ TEST(Bench, ReferenceKernelsRunAndBadOptionsAreNamed) {
   auto bad = bench("--config cpu-small --kernels fastest");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_TRUE(has(bad.output, "--kernels: expected fused or reference, got 'fastest'")) << bad.output;
+  auto steps = bench("--config cpu-small --steps 0");
+  EXPECT_EQ(steps.exit_code, 2);
+  EXPECT_TRUE(has(steps.output, "--steps 0: expected an integer >= 1")) << steps.output;
   auto unknown = bench("--config cpu-tiny");
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_TRUE(has(unknown.output, "unknown config 'cpu-tiny'")) << unknown.output;
@@ -44,7 +47,13 @@ TEST(KernelBench, TimesProductsAndBothKernelSettings) {
   auto r = test::run_command("'" CTLAB_TEST_KERNEL_BENCH
                              "' --batch 1 --heads 2 --seq 8 --klen 24 --d-model 16 --d-ff 32 --reps 1 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* line : {"q k^T per (b, h)", "reference  attention probs, dropatt 0",
+  for (const char* line : {"q k^T per (b, h)", "backward of p v", "reference  attention probs, dropatt 0",
                            "fused      attention probs, dropatt p", "fused      relu + dropout"})
     EXPECT_TRUE(has(r.output, line)) << line << "\n" << r.output;
+  auto heads = test::run_command("'" CTLAB_TEST_KERNEL_BENCH "' --d-model 16 --heads 3");
+  EXPECT_EQ(heads.exit_code, 2);
+  EXPECT_TRUE(has(heads.output, "--d-model 16 is not a multiple of --heads 3")) << heads.output;
+  auto klen = test::run_command("'" CTLAB_TEST_KERNEL_BENCH "' --seq 64 --klen 32");
+  EXPECT_EQ(klen.exit_code, 2);
+  EXPECT_TRUE(has(klen.output, "--klen 32 is shorter than --seq 64")) << klen.output;
 }

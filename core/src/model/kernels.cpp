@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CTLAB_X86_VARIANTS 1
@@ -267,47 +268,52 @@ const char* isa_name() {
 #endif
 }
 
-template <>
-void attention_probs_forward<float>(const float* ac, const float* bd, const SliceLayout& bl, const uint8_t* mask,
-                                    int64_t L, int64_t K, float scale, const DropMask& drop, float* probs, float* out,
-                                    int64_t n0, int64_t n1) {
-  fwd_f32(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
+// float goes through the per-instruction-set entry points, double straight to the loops.
+template <typename T>
+void attention_probs_forward(const T* ac, const T* bd, const SliceLayout& bl, const uint8_t* mask, int64_t L,
+                             int64_t K, T scale, const DropMask& drop, T* probs, T* out, int64_t n0, int64_t n1) {
+  if constexpr (std::is_same_v<T, float>)
+    fwd_f32(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
+  else
+    probs_forward_rows(ac, bd, bl, mask, L, K, scale, drop, probs, out, n0, n1);
 }
-template <>
-void attention_probs_forward<double>(const double* ac, const double* bd, const SliceLayout& bl, const uint8_t* mask,
-                                     int64_t L, int64_t K, double scale, const DropMask& drop, double* probs,
-                                     double* out, int64_t n0, int64_t n1) {
-  probs_forward_rows(ac, bd, bl, mask, L, K, scale, drop, probs, out, n0, n1);
+
+template <typename T>
+void attention_probs_backward(const T* grad_out, const T* probs, int64_t L, int64_t K, T scale,
+                              const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bl, int64_t n0,
+                              int64_t n1) {
+  if constexpr (std::is_same_v<T, float>)
+    bwd_f32(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1);
+  else
+    probs_backward_rows(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, bl, n0, n1);
 }
-template <>
-void attention_probs_backward<float>(const float* grad_out, const float* probs, int64_t L, int64_t K, float scale,
-                                     const DropMask& drop, float* grad_ac, float* grad_bd, const SliceLayout& bl,
-                                     int64_t n0, int64_t n1) {
-  bwd_f32(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1);
+
+template <typename T>
+void dropout_forward(const T* x, bool relu, const DropMask& drop, T* out, int64_t i0, int64_t i1) {
+  if constexpr (std::is_same_v<T, float>)
+    dfwd_f32(x, relu, drop, out, i0, i1);
+  else
+    dropout_forward_range(x, relu, drop, out, i0, i1);
 }
-template <>
-void attention_probs_backward<double>(const double* grad_out, const double* probs, int64_t L, int64_t K,
-                                      double scale, const DropMask& drop, double* grad_ac, double* grad_bd,
-                                      const SliceLayout& bl, int64_t n0, int64_t n1) {
-  probs_backward_rows(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, bl, n0, n1);
+
+template <typename T>
+void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMask& drop, T* grad_in, int64_t i0,
+                      int64_t i1) {
+  if constexpr (std::is_same_v<T, float>)
+    dbwd_f32(grad, saved_out, relu, drop, grad_in, i0, i1);
+  else
+    dropout_backward_range(grad, saved_out, relu, drop, grad_in, i0, i1);
 }
-template <>
-void dropout_forward<float>(const float* x, bool relu, const DropMask& drop, float* out, int64_t i0, int64_t i1) {
-  dfwd_f32(x, relu, drop, out, i0, i1);
-}
-template <>
-void dropout_forward<double>(const double* x, bool relu, const DropMask& drop, double* out, int64_t i0, int64_t i1) {
-  dropout_forward_range(x, relu, drop, out, i0, i1);
-}
-template <>
-void dropout_backward<float>(const float* grad, const float* saved_out, bool relu, const DropMask& drop,
-                             float* grad_in, int64_t i0, int64_t i1) {
-  dbwd_f32(grad, saved_out, relu, drop, grad_in, i0, i1);
-}
-template <>
-void dropout_backward<double>(const double* grad, const double* saved_out, bool relu, const DropMask& drop,
-                              double* grad_in, int64_t i0, int64_t i1) {
-  dropout_backward_range(grad, saved_out, relu, drop, grad_in, i0, i1);
-}
+
+#define CTLAB_INSTANTIATE(T)                                                                                        \
+  template void attention_probs_forward<T>(const T*, const T*, const SliceLayout&, const uint8_t*, int64_t,       \
+                                           int64_t, T, const DropMask&, T*, T*, int64_t, int64_t);                \
+  template void attention_probs_backward<T>(const T*, const T*, int64_t, int64_t, T, const DropMask&, T*, T*,     \
+                                            const SliceLayout&, int64_t, int64_t);                                \
+  template void dropout_forward<T>(const T*, bool, const DropMask&, T*, int64_t, int64_t);                        \
+  template void dropout_backward<T>(const T*, const T*, bool, const DropMask&, T*, int64_t, int64_t);
+CTLAB_INSTANTIATE(float)
+CTLAB_INSTANTIATE(double)
+#undef CTLAB_INSTANTIATE
 
 }  // namespace ctlab::kernels

@@ -156,7 +156,7 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   const bool train = is_training();
   auto h = ctlab::dropout(embedding(tokens) * std::sqrt(static_cast<double>(D)), opts_.dropout, train);
   auto r = ctlab::dropout(sinusoid_positions(klen, D, mem_cfg_.clamp_len, h.options()), opts_.dropout, train);
-  const int64_t window = (!is_training() && mem_cfg_.same_length) ? mem_cfg_.mem_len + mem_cfg_.cmem_len : 0;
+  const int64_t window = (!train && mem_cfg_.same_length) ? mem_cfg_.mem_len + mem_cfg_.cmem_len : 0;
   auto mask = causal_memory_mask(L, mlen, window, h.device());
 
   const bool track_usage = fo.update_memory && setup_.needs_usage && mem_cfg_.cmem_len > 0;
@@ -248,7 +248,11 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
     auto compressed = call_plugin(setup_.fn_id, setup_.fn_path, "forward (layer " + std::to_string(i) + ")",
                                   [&] { return fn->forward(in); });
     check_compression_output(setup_.fn_id, in, compressed);
-    CompressionEvent event{i, h_in.detach(), in.old.detach(), compressed};
+    CompressionEvent event;
+    event.layer = i;
+    event.h = h_in.detach();
+    event.old = in.old.detach();
+    event.compressed = compressed;
     if (!projections.empty()) {
       // The keys were concat(cm, m, h) and old is the oldest rows of concat(m, h): rows
       // cmem_slots .. cmem_slots + n_c of the keys.
@@ -262,6 +266,13 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
   }
 }
 
+namespace {
+// A layer's LN1 through detached copies of its parameters (content attention for losses).
+torch::Tensor detached_norm(const torch::nn::LayerNormImpl& ln, const torch::Tensor& t) {
+  return torch::layer_norm(t, {t.size(-1)}, ln.weight.detach(), ln.bias.detach(), ln.options.eps());
+}
+}  // namespace
+
 ContentAttention CompressiveTransformerImpl::content_attention(int64_t layer) const {
   auto block = std::dynamic_pointer_cast<BlockImpl>(layers->ptr(layer));
   const bool pre = opts_.norm == "pre";
@@ -269,10 +280,7 @@ ContentAttention CompressiveTransformerImpl::content_attention(int64_t layer) co
   auto ln = block->ln1;
   return [attn, ln, pre](const torch::Tensor& x, const torch::Tensor& y) {
     if (!pre) return attn->content_attention(x, y);
-    auto norm = [&](const torch::Tensor& t) {
-      return torch::layer_norm(t, {t.size(-1)}, ln->weight.detach(), ln->bias.detach(), ln->options.eps());
-    };
-    return attn->content_attention(norm(x), norm(y));
+    return attn->content_attention(detached_norm(*ln, x), detached_norm(*ln, y));
   };
 }
 
@@ -290,8 +298,7 @@ ContentAttention CompressiveTransformerImpl::content_attention(const Compression
     if (!own_h) return generic(x, y);
     if (y.unsafeGetTensorImpl() == e.old.unsafeGetTensorImpl() && y._version() == old_version)
       return attn->content_attention_projected(e.h_q, e.old_k, e.old_v);
-    auto kv_src = pre ? torch::layer_norm(y, {y.size(-1)}, ln->weight.detach(), ln->bias.detach(), ln->options.eps()) : y;
-    auto [k, v] = attn->content_keys_values(kv_src);
+    auto [k, v] = attn->content_keys_values(pre ? detached_norm(*ln, y) : y);
     return attn->content_attention_projected(e.h_q, k, v);
   };
 }
