@@ -1,13 +1,13 @@
 // Long-format exports of the run store and the per-run HDF5 files.
 #include "export.h"
 
+#include <sqlite3.h>
+
+#include <boost/filesystem.hpp>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <set>
-
-#include <boost/filesystem.hpp>
-#include <sqlite3.h>
 
 #include "store/analysis_file.h"
 #include "store/run_store.h"
@@ -33,7 +33,7 @@ bool looks_numeric(const std::string& s) {
 
 // Reads params of the given runs straight from SQLite (read-only).
 std::map<std::string, std::map<std::string, std::string>> params_of(const std::string& db,
-                                                                   const std::vector<std::string>& ids) {
+                                                                    const std::vector<std::string>& ids) {
   std::map<std::string, std::map<std::string, std::string>> out;
   sqlite3* h = nullptr;
   if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
@@ -42,7 +42,8 @@ std::map<std::string, std::map<std::string, std::string>> params_of(const std::s
     throw Error("cannot read results database '" + db + "': " + msg);
   }
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(h, "SELECT key, value FROM params WHERE run_id = ?", -1, &st, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(h, "SELECT key, value FROM params WHERE run_id = ?", -1, &st, nullptr) !=
+      SQLITE_OK) {
     std::string msg = sqlite3_errmsg(h);
     sqlite3_close(h);
     throw Error("results database '" + db + "': " + msg);
@@ -63,11 +64,21 @@ std::string json_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      case '\r': o += "\\r"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
+      case '\r':
+        o += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -115,7 +126,8 @@ Axes varying_params(const std::string& root, const std::vector<std::string>& ids
   if (keys.empty() || !gridded) {
     keys.clear();
     for (const auto& k : order)
-      if (values[k].size() > 1 && k != "vocab_size" && k != "grid_axes" && !starts_with(k, "grid.")) keys.push_back(k);
+      if (values[k].size() > 1 && k != "vocab_size" && k != "grid_axes" && !starts_with(k, "grid."))
+        keys.push_back(k);
   }
   for (const auto& k : keys) a.names.push_back(starts_with(k, "grid.") ? k.substr(5) : k);
   for (const auto& id : ids) {
@@ -143,7 +155,8 @@ Table export_table(const std::string& what, const std::string& root, const Expor
   auto axes = varying_params(root, ids);
 
   Table t;
-  auto head = [&](std::vector<std::pair<std::string, bool>> before, std::vector<std::pair<std::string, bool>> after) {
+  auto head = [&](std::vector<std::pair<std::string, bool>> before,
+                  std::vector<std::pair<std::string, bool>> after) {
     for (auto& [c, n] : before) t.columns.push_back(c), t.numeric.push_back(n);
     for (size_t i = 0; i < axes.names.size(); ++i) {
       bool numeric = true;
@@ -160,16 +173,25 @@ Table export_table(const std::string& what, const std::string& root, const Expor
   };
 
   if (what == "runs") {
-    head({{"run_id", false}, {"experiment", false}},
-         {{"status", false}, {"attempt", true}, {"step", true}, {"valid_loss", true}, {"score_name", false},
-          {"valid_score", true}, {"diverged_step", true}, {"error", false}, {"host", false}, {"device", false},
-          {"started", false}, {"ended", false}});
+    head({{"run_id", false}, {"experiment", false}}, {{"status", false},
+                                                      {"attempt", true},
+                                                      {"step", true},
+                                                      {"valid_loss", true},
+                                                      {"score_name", false},
+                                                      {"valid_score", true},
+                                                      {"diverged_step", true},
+                                                      {"error", false},
+                                                      {"host", false},
+                                                      {"device", false},
+                                                      {"started", false},
+                                                      {"ended", false}});
     for (size_t i = 0; i < runs.size(); ++i) {
       const auto& r = runs[i];
       double loss = NAN, score = NAN;
       std::string name;
       for (const auto& m : store.metrics(r.run_id, "valid/")) {
-        if (m.key == "valid/loss") loss = m.value;
+        if (m.key == "valid/loss")
+          loss = m.value;
         else {
           name = m.key.substr(6);
           score = m.value;
@@ -177,13 +199,14 @@ Table export_table(const std::string& what, const std::string& root, const Expor
       }
       auto row = prefix(i);
       for (auto v : {r.status, std::to_string(r.attempt), std::to_string(r.step), num(loss), name, num(score),
-                     r.diverged_step ? std::to_string(*r.diverged_step) : std::string(), r.error, r.host, r.device,
-                     r.started, r.ended})
+                     r.diverged_step ? std::to_string(*r.diverged_step) : std::string(), r.error, r.host,
+                     r.device, r.started, r.ended})
         row.push_back(v);
       t.rows.push_back(row);
     }
   } else if (what == "metrics") {
-    head({{"run_id", false}, {"experiment", false}}, {{"key", false}, {"step", true}, {"value", true}, {"wall_time", true}});
+    head({{"run_id", false}, {"experiment", false}},
+         {{"key", false}, {"step", true}, {"value", true}, {"wall_time", true}});
     for (size_t i = 0; i < runs.size(); ++i)
       for (const auto& m : store.metrics(runs[i].run_id, f.key)) {
         auto row = prefix(i);
@@ -191,10 +214,18 @@ Table export_table(const std::string& what, const std::string& root, const Expor
         t.rows.push_back(row);
       }
   } else if (what == "attention") {
-    head({{"run_id", false}, {"experiment", false}},
-         {{"layer", false}, {"head", false}, {"bucket", true}, {"region", false}, {"slot_lo", true}, {"slot_hi", true},
-          {"mass", true}, {"mass_se", true}, {"slot_mean", true}, {"slot_mean_se", true}, {"samples", true},
-          {"sequences", true}});
+    head({{"run_id", false}, {"experiment", false}}, {{"layer", false},
+                                                      {"head", false},
+                                                      {"bucket", true},
+                                                      {"region", false},
+                                                      {"slot_lo", true},
+                                                      {"slot_hi", true},
+                                                      {"mass", true},
+                                                      {"mass_se", true},
+                                                      {"slot_mean", true},
+                                                      {"slot_mean_se", true},
+                                                      {"samples", true},
+                                                      {"sequences", true}});
     for (size_t i = 0; i < runs.size(); ++i) {
       AttentionRecord a;
       if (!read_attention(root + "/runs/" + runs[i].run_id + "/analysis.h5", "", a)) continue;
@@ -203,12 +234,13 @@ Table export_table(const std::string& what, const std::string& root, const Expor
         double var = std::max(0.0, sq - mean * mean);
         return a.samples > 1 ? std::sqrt(var * a.samples / (a.samples - 1) / a.samples) : NAN;
       };
-      auto emit = [&](const std::string& layer, const std::string& head, int64_t b, double m, double msq, double s,
-                      double ssq) {
+      auto emit = [&](const std::string& layer, const std::string& head, int64_t b, double m, double msq,
+                      double s, double ssq) {
         auto row = prefix(i);
-        for (auto v : {layer, head, std::to_string(b), a.regions.at(a.region_of[b]), std::to_string(a.edges[b]),
-                       std::to_string(a.edges[b + 1]), num(m), num(se(m, msq)), num(s), num(std::isnan(ssq) ? NAN : se(s, ssq)),
-                       std::to_string(a.samples), std::to_string(a.sequences)})
+        for (auto v : {layer, head, std::to_string(b), a.regions.at(a.region_of[b]),
+                       std::to_string(a.edges[b]), std::to_string(a.edges[b + 1]), num(m), num(se(m, msq)),
+                       num(s), num(std::isnan(ssq) ? NAN : se(s, ssq)), std::to_string(a.samples),
+                       std::to_string(a.sequences)})
           row.push_back(v);
         t.rows.push_back(row);
       };
@@ -224,8 +256,12 @@ Table export_table(const std::string& what, const std::string& root, const Expor
       }
     }
   } else {
-    head({{"run_id", false}, {"experiment", false}},
-         {{"bucket", true}, {"label", false}, {"types", true}, {"tokens", true}, {"loss", true}, {"ppl", true}});
+    head({{"run_id", false}, {"experiment", false}}, {{"bucket", true},
+                                                      {"label", false},
+                                                      {"types", true},
+                                                      {"tokens", true},
+                                                      {"loss", true},
+                                                      {"ppl", true}});
     for (size_t i = 0; i < runs.size(); ++i) {
       FrequencyRecord fr;
       if (!read_frequency(root + "/runs/" + runs[i].run_id + "/analysis.h5", "", fr)) continue;
@@ -234,8 +270,8 @@ Table export_table(const std::string& what, const std::string& root, const Expor
       for (size_t b = 0; b < fr.labels.size(); ++b) {
         double loss = fr.count[b] ? fr.nll_sum[b] / fr.count[b] : NAN;
         auto row = prefix(i);
-        for (auto v : {std::to_string(b), fr.labels[b], std::to_string(fr.types[b]), std::to_string(fr.count[b]), num(loss),
-                       num(std::exp(loss))})
+        for (auto v : {std::to_string(b), fr.labels[b], std::to_string(fr.types[b]),
+                       std::to_string(fr.count[b]), num(loss), num(std::exp(loss))})
           row.push_back(v);
         t.rows.push_back(row);
         all_nll += fr.nll_sum[b];
@@ -245,8 +281,8 @@ Table export_table(const std::string& what, const std::string& root, const Expor
       auto row = prefix(i);
       int64_t types = 0;
       for (auto x : fr.types) types += x;
-      for (auto v : {std::string(""), std::string("all"), std::to_string(types), std::to_string(all_n), num(loss),
-                     num(std::exp(loss))})
+      for (auto v : {std::string(""), std::string("all"), std::to_string(types), std::to_string(all_n),
+                     num(loss), num(std::exp(loss))})
         row.push_back(v);
       t.rows.push_back(row);
     }
@@ -276,9 +312,12 @@ void write_json(const Table& t, std::ostream& out) {
     for (size_t c = 0; c < t.columns.size(); ++c) {
       const auto& v = t.rows[r][c];
       out << (c ? ", " : "") << "\"" << json_escape(t.columns[c]) << "\": ";
-      if (t.numeric[c] && looks_numeric(v)) out << v;
-      else if (t.numeric[c] && v.empty()) out << "null";
-      else out << "\"" << json_escape(v) << "\"";
+      if (t.numeric[c] && looks_numeric(v))
+        out << v;
+      else if (t.numeric[c] && v.empty())
+        out << "null";
+      else
+        out << "\"" << json_escape(v) << "\"";
     }
     out << "}";
   }

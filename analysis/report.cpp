@@ -2,6 +2,8 @@
 #include "report.h"
 
 #include <algorithm>
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/filesystem.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -9,9 +11,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-
-#include <boost/dll/runtime_symbol_info.hpp>
-#include <boost/filesystem.hpp>
 
 #include "export.h"
 #include "util/atomic_file.h"
@@ -48,13 +47,15 @@ std::vector<std::string> axes_of(const Table& t, const std::string& first_fixed)
   return a;
 }
 
-std::string cell_key(const Table& t, const std::vector<std::string>& row, const std::vector<std::string>& axes) {
+std::string cell_key(const Table& t, const std::vector<std::string>& row,
+                     const std::vector<std::string>& axes) {
   std::vector<std::string> parts;
   for (const auto& a : axes) parts.push_back(a + "=" + row[t.column(a)]);
   return parts.empty() ? "(all runs)" : join(parts, " ");
 }
 
-void md_table(std::ostream& out, const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+void md_table(std::ostream& out, const std::vector<std::string>& head,
+              const std::vector<std::vector<std::string>>& rows) {
   out << "| " << join(head, " | ") << " |\n|";
   for (size_t i = 0; i < head.size(); ++i) out << "---|";
   out << "\n";
@@ -74,7 +75,8 @@ std::string figures_script() {
   boost::system::error_code ec;
   auto exe = boost::dll::program_location(ec);
   std::vector<fs::path> candidates;
-  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share" / "ctlab" / "analysis" / "figures.py");
+  if (!ec)
+    candidates.push_back(exe.parent_path().parent_path() / "share" / "ctlab" / "analysis" / "figures.py");
   candidates.push_back(fs::path(CTLAB_SOURCE_DIR) / "analysis" / "figures.py");
   for (const auto& c : candidates)
     if (fs::exists(c)) return c.string();
@@ -109,16 +111,20 @@ std::string write_report(const ReportOptions& o) {
   std::string score = "score";
   for (const auto& r : runs.rows)
     if (!r[runs.column("score_name")].empty()) score = r[runs.column("score_name")];
-  md << runs.rows.size() << " runs (" << join(st, ", ") << ") in `" << o.results_root << "`. Axes: "
-     << (axes.empty() ? "none" : join(axes, ", ")) << ". Scores are the final validation " << score
-     << (score == "bpc" ? " (bits per byte)" : score == "ppl" ? " (perplexity)" : "")
+  md << runs.rows.size() << " runs (" << join(st, ", ") << ") in `" << o.results_root
+     << "`. Axes: " << (axes.empty() ? "none" : join(axes, ", ")) << ". Scores are the final validation "
+     << score
+     << (score == "bpc"   ? " (bits per byte)"
+         : score == "ppl" ? " (perplexity)"
+                          : "")
      << "; mean ± standard deviation over seeds (number of seeds).\n\n";
 
   // Pivot: rows = all cell axes but the last, columns = the last cell axis.
   md << "## Final validation " << score << "\n\n";
   std::map<std::string, std::map<std::string, std::vector<double>>> pivot;
   std::vector<std::string> row_keys, col_keys;
-  std::vector<std::string> row_axes(cell_axes.begin(), cell_axes.empty() ? cell_axes.end() : cell_axes.end() - 1);
+  std::vector<std::string> row_axes(cell_axes.begin(),
+                                    cell_axes.empty() ? cell_axes.end() : cell_axes.end() - 1);
   const std::string col_axis = cell_axes.empty() ? "" : cell_axes.back();
   for (const auto& r : runs.rows) {
     auto rk = cell_key(runs, r, row_axes);
@@ -126,8 +132,10 @@ std::string write_report(const ReportOptions& o) {
     if (std::find(row_keys.begin(), row_keys.end(), rk) == row_keys.end()) row_keys.push_back(rk);
     if (std::find(col_keys.begin(), col_keys.end(), ck) == col_keys.end()) col_keys.push_back(ck);
     const auto& v = r[runs.column("valid_score")];
-    if (r[runs.column("status")] == "completed" && !v.empty()) pivot[rk][ck].push_back(std::stod(v));
-    else pivot[rk][ck];
+    if (r[runs.column("status")] == "completed" && !v.empty())
+      pivot[rk][ck].push_back(std::stod(v));
+    else
+      pivot[rk][ck];
   }
   // Natural order: "cmem_rate=2" before "cmem_rate=10".
   auto natural = [](const std::string& a, const std::string& b) {
@@ -154,13 +162,15 @@ std::string write_report(const ReportOptions& o) {
   md << "## Runs\n\n";
   rows.clear();
   for (const auto& r : runs.rows)
-    rows.push_back({"`" + r[0] + "`", cell_key(runs, r, axes), r[runs.column("status")], r[runs.column("step")],
-                    r[runs.column("valid_score")].empty() ? "-" : fmt(std::stod(r[runs.column("valid_score")]))});
+    rows.push_back(
+        {"`" + r[0] + "`", cell_key(runs, r, axes), r[runs.column("status")], r[runs.column("step")],
+         r[runs.column("valid_score")].empty() ? "-" : fmt(std::stod(r[runs.column("valid_score")]))});
   md_table(md, {"run", "cell", "status", "step", score}, rows);
 
   if (!attention.rows.empty()) {
     md << "## Attention by bucket\n\nShare of attention (%, mean over layers, heads, queries and "
-          "sequences with full memories) on each bucket of key slots, oldest first: compressed memory (cm), memory "
+          "sequences with full memories) on each bucket of key slots, oldest first: compressed memory (cm), "
+          "memory "
           "(m), current sequence (s). Mean over seeds.\n\n";
     // Columns are (region, ordinal within the region), so cells with and without
     // compressed memory line up.
@@ -208,7 +218,8 @@ std::string write_report(const ReportOptions& o) {
   }
 
   if (!frequency.rows.empty()) {
-    md << "## Perplexity by token frequency\n\nTargets bucketed by their count in the training split ([CT] Table 7); "
+    md << "## Perplexity by token frequency\n\nTargets bucketed by their count in the training split ([CT] "
+          "Table 7); "
           "exp(mean NLL) per bucket, mean over seeds.\n\n";
     std::map<std::string, std::map<std::string, std::vector<double>>> by_cell;
     std::vector<std::string> labels, cells;
@@ -241,7 +252,8 @@ std::string write_report(const ReportOptions& o) {
   std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   bool drawn = false;
   if (o.figures && !script.empty()) {
-    std::string cmd = python + " '" + script + "' --data '" + out_dir + "/data' --out '" + out_dir + "/figures' 2>&1";
+    std::string cmd =
+        python + " '" + script + "' --data '" + out_dir + "/data' --out '" + out_dir + "/figures' 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     std::string output;
     char buf[512];
@@ -256,7 +268,8 @@ std::string write_report(const ReportOptions& o) {
     }
   }
   if (!drawn && (!o.figures || script.empty()))
-    md << "Figures were not drawn (" << (o.figures ? "analysis/figures.py not found" : "--no-figures") << ").\n\n";
+    md << "Figures were not drawn (" << (o.figures ? "analysis/figures.py not found" : "--no-figures")
+       << ").\n\n";
   md << "Data behind every table: `data/*.csv` (the same tables as `ctlab export`).\n";
   const std::string path = out_dir + "/report.md";
   write_file_atomic(path, md.str());

@@ -11,7 +11,7 @@ namespace ctlab {
 struct ReportOptions {
   std::string results_root = "results";
   std::string experiment;
-  std::string out_dir;     // default: <results>/reports/<experiment>
+  std::string out_dir;  // default: <results>/reports/<experiment>
   bool figures = true;
 };
 

@@ -2,16 +2,15 @@
 // tokens/s, ms/step and peak RSS. Memories are filled before timing starts, so every timed
 // step attends over full memory and compressed memory and compresses one segment.
 #include <sys/resource.h>
+#include <torch/torch.h>
 
+#include <boost/program_options.hpp>
 #include <chrono>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <tuple>
-
-#include <boost/program_options.hpp>
-#include <torch/torch.h>
 
 #include "config/resolve.h"
 #include "model/factory.h"
@@ -37,9 +36,9 @@ struct BenchConfig {
 };
 
 const std::map<std::string, BenchConfig>& configs() {
-  const std::vector<std::string> small = {"d_model=256", "n_layer=4", "n_head=4", "d_ff=1024", "seq_len=128",
-                                          "mem_len=128", "cmem_len=128", "cmem_rate=4", "vocab_size=256",
-                                          "dropout=0.1"};
+  const std::vector<std::string> small = {"d_model=256",    "n_layer=4",   "n_head=4",     "d_ff=1024",
+                                          "seq_len=128",    "mem_len=128", "cmem_len=128", "cmem_rate=4",
+                                          "vocab_size=256", "dropout=0.1"};
   auto with = [&](std::vector<std::string> extra) {
     auto v = small;
     v.insert(v.end(), extra.begin(), extra.end());
@@ -47,20 +46,25 @@ const std::map<std::string, BenchConfig>& configs() {
   };
   static const std::map<std::string, BenchConfig> c = {
       {"cpu-small",
-       {"(a) d_model 256, 4 layers, 4 heads, d_ff 1024, seq 128, mem 128, cmem 128, rate 4, batch 8, bytes; mean_pool + none",
+       {"(a) d_model 256, 4 layers, 4 heads, d_ff 1024, seq 128, mem 128, cmem 128, rate 4, batch 8, bytes; "
+        "mean_pool + none",
         with({"compression=mean_pool", "compression_loss=none"}), 8, true}},
       {"train-cpu-small",  // the same as cpu-small (an earlier name, kept for bench/RESULTS.md)
-       {"(a) cpu-small: mean_pool + none", with({"compression=mean_pool", "compression_loss=none"}), 8, true}},
+       {"(a) cpu-small: mean_pool + none", with({"compression=mean_pool", "compression_loss=none"}), 8,
+        true}},
       {"cpu-small-conv",
        {"(b) cpu-small with conv1d + attention_reconstruction",
         with({"compression=conv1d", "compression_loss=attention_reconstruction"}), 8, true}},
       {"cpu-small-txl",
-       {"(c) cpu-small as Transformer-XL: cmem_len 0, mem_len 256", with({"cmem_len=0", "mem_len=256"}), 8, true}},
+       {"(c) cpu-small as Transformer-XL: cmem_len 0, mem_len 256", with({"cmem_len=0", "mem_len=256"}), 8,
+        true}},
       {"gpu-paper",
-       {"[CT] enwik8 scale: 24 layers, d 1024, 8 heads, d_ff 3072, seq 768, mem 768, cmem 1152, rate 3, mean_pool",
+       {"[CT] enwik8 scale: 24 layers, d 1024, 8 heads, d_ff 3072, seq 768, mem 768, cmem 1152, rate 3, "
+        "mean_pool",
         {"d_model=1024", "n_layer=24", "n_head=8", "d_ff=3072", "seq_len=768", "mem_len=768", "cmem_len=1152",
          "cmem_rate=3", "vocab_size=256", "dropout=0.1", "compression=mean_pool", "compression_loss=none"},
-        8, true}},
+        8,
+        true}},
   };
   return c;
 }
@@ -102,7 +106,8 @@ std::pair<double, std::string> compression_flops_per_token(const RunConfig& cfg)
     what += std::string(what.empty() ? "" : " + ") +
             "attention_reconstruction 2D^2 + 4D^2 n/L + 4 D n + 3 (4 D^2 n_c/L + 4 D n_c)";
   }
-  if (what.empty()) return {0.0, "not counted (" + cfg.compression.name + " + " + cfg.compression_loss.name + ")"};
+  if (what.empty())
+    return {0.0, "not counted (" + cfg.compression.name + " + " + cfg.compression_loss.name + ")"};
   return {m.n_layer * per_layer, what + ", per layer, n = L = " + std::to_string(m.seq_len) +
                                      ", n_c = " + std::to_string(static_cast<int64_t>(nc))};
 }
@@ -135,10 +140,11 @@ int main(int argc, char** argv) {
   int threads = 2, steps = 10, warmup = 0;
   int64_t batch = 0;
   po::options_description desc("ctlab_bench options");
-  desc.add_options()("help,h", "show this help")("config", po::value(&name)->default_value("suite"),
-                                                 "named configuration(s), comma-separated: cpu-small (a), cpu-small-conv "
-                                                 "(b), cpu-small-txl (c), gpu-paper; suite = a,b,c")(
-      "steps", po::value(&steps)->default_value(10), "timed steps (training, then evaluation)")(
+  desc.add_options()("help,h", "show this help")(
+      "config", po::value(&name)->default_value("suite"),
+      "named configuration(s), comma-separated: cpu-small (a), cpu-small-conv "
+      "(b), cpu-small-txl (c), gpu-paper; suite = a,b,c")("steps", po::value(&steps)->default_value(10),
+                                                          "timed steps (training, then evaluation)")(
       "warmup", po::value(&warmup)->default_value(0),
       "untimed steps first (0 = enough to fill memory and compressed memory)")(
       "threads", po::value(&threads)->default_value(2), "intra-op threads")(
@@ -164,7 +170,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const auto& [opt, value, least] : {std::tuple<const char*, int64_t, int64_t>{"--steps", steps, 1},
-                                          {"--warmup", warmup, 0}, {"--threads", threads, 0}, {"--batch", batch, 0}})
+                                          {"--warmup", warmup, 0},
+                                          {"--threads", threads, 0},
+                                          {"--batch", batch, 0}})
     if (value < least) {
       std::cerr << "ctlab_bench: " << opt << " " << value << ": expected an integer >= " << least << "\n";
       return 2;
@@ -182,12 +190,13 @@ int main(int argc, char** argv) {
     const auto mm_dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
     const double mm = matmul_gflops(dev, mm_dtype);
     std::printf("machine     %s, %s, %s, torch %s%s\n", host_name().c_str(),
-                dev.is_cuda() ? "CUDA" : blas.summary().c_str(), thread_summary().c_str(), torch_version().c_str(),
-                dev.is_cuda() ? "" : (", " + fused_kernels_summary()).c_str());
+                dev.is_cuda() ? "CUDA" : blas.summary().c_str(), thread_summary().c_str(),
+                torch_version().c_str(), dev.is_cuda() ? "" : (", " + fused_kernels_summary()).c_str());
     std::printf("matmul      %.1f GFLOP/s (%s %s, this process, same threads)\n", mm, bf16 ? "bf16" : "fp32",
                 dev.is_cuda() ? "4096^3" : "1024^3");
     if (!blas.warning.empty() && !dev.is_cuda()) std::printf("warning     %s\n", blas.warning.c_str());
-    std::vector<std::string> names = split(name == "suite" ? "cpu-small,cpu-small-conv,cpu-small-txl" : name, ',');
+    std::vector<std::string> names =
+        split(name == "suite" ? "cpu-small,cpu-small-conv,cpu-small-txl" : name, ',');
     for (const auto& n : names) {
       auto it = configs().find(n);
       if (it == configs().end()) throw Error("unknown config '" + n + "'");
@@ -207,9 +216,11 @@ int main(int argc, char** argv) {
       model->train();
       torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(3e-4));
       const auto& m = cfg.model;
-      const int w = warmup > 0 ? warmup : static_cast<int>((m.mem_len + m.cmem_len * m.cmem_rate) / m.seq_len) + 2;
+      const int w =
+          warmup > 0 ? warmup : static_cast<int>((m.mem_len + m.cmem_len * m.cmem_rate) / m.seq_len) + 2;
       auto batch_of = [&] {
-        auto x = torch::randint(m.vocab_size, {m.seq_len + 1, b}, torch::TensorOptions().dtype(torch::kLong).device(dev));
+        auto x = torch::randint(m.vocab_size, {m.seq_len + 1, b},
+                                torch::TensorOptions().dtype(torch::kLong).device(dev));
         return std::make_pair(x.narrow(0, 0, m.seq_len), x.narrow(0, 1, m.seq_len));
       };
       auto train_step = [&] {
@@ -260,7 +271,8 @@ int main(int argc, char** argv) {
         train_secs = timed(train_step);
       }
       const auto& lm = model->memory()[0];
-      const int64_t mem_slots = lm.mem.defined() ? lm.mem.size(0) : 0, cmem_slots = lm.cmem.defined() ? lm.cmem.size(0) : 0;
+      const int64_t mem_slots = lm.mem.defined() ? lm.mem.size(0) : 0,
+                    cmem_slots = lm.cmem.defined() ? lm.cmem.size(0) : 0;
       model->eval();
       model->reset_memory();
       const double eval_secs = timed(eval_step);
@@ -272,23 +284,31 @@ int main(int argc, char** argv) {
       const double train_gf = (3 * fwd + comp) * train_tps / 1e9, eval_gf = fwd * eval_tps / 1e9;
       std::printf("\nconfig      %s: %s\n", n.c_str(), bc.description.c_str());
       std::printf("compression %s + %s; memory when timed: mem %lld, cmem %lld slots per layer\n",
-                  cfg.compression.name.c_str(), cfg.compression_loss.name.c_str(), static_cast<long long>(mem_slots),
-                  static_cast<long long>(cmem_slots));
-      std::printf("steps       %d timed after %d warm-up, batch %lld x seq %lld\n", steps, w, static_cast<long long>(b),
-                  static_cast<long long>(m.seq_len));
-      std::printf("FLOPs/token %.2f M forward (training step = 3x): per layer 2D^2 + 4D^2 k + 2D^2 k/B + 2D^2 + 4 D d_ff "
-                  "+ 6 D klen, plus 2 D V; D=%lld d_ff=%lld klen=%lld k=klen/L=%.2f B=%lld V=%lld layers=%lld\n",
-                  fwd / 1e6, static_cast<long long>(m.d_model), static_cast<long long>(m.d_ff),
-                  static_cast<long long>(m.seq_len + m.mem_len + m.cmem_len),
-                  static_cast<double>(m.seq_len + m.mem_len + m.cmem_len) / m.seq_len, static_cast<long long>(b),
-                  static_cast<long long>(m.vocab_size), static_cast<long long>(m.n_layer));
+                  cfg.compression.name.c_str(), cfg.compression_loss.name.c_str(),
+                  static_cast<long long>(mem_slots), static_cast<long long>(cmem_slots));
+      std::printf("steps       %d timed after %d warm-up, batch %lld x seq %lld\n", steps, w,
+                  static_cast<long long>(b), static_cast<long long>(m.seq_len));
+      std::printf(
+          "FLOPs/token %.2f M forward (training step = 3x): per layer 2D^2 + 4D^2 k + 2D^2 k/B + 2D^2 + 4 D "
+          "d_ff "
+          "+ 6 D klen, plus 2 D V; D=%lld d_ff=%lld klen=%lld k=klen/L=%.2f B=%lld V=%lld layers=%lld\n",
+          fwd / 1e6, static_cast<long long>(m.d_model), static_cast<long long>(m.d_ff),
+          static_cast<long long>(m.seq_len + m.mem_len + m.cmem_len),
+          static_cast<double>(m.seq_len + m.mem_len + m.cmem_len) / m.seq_len, static_cast<long long>(b),
+          static_cast<long long>(m.vocab_size), static_cast<long long>(m.n_layer));
       std::printf("FLOPs/token %.2f M compression per training step: %s\n", comp / 1e6, comp_what.c_str());
-      std::printf("matmul      %.1f GFLOP/s here (%.1f before training, %.1f after evaluation): the rate the ratios use\n",
-                  mm_here, mm_before, mm_after);
-      std::printf("train       %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of the matmul rate (forward, backward, compression, clip, Adam)\n",
-                  1000.0 * train_secs / steps, train_tps, train_gf, 100.0 * train_gf / mm_here);
-      std::printf("eval        %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of matmul rate; %.2fx training tokens/s\n",
-                  1000.0 * eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm_here, eval_tps / train_tps);
+      std::printf(
+          "matmul      %.1f GFLOP/s here (%.1f before training, %.1f after evaluation): the rate the ratios "
+          "use\n",
+          mm_here, mm_before, mm_after);
+      std::printf(
+          "train       %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of the matmul rate (forward, "
+          "backward, compression, clip, Adam)\n",
+          1000.0 * train_secs / steps, train_tps, train_gf, 100.0 * train_gf / mm_here);
+      std::printf(
+          "eval        %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of matmul rate; %.2fx training "
+          "tokens/s\n",
+          1000.0 * eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm_here, eval_tps / train_tps);
       std::printf("peak RSS    %.0f MiB (process so far)\n", peak_rss_mib());
       std::fflush(stdout);
     }

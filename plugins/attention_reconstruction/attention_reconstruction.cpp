@@ -29,8 +29,11 @@ void register_plugin(ctlab::Registrar& reg) {
   spec.version = 1;
   spec.summary = "the layer's content attention over f_c(old) should match that over old";
   spec.mode = ctlab::LossMode::Auxiliary;
-  spec.params = {{"reduce", ctlab::ParamType::String, "mse",
-                  "mse: mean squared difference; l2: L2 norm of the difference", {"mse", "l2"}}};
+  spec.params = {{"reduce",
+                  ctlab::ParamType::String,
+                  "mse",
+                  "mse: mean squared difference; l2: L2 norm of the difference",
+                  {"mse", "l2"}}};
   spec.create = [](const ctlab::PluginContext& ctx) {
     return std::make_shared<AttentionReconstruction>(ctx.params.get_string("reduce") == "l2");
   };

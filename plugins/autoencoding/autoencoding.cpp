@@ -29,7 +29,9 @@ void register_plugin(ctlab::Registrar& reg) {
   spec.version = 1;
   spec.summary = "a transposed-convolution decoder reconstructs old from f_c(old); MSE";
   spec.mode = ctlab::LossMode::Auxiliary;
-  spec.create = [](const ctlab::PluginContext& ctx) { return std::make_shared<Autoencoding>(ctx.d_model, ctx.rate); };
+  spec.create = [](const ctlab::PluginContext& ctx) {
+    return std::make_shared<Autoencoding>(ctx.d_model, ctx.rate);
+  };
   reg.add_compression_loss(std::move(spec));
 }
 

@@ -15,7 +15,8 @@ class Conv1dCompression : public ctlab::CompressionFn {
   torch::Tensor forward(const ctlab::CompressionInput& in) override {
     const auto& old = in.old;
     TORCH_CHECK(old.dim() == 3, "conv1d expects old as [n, B, D], got ", old.sizes());
-    TORCH_CHECK(old.size(0) % in.rate == 0, "conv1d: n = ", old.size(0), " is not a multiple of rate ", in.rate);
+    TORCH_CHECK(old.size(0) % in.rate == 0, "conv1d: n = ", old.size(0), " is not a multiple of rate ",
+                in.rate);
     // With kernel = stride = c the convolution is one product: each block of c slots,
     // flattened channel-major like the weight [D, D, c], times W^T [D*c, D], plus the bias.
     // (The same function as conv(old.permute({1, 2, 0})), without LibTorch's im2col copies.)

@@ -26,7 +26,8 @@ class DilatedConv : public ctlab::CompressionFn {
   torch::Tensor forward(const ctlab::CompressionInput& in) override {
     const auto& old = in.old;
     TORCH_CHECK(old.dim() == 3, "dilated_conv expects old as [n, B, D], got ", old.sizes());
-    TORCH_CHECK(old.size(0) % in.rate == 0, "dilated_conv: n = ", old.size(0), " is not a multiple of rate ", in.rate);
+    TORCH_CHECK(old.size(0) % in.rate == 0, "dilated_conv: n = ", old.size(0), " is not a multiple of rate ",
+                in.rate);
     auto x = old.permute({1, 2, 0});  // [B, D, n]
     for (const auto& m : *stack) x = x + torch::relu(m->as<torch::nn::Conv1d>()->forward(x));
     return reduce(x).permute({2, 0, 1}).contiguous();
@@ -41,8 +42,9 @@ void register_plugin(ctlab::Registrar& reg) {
   spec.version = 1;
   spec.summary = "residual dilated 1D convolutions (dilation 2^j), then a kernel = stride = c convolution";
   spec.trainable = true;
-  spec.params = {{"layers", ctlab::ParamType::Int, "2", "residual dilated convolution layers before the reduction"},
-                 {"kernel", ctlab::ParamType::Int, "3", "kernel size of the dilated convolutions (odd)"}};
+  spec.params = {
+      {"layers", ctlab::ParamType::Int, "2", "residual dilated convolution layers before the reduction"},
+      {"kernel", ctlab::ParamType::Int, "3", "kernel size of the dilated convolutions (odd)"}};
   spec.create = [](const ctlab::PluginContext& ctx) {
     return std::make_shared<DilatedConv>(ctx.d_model, ctx.rate, ctx.params.get_int("layers"),
                                          ctx.params.get_int("kernel"));

@@ -14,10 +14,12 @@ class MostUsed : public ctlab::CompressionFn {
     TORCH_CHECK(in.usage.defined(), "most_used needs the usage of the evicted slots");
     TORCH_CHECK(in.usage.dim() == 2 && in.usage.size(0) == old.size(0) && in.usage.size(1) == old.size(1),
                 "most_used: usage ", in.usage.sizes(), " does not match old ", old.sizes());
-    TORCH_CHECK(old.size(0) % in.rate == 0, "most_used: n = ", old.size(0), " is not a multiple of rate ", in.rate);
+    TORCH_CHECK(old.size(0) % in.rate == 0, "most_used: n = ", old.size(0), " is not a multiple of rate ",
+                in.rate);
     const int64_t keep = old.size(0) / in.rate;
     // Stable descending sort: among equal usage the older slot comes first.
-    auto order = std::get<1>(torch::sort(in.usage.to(old.device()), /*stable=*/true, /*dim=*/0, /*descending=*/true));
+    auto order =
+        std::get<1>(torch::sort(in.usage.to(old.device()), /*stable=*/true, /*dim=*/0, /*descending=*/true));
     auto chosen = std::get<0>(torch::sort(order.narrow(0, 0, keep), /*dim=*/0));  // back to time order
     return old.gather(0, chosen.unsqueeze(-1).expand({keep, old.size(1), old.size(2)}));
   }

@@ -18,8 +18,8 @@ class Subsample : public ctlab::CompressionFn {
     const auto& old = in.old;
     TORCH_CHECK(old.dim() == 3, "template expects old as [n, B, D], got ", old.sizes());
     const int64_t c = in.rate;
-    TORCH_CHECK(position_ >= -c && position_ < c, "template: position ", position_,
-                " is outside a block of ", c, " slots");
+    TORCH_CHECK(position_ >= -c && position_ < c, "template: position ", position_, " is outside a block of ",
+                c, " slots");
     const int64_t pos = position_ < 0 ? position_ + c : position_;
     auto blocks = old.reshape({old.size(0) / c, c, old.size(1), old.size(2)});
     return blocks.select(1, pos).contiguous();
@@ -37,8 +37,8 @@ void register_plugin(ctlab::Registrar& reg) {
   spec.trainable = false;  // true when the module has parameters to learn
   // Declared parameters: set in configs as compression.position = 0. The host checks
   // types and rejects unknown keys before any run starts.
-  spec.params = {{"position", ctlab::ParamType::Int, "-1",
-                  "which slot of each block to keep: 0 = oldest, -1 = newest"}};
+  spec.params = {
+      {"position", ctlab::ParamType::Int, "-1", "which slot of each block to keep: 0 = oldest, -1 = newest"}};
   spec.create = [](const ctlab::PluginContext& ctx) {
     return std::make_shared<Subsample>(ctx.params.get_int("position"));
   };

@@ -6,11 +6,11 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <boost/filesystem.hpp>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
-#include <boost/filesystem.hpp>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -20,7 +20,7 @@ namespace ctlab::test {
 // Asserts |a - b| <= atol + rtol * |b| elementwise; on failure prints the max abs
 // difference and the first offending index.
 inline ::testing::AssertionResult tensors_close(const torch::Tensor& a, const torch::Tensor& b,
-                                               double rtol = 1e-6, double atol = 1e-8) {
+                                                double rtol = 1e-6, double atol = 1e-8) {
   if (a.sizes() != b.sizes())
     return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
   auto ad = a.detach().to(torch::kCPU, torch::kFloat64), bd = b.detach().to(torch::kCPU, torch::kFloat64);
@@ -38,9 +38,9 @@ inline ::testing::AssertionResult tensors_close(const torch::Tensor& a, const to
   where << "[";
   for (size_t i = 0; i < coord.size(); ++i) where << (i ? "," : "") << coord[i];
   where << "]";
-  return ::testing::AssertionFailure() << "max abs diff " << diff.max().item<double>() << "; first offending index "
-                                       << where.str() << ": " << ad.flatten()[idx].item<double>() << " vs "
-                                       << bd.flatten()[idx].item<double>();
+  return ::testing::AssertionFailure()
+         << "max abs diff " << diff.max().item<double>() << "; first offending index " << where.str() << ": "
+         << ad.flatten()[idx].item<double>() << " vs " << bd.flatten()[idx].item<double>();
 }
 
 class TempDir {
@@ -53,7 +53,9 @@ class TempDir {
     if (ec || !boost::filesystem::is_directory(base)) base = "/tmp";
     std::string tmpl = (base / "ctlab-test-XXXXXX").string();
     const char* made = mkdtemp(tmpl.data());
-    if (!made) throw std::runtime_error("cannot create a temporary folder from '" + tmpl + "': " + std::strerror(errno));
+    if (!made)
+      throw std::runtime_error("cannot create a temporary folder from '" + tmpl +
+                               "': " + std::strerror(errno));
     path_ = made;
   }
   ~TempDir() {

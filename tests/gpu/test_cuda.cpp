@@ -80,6 +80,7 @@ TEST(Cuda, HostRejectsOutputOnTheWrongDevice) {
     check_compression_output("cpu_only@1", in, out);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("returned a tensor on cpu, expected cuda:0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("returned a tensor on cpu, expected cuda:0"), std::string::npos)
+        << e.what();
   }
 }

@@ -73,7 +73,8 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
     std::string cell;
     bool quoted = false;
     for (char c : line) {
-      if (c == '"') quoted = !quoted;
+      if (c == '"')
+        quoted = !quoted;
       else if (c == ',' && !quoted) {
         cells.push_back(cell);
         cell.clear();
@@ -122,12 +123,13 @@ TEST_F(Analysis, ReadableWithH5py) {
     GTEST_SKIP() << "Debian's python3-h5py is not installed";
   auto run = runs().front();
   auto path = root_ + "/runs/" + run.run_id + "/analysis.h5";
-  auto r = test::run_command("/usr/bin/python3 -c \"import h5py, numpy as np; f = h5py.File('" + path +
-                             "', 'r'); m = f['attention/mass'][()]; assert m.shape == (2, 2, 18), m.shape; "
-                             "assert np.allclose(m.sum(-1), 1); "
-                             "assert list(f['attention'].attrs['regions']) == ['compressed memory', 'memory', 'sequence']; "
-                             "assert f['frequency/count'][()].sum() == f['frequency'].attrs['tokens']; "
-                             "print('ok', f['attention'].attrs['run_id'])\"");
+  auto r = test::run_command(
+      "/usr/bin/python3 -c \"import h5py, numpy as np; f = h5py.File('" + path +
+      "', 'r'); m = f['attention/mass'][()]; assert m.shape == (2, 2, 18), m.shape; "
+      "assert np.allclose(m.sum(-1), 1); "
+      "assert list(f['attention'].attrs['regions']) == ['compressed memory', 'memory', 'sequence']; "
+      "assert f['frequency/count'][()].sum() == f['frequency'].attrs['tokens']; "
+      "print('ok', f['attention'].attrs['run_id'])\"");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "ok " + run.run_id)) << r.output;
 }
@@ -137,8 +139,9 @@ TEST_F(Analysis, CompressionLossPerLayerIsStoredForTrainableFunctions) {
   int with = 0;
   for (const auto& run : runs()) {
     auto path = root_ + "/runs/" + run.run_id + "/analysis.h5";
-    auto r = test::run_command("/usr/bin/python3 -c \"import h5py; f = h5py.File('" + path +
-                               "', 'r'); print('compression' in f and f['compression/loss_per_layer'].shape)\"");
+    auto r =
+        test::run_command("/usr/bin/python3 -c \"import h5py; f = h5py.File('" + path +
+                          "', 'r'); print('compression' in f and f['compression/loss_per_layer'].shape)\"");
     if (contains(run.config, "compression = conv1d@1")) {
       EXPECT_TRUE(contains(r.output, "(4, 2)")) << r.output;  // 40 steps logged every 10, 2 layers
       ++with;
@@ -151,7 +154,8 @@ TEST_F(Analysis, CompressionLossPerLayerIsStoredForTrainableFunctions) {
 
 TEST_F(Analysis, EvalWritesItsOwnGroup) {
   auto run = runs().front();
-  auto r = run_ctlab("eval " + run.run_id + " --results " + root_ + " --split test --mem-len 32 --segments 20");
+  auto r =
+      run_ctlab("eval " + run.run_id + " --results " + root_ + " --split test --mem-len 32 --segments 20");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   AttentionRecord a;
   ASSERT_TRUE(read_attention(root_ + "/runs/" + run.run_id + "/analysis.h5",
@@ -168,9 +172,10 @@ TEST_F(Analysis, ExportsRoundTrip) {
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
   auto rows = parse_csv(csv.output);
   ASSERT_FALSE(rows.empty());
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"run_id", "experiment", "variant", "cmem_rate", "layer", "head", "bucket",
-                                               "region", "slot_lo", "slot_hi", "mass", "mass_se", "slot_mean",
-                                               "slot_mean_se", "samples", "sequences"}));
+  EXPECT_EQ(rows[0],
+            (std::vector<std::string>{"run_id", "experiment", "variant", "cmem_rate", "layer", "head",
+                                      "bucket", "region", "slot_lo", "slot_hi", "mass", "mass_se",
+                                      "slot_mean", "slot_mean_se", "samples", "sequences"}));
   // 4 runs x (2 layers x 2 heads + the all-layer mean) x 18 buckets.
   EXPECT_EQ(rows.size() - 1, 4u * (2 * 2 + 1) * 18);
   for (size_t i = 1; i < rows.size(); ++i) ASSERT_EQ(rows[i].size(), rows[0].size()) << "row " << i;
@@ -185,9 +190,10 @@ TEST_F(Analysis, ExportsRoundTrip) {
   auto out = dir_->path() + "/attention.json";
   auto json = run_ctlab("export attention --results " + root_ + " --format json --out " + out);
   ASSERT_EQ(json.exit_code, 0) << json.output;
-  auto check = test::run_command("python3 -c \"import json; rows = json.load(open('" + out +
-                                 "')); assert len(rows) == 360, len(rows); r = rows[0]; "
-                                 "assert isinstance(r['mass'], float) and isinstance(r['run_id'], str); print('ok')\"");
+  auto check = test::run_command(
+      "python3 -c \"import json; rows = json.load(open('" + out +
+      "')); assert len(rows) == 360, len(rows); r = rows[0]; "
+      "assert isinstance(r['mass'], float) and isinstance(r['run_id'], str); print('ok')\"");
   EXPECT_EQ(check.exit_code, 0) << check.output;
   auto bad = run_ctlab("export everything --results " + root_);
   EXPECT_EQ(bad.exit_code, 2);

@@ -21,9 +21,11 @@ TEST(Bench, SuiteConfigsPrintTheirFlopCountsAndRatios) {
   // 4 x (2D^2 + 4D^2 k + 2D^2 k/B + 2D^2 + 4 D d_ff + 6 D klen) + 2 D V with D 256, k 3,
   // B 8, d_ff 1024, klen 384, V 256 = 11,075,584.
   EXPECT_TRUE(has(r.output, "FLOPs/token 11.08 M forward")) << r.output;
-  EXPECT_TRUE(has(r.output, "0.00 M compression per training step: not counted (mean_pool@1 + none@1)")) << r.output;
+  EXPECT_TRUE(has(r.output, "0.00 M compression per training step: not counted (mean_pool@1 + none@1)"))
+      << r.output;
   // conv1d 4D^2 + attention_reconstruction with n = 128, n_c = 32, per layer, 4 layers.
-  EXPECT_TRUE(has(r.output, "4.33 M compression per training step: conv1d 4 D^2 + attention_reconstruction")) << r.output;
+  EXPECT_TRUE(has(r.output, "4.33 M compression per training step: conv1d 4 D^2 + attention_reconstruction"))
+      << r.output;
   EXPECT_TRUE(has(r.output, "% of the matmul rate (forward, backward, compression, clip, Adam)")) << r.output;
   EXPECT_TRUE(has(r.output, "training tokens/s")) << r.output;
 }
@@ -44,8 +46,9 @@ TEST(Bench, ReferenceKernelsRunAndBadOptionsAreNamed) {
 }
 
 TEST(KernelBench, TimesProductsAndBothKernelSettings) {
-  auto r = test::run_command("'" CTLAB_TEST_KERNEL_BENCH
-                             "' --batch 1 --heads 2 --seq 8 --klen 24 --d-model 16 --d-ff 32 --reps 1 --threads 1");
+  auto r = test::run_command(
+      "'" CTLAB_TEST_KERNEL_BENCH
+      "' --batch 1 --heads 2 --seq 8 --klen 24 --d-model 16 --d-ff 32 --reps 1 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* line : {"q k^T per (b, h)", "backward of p v", "reference  attention probs, dropatt 0",
                            "fused      attention probs, dropatt p", "fused      relu + dropout"})

@@ -4,13 +4,15 @@
 #include "test_util.h"
 #include "util/sha256.h"
 
-using ctlab::test::run_ctlab;
 using ctlab::test::run_command;
+using ctlab::test::run_ctlab;
 using ctlab::test::TempDir;
 
 namespace {
 const std::string kFixtures = CTLAB_TEST_FIXTURE_DIR;
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
 }  // namespace
 
 TEST(Cli, HelpListsCommandsAndExitCodes) {
@@ -37,7 +39,8 @@ TEST(Cli, PluginsListShowsBuiltins) {
   auto r = run_ctlab("plugins list");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "mean_pool@1")) << r.output;
-  EXPECT_TRUE(contains(r.output, std::string(CTLAB_TEST_PLUGIN_DIR) + "/libctlab_plugin_mean_pool.so")) << r.output;
+  EXPECT_TRUE(contains(r.output, std::string(CTLAB_TEST_PLUGIN_DIR) + "/libctlab_plugin_mean_pool.so"))
+      << r.output;
   EXPECT_TRUE(contains(r.output, "none@1")) << r.output;
   EXPECT_FALSE(contains(r.output, "rejected")) << r.output;
 }
@@ -56,7 +59,9 @@ TEST(Cli, PluginsListReportsBadFilesWithoutStopping) {
   EXPECT_TRUE(contains(r.output, "throwing@1")) << r.output;
   // --plugin-dir comes first in the search order, so the fixture's mean_pool@1 wins and
   // the built-in one is the duplicate.
-  EXPECT_TRUE(contains(r.output, "duplicate fn mean_pool@1, already provided by " + kFixtures + "/duplicate/")) << r.output;
+  EXPECT_TRUE(
+      contains(r.output, "duplicate fn mean_pool@1, already provided by " + kFixtures + "/duplicate/"))
+      << r.output;
 }
 
 TEST(Cli, PluginPathEnvironmentVariable) {
@@ -99,15 +104,19 @@ TEST(Cli, ConfigErrorsNameFileKeyValue) {
   auto ini = dir.file("bad.ini", "[model]\nn_layer = 2\nmem_len = lots\n");
   auto r = run_ctlab("config " + ini);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.output, ini + ":3: bad value for 'mem_len' = 'lots': expected a non-negative integer"))
+  EXPECT_TRUE(
+      contains(r.output, ini + ":3: bad value for 'mem_len' = 'lots': expected a non-negative integer"))
       << r.output;
   r = run_ctlab("config --set compression.position=3");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.output, "unknown key 'compression.position': plugin mean_pool@1 takes no parameters"))
+  EXPECT_TRUE(
+      contains(r.output, "unknown key 'compression.position': plugin mean_pool@1 takes no parameters"))
       << r.output;
-  r = run_ctlab("config --set compression=learnable --plugin-dir " + kFixtures + "/misc --set compression.gain=x");
+  r = run_ctlab("config --set compression=learnable --plugin-dir " + kFixtures +
+                "/misc --set compression.gain=x");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.output, "bad value for 'compression.gain' = 'x': plugin learnable@1 expects a finite number"))
+  EXPECT_TRUE(contains(r.output,
+                       "bad value for 'compression.gain' = 'x': plugin learnable@1 expects a finite number"))
       << r.output;
   r = run_ctlab("config " + dir.path() + "/missing.ini");
   EXPECT_EQ(r.exit_code, 2);

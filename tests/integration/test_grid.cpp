@@ -22,8 +22,9 @@ namespace {
 bool contains(const std::string& h, const std::string& n) { return h.find(n) != std::string::npos; }
 
 // Small cells on the synthetic task; by default 6: 3 compression settings x 2 seeds.
-std::string grid_file(const TempDir& dir, int64_t steps,
-                      const std::string& axes = "compression = mean_pool, max_pool, most_used\nseeds = 1, 2\n") {
+std::string grid_file(
+    const TempDir& dir, int64_t steps,
+    const std::string& axes = "compression = mean_pool, max_pool, most_used\nseeds = 1, 2\n") {
   return dir.file("grid.ini", R"(experiment = gridtest
 threads = 1
 [model]
@@ -41,7 +42,8 @@ dataset = synthetic
 synthetic_tokens = 20000
 [train]
 batch_size = 4
-max_steps = )" + std::to_string(steps) + R"(
+max_steps = )" + std::to_string(steps) +
+                                  R"(
 log_every = 5
 checkpoint_every = 5
 [eval]
@@ -57,7 +59,8 @@ std::map<std::string, RunRecord> runs(const std::string& root) {
   return m;
 }
 
-pid_t spawn_grid(const std::string& grid, const std::string& root, const std::vector<std::string>& extra = {}) {
+pid_t spawn_grid(const std::string& grid, const std::string& root,
+                 const std::vector<std::string>& extra = {}) {
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stdout);
@@ -153,8 +156,9 @@ TEST(GridRun, TwoShardsMergedEqualOneUnshardedRun) {
   auto grid = grid_file(dir, 20);
   ASSERT_EQ(run_ctlab("grid run " + grid + " --results " + dir.path() + "/whole").exit_code, 0);
   // Without --results a shard writes to results/shard-i-of-N.
-  auto s0 = test::run_command("cd " + dir.path() + " && env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' grid run " + grid +
-                              " --shard 0/2");
+  auto s0 =
+      test::run_command("cd " + dir.path() + " && env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' grid run " +
+                        grid + " --shard 0/2");
   auto s1 = run_ctlab("grid run " + grid + " --results " + dir.path() + "/other-shard --shard 1/2");
   ASSERT_EQ(s0.exit_code, 0) << s0.output;
   ASSERT_EQ(s1.exit_code, 0) << s1.output;
@@ -162,7 +166,8 @@ TEST(GridRun, TwoShardsMergedEqualOneUnshardedRun) {
   EXPECT_TRUE(contains(s0.output, "3 cells in shard 0/2")) << s0.output;
   const std::string merged = dir.path() + "/merged";
   for (int pass = 0; pass < 2; ++pass) {  // merging twice changes nothing
-    auto m = run_ctlab("merge " + dir.path() + "/results/shard-0-of-2 " + dir.path() + "/other-shard --into " + merged);
+    auto m = run_ctlab("merge " + dir.path() + "/results/shard-0-of-2 " + dir.path() +
+                       "/other-shard --into " + merged);
     ASSERT_EQ(m.exit_code, 0) << m.output;
   }
   auto whole = runs(dir.path() + "/whole"), both = runs(merged);
@@ -186,8 +191,8 @@ TEST(GridRun, ACellWhosePluginThrowsFailsAndTheOthersComplete) {
   TempDir dir;
   // One cell's compression function (from the test fixtures) throws in forward.
   auto path = grid_file(dir, 20, "compression = mean_pool, throwing, max_pool\n");
-  auto r = run_ctlab("grid run " + path + " --results " + dir.path() + "/r --jobs 2 --max-attempts 1 --plugin-dir " +
-                     CTLAB_TEST_FIXTURE_DIR "/misc");
+  auto r = run_ctlab("grid run " + path + " --results " + dir.path() +
+                     "/r --jobs 2 --max-attempts 1 --plugin-dir " + CTLAB_TEST_FIXTURE_DIR "/misc");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "2 completed, 1 failed")) << r.output;
   int failed = 0;
@@ -202,8 +207,8 @@ TEST(GridRun, ACellWhosePluginThrowsFailsAndTheOthersComplete) {
   }
   EXPECT_EQ(failed, 1);
   // Re-running leaves the failed cell alone once its attempts are used up.
-  auto again = run_ctlab("grid run " + path + " --results " + dir.path() + "/r --max-attempts 1 --plugin-dir " +
-                         CTLAB_TEST_FIXTURE_DIR "/misc");
+  auto again = run_ctlab("grid run " + path + " --results " + dir.path() +
+                         "/r --max-attempts 1 --plugin-dir " + CTLAB_TEST_FIXTURE_DIR "/misc");
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_TRUE(contains(again.output, "failed (attempts used up")) << again.output;
 }
@@ -240,7 +245,8 @@ TEST(GridRun, TheShippedStudiesExpandAndValidate) {
     EXPECT_EQ(r.exit_code, 0) << study << "\n" << r.output;
     EXPECT_TRUE(contains(r.output, cells)) << study << "\n" << r.output;
   }
-  auto needs_data = run_ctlab(std::string("grid expand ") + CTLAB_TEST_SOURCE_DIR + "/experiments/ct-table5/grid.ini");
+  auto needs_data =
+      run_ctlab(std::string("grid expand ") + CTLAB_TEST_SOURCE_DIR + "/experiments/ct-table5/grid.ini");
   EXPECT_EQ(needs_data.exit_code, 2);
   EXPECT_TRUE(contains(needs_data.output, "dataset = enwik8 needs data_path")) << needs_data.output;
 }

@@ -8,9 +8,9 @@
 
 #include <boost/filesystem.hpp>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iterator>
-#include <cmath>
 #include <thread>
 
 #include "store/run_store.h"
@@ -70,7 +70,8 @@ RunRecord only_run(const std::string& root) {
   return runs.empty() ? RunRecord{} : runs[0];
 }
 
-std::vector<MetricRow> metrics(const std::string& root, const std::string& run_id, const std::string& prefix) {
+std::vector<MetricRow> metrics(const std::string& root, const std::string& run_id,
+                               const std::string& prefix) {
   RunStore s(root + "/ctlab.sqlite");
   return s.metrics(run_id, prefix);
 }
@@ -86,8 +87,9 @@ double last(const std::vector<MetricRow>& rows, const std::string& key) {
 
 TEST(Train, TinyModelOverfitsAShortText) {
   Fixture f;
-  auto r = run_ctlab("train " + f.ini + " --results " + f.results("r") +
-                     " --set max_steps=400 --set lr=0.005 --set dropout=0 --set log_every=50 --set checkpoint_every=1000");
+  auto r = run_ctlab(
+      "train " + f.ini + " --results " + f.results("r") +
+      " --set max_steps=400 --set lr=0.005 --set dropout=0 --set log_every=50 --set checkpoint_every=1000");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto run = only_run(f.results("r"));
   EXPECT_EQ(run.status, "completed");
@@ -144,7 +146,8 @@ eval_segments = 40
 
 TEST(Train, KilledRunResumesWithIdenticalMetrics) {
   Fixture f;
-  auto straight = run_ctlab("train " + f.ini + " --results " + f.results("straight") + " --set max_steps=200");
+  auto straight =
+      run_ctlab("train " + f.ini + " --results " + f.results("straight") + " --set max_steps=200");
   ASSERT_EQ(straight.exit_code, 0) << straight.output;
   auto reference = only_run(f.results("straight"));
 
@@ -155,8 +158,8 @@ TEST(Train, KilledRunResumesWithIdenticalMetrics) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     freopen("/dev/null", "w", stdout);
-    execl(CTLAB_TEST_BIN, CTLAB_TEST_BIN, "train", f.ini.c_str(), "--results", root.c_str(), "--set", "max_steps=200",
-          static_cast<char*>(nullptr));
+    execl(CTLAB_TEST_BIN, CTLAB_TEST_BIN, "train", f.ini.c_str(), "--results", root.c_str(), "--set",
+          "max_steps=200", static_cast<char*>(nullptr));
     _exit(127);
   }
   bool killed = false;
@@ -215,7 +218,8 @@ TEST(Train, SigtermCheckpointsAndReportsInterrupted) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     // Wait until the run has logged progress (log_every = 5), so it is mid-training.
     boost::system::error_code ec;
-    for (boost::filesystem::recursive_directory_iterator it(root + "/runs", ec), end; !ec && it != end; it.increment(ec)) {
+    for (boost::filesystem::recursive_directory_iterator it(root + "/runs", ec), end; !ec && it != end;
+         it.increment(ec)) {
       if (it->path().filename() != "log.txt") continue;
       std::ifstream log(it->path().string());
       std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
@@ -238,7 +242,8 @@ TEST(Train, SigtermCheckpointsAndReportsInterrupted) {
 
 TEST(Train, AccumulationMatchesTheFullBatch) {
   Fixture f;
-  auto one = run_ctlab("train " + f.ini + " --results " + f.results("r") + " --set dropout=0 --set max_steps=20");
+  auto one =
+      run_ctlab("train " + f.ini + " --results " + f.results("r") + " --set dropout=0 --set max_steps=20");
   auto two = run_ctlab("train " + f.ini + " --results " + f.results("r") +
                        " --set dropout=0 --set max_steps=20 --set accumulate=2");
   ASSERT_EQ(one.exit_code, 0) << one.output;
@@ -256,7 +261,8 @@ TEST(Train, NonFiniteLossEndsTheRunAsDiverged) {
   // A fixture compression loss that turns NaN on its 11th call. Each layer has its own
   // instance, called once per step from step 1 on (the memory fills in step 0), so the
   // loss turns NaN during step 11 (0-based, as recorded).
-  auto r = run_ctlab("train " + f.ini + " --results " + f.results("r") + " --plugin-dir " CTLAB_TEST_FIXTURE_DIR
+  auto r = run_ctlab("train " + f.ini + " --results " + f.results("r") +
+                     " --plugin-dir " CTLAB_TEST_FIXTURE_DIR
                      "/misc --set compression=learnable --set compression_loss=nan_late");
   EXPECT_EQ(r.exit_code, 3) << r.output;
   auto run = only_run(f.results("r"));
@@ -276,20 +282,24 @@ TEST(Train, ConfigErrorsFailBeforeAnythingIsWritten) {
            {f.ini + " --set mem_lenn=3", "unknown key 'mem_lenn' (did you mean 'mem_len'?)"},
            {f.ini + " --set lr=fast", "bad value for 'lr' = 'fast': expected a positive number"},
            {bad, "seq_len = 15 is not a multiple of cmem_rate = 2"},
-           {f.ini + " --set data_path=" + f.dir.path() + "/missing.txt", "text file '" + f.dir.path() + "/missing.txt' does not exist"},
+           {f.ini + " --set data_path=" + f.dir.path() + "/missing.txt",
+            "text file '" + f.dir.path() + "/missing.txt' does not exist"},
            {f.ini + " --set device=cuda:7", "device = cuda:7 but"},
-           {f.ini + " --set batch_size=6 --set accumulate=4", "batch_size = 6 is not a multiple of accumulate = 4"},
+           {f.ini + " --set batch_size=6 --set accumulate=4",
+            "batch_size = 6 is not a multiple of accumulate = 4"},
        }) {
     auto r = run_ctlab("train " + c.args + " --results " + f.results("r"));
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
     EXPECT_TRUE(contains(r.output, c.message)) << c.args << "\n" << r.output;
-    EXPECT_FALSE(boost::filesystem::exists(f.results("r") + "/runs")) << "something was written for " << c.args;
+    EXPECT_FALSE(boost::filesystem::exists(f.results("r") + "/runs"))
+        << "something was written for " << c.args;
   }
 }
 
 TEST(Train, CompletedRunIsNotRetrainedAndEvalUsesOtherMemory) {
   Fixture f;
-  ASSERT_EQ(run_ctlab("train " + f.ini + " --results " + f.results("r") + " --set max_steps=10").exit_code, 0);
+  ASSERT_EQ(run_ctlab("train " + f.ini + " --results " + f.results("r") + " --set max_steps=10").exit_code,
+            0);
   auto again = run_ctlab("train " + f.ini + " --results " + f.results("r") + " --set max_steps=10");
   EXPECT_EQ(again.exit_code, 0);
   EXPECT_TRUE(contains(again.output, "already completed at step 10")) << again.output;

@@ -22,9 +22,10 @@ Built build(const std::string& fn, const std::string& loss, std::vector<std::str
   Built b;
   b.host = std::make_unique<PluginHost>();
   b.host->load_directories({CTLAB_TEST_PLUGIN_DIR});
-  std::vector<std::string> sets = {"vocab_size=32", "d_model=16", "n_head=2", "n_layer=2", "d_ff=32", "seq_len=8",
-                                   "mem_len=8", "cmem_len=4", "cmem_rate=2", "dropout=0", "compression=" + fn,
-                                   "compression_loss=" + loss};
+  std::vector<std::string> sets = {"vocab_size=32", "d_model=16",        "n_head=2",
+                                   "n_layer=2",     "d_ff=32",           "seq_len=8",
+                                   "mem_len=8",     "cmem_len=4",        "cmem_rate=2",
+                                   "dropout=0",     "compression=" + fn, "compression_loss=" + loss};
   sets.insert(sets.end(), extra.begin(), extra.end());
   b.cfg = load_run_config("", sets);
   auto r = resolve_plugins(*b.host, b.cfg);
@@ -67,7 +68,8 @@ TEST(Isolation, TaskLossTrainsTheTransformerAndCompressionLossTrainsFc) {
   auto both = run(true, true), task = run(true, false), comp = run(false, true);
   ASSERT_EQ(both.second.size(), 4u);  // conv weight + bias, two layers
   for (size_t i = 0; i < both.first.size(); ++i)
-    EXPECT_TRUE(test::tensors_close(both.first[i], task.first[i], 1e-6, 1e-9)) << "transformer parameter " << i;
+    EXPECT_TRUE(test::tensors_close(both.first[i], task.first[i], 1e-6, 1e-9))
+        << "transformer parameter " << i;
   for (size_t i = 0; i < both.second.size(); ++i) {
     EXPECT_TRUE(test::tensors_close(both.second[i], comp.second[i], 1e-6, 1e-9)) << "f_c parameter " << i;
     EXPECT_EQ(task.second[i].abs().sum().item<double>(), 0.0) << "the task loss reached f_c";
@@ -80,35 +82,37 @@ TEST(Isolation, LossesReuseTheForwardProjectionsExactly) {
   // gradients equal those of the plain callback that recomputes them, post- and pre-LN,
   // while the memory is filling (old includes rows of h) and when it is full.
   for (const char* norm : {"post", "pre"})
-   for (const char* mem_len : {"8", "4"}) {  // with 4 the first segment evicts rows of h itself
-    auto b = build("conv1d", "attention_reconstruction", {std::string("norm=") + norm, std::string("mem_len=") + mem_len});
-    auto& m = b.model;
-    m->to(torch::kFloat64);
-    int events = 0;
-    for (int seg = 0; seg < 3; ++seg) {
-      auto out = m->forward(tokens(10 + seg), tokens(20 + seg));
-      events += static_cast<int>(out.compression.size());
-      auto shared = m->compression_losses(out.compression);
-      ASSERT_EQ(shared.size(), out.compression.size());
-      for (size_t i = 0; i < shared.size(); ++i) {
-        const auto& e = out.compression[i];
-        ASSERT_TRUE(e.h_q.defined() && e.old_k.defined() && e.old_v.defined());
-        auto plain = m->content_attention(e.layer);
-        auto expected = (plain(e.h, e.old) - plain(e.h, e.compressed)).pow(2).mean();
-        SCOPED_TRACE(std::string(norm) + " mem_len " + mem_len + " segment " + std::to_string(seg) + " layer " +
-                     std::to_string(e.layer));
-        EXPECT_TRUE(test::tensors_close(shared[i], expected, 1e-10, 1e-14));
-        m->zero_grad();
-        shared[i].backward({}, /*retain_graph=*/true);
-        auto g_shared = grads(m->compression_parameters());
-        m->zero_grad();
-        expected.backward({}, true);
-        auto g_plain = grads(m->compression_parameters());
-        for (size_t j = 0; j < g_plain.size(); ++j) EXPECT_TRUE(test::tensors_close(g_shared[j], g_plain[j], 1e-9, 1e-14));
+    for (const char* mem_len : {"8", "4"}) {  // with 4 the first segment evicts rows of h itself
+      auto b = build("conv1d", "attention_reconstruction",
+                     {std::string("norm=") + norm, std::string("mem_len=") + mem_len});
+      auto& m = b.model;
+      m->to(torch::kFloat64);
+      int events = 0;
+      for (int seg = 0; seg < 3; ++seg) {
+        auto out = m->forward(tokens(10 + seg), tokens(20 + seg));
+        events += static_cast<int>(out.compression.size());
+        auto shared = m->compression_losses(out.compression);
+        ASSERT_EQ(shared.size(), out.compression.size());
+        for (size_t i = 0; i < shared.size(); ++i) {
+          const auto& e = out.compression[i];
+          ASSERT_TRUE(e.h_q.defined() && e.old_k.defined() && e.old_v.defined());
+          auto plain = m->content_attention(e.layer);
+          auto expected = (plain(e.h, e.old) - plain(e.h, e.compressed)).pow(2).mean();
+          SCOPED_TRACE(std::string(norm) + " mem_len " + mem_len + " segment " + std::to_string(seg) +
+                       " layer " + std::to_string(e.layer));
+          EXPECT_TRUE(test::tensors_close(shared[i], expected, 1e-10, 1e-14));
+          m->zero_grad();
+          shared[i].backward({}, /*retain_graph=*/true);
+          auto g_shared = grads(m->compression_parameters());
+          m->zero_grad();
+          expected.backward({}, true);
+          auto g_plain = grads(m->compression_parameters());
+          for (size_t j = 0; j < g_plain.size(); ++j)
+            EXPECT_TRUE(test::tensors_close(g_shared[j], g_plain[j], 1e-9, 1e-14));
+        }
       }
+      EXPECT_EQ(events, std::string(mem_len) == "8" ? 4 : 6);  // 2 layers x segments that evicted
     }
-    EXPECT_EQ(events, std::string(mem_len) == "8" ? 4 : 6);  // 2 layers x segments that evicted
-  }
 }
 
 TEST(Isolation, BpttLetsTheTaskLossReachFc) {
@@ -129,7 +133,8 @@ TEST(Invariants, MaxPoolIsAtLeastMeanPoolAndPoolsOfConstantsAreConstant) {
   host.load_directories({CTLAB_TEST_PLUGIN_DIR});
   PluginContext ctx;
   ctx.d_model = 5;
-  auto mx = host.create(host.compression_fn("max_pool"), ctx), mean = host.create(host.compression_fn("mean_pool"), ctx);
+  auto mx = host.create(host.compression_fn("max_pool"), ctx),
+       mean = host.create(host.compression_fn("mean_pool"), ctx);
   torch::manual_seed(0);
   for (int64_t c : {1, 2, 3, 4}) {
     CompressionInput in;
@@ -194,7 +199,8 @@ TEST(Invariants, MostUsedKeepsTheMostAttendedSlotsInTimeOrder) {
   CompressionInput in;
   in.old = torch::arange(6 * 2 * 1, torch::kFloat32).view({6, 2, 1});  // slot value = 2*t + b
   in.rate = 2;
-  in.usage = torch::tensor({{0.1f, 0.9f}, {0.8f, 0.1f}, {0.2f, 0.3f}, {0.7f, 0.8f}, {0.3f, 0.2f}, {0.6f, 0.3f}});
+  in.usage =
+      torch::tensor({{0.1f, 0.9f}, {0.8f, 0.1f}, {0.2f, 0.3f}, {0.7f, 0.8f}, {0.3f, 0.2f}, {0.6f, 0.3f}});
   auto out = fn->forward(in);
   // stream 0: most used t = 1, 3, 5; stream 1: t = 0, 3, then the older of the tied 0.3s (t = 2).
   auto expect = torch::tensor({{2.f, 1.f}, {6.f, 5.f}, {10.f, 7.f}}).view({3, 2, 1});
@@ -210,17 +216,23 @@ TEST(Invariants, BadPluginParametersAreConfigurationErrors) {
       resolve_plugins(host, cfg);
     });
   };
-  EXPECT_NE(err({"compression=dilated_conv", "compression_loss=attention_reconstruction", "compression.kernel=4"})
-                .find("kernel = 4 must be odd"),
-            std::string::npos);
-  EXPECT_NE(err({"compression=conv1d", "compression_loss=attention_reconstruction", "compression_loss.reduce=l1"})
-                .find("bad value for 'compression_loss.reduce' = 'l1': plugin attention_reconstruction@1 expects one of mse, l2"),
-            std::string::npos);
-  EXPECT_NE(err({"compression=conv1d", "compression_loss=none"}).find("set allow_untrained_compression = true"),
-            std::string::npos);
-  EXPECT_EQ(err({"compression=conv1d", "compression_loss=none", "allow_untrained_compression=true"}), "<no error>");
-  EXPECT_NE(err({"compression=max_pool", "compression_loss=autoencoding"}).find("expected compression_loss = none"),
-            std::string::npos);
+  EXPECT_NE(
+      err({"compression=dilated_conv", "compression_loss=attention_reconstruction", "compression.kernel=4"})
+          .find("kernel = 4 must be odd"),
+      std::string::npos);
+  EXPECT_NE(
+      err({"compression=conv1d", "compression_loss=attention_reconstruction", "compression_loss.reduce=l1"})
+          .find("bad value for 'compression_loss.reduce' = 'l1': plugin attention_reconstruction@1 expects "
+                "one of mse, l2"),
+      std::string::npos);
+  EXPECT_NE(
+      err({"compression=conv1d", "compression_loss=none"}).find("set allow_untrained_compression = true"),
+      std::string::npos);
+  EXPECT_EQ(err({"compression=conv1d", "compression_loss=none", "allow_untrained_compression=true"}),
+            "<no error>");
+  EXPECT_NE(
+      err({"compression=max_pool", "compression_loss=autoencoding"}).find("expected compression_loss = none"),
+      std::string::npos);
 }
 
 // Each built-in function trains from the command line on the default corpus with its
@@ -230,10 +242,11 @@ class TrainsFromCli : public ::testing::TestWithParam<std::pair<std::string, std
 TEST_P(TrainsFromCli, TaskLossAndCompressionLossDecrease) {
   const auto& [fn, loss] = GetParam();
   test::TempDir dir;
-  auto ini = dir.file("run.ini", "experiment = builtins\n[model]\nn_layer = 2\nd_model = 32\nn_head = 2\nd_ff = 64\n"
-                                  "seq_len = 16\nmem_len = 16\ncmem_len = 8\ncmem_rate = 2\ndropout = 0\n"
-                                  "[train]\nbatch_size = 4\nmax_steps = 80\nwarmup_steps = 5\nlr = 0.003\n"
-                                  "log_every = 10\ncheckpoint_every = 1000\nthreads = 1\n[eval]\neval_segments = 5\n");
+  auto ini = dir.file("run.ini",
+                      "experiment = builtins\n[model]\nn_layer = 2\nd_model = 32\nn_head = 2\nd_ff = 64\n"
+                      "seq_len = 16\nmem_len = 16\ncmem_len = 8\ncmem_rate = 2\ndropout = 0\n"
+                      "[train]\nbatch_size = 4\nmax_steps = 80\nwarmup_steps = 5\nlr = 0.003\n"
+                      "log_every = 10\ncheckpoint_every = 1000\nthreads = 1\n[eval]\neval_segments = 5\n");
   auto r = test::run_ctlab("train " + ini + " --results " + dir.path() + " --set compression=" + fn +
                            " --set compression_loss=" + loss);
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -265,9 +278,11 @@ TEST_P(TrainsFromCli, TaskLossAndCompressionLossDecrease) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Builtin, TrainsFromCli,
-                         ::testing::Values(std::make_pair("mean_pool", "none"), std::make_pair("max_pool", "none"),
+                         ::testing::Values(std::make_pair("mean_pool", "none"),
+                                           std::make_pair("max_pool", "none"),
                                            std::make_pair("most_used", "none"),
                                            std::make_pair("conv1d", "attention_reconstruction"),
                                            std::make_pair("dilated_conv", "attention_reconstruction"),
-                                           std::make_pair("conv1d", "autoencoding"), std::make_pair("conv1d", "bptt")),
+                                           std::make_pair("conv1d", "autoencoding"),
+                                           std::make_pair("conv1d", "bptt")),
                          [](const auto& info) { return info.param.first + "_" + info.param.second; });

@@ -198,7 +198,8 @@ TEST_P(LossConformance, ScalarFiniteDeterministicAndGradientOnlyToCompressed) {
   value.backward();
   ASSERT_TRUE(c.in.compressed.grad().defined());
   EXPECT_GT(c.in.compressed.grad().abs().sum().item<double>(), 0.0);
-  for (const auto& p : c.attn->parameters()) EXPECT_FALSE(p.grad().defined()) << "the layer's weights got gradient";
+  for (const auto& p : c.attn->parameters())
+    EXPECT_FALSE(p.grad().defined()) << "the layer's weights got gradient";
   for (const auto& p : loss->named_parameters()) {
     ASSERT_TRUE(p.value().grad().defined()) << "the loss's own parameter " << p.key();
     EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();

@@ -54,7 +54,8 @@ TEST(PluginHost, LoadsMeanPoolThroughBoostDll) {
   in.rate = 2;
   auto out = fn->forward(in);
   EXPECT_NO_THROW(check_compression_output(e.id, in, out));
-  auto expect = torch::stack({(in.old[0] + in.old[1]) / 2, (in.old[2] + in.old[3]) / 2, (in.old[4] + in.old[5]) / 2});
+  auto expect =
+      torch::stack({(in.old[0] + in.old[1]) / 2, (in.old[2] + in.old[3]) / 2, (in.old[4] + in.old[5]) / 2});
   EXPECT_TRUE(test::tensors_close(out, expect, 1e-6, 1e-7));
   in.old = torch::full({8, 1, 3}, 1.25);
   in.rate = 4;
@@ -128,7 +129,8 @@ TEST(PluginHost, LookupErrorsListWhatIsAvailable) {
     FAIL();
   } catch (const Error& e) {
     std::string m = e.what();
-    EXPECT_NE(m.find("no compression function 'mean_pol' (did you mean 'mean_pool'?); available: conv1d@1, dilated_conv@1, "
+    EXPECT_NE(m.find("no compression function 'mean_pol' (did you mean 'mean_pool'?); available: conv1d@1, "
+                     "dilated_conv@1, "
                      "max_pool@1, mean_pool@1, most_used@1"),
               std::string::npos)
         << m;
@@ -151,7 +153,8 @@ TEST(PluginHost, PluginExceptionsNameThePlugin) {
   } catch (const Error& err) {
     std::string m = err.what();
     EXPECT_EQ(err.kind(), ErrorKind::Plugin);
-    EXPECT_NE(m.find("plugin throwing@1 (" + fixture("misc") + ") failed in forward: throwing fixture refuses layer 3"),
+    EXPECT_NE(m.find("plugin throwing@1 (" + fixture("misc") +
+                     ") failed in forward: throwing fixture refuses layer 3"),
               std::string::npos)
         << m;
     EXPECT_EQ(m.find("Exception raised from"), std::string::npos) << "backtrace leaked: " << m;
@@ -192,9 +195,10 @@ TEST(PluginHost, ResolveChecksFunctionLossPairs) {
     resolve_plugins(host, cfg);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("compression = learnable@1 has parameters to learn but compression_loss = "
-                                         "none@1 trains nothing"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("compression = learnable@1 has parameters to learn but compression_loss = "
+                                   "none@1 trains nothing"),
+        std::string::npos)
         << e.what();
   }
   cfg.allow_untrained_compression = true;

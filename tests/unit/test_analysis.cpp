@@ -33,13 +33,14 @@ TEST(Buckets, MassAndSlotMeansOnAHandBuiltAttentionTensor) {
   // Sample 1 masses: cm = (0.5 + 0.25)/2 = 0.375, m = (0 + 0.5)/2 = 0.25, s = (0.5 + 0.25)/2 = 0.375.
   // Sample 2: cm 0, m 0, s 1.
   auto mass = acc.mass_mean()[0][0];
-  EXPECT_TRUE(test::tensors_close(mass, torch::tensor({0.1875, 0.125, 0.6875}, torch::kFloat64), 1e-12, 1e-12));
-  EXPECT_TRUE(test::tensors_close(acc.mass_sq_mean()[0][0],
-                                  torch::tensor({0.375 * 0.375 / 2, 0.25 * 0.25 / 2, (0.375 * 0.375 + 1) / 2},
-                                                torch::kFloat64),
-                                  1e-12, 1e-12));
+  EXPECT_TRUE(
+      test::tensors_close(mass, torch::tensor({0.1875, 0.125, 0.6875}, torch::kFloat64), 1e-12, 1e-12));
+  EXPECT_TRUE(test::tensors_close(
+      acc.mass_sq_mean()[0][0],
+      torch::tensor({0.375 * 0.375 / 2, 0.25 * 0.25 / 2, (0.375 * 0.375 + 1) / 2}, torch::kFloat64), 1e-12,
+      1e-12));
   EXPECT_TRUE(test::tensors_close(acc.slot_mean()[0][0], mass / 2, 1e-12, 1e-12));  // 2 slots per bucket
-  EXPECT_TRUE(test::tensors_close(acc.all_mass_mean(), mass, 1e-12, 1e-12));       // one layer, one head
+  EXPECT_TRUE(test::tensors_close(acc.all_mass_mean(), mass, 1e-12, 1e-12));        // one layer, one head
   EXPECT_NEAR(mass.sum().item<double>(), 1.0, 1e-12);
 }
 

@@ -33,10 +33,10 @@ TEST(Stream, ContiguousStreamsAndShiftedTargets) {
   EXPECT_EQ(x0.sizes(), (std::vector<int64_t>{5, 2}));
   EXPECT_EQ(x0[0][0].item<int64_t>(), 0);
   EXPECT_EQ(x0[0][1].item<int64_t>(), 13);
-  EXPECT_EQ(y0[4][0].item<int64_t>(), 5);    // the target crosses into segment 1
+  EXPECT_EQ(y0[4][0].item<int64_t>(), 5);  // the target crosses into segment 1
   EXPECT_EQ(x1[0][0].item<int64_t>(), 5);
   EXPECT_EQ(y1[4][1].item<int64_t>(), 23);
-  EXPECT_EQ(x2.size(0), 2);                  // the short last segment
+  EXPECT_EQ(x2.size(0), 2);  // the short last segment
   EXPECT_EQ(y2[1][0].item<int64_t>(), 12);
   EXPECT_TRUE(test::tensors_close(y0.narrow(0, 0, 4), x0.narrow(0, 1, 4), 0, 0));
   EXPECT_THROW(SegmentStream(torch::arange(3), 2, 4), Error);
@@ -66,12 +66,14 @@ TEST(Corpus, ErrorsNameTheFileAndTheProblem) {
   auto empty = dir.file("empty.txt", "");
   EXPECT_EQ(error_of([&] { load_corpus(opts("text", empty)); }), "text file '" + empty + "' is empty");
   auto tiny = dir.file("tiny.txt", "abc");
-  EXPECT_NE(error_of([&] { load_corpus(opts("text", tiny)); }).find("has 3 bytes, too few for the split"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_corpus(opts("text", tiny)); }).find("has 3 bytes, too few for the split"),
+            std::string::npos);
   EXPECT_EQ(error_of([&] { load_corpus(opts("text")); }), "dataset = text needs data_path = a file of text");
   auto short8 = dir.file("enwik8", std::string(1000, 'x'));
   EXPECT_EQ(error_of([&] { load_corpus(opts("enwik8", short8)); }),
-            "enwik8 file '" + short8 + "' has 1000 bytes, expected exactly 100,000,000 (the standard enwik8; use "
-            "dataset = text for other files)");
+            "enwik8 file '" + short8 +
+                "' has 1000 bytes, expected exactly 100,000,000 (the standard enwik8; use "
+                "dataset = text for other files)");
   EXPECT_EQ(error_of([&] { load_corpus(opts("text8", dir.path())); }),
             "text8 file '" + dir.path() + "' is a folder, expected a file");
 }
@@ -111,7 +113,9 @@ TEST(Corpus, WikiTextWordsEosAndUnknowns) {
   }
   EXPECT_TRUE(boost::filesystem::exists(dir.path() + "/cache"));
   boost::filesystem::remove(dir.path() + "/wiki.test.tokens");
-  EXPECT_NE(error_of([&] { load_corpus(opts("wikitext103", dir.path())); }).find("wiki.test.tokens' does not exist"),
+  EXPECT_NE(error_of([&] {
+              load_corpus(opts("wikitext103", dir.path()));
+            }).find("wiki.test.tokens' does not exist"),
             std::string::npos);
   unsetenv("CTLAB_CACHE_DIR");
 }
@@ -154,6 +158,7 @@ TEST(Corpus, SyntheticCopyTaskRepeatsEachBlock) {
 TEST(Corpus, DefaultIsThePythonDocumentation) {
   auto c = load_corpus(opts("default"));
   EXPECT_GT(c.train.numel() + c.valid.numel() + c.test.numel(), 5000000);
-  EXPECT_NEAR(static_cast<double>(c.valid.numel()) / (c.train.numel() + c.valid.numel() + c.test.numel()), 0.05, 1e-3);
+  EXPECT_NEAR(static_cast<double>(c.valid.numel()) / (c.train.numel() + c.valid.numel() + c.test.numel()),
+              0.05, 1e-3);
   EXPECT_NE(c.source.find("_sources"), std::string::npos);
 }

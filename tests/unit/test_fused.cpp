@@ -29,8 +29,8 @@ struct CoreResult {
 
 // Runs the attention core with the given switch; bd comes either as a contiguous
 // [B, H, L, K] tensor or as the [B, H, L, K] view of a [H, L, B, K] product.
-CoreResult run_core(bool fused, const torch::Tensor& ac0, const torch::Tensor& bd_hlbk0, const torch::Tensor& mask,
-                    double p, bool permuted_bd, const torch::Tensor& grad) {
+CoreResult run_core(bool fused, const torch::Tensor& ac0, const torch::Tensor& bd_hlbk0,
+                    const torch::Tensor& mask, double p, bool permuted_bd, const torch::Tensor& grad) {
   FusedSwitch sw(fused);
   auto ac = ac0.clone().requires_grad_();
   auto bd_hlbk = bd_hlbk0.clone().requires_grad_();
@@ -76,8 +76,9 @@ TEST(FusedKernels, AttentionCoreMatchesReferenceValuesAndGradients) {
     const double tol = c.dtype == torch::kFloat64 ? 1e-12 : 2e-6;
     auto ref = run_core(false, ac, bd, mask, 0.0, false, grad);
     for (bool permuted : {false, true}) {
-      SCOPED_TRACE("B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) + " mlen=" + std::to_string(c.mlen) +
-                   " window=" + std::to_string(c.window) + (permuted ? " permuted bd" : " contiguous bd"));
+      SCOPED_TRACE("B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) +
+                   " mlen=" + std::to_string(c.mlen) + " window=" + std::to_string(c.window) +
+                   (permuted ? " permuted bd" : " contiguous bd"));
       auto got = run_core(true, ac, bd, mask, 0.0, permuted, grad);
       EXPECT_TRUE(test::tensors_close(got.out, ref.out, tol, tol));
       EXPECT_TRUE(test::tensors_close(got.probs, ref.probs, tol, tol));
@@ -123,7 +124,8 @@ TEST(FusedKernels, DropoutAndReluDropoutMatchTheirDefinitions) {
   FusedSwitch sw(true);
   for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
     for (bool relu : {false, true}) {
-      SCOPED_TRACE(std::string(relu ? "relu_dropout " : "dropout ") + (dtype == torch::kFloat32 ? "float32" : "float64"));
+      SCOPED_TRACE(std::string(relu ? "relu_dropout " : "dropout ") +
+                   (dtype == torch::kFloat32 ? "float32" : "float64"));
       const double p = 0.1;
       torch::manual_seed(11);
       auto x = torch::randn({64, 8, 300}, torch::TensorOptions().dtype(dtype)).requires_grad_();
@@ -135,7 +137,8 @@ TEST(FusedKernels, DropoutAndReluDropoutMatchTheirDefinitions) {
       // measured over the nonzero inputs.
       auto kept = y.detach().ne(0) | base.eq(0);
       auto live = base.ne(0);
-      const double n = live.sum().item<double>(), dropped = (live & y.detach().eq(0)).sum().item<double>() / n;
+      const double n = live.sum().item<double>(),
+                   dropped = (live & y.detach().eq(0)).sum().item<double>() / n;
       EXPECT_NEAR(dropped, p, 4 * std::sqrt(p * (1 - p) / n));
       auto keepf = kept.to(dtype);
       EXPECT_TRUE(test::tensors_close(y.detach(), base * keepf / (1 - p), 1e-6, 1e-12));
@@ -171,6 +174,6 @@ TEST(FusedKernels, SwitchedOffOrOffCpuTheReferenceOpsRun) {
   auto y = ctlab::dropout(x, 0.5, true);
   const double kept = y.ne(0).to(torch::kFloat64).mean().item<double>();
   EXPECT_NEAR(kept, 0.5, 0.06);
-  EXPECT_TRUE(test::tensors_close(y.masked_select(y.ne(0)), torch::full({y.ne(0).sum().item<int64_t>()}, 2.0,
-                                                                        torch::kFloat64)));
+  EXPECT_TRUE(test::tensors_close(y.masked_select(y.ne(0)),
+                                  torch::full({y.ne(0).sum().item<int64_t>()}, 2.0, torch::kFloat64)));
 }

@@ -34,8 +34,9 @@ Grid expand(const test::TempDir& dir, const std::string& extra, std::vector<std:
 
 TEST(Grid, CartesianProductWithSeedsAndExclusions) {
   test::TempDir dir;
-  auto g = expand(dir, "[grid]\ncmem_rate = 2, 4\ncompression = mean_pool, max_pool, most_used\nseeds = 1, 2\n"
-                       "exclude = compression=most_used & cmem_rate=4\n");
+  auto g = expand(dir,
+                  "[grid]\ncmem_rate = 2, 4\ncompression = mean_pool, max_pool, most_used\nseeds = 1, 2\n"
+                  "exclude = compression=most_used & cmem_rate=4\n");
   EXPECT_EQ(g.axes, (std::vector<std::string>{"cmem_rate", "compression", "seed"}));
   EXPECT_EQ(g.cells.size(), 10u);  // 2 x 3 x 2 = 12, minus most_used at rate 4 (2 seeds)
   EXPECT_EQ(g.excluded, 2);
@@ -51,8 +52,9 @@ TEST(Grid, CartesianProductWithSeedsAndExclusions) {
 
 TEST(Grid, VariantAxisComesFirstAndTxlCellsCollapseOverTheRate) {
   test::TempDir dir;
-  auto g = expand(dir, "[variant txl]\ncmem_len = 0\nmem_len = 12\n[variant ct]\ncompression = conv1d\n"
-                       "compression_loss = attention_reconstruction\n[grid]\ncmem_rate = 2, 4\n");
+  auto g = expand(dir,
+                  "[variant txl]\ncmem_len = 0\nmem_len = 12\n[variant ct]\ncompression = conv1d\n"
+                  "compression_loss = attention_reconstruction\n[grid]\ncmem_rate = 2, 4\n");
   EXPECT_EQ(g.axes, (std::vector<std::string>{"variant", "cmem_rate"}));
   ASSERT_EQ(g.cells.size(), 3u);  // txl once, ct at two rates
   EXPECT_EQ(g.duplicates, 1);
@@ -89,17 +91,23 @@ TEST(Grid, BadCellsFailTheWholeGridUpFront) {
   EXPECT_NE(msg.find("cell 2 (cmem_rate=3 seq_len=8)"), std::string::npos) << msg;
   msg = test::error_of([&] { expand(dir, "[grid]\ndropout = 0.1, 2\n"); });
   EXPECT_NE(msg.find("cell 1 (dropout=2): "), std::string::npos) << msg;
-  EXPECT_NE(msg.find("(axis dropout): bad value for 'dropout' = '2': expected a number in [0, 1)"), std::string::npos)
+  EXPECT_NE(msg.find("(axis dropout): bad value for 'dropout' = '2': expected a number in [0, 1)"),
+            std::string::npos)
       << msg;
   msg = test::error_of([&] { expand(dir, "[grid]\nmem_lenn = 1, 2\n"); });
-  EXPECT_NE(msg.find("grid axis: unknown key 'mem_lenn' (did you mean 'mem_len'?)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("grid axis: unknown key 'mem_lenn' (did you mean 'mem_len'?)"), std::string::npos)
+      << msg;
   msg = test::error_of([&] { expand(dir, "[grid]\ncmem_rate = 2\nexclude = seed=3\n"); });
-  EXPECT_NE(msg.find("exclude rule 'seed=3' names 'seed', which is not an axis (cmem_rate)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("exclude rule 'seed=3' names 'seed', which is not an axis (cmem_rate)"),
+            std::string::npos)
+      << msg;
   msg = test::error_of([&] { expand(dir, "[grid]\ncompression = mean_pool, conv1d\n"); });
-  EXPECT_NE(msg.find("cell 1 (compression=conv1d): compression = conv1d@1 has parameters to learn"), std::string::npos)
+  EXPECT_NE(msg.find("cell 1 (compression=conv1d): compression = conv1d@1 has parameters to learn"),
+            std::string::npos)
       << msg;
   msg = test::error_of([&] { expand(dir, "[grid]\ncompression.kernel = 3\n"); });
-  EXPECT_NE(msg.find("unknown key 'compression.kernel': plugin mean_pool@1 takes no parameters"), std::string::npos)
+  EXPECT_NE(msg.find("unknown key 'compression.kernel': plugin mean_pool@1 takes no parameters"),
+            std::string::npos)
       << msg;
   msg = test::error_of([&] { expand(dir, "[grid]\ndataset = synthetic, text\n"); });
   EXPECT_NE(msg.find("cell 1 (dataset=text): dataset = text needs data_path"), std::string::npos) << msg;
@@ -114,7 +122,8 @@ TEST(Grid, ShardsPartitionTheCells) {
   EXPECT_EQ(seen, (std::vector<int64_t>{1, 1, 1, 1, 1}));
   EXPECT_EQ(shard_cells(g, 1, 3).size(), 2u);
   EXPECT_EQ(parse_shard("2/4"), (std::pair<int64_t, int64_t>{2, 4}));
-  EXPECT_NE(test::error_of([] { parse_shard("4/4"); }).find("expected i/N with 0 <= i < N"), std::string::npos);
+  EXPECT_NE(test::error_of([] { parse_shard("4/4"); }).find("expected i/N with 0 <= i < N"),
+            std::string::npos);
   setenv("SLURM_ARRAY_TASK_ID", "1", 1);
   setenv("SLURM_ARRAY_TASK_COUNT", "3", 1);
   EXPECT_EQ(parse_shard(""), (std::pair<int64_t, int64_t>{1, 3}));

@@ -14,7 +14,8 @@ using test::error_of;
 }  // namespace
 
 TEST(Ini, SectionsCommentsAndLines) {
-  auto ini = parse_ini("# top\nseed = 3\n\n[model]\nmem_len = 16  # inline\n; other\n[compression]\nkernel=2\n", "x.ini");
+  auto ini = parse_ini(
+      "# top\nseed = 3\n\n[model]\nmem_len = 16  # inline\n; other\n[compression]\nkernel=2\n", "x.ini");
   ASSERT_EQ(ini.entries.size(), 3u);
   EXPECT_EQ(ini.entries[0].key, "seed");
   EXPECT_EQ(ini.entries[0].line, 2);
@@ -31,7 +32,8 @@ TEST(Ini, MalformedLinesNameFileAndLine) {
             "run.ini:1: section header '[model' lacks a closing ']'");
   EXPECT_EQ(error_of([] { parse_ini("seed = 1\nseed = 2\n", "run.ini"); }),
             "run.ini:2: key 'seed' already set on line 1");
-  EXPECT_NE(error_of([] { read_ini("/nonexistent/run.ini"); }).find("'/nonexistent/run.ini'"), std::string::npos);
+  EXPECT_NE(error_of([] { read_ini("/nonexistent/run.ini"); }).find("'/nonexistent/run.ini'"),
+            std::string::npos);
 }
 
 TEST(Options, DefaultsValidate) {
@@ -42,9 +44,10 @@ TEST(Options, DefaultsValidate) {
 
 TEST(Options, FileThenOverrides) {
   test::TempDir dir;
-  auto path = dir.file("run.ini",
-                       "experiment = demo\n[model]\nmem_len = 16\nseq_len = 8\ncmem_rate = 4\ncutoffs = 10, 20\n"
-                       "[compression]\ncompression = template\nposition = 0\n[compression_loss]\nweight = 2\n");
+  auto path =
+      dir.file("run.ini",
+               "experiment = demo\n[model]\nmem_len = 16\nseq_len = 8\ncmem_rate = 4\ncutoffs = 10, 20\n"
+               "[compression]\ncompression = template\nposition = 0\n[compression_loss]\nweight = 2\n");
   auto cfg = load_run_config(path, {"mem_len=32", "dropout=0.25"});
   EXPECT_EQ(cfg.experiment, "demo");
   EXPECT_EQ(cfg.model.mem_len, 32);  // --set wins over the file
@@ -75,7 +78,8 @@ TEST(Options, UnknownKeyNamesFileLineAndSuggestion) {
   test::TempDir dir;
   auto path = dir.file("run.ini", "[model]\nmem_lenn = 16\n");
   auto msg = error_of([&] { load_run_config(path, {}); });
-  EXPECT_NE(msg.find(path + ":2: unknown key 'mem_lenn' (did you mean 'mem_len'?)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(path + ":2: unknown key 'mem_lenn' (did you mean 'mem_len'?)"), std::string::npos)
+      << msg;
 }
 
 TEST(Options, BadValuesSayWhatWasExpected) {
@@ -103,14 +107,25 @@ TEST(Options, UnknownSectionIsAnError) {
 }
 
 TEST(Options, DivisibilityIsCheckedUpFront) {
-  EXPECT_EQ(error_of([] { load_run_config("", {"seq_len=30", "cmem_rate=4", "mem_len=32"}); }),
-            "seq_len = 30 is not a multiple of cmem_rate = 4: evictions must be whole blocks of cmem_rate slots");
-  EXPECT_EQ(error_of([] { load_run_config("", {"seq_len=32", "cmem_rate=3", "mem_len=30"}); }),
-            "seq_len = 32 is not a multiple of cmem_rate = 3: evictions must be whole blocks of cmem_rate slots");
-  EXPECT_EQ(error_of([] { load_run_config("", {"seq_len=30", "cmem_rate=3", "mem_len=32"}); }),
-            "mem_len = 32 is not a multiple of cmem_rate = 3: evictions must be whole blocks of cmem_rate slots");
+  EXPECT_EQ(
+      error_of([] {
+        load_run_config("", {"seq_len=30", "cmem_rate=4", "mem_len=32"});
+      }),
+      "seq_len = 30 is not a multiple of cmem_rate = 4: evictions must be whole blocks of cmem_rate slots");
+  EXPECT_EQ(
+      error_of([] {
+        load_run_config("", {"seq_len=32", "cmem_rate=3", "mem_len=30"});
+      }),
+      "seq_len = 32 is not a multiple of cmem_rate = 3: evictions must be whole blocks of cmem_rate slots");
+  EXPECT_EQ(
+      error_of([] {
+        load_run_config("", {"seq_len=30", "cmem_rate=3", "mem_len=32"});
+      }),
+      "mem_len = 32 is not a multiple of cmem_rate = 3: evictions must be whole blocks of cmem_rate slots");
   // Transformer-XL (no compressed memory) does not care about the rate.
   EXPECT_NO_THROW(load_run_config("", {"seq_len=30", "cmem_rate=4", "cmem_len=0"}));
-  EXPECT_EQ(error_of([] { load_run_config("", {"d_model=30", "n_head=4"}); }),
+  EXPECT_EQ(error_of([] {
+              load_run_config("", {"d_model=30", "n_head=4"});
+            }),
             "d_model = 30 is not divisible by n_head = 4: expected d_model a multiple of n_head");
 }

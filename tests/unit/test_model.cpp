@@ -105,7 +105,8 @@ TEST(Model, RateOneIdentityEqualsTransformerXLWithTheSameTotalMemory) {
     for (int seg = 0; seg < 5; ++seg) {
       auto x = tokens(8, 3, 32, 10 + seg), y = tokens(8, 3, 32, 20 + seg);
       auto a = ct->forward(x, y, {false, true, true}), b = txl->forward(x, y, {false, true, true});
-      EXPECT_TRUE(test::tensors_close(a.logits, b.logits, 1e-5, 1e-6)) << "segment " << seg << " eval " << eval;
+      EXPECT_TRUE(test::tensors_close(a.logits, b.logits, 1e-5, 1e-6))
+          << "segment " << seg << " eval " << eval;
       EXPECT_EQ(a.cmem_slots + a.mem_slots, b.mem_slots);
     }
   }
@@ -169,7 +170,8 @@ TEST(Model, MemoriesHoldExactlyTheExpectedSlots) {
       continue;
     }
     auto pooled = all.narrow(0, 0, evicted).reshape({evicted / 2, 2, 2, 16}).mean(1);
-    auto expect = pooled.narrow(0, std::max<int64_t>(0, pooled.size(0) - 4), std::min<int64_t>(4, pooled.size(0)));
+    auto expect =
+        pooled.narrow(0, std::max<int64_t>(0, pooled.size(0) - 4), std::min<int64_t>(4, pooled.size(0)));
     EXPECT_TRUE(test::tensors_close(m0.cmem, expect, 1e-5, 1e-6)) << "segment " << seg;
   }
 }

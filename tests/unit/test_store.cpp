@@ -97,22 +97,24 @@ TEST(RunStore, VersionOneDatabasesGainTheOwnerColumn) {
   auto path = dir.path() + "/v1.sqlite";
   sqlite3* db;
   sqlite3_open(path.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE TABLE experiments(name TEXT PRIMARY KEY, created TEXT NOT NULL);"
-                         "CREATE TABLE runs(run_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, status TEXT NOT NULL,"
-                         " attempt INTEGER NOT NULL DEFAULT 0, host TEXT, device TEXT, threads INTEGER, started TEXT,"
-                         " ended TEXT, heartbeat TEXT, error TEXT, diverged_step INTEGER, step INTEGER NOT NULL DEFAULT 0,"
-                         " git_commit TEXT, ctlab_version TEXT, torch_version TEXT, blas TEXT, config TEXT NOT NULL);"
-                         "CREATE TABLE params(run_id TEXT, key TEXT, value TEXT, PRIMARY KEY(run_id, key));"
-                         "CREATE TABLE metrics(run_id TEXT, key TEXT, step INTEGER, value REAL, wall_time REAL,"
-                         " PRIMARY KEY(run_id, key, step));"
-                         "CREATE TABLE artifacts(run_id TEXT, kind TEXT, path TEXT, sha256 TEXT,"
-                         " PRIMARY KEY(run_id, kind, path));"
-                         "INSERT INTO experiments VALUES ('old', 'then');"
-                         "INSERT INTO runs(run_id, experiment, status, config) VALUES ('r0', 'old', 'completed', 'x');"
-                         "PRAGMA user_version = 1;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(
+          db,
+          "CREATE TABLE experiments(name TEXT PRIMARY KEY, created TEXT NOT NULL);"
+          "CREATE TABLE runs(run_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, status TEXT NOT NULL,"
+          " attempt INTEGER NOT NULL DEFAULT 0, host TEXT, device TEXT, threads INTEGER, started TEXT,"
+          " ended TEXT, heartbeat TEXT, error TEXT, diverged_step INTEGER, step INTEGER NOT NULL DEFAULT 0,"
+          " git_commit TEXT, ctlab_version TEXT, torch_version TEXT, blas TEXT, config TEXT NOT NULL);"
+          "CREATE TABLE params(run_id TEXT, key TEXT, value TEXT, PRIMARY KEY(run_id, key));"
+          "CREATE TABLE metrics(run_id TEXT, key TEXT, step INTEGER, value REAL, wall_time REAL,"
+          " PRIMARY KEY(run_id, key, step));"
+          "CREATE TABLE artifacts(run_id TEXT, kind TEXT, path TEXT, sha256 TEXT,"
+          " PRIMARY KEY(run_id, kind, path));"
+          "INSERT INTO experiments VALUES ('old', 'then');"
+          "INSERT INTO runs(run_id, experiment, status, config) VALUES ('r0', 'old', 'completed', 'x');"
+          "PRAGMA user_version = 1;",
+          nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   RunStore s(path);
   auto r = s.find_run("r0");

@@ -51,7 +51,8 @@ TEST(Values, Canonical) {
 }
 
 TEST(PluginParams, DefaultsOverridesAndErrors) {
-  std::vector<ParamSpec> specs = {{"layers", ParamType::Int, "2", "h"}, {"scale", ParamType::Float, "0.5", "h"}};
+  std::vector<ParamSpec> specs = {{"layers", ParamType::Int, "2", "h"},
+                                  {"scale", ParamType::Float, "0.5", "h"}};
   auto p = resolve_plugin_params(specs, {{"layers", "3"}}, "compression.", "dilated_conv@1");
   EXPECT_EQ(p.get_int("layers"), 3);
   EXPECT_DOUBLE_EQ(p.get_float("scale"), 0.5);

@@ -9,7 +9,6 @@
 #include <torch/version.h>
 
 #include <boost/config.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -40,10 +39,14 @@ enum class ParamType { Int, Float, Bool, String };
 
 inline const char* param_type_name(ParamType t) {
   switch (t) {
-    case ParamType::Int: return "int";
-    case ParamType::Float: return "float";
-    case ParamType::Bool: return "bool";
-    case ParamType::String: return "string";
+    case ParamType::Int:
+      return "int";
+    case ParamType::Float:
+      return "float";
+    case ParamType::Bool:
+      return "bool";
+    case ParamType::String:
+      return "string";
   }
   return "?";
 }
@@ -87,21 +90,21 @@ class PluginParams {
 
 // What the host tells a plugin instance about where it sits. One instance per layer.
 struct PluginContext {
-  int64_t layer = 0;    // 0-based layer index
+  int64_t layer = 0;  // 0-based layer index
   int64_t n_layer = 1;
   int64_t d_model = 0;  // D: feature size of memory slots
   int64_t n_head = 1;
   int64_t d_head = 0;
-  int64_t rate = 1;     // compression rate c
+  int64_t rate = 1;  // compression rate c
   PluginParams params;
 };
 
 // ---------------------------------------------------------------------------------------
 // Compression function f_c: maps the slots evicted from memory to compressed-memory slots.
 struct CompressionInput {
-  torch::Tensor old;    // [n, B, D] evicted slots, oldest first; n is a multiple of rate.
-                        // Detached, except under the bptt loss where it may carry graph.
-  int64_t rate = 1;     // c
+  torch::Tensor old;  // [n, B, D] evicted slots, oldest first; n is a multiple of rate.
+                      // Detached, except under the bptt loss where it may carry graph.
+  int64_t rate = 1;   // c
   int64_t layer = 0;
   torch::Tensor usage;  // [n, B] float32 attention mass each slot received while in memory
                         // (mean over heads and queries, summed over segments); defined
@@ -133,9 +136,12 @@ enum class LossMode {
 
 inline const char* loss_mode_name(LossMode m) {
   switch (m) {
-    case LossMode::Auxiliary: return "auxiliary";
-    case LossMode::Bptt: return "bptt";
-    case LossMode::None: return "none";
+    case LossMode::Auxiliary:
+      return "auxiliary";
+    case LossMode::Bptt:
+      return "bptt";
+    case LossMode::None:
+      return "none";
   }
   return "?";
 }
@@ -199,13 +205,9 @@ class Registrar {
 //   const char* ctlab_plugin_torch_version() -> "major.minor" of LibTorch
 //   void        ctlab_plugin_register(ctlab::Registrar&)
 // Usage, once per plugin library:  CTLAB_PLUGIN(register_my_plugin)
-#define CTLAB_PLUGIN(register_fn)                                                     \
-  extern "C" BOOST_SYMBOL_EXPORT int ctlab_plugin_api_version() {                     \
-    return CTLAB_PLUGIN_API_VERSION;                                                  \
-  }                                                                                   \
-  extern "C" BOOST_SYMBOL_EXPORT const char* ctlab_plugin_torch_version() {           \
-    return CTLAB_TORCH_VERSION_STRING;                                                \
-  }                                                                                   \
-  extern "C" BOOST_SYMBOL_EXPORT void ctlab_plugin_register(::ctlab::Registrar& reg) { \
-    register_fn(reg);                                                                 \
-  }
+#define CTLAB_PLUGIN(register_fn)                                                                    \
+  extern "C" BOOST_SYMBOL_EXPORT int ctlab_plugin_api_version() { return CTLAB_PLUGIN_API_VERSION; } \
+  extern "C" BOOST_SYMBOL_EXPORT const char* ctlab_plugin_torch_version() {                          \
+    return CTLAB_TORCH_VERSION_STRING;                                                               \
+  }                                                                                                  \
+  extern "C" BOOST_SYMBOL_EXPORT void ctlab_plugin_register(::ctlab::Registrar& reg) { register_fn(reg); }

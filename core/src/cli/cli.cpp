@@ -1,9 +1,8 @@
 // Command dispatch, error reporting and the option groups shared by commands.
 #include "cli/cli.h"
 
-#include <iostream>
-
 #include <boost/program_options.hpp>
+#include <iostream>
 
 #include "util/error.h"
 #include "util/text.h"
@@ -33,10 +32,13 @@ const std::vector<Command>& commands() {
        "expand, run (in parallel, resumable, shardable) and follow an experiment grid", cmd_grid},
       {"merge", "ctlab merge <root>... --into <root>",
        "merge results roots (e.g. of shards) into one, idempotently", cmd_merge},
-      {"export", "ctlab export runs|metrics|attention|frequency [--experiment E] [--run R] [--format csv|json] [--out F]",
+      {"export",
+       "ctlab export runs|metrics|attention|frequency [--experiment E] [--run R] [--format csv|json] [--out "
+       "F]",
        "export the run store and the analyses as long-format tables", cmd_export},
       {"report", "ctlab report <experiment> [--out DIR] [--results DIR]",
-       "Markdown report: score pivot over the grid (mean ± std over seeds), attention, frequency, figures", cmd_report},
+       "Markdown report: score pivot over the grid (mean ± std over seeds), attention, frequency, figures",
+       cmd_report},
   };
   return table;
 }
@@ -130,7 +132,8 @@ int run_cli(int argc, char** argv) {
     for (size_t i = 2; i < std::min(end, a.size()); ++i)
       if (a[i] == '-') a[i] = '_';
     if (starts_with(a, "--plugin_dir")) a.replace(0, 12, "--plugin-dir");
-    for (const char* flag : {"--max-attempts", "--retry-diverged", "--stale-after", "--dry-run", "--no-figures", "--expect-run-id"}) {
+    for (const char* flag : {"--max-attempts", "--retry-diverged", "--stale-after", "--dry-run",
+                             "--no-figures", "--expect-run-id"}) {
       std::string underscored = flag;
       for (size_t i = 2; i < underscored.size(); ++i)
         if (underscored[i] == '-') underscored[i] = '_';
@@ -138,7 +141,8 @@ int run_cli(int argc, char** argv) {
     }
   }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    if (args.size() >= 2 && args[0] == "help") args = {args[1], "--help"};
+    if (args.size() >= 2 && args[0] == "help")
+      args = {args[1], "--help"};
     else {
       print_main_help();
       return args.empty() ? kExitUsage : kExitOk;
@@ -161,7 +165,8 @@ int run_cli(int argc, char** argv) {
     return cmd->run(std::vector<std::string>(args.begin() + 1, args.end()));
   } catch (const Error& e) {
     std::cerr << "ctlab: error: " << e.what() << "\n";
-    if (e.kind() == ErrorKind::Usage) std::cerr << "hint: 'ctlab --help' lists commands and 'ctlab <command> --help' their options\n";
+    if (e.kind() == ErrorKind::Usage)
+      std::cerr << "hint: 'ctlab --help' lists commands and 'ctlab <command> --help' their options\n";
     return e.exit_code();
   } catch (const std::exception& e) {
     std::cerr << "ctlab: error: " << brief_what(e) << "\n";

@@ -2,13 +2,11 @@
 // Boost.program_options, and the shared option groups (configuration keys, plugin dirs).
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
-
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "config/options.h"
 #include "config/resolve.h"
@@ -17,8 +15,8 @@ namespace ctlab {
 
 struct Command {
   std::string name;
-  std::string usage;    // "ctlab plugins list|info <name> [options]"
-  std::string summary;  // one line
+  std::string usage;                                 // "ctlab plugins list|info <name> [options]"
+  std::string summary;                               // one line
   int (*run)(const std::vector<std::string>& args);  // args after the command name
 };
 

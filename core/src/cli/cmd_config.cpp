@@ -1,8 +1,7 @@
 // `ctlab config [<run.ini>]`: the fully resolved, validated configuration of a run, with
 // plugins pinned to name@version and every plugin parameter listed.
-#include <iostream>
-
 #include <boost/program_options.hpp>
+#include <iostream>
 
 #include "cli/cli.h"
 #include "config/resolve.h"

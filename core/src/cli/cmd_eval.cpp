@@ -1,16 +1,15 @@
 // `ctlab eval <run_id>`: evaluate a trained run's checkpoint on a whole split, with the
 // evaluation overrides of [CT] sec. 3.4, and record the result in the run store.
-#include <cstdio>
-#include <iostream>
-
 #include <boost/filesystem.hpp>
 #include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
 
 #include "cli/cli.h"
 #include "data/corpus.h"
 #include "model/factory.h"
-#include "store/run_store.h"
 #include "store/analysis_file.h"
+#include "store/run_store.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
@@ -25,8 +24,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   desc.add_options()("help,h", "show this help")("run_id", po::value<std::string>(), "the run to evaluate")(
       "split", po::value<std::string>()->default_value("test"), "valid or test")(
       "seq_len", po::value<std::string>(), "evaluation segment length (default: the run's eval_seq_len)")(
-      "mem_len", po::value<std::string>(), "evaluation memory length")(
-      "cmem_len", po::value<std::string>(), "evaluation compressed-memory length")(
+      "mem_len", po::value<std::string>(), "evaluation memory length")("cmem_len", po::value<std::string>(),
+                                                                       "evaluation compressed-memory length")(
       "clamp_len", po::value<std::string>(), "evaluation clamp_len (-1 = no clamp)")(
       "same_length", po::value<std::string>(), "true: every query sees exactly mem_len + cmem_len keys")(
       "batch_size", po::value<std::string>(), "evaluation streams")(
@@ -47,24 +46,25 @@ int cmd_eval(const std::vector<std::string>& args) {
 
   const std::string root = results_root(vm);
   const std::string db = root + "/ctlab.sqlite";
-  if (!boost::filesystem::exists(db)) throw Error("no results database at '" + db + "' (use --results to point at one)");
+  if (!boost::filesystem::exists(db))
+    throw Error("no results database at '" + db + "' (use --results to point at one)");
   RunStore store(db);
   auto rec = store.find_run(run_id);
   if (!rec) throw Error("no run '" + run_id + "' in " + db);
   auto paths = RunPaths::for_run(root, run_id);
 
   std::vector<std::string> overrides;
-  const std::pair<const char*, const char*> keys[] = {{"seq_len", "eval_seq_len"}, {"mem_len", "eval_mem_len"},
-                                                      {"cmem_len", "eval_cmem_len"}, {"clamp_len", "eval_clamp_len"},
-                                                      {"same_length", "same_length"}, {"batch_size", "eval_batch_size"},
-                                                      {"segments", "eval_segments"}, {"device", "device"},
-                                                      {"threads", "threads"}};
+  const std::pair<const char*, const char*> keys[] = {
+      {"seq_len", "eval_seq_len"},     {"mem_len", "eval_mem_len"},    {"cmem_len", "eval_cmem_len"},
+      {"clamp_len", "eval_clamp_len"}, {"same_length", "same_length"}, {"batch_size", "eval_batch_size"},
+      {"segments", "eval_segments"},   {"device", "device"},           {"threads", "threads"}};
   for (const auto& [flag, key] : keys)
     if (vm.count(flag)) overrides.push_back(std::string(key) + "=" + vm[flag].as<std::string>());
   auto run = resolve_run(paths.config, overrides, vm);
   auto& cfg = run.cfg;
   if (run_id_of(cfg) != run_id && overrides.empty())
-    throw Error("'" + paths.config + "' does not describe run " + run_id + " (its run_id is " + run_id_of(cfg) + ")");
+    throw Error("'" + paths.config + "' does not describe run " + run_id + " (its run_id is " +
+                run_id_of(cfg) + ")");
   Corpus corpus = load_corpus(cfg.data);
   cfg.model.vocab_size = corpus.vocab_size;
   const auto device = resolve_device(cfg.device);
@@ -89,8 +89,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   const std::string prefix = "eval/" + split + "/" + settings.tag() + "/";
   store.add_metrics(run_id, {{prefix + "loss", step, r.loss, 0}, {prefix + score, step, value, 0}});
   std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
-              run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score, value, r.loss,
-              static_cast<long long>(r.tokens), static_cast<long long>(r.segments));
+              run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score,
+              value, r.loss, static_cast<long long>(r.tokens), static_cast<long long>(r.segments));
   if (analysis_note.empty())
     std::printf("analysis (attention over %lld segments with full memories, token frequencies) in %s:%s\n",
                 static_cast<long long>(a.full_segments), (paths.dir + "/analysis.h5").c_str(), group.c_str());

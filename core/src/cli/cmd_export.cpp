@@ -1,9 +1,8 @@
 // `ctlab export runs|metrics|attention|frequency` and `ctlab report <experiment>`.
+#include <boost/program_options.hpp>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <boost/program_options.hpp>
 
 #include "cli/cli.h"
 #include "export.h"
@@ -15,7 +14,8 @@ namespace ctlab {
 int cmd_export(const std::vector<std::string>& args) {
   const Command self = command("export");  // a copy: GCC 13 warns on references from calls
   po::options_description desc("Options");
-  desc.add_options()("help,h", "show this help")("what", po::value<std::string>(), "runs | metrics | attention | frequency")(
+  desc.add_options()("help,h", "show this help")("what", po::value<std::string>(),
+                                                 "runs | metrics | attention | frequency")(
       "experiment", po::value<std::string>()->default_value(""), "only this experiment")(
       "run", po::value<std::string>()->default_value(""), "only this run_id")(
       "key", po::value<std::string>()->default_value(""), "metrics: only keys starting with this")(
@@ -30,13 +30,17 @@ int cmd_export(const std::vector<std::string>& args) {
   if (!vm.count("what")) throw Error("ctlab export: expected runs, metrics, attention or frequency");
   const auto format = vm["format"].as<std::string>();
   if (format != "csv" && format != "json") throw Error("--format '" + format + "': expected csv or json");
-  ExportFilter f{vm["experiment"].as<std::string>(), vm["run"].as<std::string>(), vm["key"].as<std::string>()};
+  ExportFilter f{vm["experiment"].as<std::string>(), vm["run"].as<std::string>(),
+                 vm["key"].as<std::string>()};
   Table t = export_table(vm["what"].as<std::string>(), results_root(vm), f);
   std::ostringstream s;
-  if (format == "csv") write_csv(t, s);
-  else write_json(t, s);
+  if (format == "csv")
+    write_csv(t, s);
+  else
+    write_json(t, s);
   const auto out = vm["out"].as<std::string>();
-  if (out.empty()) std::cout << s.str();
+  if (out.empty())
+    std::cout << s.str();
   else {
     write_file_atomic(out, s.str());
     std::cerr << "wrote " << t.rows.size() << " rows to " << out << "\n";
@@ -47,16 +51,19 @@ int cmd_export(const std::vector<std::string>& args) {
 int cmd_report(const std::vector<std::string>& args) {
   const Command self = command("report");
   po::options_description desc("Options");
-  desc.add_options()("help,h", "show this help")("experiment", po::value<std::string>(), "the experiment to report")(
-      "out", po::value<std::string>()->default_value(""), "output folder (default: <results>/reports/<experiment>)")(
-      "no-figures", "skip the figures (analysis/figures.py)");
+  desc.add_options()("help,h", "show this help")("experiment", po::value<std::string>(),
+                                                 "the experiment to report")(
+      "out", po::value<std::string>()->default_value(""),
+      "output folder (default: <results>/reports/<experiment>)")("no-figures",
+                                                                 "skip the figures (analysis/figures.py)");
   add_results_option(desc);
   po::positional_options_description pos;
   pos.add("experiment", 1);
   po::variables_map vm;
   parse_command_line(args, desc, pos, vm, "report");
   if (vm.count("help")) return print_help(self, desc);
-  if (!vm.count("experiment")) throw Error("ctlab report: expected an experiment name, e.g. 'ctlab report quickstart'");
+  if (!vm.count("experiment"))
+    throw Error("ctlab report: expected an experiment name, e.g. 'ctlab report quickstart'");
   ReportOptions o;
   o.results_root = results_root(vm);
   o.experiment = vm["experiment"].as<std::string>();

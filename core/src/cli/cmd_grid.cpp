@@ -1,11 +1,10 @@
 // `ctlab grid run|status|expand <grid.ini>`: experiment grids (see grid/grid.h and
 // grid/scheduler.h).
+#include <boost/filesystem.hpp>
+#include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-
-#include <boost/filesystem.hpp>
-#include <boost/program_options.hpp>
 
 #include "cli/cli.h"
 #include "grid/grid.h"
@@ -43,16 +42,19 @@ int cmd_grid(const std::vector<std::string>& args) {
   const Command self = command("grid");  // a copy: GCC 13 warns on references from calls
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("action", po::value<std::string>(), "run | status | expand")(
-      "file", po::value<std::string>(), "grid file (INI)")("jobs,j", po::value<int64_t>()->default_value(1),
-                                                           "local CPU worker processes; cores are divided among them")(
+      "file", po::value<std::string>(), "grid file (INI)")(
+      "jobs,j", po::value<int64_t>()->default_value(1),
+      "local CPU worker processes; cores are divided among them")(
       "devices", po::value<std::string>(), "one worker per device, e.g. cuda:0,cuda:1")(
       "shard", po::value<std::string>()->default_value(""),
       "run only shard i of N (i/N, 0-based); default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT")(
-      "max-attempts", po::value<int64_t>()->default_value(2), "retry a failed cell until it has this many attempts")(
-      "retry-diverged", "run diverged cells again")("stale-after", po::value<int64_t>()->default_value(120),
-                                                    "seconds without a heartbeat after which a running cell is resumed")(
-      "dry-run", "show what would run, run nothing")(
-      "set", po::value<std::vector<std::string>>()->composing(), "override a key in every cell: --set max_steps=10");
+      "max-attempts", po::value<int64_t>()->default_value(2),
+      "retry a failed cell until it has this many attempts")("retry-diverged", "run diverged cells again")(
+      "stale-after", po::value<int64_t>()->default_value(120),
+      "seconds without a heartbeat after which a running cell is resumed")(
+      "dry-run", "show what would run, run nothing")("set",
+                                                     po::value<std::vector<std::string>>()->composing(),
+                                                     "override a key in every cell: --set max_steps=10");
   add_results_option(desc);
   add_plugin_dir_option(desc);
   po::positional_options_description pos;
@@ -61,11 +63,14 @@ int cmd_grid(const std::vector<std::string>& args) {
   parse_command_line(args, desc, pos, vm, "grid");
   if (vm.count("help")) return print_help(self, desc);
   if (!vm.count("action") || !vm.count("file"))
-    throw Error("ctlab grid: expected an action and a grid file, e.g. 'ctlab grid run experiments/quickstart/grid.ini'");
+    throw Error(
+        "ctlab grid: expected an action and a grid file, e.g. 'ctlab grid run "
+        "experiments/quickstart/grid.ini'");
   const std::string action = vm["action"].as<std::string>();
   if (action != "run" && action != "status" && action != "expand")
     throw Error("ctlab grid: unknown action '" + action + "'; expected run, status or expand");
-  if (vm["jobs"].as<int64_t>() < 1) throw Error("--jobs " + std::to_string(vm["jobs"].as<int64_t>()) + ": expected >= 1");
+  if (vm["jobs"].as<int64_t>() < 1)
+    throw Error("--jobs " + std::to_string(vm["jobs"].as<int64_t>()) + ": expected >= 1");
   if (vm["max-attempts"].as<int64_t>() < 1) throw Error("--max-attempts: expected >= 1");
 
   std::vector<std::string> plugin_dirs, sets;
@@ -77,8 +82,9 @@ int cmd_grid(const std::vector<std::string>& args) {
 
   if (action == "expand") {
     std::printf("grid %s: experiment %s, axes %s: %zu cells (%lld excluded, %lld merged as the same run)\n",
-                grid.path.c_str(), grid.experiment.c_str(), grid.axes.empty() ? "(none)" : join(grid.axes, ", ").c_str(),
-                grid.cells.size(), static_cast<long long>(grid.excluded), static_cast<long long>(grid.duplicates));
+                grid.path.c_str(), grid.experiment.c_str(),
+                grid.axes.empty() ? "(none)" : join(grid.axes, ", ").c_str(), grid.cells.size(),
+                static_cast<long long>(grid.excluded), static_cast<long long>(grid.duplicates));
     std::printf("%-5s %-13s %-6s %s\n", "CELL", "RUN_ID", "SHARD", "AXES");
     for (const auto& c : grid.cells)
       std::printf("%-5lld %-13s %-6lld %s\n", static_cast<long long>(c.index), c.run_id.c_str(),
@@ -88,17 +94,20 @@ int cmd_grid(const std::vector<std::string>& args) {
   if (action == "status") {
     const std::string db = root + "/ctlab.sqlite";
     if (!boost::filesystem::exists(db)) {
-      std::printf("grid %s: no results yet in %s (%zu cells)\n", grid.path.c_str(), root.c_str(), grid.cells.size());
+      std::printf("grid %s: no results yet in %s (%zu cells)\n", grid.path.c_str(), root.c_str(),
+                  grid.cells.size());
       return kExitOk;
     }
     RunStore store(db);
-    std::printf("%-5s %-13s %-12s %-7s %-8s %-14s %s\n", "CELL", "RUN_ID", "STATUS", "ATTEMPT", "STEP", "FINAL", "AXES");
+    std::printf("%-5s %-13s %-12s %-7s %-8s %-14s %s\n", "CELL", "RUN_ID", "STATUS", "ATTEMPT", "STEP",
+                "FINAL", "AXES");
     int64_t done = 0;
     for (const auto* c : shard_cells(grid, shard, shards)) {
       auto r = store.find_run(c->run_id);
       done += r && r->status == "completed";
-      std::printf("%-5lld %-13s %-12s %-7lld %-8s %-14s %s\n", static_cast<long long>(c->index), c->run_id.c_str(),
-                  r ? r->status.c_str() : "pending", static_cast<long long>(r ? r->attempt : 0),
+      std::printf("%-5lld %-13s %-12s %-7lld %-8s %-14s %s\n", static_cast<long long>(c->index),
+                  c->run_id.c_str(), r ? r->status.c_str() : "pending",
+                  static_cast<long long>(r ? r->attempt : 0),
                   (std::to_string(r ? r->step : 0) + "/" + std::to_string(c->cfg.train.max_steps)).c_str(),
                   final_score(store, c->run_id).c_str(), c->name.c_str());
     }

@@ -1,9 +1,8 @@
 // `ctlab merge <root>... --into <root>`: combines results roots (e.g. one per shard) into
 // one, idempotently: the SQLite rows and the run folders.
-#include <cstdio>
-
 #include <boost/filesystem.hpp>
 #include <boost/program_options.hpp>
+#include <cstdio>
 
 #include "cli/cli.h"
 #include "store/run_store.h"
@@ -16,8 +15,10 @@ void copy_tree(const boost::filesystem::path& from, const boost::filesystem::pat
   fs::create_directories(to);
   for (fs::directory_iterator it(from), end; it != end; ++it) {
     auto target = to / it->path().filename();
-    if (fs::is_directory(it->path())) copy_tree(it->path(), target);
-    else fs::copy_file(it->path(), target, fs::copy_options::overwrite_existing);
+    if (fs::is_directory(it->path()))
+      copy_tree(it->path(), target);
+    else
+      fs::copy_file(it->path(), target, fs::copy_options::overwrite_existing);
   }
 }
 
@@ -27,7 +28,8 @@ int cmd_merge(const std::vector<std::string>& args) {
   namespace fs = boost::filesystem;
   const Command self = command("merge");  // a copy: GCC 13 warns on references from calls
   po::options_description desc("Options");
-  desc.add_options()("help,h", "show this help")("roots", po::value<std::vector<std::string>>(), "results roots to merge")(
+  desc.add_options()("help,h", "show this help")("roots", po::value<std::vector<std::string>>(),
+                                                 "results roots to merge")(
       "into", po::value<std::string>(), "the results root to merge into (created if needed)");
   po::positional_options_description pos;
   pos.add("roots", -1);
@@ -35,11 +37,13 @@ int cmd_merge(const std::vector<std::string>& args) {
   parse_command_line(args, desc, pos, vm, "merge");
   if (vm.count("help")) return print_help(self, desc);
   if (!vm.count("roots") || !vm.count("into"))
-    throw Error("ctlab merge: expected results roots and --into, e.g. 'ctlab merge results/shard-* --into results'");
+    throw Error(
+        "ctlab merge: expected results roots and --into, e.g. 'ctlab merge results/shard-* --into results'");
   const std::string into = vm["into"].as<std::string>();
   std::vector<std::string> roots = vm["roots"].as<std::vector<std::string>>();
   for (const auto& r : roots) {
-    if (!fs::exists(r + "/ctlab.sqlite")) throw Error("'" + r + "' is not a results root: it has no ctlab.sqlite");
+    if (!fs::exists(r + "/ctlab.sqlite"))
+      throw Error("'" + r + "' is not a results root: it has no ctlab.sqlite");
     boost::system::error_code ec;
     if (fs::equivalent(r, into, ec)) throw Error("'" + r + "' is the root being merged into");
   }

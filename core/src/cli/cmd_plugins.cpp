@@ -1,9 +1,8 @@
 // `ctlab plugins list|info <name>`: what the plugin host found on the search path.
+#include <boost/program_options.hpp>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
-
-#include <boost/program_options.hpp>
 
 #include "cli/cli.h"
 #include "plugin/plugin_host.h"
@@ -36,8 +35,8 @@ void print_params(const std::vector<ParamSpec>& params, const std::string& prefi
 int cmd_plugins(const std::vector<std::string>& args) {
   const Command self = command("plugins");  // a copy: GCC 13 warns on references from calls
   po::options_description desc("Options");
-  desc.add_options()("help,h", "show this help")(
-      "action", po::value<std::string>()->value_name("list|info"), "list (default) or info")(
+  desc.add_options()("help,h", "show this help")("action", po::value<std::string>()->value_name("list|info"),
+                                                 "list (default) or info")(
       "name", po::value<std::string>(), "plugin name or name@version (for info)");
   add_plugin_dir_option(desc);
   po::positional_options_description pos;
@@ -54,16 +53,20 @@ int cmd_plugins(const std::vector<std::string>& args) {
   host.load_directories(dirs);
 
   if (action == "list") {
-    if (vm.count("name")) throw Error("ctlab plugins list takes no name; did you mean 'ctlab plugins info " + vm["name"].as<std::string>() + "'?");
+    if (vm.count("name"))
+      throw Error("ctlab plugins list takes no name; did you mean 'ctlab plugins info " +
+                  vm["name"].as<std::string>() + "'?");
     std::cout << std::left << std::setw(6) << "KIND" << std::setw(30) << "NAME@VERSION" << std::setw(18)
-              << "TRAINS/MODE" << std::setw(34) << "PARAMS (defaults)" << "FILE\n";
+              << "TRAINS/MODE" << std::setw(34) << "PARAMS (defaults)"
+              << "FILE\n";
     for (const auto* e : host.compression_fns())
       std::cout << std::setw(6) << "fn" << std::setw(30) << e->id << std::setw(18)
                 << (e->spec.trainable ? "trainable" : "parameter-free") << std::setw(34)
                 << params_brief(e->spec.params) << e->path << "\n";
     for (const auto* e : host.compression_losses())
       std::cout << std::setw(6) << "loss" << std::setw(30) << e->id << std::setw(18)
-                << loss_mode_name(e->spec.mode) << std::setw(34) << params_brief(e->spec.params) << e->path << "\n";
+                << loss_mode_name(e->spec.mode) << std::setw(34) << params_brief(e->spec.params) << e->path
+                << "\n";
     bool any_bad = false;
     for (const auto& f : host.files()) {
       if (f.loaded) continue;
@@ -75,12 +78,19 @@ int cmd_plugins(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (action != "info") throw Error("ctlab plugins: unknown action '" + action + "'; expected list or info");
-  if (!vm.count("name")) throw Error("ctlab plugins info: expected a plugin name, e.g. 'ctlab plugins info mean_pool'");
+  if (!vm.count("name"))
+    throw Error("ctlab plugins info: expected a plugin name, e.g. 'ctlab plugins info mean_pool'");
   std::string name = vm["name"].as<std::string>();
   const FnEntry* fn = nullptr;
   const LossEntry* loss = nullptr;
-  try { fn = &host.compression_fn(name); } catch (const Error&) {}
-  try { loss = &host.compression_loss(name); } catch (const Error&) {}
+  try {
+    fn = &host.compression_fn(name);
+  } catch (const Error&) {
+  }
+  try {
+    loss = &host.compression_loss(name);
+  } catch (const Error&) {
+  }
   if (!fn && !loss) host.compression_fn(name);  // throws the full "available: ..." message
   if (fn) {
     std::cout << fn->id << "  (compression function)\n  summary: " << fn->spec.summary << "\n"

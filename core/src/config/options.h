@@ -13,25 +13,25 @@ namespace ctlab {
 
 // DESIGN of the model (see ARCHITECTURE.md): all lengths count time steps (tokens/slots).
 struct ModelOptions {
-  int64_t vocab_size = 256;       // byte level by default; word-level data sets it
+  int64_t vocab_size = 256;  // byte level by default; word-level data sets it
   int64_t n_layer = 2;
   int64_t d_model = 128;
-  int64_t n_head = 4;             // d_head = d_model / n_head
+  int64_t n_head = 4;  // d_head = d_model / n_head
   int64_t d_ff = 512;
-  int64_t seq_len = 64;           // n_s: tokens per segment
-  int64_t mem_len = 64;           // n_m: memory slots per layer
-  int64_t cmem_len = 32;          // n_cm: compressed-memory slots per layer (0 = Transformer-XL)
-  int64_t cmem_rate = 2;          // c: evicted slots per compressed slot
-  int64_t clamp_len = -1;         // relative distances are clamped to this; -1 = no clamp
-  bool same_length = false;       // evaluation: every query sees exactly mem_len+cmem_len keys
+  int64_t seq_len = 64;      // n_s: tokens per segment
+  int64_t mem_len = 64;      // n_m: memory slots per layer
+  int64_t cmem_len = 32;     // n_cm: compressed-memory slots per layer (0 = Transformer-XL)
+  int64_t cmem_rate = 2;     // c: evicted slots per compressed slot
+  int64_t clamp_len = -1;    // relative distances are clamped to this; -1 = no clamp
+  bool same_length = false;  // evaluation: every query sees exactly mem_len+cmem_len keys
   double dropout = 0.1;
   double dropatt = 0.0;
-  std::string norm = "post";      // post | pre
-  bool untie_r = true;            // u, v biases per layer (false: shared by all layers)
-  bool tie_weight = true;         // output layer shares the embedding matrix
+  std::string norm = "post";            // post | pre
+  bool untie_r = true;                  // u, v biases per layer (false: shared by all layers)
+  bool tie_weight = true;               // output layer shares the embedding matrix
   std::string cmem_positions = "slot";  // each compressed slot is one relative step
-  std::vector<int64_t> cutoffs;   // adaptive softmax cutoffs (word level); empty = full softmax
-  double init_std = 0.02;         // normal init of weights
+  std::vector<int64_t> cutoffs;         // adaptive softmax cutoffs (word level); empty = full softmax
+  double init_std = 0.02;               // normal init of weights
 };
 
 // A plugin chosen by name ("mean_pool" or "mean_pool@1") with its raw parameter values.
@@ -45,8 +45,8 @@ struct DataOptions {
   std::string dataset = "default";  // default | brown | enwik8 | text8 | wikitext103 | text | synthetic
   std::string data_path;            // file (enwik8, text8, text) or folder (wikitext103, brown)
   std::vector<double> split = {0.9, 0.05, 0.05};  // train/valid/test fractions (default, text)
-  int64_t synthetic_vocab = 16;     // synthetic: alphabet size
-  int64_t synthetic_period = 24;    // synthetic: each block of this many tokens is repeated once
+  int64_t synthetic_vocab = 16;                   // synthetic: alphabet size
+  int64_t synthetic_period = 24;      // synthetic: each block of this many tokens is repeated once
   int64_t synthetic_tokens = 200000;  // synthetic: tokens in the training split (valid/test: 1/10)
 };
 
@@ -57,13 +57,13 @@ struct TrainOptions {
   double lr_start = 1e-6;
   double lr_min = 1e-6;
   int64_t warmup_steps = 100;
-  double clip = 0.1;                 // global grad-norm clip (0 = off)
-  int64_t accumulate = 1;            // batch split into this many chunks per step
-  int64_t update_period = 1;         // [CT]: optimizer update every this many steps ...
-  int64_t update_period_from = 0;    // ... from this step on
-  int64_t bptt_segments = 2;         // bptt loss: segments unrolled in one graph
-  std::string precision = "fp32";    // fp32 | bf16 (CUDA autocast)
-  int64_t eval_every = 0;            // validation every N steps (0 = at the end only)
+  double clip = 0.1;               // global grad-norm clip (0 = off)
+  int64_t accumulate = 1;          // batch split into this many chunks per step
+  int64_t update_period = 1;       // [CT]: optimizer update every this many steps ...
+  int64_t update_period_from = 0;  // ... from this step on
+  int64_t bptt_segments = 2;       // bptt loss: segments unrolled in one graph
+  std::string precision = "fp32";  // fp32 | bf16 (CUDA autocast)
+  int64_t eval_every = 0;          // validation every N steps (0 = at the end only)
   int64_t log_every = 10;
   int64_t checkpoint_every = 100;
 };
@@ -72,7 +72,7 @@ struct TrainOptions {
 struct EvalOptions {
   std::optional<int64_t> seq_len, mem_len, cmem_len, clamp_len;
   int64_t batch_size = 8;
-  int64_t segments = 0;  // segments of the split per validation (0 = the whole split)
+  int64_t segments = 0;            // segments of the split per validation (0 = the whole split)
   int64_t buckets_sequences = 50;  // segments with full memories for attention by bucket (0 = off)
   int64_t buckets_per_region = 6;  // buckets per region (compressed memory, memory, sequence)
   std::vector<int64_t> freq_edges = {100, 1000, 10000};  // token-count edges for frequency buckets

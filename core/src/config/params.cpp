@@ -2,9 +2,9 @@
 #include "config/params.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -77,8 +77,8 @@ PluginParams resolve_plugin_params(const std::vector<ParamSpec>& specs,
       if (!s.choices.empty() && std::find(s.choices.begin(), s.choices.end(), out[s.name]) == s.choices.end())
         throw std::invalid_argument("one of " + join(s.choices, ", "));
     } catch (const std::invalid_argument& e) {
-      throw Error("bad value for '" + key_prefix + s.name + "' = '" + value + "': plugin " +
-                  plugin_id + " expects " + e.what() +
+      throw Error("bad value for '" + key_prefix + s.name + "' = '" + value + "': plugin " + plugin_id +
+                  " expects " + e.what() +
                   (it == given.end() ? " (this is the plugin's own default: the plugin is broken)" : ""));
     }
   }

@@ -2,11 +2,11 @@
 // and validation of a plugin's configured parameters against its declared ParamSpecs.
 #pragma once
 
+#include <ctlab/plugin_api.h>
+
 #include <map>
 #include <string>
 #include <vector>
-
-#include <ctlab/plugin_api.h>
 
 namespace ctlab {
 

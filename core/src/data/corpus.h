@@ -3,21 +3,21 @@
 // a synthetic long-range copy task, each split into train/valid/test.
 #pragma once
 
+#include <torch/types.h>
+
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "config/options.h"
 
 namespace ctlab {
 
 struct Corpus {
-  std::string dataset;   // the `dataset` key
-  std::string source;    // where it was read from, for logs and the run store
+  std::string dataset;  // the `dataset` key
+  std::string source;   // where it was read from, for logs and the run store
   bool word_level = false;
   int64_t vocab_size = 256;
-  std::vector<std::string> vocab;  // word level: id -> word (id 0 = "<eos>", 1 = "<unk>")
+  std::vector<std::string> vocab;    // word level: id -> word (id 0 = "<eos>", 1 = "<unk>")
   torch::Tensor train, valid, test;  // 1-D: uint8 for bytes, int32 for words
 
   const torch::Tensor& split(const std::string& name) const;  // throws for unknown names

@@ -3,9 +3,9 @@
 // tokens, across segment boundaries. Memories therefore carry real context.
 #pragma once
 
-#include <utility>
-
 #include <torch/types.h>
+
+#include <utility>
 
 namespace ctlab {
 

@@ -58,7 +58,8 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& spec) {
     if (*end != '\0') n = -1;
   }
   if (slash == std::string::npos || n < 1 || i < 0 || i >= n)
-    throw Error("shard '" + s + "': expected i/N with 0 <= i < N (e.g. --shard 0/4), or SLURM_ARRAY_TASK_ID and "
+    throw Error("shard '" + s +
+                "': expected i/N with 0 <= i < N (e.g. --shard 0/4), or SLURM_ARRAY_TASK_ID and "
                 "SLURM_ARRAY_TASK_COUNT");
   return {i, n};
 }
@@ -97,7 +98,8 @@ Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin
       for (const auto& v : split(e.value, ','))
         if (!v.empty()) a.values.push_back(v);
       if (a.values.empty()) throw Error(where + ": grid axis '" + e.key + "' has no values");
-      if (a.name != "seed" && !starts_with(a.name, "compression.") && !starts_with(a.name, "compression_loss.")) {
+      if (a.name != "seed" && !starts_with(a.name, "compression.") &&
+          !starts_with(a.name, "compression_loss.")) {
         RunConfig probe;  // the key must exist
         try {
           get_setting(probe, a.name);
@@ -105,8 +107,10 @@ Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin
           throw Error(where + ": grid axis: " + err.what());
         }
       }
-      if (a.name == "seed") seeds = a;
-      else axes.push_back(a);
+      if (a.name == "seed")
+        seeds = a;
+      else
+        axes.push_back(a);
     } else if (starts_with(e.section, "variant")) {
       auto name = trim(e.section.substr(7));
       if (name.empty()) throw Error(where + ": a variant section needs a name: [variant NAME]");
@@ -125,11 +129,12 @@ Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin
     for (const auto& c : split(rule, '&')) {
       auto eq = c.find('=');
       if (eq == std::string::npos)
-        throw Error(exclude_where + ": exclude rule '" + rule + "': expected axis=value conditions joined by '&'");
+        throw Error(exclude_where + ": exclude rule '" + rule +
+                    "': expected axis=value conditions joined by '&'");
       Condition cond{trim(c.substr(0, eq)), trim(c.substr(eq + 1))};
       if (std::find(grid.axes.begin(), grid.axes.end(), cond.axis) == grid.axes.end())
-        throw Error(exclude_where + ": exclude rule '" + rule + "' names '" + cond.axis + "', which is not an axis (" +
-                    join(grid.axes, ", ") + ")");
+        throw Error(exclude_where + ": exclude rule '" + rule + "' names '" + cond.axis +
+                    "', which is not an axis (" + join(grid.axes, ", ") + ")");
       conds.push_back(cond);
     }
     excludes.push_back(conds);
@@ -168,22 +173,23 @@ Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin
           if (axes[a].name == "variant") {
             for (const auto& s : variants[values[a].second]) apply_setting(cfg, s.key, s.value, s.where);
           } else {
-            apply_setting(cfg, axes[a].name, values[a].second, axes[a].where + " (axis " + axes[a].name + ")");
+            apply_setting(cfg, axes[a].name, values[a].second,
+                          axes[a].where + " (axis " + axes[a].name + ")");
           }
         }
         for (const auto& o : overrides) apply_override(cfg, o);
         if (grid.experiment.empty()) grid.experiment = cfg.experiment;
         validate_run_config(cfg);
-        auto data_key = cfg.data.dataset + "\n" + cfg.data.data_path + "\n" +
-                        get_setting(cfg, "split") + "\n" + get_setting(cfg, "synthetic_vocab") + "," +
+        auto data_key = cfg.data.dataset + "\n" + cfg.data.data_path + "\n" + get_setting(cfg, "split") +
+                        "\n" + get_setting(cfg, "synthetic_vocab") + "," +
                         get_setting(cfg, "synthetic_period") + "," + get_setting(cfg, "synthetic_tokens");
         auto it = corpora.find(data_key);
         if (it == corpora.end()) it = corpora.emplace(data_key, load_corpus(cfg.data)).first;
         cfg.model.vocab_size = it->second.vocab_size;
         validate_run_config(cfg);
         if (!cfg.model.cutoffs.empty() && cfg.model.cutoffs.back() >= cfg.model.vocab_size)
-          throw Error("cutoffs end at " + std::to_string(cfg.model.cutoffs.back()) + " but the vocabulary has " +
-                      std::to_string(cfg.model.vocab_size) + " symbols");
+          throw Error("cutoffs end at " + std::to_string(cfg.model.cutoffs.back()) +
+                      " but the vocabulary has " + std::to_string(cfg.model.vocab_size) + " symbols");
         pin_plugins(cfg, resolve_plugins(*grid.host, cfg));
         GridCell cell;
         cell.name = name;

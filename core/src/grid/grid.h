@@ -18,7 +18,7 @@ struct GridCell {
   int64_t index = 0;  // position in expansion order (stable: shards are taken from it)
   std::string name;   // "variant=conv1d cmem_rate=2 seed=1"
   std::vector<std::pair<std::string, std::string>> axes;  // this cell's value of every axis
-  RunConfig cfg;      // resolved, validated, plugins pinned, vocab_size from the data
+  RunConfig cfg;  // resolved, validated, plugins pinned, vocab_size from the data
   std::string run_id;
 };
 

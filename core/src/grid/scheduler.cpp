@@ -62,18 +62,27 @@ struct Worker {
 
 const char* action_name(CellAction a) {
   switch (a) {
-    case CellAction::Start: return "start";
-    case CellAction::Resume: return "resume";
-    case CellAction::Retry: return "retry";
-    case CellAction::Done: return "completed";
-    case CellAction::Diverged: return "diverged (skipped; --retry-diverged runs it again)";
-    case CellAction::GaveUp: return "failed (attempts used up; --max-attempts allows more)";
-    case CellAction::RunningElsewhere: return "running elsewhere";
+    case CellAction::Start:
+      return "start";
+    case CellAction::Resume:
+      return "resume";
+    case CellAction::Retry:
+      return "retry";
+    case CellAction::Done:
+      return "completed";
+    case CellAction::Diverged:
+      return "diverged (skipped; --retry-diverged runs it again)";
+    case CellAction::GaveUp:
+      return "failed (attempts used up; --max-attempts allows more)";
+    case CellAction::RunningElsewhere:
+      return "running elsewhere";
   }
   return "?";
 }
 
-bool action_runs(CellAction a) { return a == CellAction::Start || a == CellAction::Resume || a == CellAction::Retry; }
+bool action_runs(CellAction a) {
+  return a == CellAction::Start || a == CellAction::Resume || a == CellAction::Retry;
+}
 
 CellAction decide(const std::optional<RunRecord>& r, const GridRunOptions& o) {
   if (!r) return CellAction::Start;
@@ -98,22 +107,26 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
   const int64_t slots = gpu ? static_cast<int64_t>(o.devices.size()) : std::max<int64_t>(1, o.jobs);
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
   const int64_t threads = std::max<int64_t>(1, cores / slots);
-  std::printf("grid %s: %zu cells in shard %lld/%lld (%lld in the grid), %lld worker(s) x %lld thread(s)%s, results in %s\n",
-              grid.path.c_str(), cells.size(), static_cast<long long>(o.shard), static_cast<long long>(o.shards),
-              static_cast<long long>(grid.cells.size()), static_cast<long long>(slots), static_cast<long long>(threads),
-              gpu ? (" on " + join(o.devices, ",")).c_str() : "", o.results_root.c_str());
+  std::printf(
+      "grid %s: %zu cells in shard %lld/%lld (%lld in the grid), %lld worker(s) x %lld thread(s)%s, results "
+      "in %s\n",
+      grid.path.c_str(), cells.size(), static_cast<long long>(o.shard), static_cast<long long>(o.shards),
+      static_cast<long long>(grid.cells.size()), static_cast<long long>(slots),
+      static_cast<long long>(threads), gpu ? (" on " + join(o.devices, ",")).c_str() : "",
+      o.results_root.c_str());
 
   std::vector<const GridCell*> queue;
   for (const auto* c : cells) {
     auto action = decide(store.find_run(c->run_id), o);
     if (o.dry_run || !action_runs(action))
-      std::printf("  [%lld] %s %-40s %s\n", static_cast<long long>(c->index), c->run_id.c_str(), c->name.c_str(),
-                  action_name(action));
+      std::printf("  [%lld] %s %-40s %s\n", static_cast<long long>(c->index), c->run_id.c_str(),
+                  c->name.c_str(), action_name(action));
     if (action_runs(action)) queue.push_back(c);
   }
   if (o.dry_run) return kExitOk;
 
-  struct sigaction sa {}, old_int {}, old_term {};
+  struct sigaction sa {
+  }, old_int{}, old_term{};
   sa.sa_handler = on_grid_signal;
   sigemptyset(&sa.sa_mask);
   g_grid_signal = 0;
@@ -133,9 +146,16 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
     fs::create_directories(paths.dir);
     write_file_atomic(paths.config, "# run_id = " + cell.run_id + "\n# grid cell: " + cell.name + "\n" +
                                         format_run_config(cell.cfg));
-    std::vector<std::string> argv = {self, "train", paths.config, "--results", o.results_root, "--expect-run-id",
-                                     cell.run_id, "--set",
-                                     "threads=" + std::to_string(cell.cfg.threads > 0 ? cell.cfg.threads : threads)};
+    std::vector<std::string> argv = {
+        self,
+        "train",
+        paths.config,
+        "--results",
+        o.results_root,
+        "--expect-run-id",
+        cell.run_id,
+        "--set",
+        "threads=" + std::to_string(cell.cfg.threads > 0 ? cell.cfg.threads : threads)};
     if (!w.device.empty()) argv.insert(argv.end(), {"--set", "device=" + w.device});
     for (const auto& d : o.plugin_dirs) argv.insert(argv.end(), {"--plugin-dir", d});
     const std::string out_path = paths.dir + "/stdout.txt";
@@ -164,8 +184,8 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
     w.started = std::chrono::steady_clock::now();
     ++started;
     if (!tty)
-      std::printf("start  [%lld] %s %s%s\n", static_cast<long long>(cell.index), cell.run_id.c_str(), cell.name.c_str(),
-                  w.device.empty() ? "" : (" on " + w.device).c_str());
+      std::printf("start  [%lld] %s %s%s\n", static_cast<long long>(cell.index), cell.run_id.c_str(),
+                  cell.name.c_str(), w.device.empty() ? "" : (" on " + w.device).c_str());
     std::fflush(stdout);
   };
 
@@ -180,11 +200,14 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
     lines.push_back(head);
     for (size_t i = 0; i < workers.size(); ++i) {
       const auto& w = workers[i];
-      std::string l = "  worker " + std::to_string(i) + (w.device.empty() ? "" : " (" + w.device + ")") + ": ";
-      if (w.pid < 0) l += "idle";
+      std::string l =
+          "  worker " + std::to_string(i) + (w.device.empty() ? "" : " (" + w.device + ")") + ": ";
+      if (w.pid < 0)
+        l += "idle";
       else {
         auto status = last_line(RunPaths::for_run(o.results_root, w.cell->run_id).log);
-        l += "[" + std::to_string(w.cell->index) + "] " + w.cell->name + " | " + (status.empty() ? "starting" : status);
+        l += "[" + std::to_string(w.cell->index) + "] " + w.cell->name + " | " +
+             (status.empty() ? "starting" : status);
       }
       if (l.size() > 160) l = l.substr(0, 157) + "...";
       lines.push_back(l);
@@ -215,7 +238,8 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
         meta.run_id = cell.run_id;
         meta.experiment = cell.cfg.experiment;
         meta.config = format_run_config(cell.cfg);
-        bool mine = store.claim_run(meta, owner, [&](const std::optional<RunRecord>& r) { return action_runs(decide(r, o)); });
+        bool mine = store.claim_run(
+            meta, owner, [&](const std::optional<RunRecord>& r) { return action_runs(decide(r, o)); });
         if (!mine) {
           std::printf("skip   [%lld] %s %s: taken by another scheduler\n", static_cast<long long>(cell.index),
                       cell.run_id.c_str(), cell.name.c_str());
@@ -243,9 +267,9 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
         // The worker died without recording how (crash, kill -9): say so.
         std::string how = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
                                               : "exit code " + std::to_string(WEXITSTATUS(status));
-        store.finish_run(w.cell->run_id, "failed", rec->step, "worker process ended with " + how + " (see " +
-                                                                   RunPaths::for_run(o.results_root, w.cell->run_id).dir +
-                                                                   "/stdout.txt)");
+        store.finish_run(w.cell->run_id, "failed", rec->step,
+                         "worker process ended with " + how + " (see " +
+                             RunPaths::for_run(o.results_root, w.cell->run_id).dir + "/stdout.txt)");
         rec = store.find_run(w.cell->run_id);
       }
       ++finished;
@@ -255,8 +279,8 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
         std::printf("\033[%dA", drawn);
         drawn = 0;
       }
-      std::printf("%-9s [%lld] %s %s%s\n", rec ? rec->status.c_str() : "?", static_cast<long long>(w.cell->index),
-                  w.cell->run_id.c_str(), w.cell->name.c_str(),
+      std::printf("%-9s [%lld] %s %s%s\n", rec ? rec->status.c_str() : "?",
+                  static_cast<long long>(w.cell->index), w.cell->run_id.c_str(), w.cell->name.c_str(),
                   rec && !rec->error.empty() ? (": " + rec->error).c_str() : "");
       w.pid = -1;
       w.cell = nullptr;
@@ -282,8 +306,8 @@ int run_grid(const Grid& grid, const GridRunOptions& o) {
   }
   std::vector<std::string> counts;
   for (const auto& [s, n] : by_status) counts.push_back(std::to_string(n) + " " + s);
-  std::printf("grid %s: %s (of %zu cells in this shard)\n", grid.experiment.c_str(), join(counts, ", ").c_str(),
-              cells.size());
+  std::printf("grid %s: %s (of %zu cells in this shard)\n", grid.experiment.c_str(),
+              join(counts, ", ").c_str(), cells.size());
   if (stopping) return 130;
   return completed == static_cast<int64_t>(cells.size()) ? kExitOk : kExitRunFailed;
 }

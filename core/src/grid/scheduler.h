@@ -17,10 +17,10 @@ struct GridRunOptions {
   int64_t jobs = 1;                  // CPU workers (ignored when devices are given)
   std::vector<std::string> devices;  // one worker per device: cuda:0,cuda:1
   int64_t shard = 0, shards = 1;
-  int64_t max_attempts = 2;          // a failed cell is retried until it has this many attempts
+  int64_t max_attempts = 2;  // a failed cell is retried until it has this many attempts
   bool retry_diverged = false;
   bool dry_run = false;
-  int64_t stale_after = 120;         // seconds without a heartbeat before a running cell is abandoned
+  int64_t stale_after = 120;  // seconds without a heartbeat before a running cell is abandoned
   std::string results_root = "results";
   std::vector<std::string> plugin_dirs;
 };

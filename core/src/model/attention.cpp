@@ -1,13 +1,13 @@
 // Relative multi-head attention, the relative shift, sinusoid positions and masks.
 #include "model/attention.h"
 
-#include "model/fused.h"
-
-#include <cmath>
-
 #include <torch/nn/functional/linear.h>
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/init.h>
+
+#include <cmath>
+
+#include "model/fused.h"
 
 namespace ctlab {
 namespace {
@@ -18,12 +18,14 @@ torch::ScalarType softmax_dtype(const torch::Tensor& t) {
 }  // namespace
 
 RelMultiHeadAttnImpl::RelMultiHeadAttnImpl(const RelAttentionOptions& o) : options_(o) {
-  TORCH_CHECK(o.d_model() % o.n_head() == 0, "d_model ", o.d_model(), " not divisible by n_head ", o.n_head());
+  TORCH_CHECK(o.d_model() % o.n_head() == 0, "d_model ", o.d_model(), " not divisible by n_head ",
+              o.n_head());
   d_head_ = o.d_model() / o.n_head();
   scale_ = 1.0 / std::sqrt(static_cast<double>(d_head_));
   const int64_t hd = o.n_head() * d_head_;
   q_net = register_module("q_net", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), hd).bias(false)));
-  kv_net = register_module("kv_net", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), 2 * hd).bias(false)));
+  kv_net =
+      register_module("kv_net", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), 2 * hd).bias(false)));
   r_net = register_module("r_net", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), hd).bias(false)));
   o_net = register_module("o_net", torch::nn::Linear(torch::nn::LinearOptions(hd, o.d_model()).bias(false)));
   if (o.own_biases()) {
@@ -55,7 +57,8 @@ torch::Tensor sinusoid_positions(int64_t klen, int64_t d_model, int64_t clamp_le
   auto f32 = options.dtype(options.dtype() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32);
   auto pos = torch::arange(klen - 1, -1, -1.0, f32);
   if (clamp_len >= 0) pos = pos.clamp_max(static_cast<double>(clamp_len));
-  auto inv_freq = 1.0 / torch::pow(10000.0, torch::arange(0.0, static_cast<double>(d_model), 2.0, f32) / d_model);
+  auto inv_freq =
+      1.0 / torch::pow(10000.0, torch::arange(0.0, static_cast<double>(d_model), 2.0, f32) / d_model);
   auto angles = torch::outer(pos, inv_freq);
   return torch::cat({angles.sin(), angles.cos()}, 1).to(options.dtype());
 }
@@ -117,13 +120,15 @@ torch::Tensor RelMultiHeadAttnImpl::content_query(const torch::Tensor& query_src
   return torch::matmul(query_src, q_net->weight.detach().t());
 }
 
-std::pair<torch::Tensor, torch::Tensor> RelMultiHeadAttnImpl::content_keys_values(const torch::Tensor& kv_src) const {
+std::pair<torch::Tensor, torch::Tensor> RelMultiHeadAttnImpl::content_keys_values(
+    const torch::Tensor& kv_src) const {
   const int64_t hd = options_.n_head() * d_head_;
   auto wkv = kv_net->weight.detach();
   return {torch::matmul(kv_src, wkv.narrow(0, 0, hd).t()), torch::matmul(kv_src, wkv.narrow(0, hd, hd).t())};
 }
 
-torch::Tensor RelMultiHeadAttnImpl::content_attention_projected(const torch::Tensor& q_in, const torch::Tensor& k_in,
+torch::Tensor RelMultiHeadAttnImpl::content_attention_projected(const torch::Tensor& q_in,
+                                                                const torch::Tensor& k_in,
                                                                 const torch::Tensor& v_in) const {
   const int64_t L = q_in.size(0), B = q_in.size(1), n = k_in.size(0);
   const int64_t H = options_.n_head(), Dh = d_head_;

@@ -23,9 +23,10 @@ BlockImpl::BlockImpl(const BlockOptions& o) : pre_norm_(o.pre_norm()), dropout_(
   }
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& h, const torch::Tensor& memories, const torch::Tensor& r,
-                                 const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
-                                 torch::Tensor* probs_out, AttentionProjections* proj_out) {
+torch::Tensor BlockImpl::forward(const torch::Tensor& h, const torch::Tensor& memories,
+                                 const torch::Tensor& r, const torch::Tensor& u, const torch::Tensor& v,
+                                 const torch::Tensor& mask, torch::Tensor* probs_out,
+                                 AttentionProjections* proj_out) {
   const bool train = is_training();
   auto drop = [&](const torch::Tensor& x) { return ctlab::dropout(x, dropout_, train); };
   auto ff = [&](const torch::Tensor& x) { return ff2(relu_dropout(ff1(x), dropout_, train)); };

@@ -10,7 +10,8 @@
 namespace ctlab {
 
 struct BlockOptions {
-  BlockOptions(int64_t d_model, int64_t n_head, int64_t d_ff) : d_model_(d_model), n_head_(n_head), d_ff_(d_ff) {}
+  BlockOptions(int64_t d_model, int64_t n_head, int64_t d_ff)
+      : d_model_(d_model), n_head_(n_head), d_ff_(d_ff) {}
   TORCH_ARG(int64_t, d_model);
   TORCH_ARG(int64_t, n_head);
   TORCH_ARG(int64_t, d_ff);

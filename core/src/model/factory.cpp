@@ -3,7 +3,8 @@
 
 namespace ctlab {
 
-CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins) {
+CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host,
+                                   const ResolvedPlugins& plugins) {
   const auto& m = cfg.model;
   CompressionSetup setup;
   if (m.cmem_len > 0) {

@@ -7,6 +7,7 @@
 
 namespace ctlab {
 
-CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins);
+CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host,
+                                   const ResolvedPlugins& plugins);
 
 }  // namespace ctlab

@@ -1,15 +1,15 @@
 // Autograd wrappers and dispatch for the fused CPU kernels.
 #include "model/fused.h"
 
-#include <atomic>
-#include <cmath>
-#include <limits>
-#include <mutex>
-
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <torch/torch.h>
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <mutex>
 
 #include "model/attention.h"
 #include "model/kernels.h"
@@ -46,7 +46,8 @@ void for_each_dtype(torch::ScalarType st, F&& f) {
 
 struct AttentionProbsFn : public torch::autograd::Function<AttentionProbsFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& ac_in, const at::Tensor& bd_in,
-                            const at::Tensor& mask_in, double scale, double p, int64_t seed, at::Tensor* probs_out) {
+                            const at::Tensor& mask_in, double scale, double p, int64_t seed,
+                            at::Tensor* probs_out) {
     // bd may be any dense layout with a contiguous last dimension (the position term comes
     // out of one product per head, [H, L, B, K]); its gradient gets the same layout.
     auto ac = ac_in.contiguous(), mask = mask_in.contiguous();
@@ -64,7 +65,8 @@ struct AttentionProbsFn : public torch::autograd::Function<AttentionProbsFn> {
       T* pr = probs.data_ptr<T>();
       T* o = drop.active() ? out.data_ptr<T>() : nullptr;
       at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-        kernels::attention_probs_forward<T>(a, b, layout, m, L, K, static_cast<T>(scale), drop, pr, o, n0, n1);
+        kernels::attention_probs_forward<T>(a, b, layout, m, L, K, static_cast<T>(scale), drop, pr, o, n0,
+                                            n1);
       });
     });
     ctx->save_for_backward({probs});
@@ -147,16 +149,18 @@ struct DropoutFn : public torch::autograd::Function<DropoutFn> {
 void set_fused_kernels(bool on) { g_fused.store(on); }
 bool fused_kernels() { return g_fused.load(); }
 std::string fused_kernels_summary() {
-  return fused_kernels() ? std::string("fused CPU kernels (") + kernels::isa_name() + ")" : "fused CPU kernels off";
+  return fused_kernels() ? std::string("fused CPU kernels (") + kernels::isa_name() + ")"
+                         : "fused CPU kernels off";
 }
 
 at::Tensor attention_probs(const at::Tensor& ac, const at::Tensor& bd, const at::Tensor& mask, double scale,
                            double dropatt, bool training, at::Tensor* probs_out) {
   const double p = training ? dropatt : 0.0;
   const int64_t L = ac.size(-2), K = ac.size(-1);
-  const bool fused = fusable(ac) && ac.dim() == 4 && bd.sizes() == ac.sizes() && bd.scalar_type() == ac.scalar_type() &&
-                     bd.device() == ac.device() && mask.scalar_type() == torch::kBool && mask.device().is_cpu() &&
-                     mask.dim() == 2 && mask.size(0) == L && mask.size(1) == K && p < 1.0;
+  const bool fused = fusable(ac) && ac.dim() == 4 && bd.sizes() == ac.sizes() &&
+                     bd.scalar_type() == ac.scalar_type() && bd.device() == ac.device() &&
+                     mask.scalar_type() == torch::kBool && mask.device().is_cpu() && mask.dim() == 2 &&
+                     mask.size(0) == L && mask.size(1) == K && p < 1.0;
   if (fused) {
     RECORD_FUNCTION("ctlab::attention_probs", std::vector<c10::IValue>());
     return AttentionProbsFn::apply(ac, bd, mask, scale, p, p > 0 ? draw_seed() : int64_t{0}, probs_out);

@@ -3,9 +3,9 @@
 // (CUDA, other dtypes) or when the fused kernels are switched off (for comparison).
 #pragma once
 
-#include <string>
-
 #include <ATen/core/Tensor.h>
+
+#include <string>
 
 namespace ctlab {
 
@@ -16,10 +16,10 @@ bool fused_kernels();
 std::string fused_kernels_summary();
 
 // Attention probabilities from the content term ac and the unshifted position term bd
-// (both [B, H, L, klen]; bd may be a permuted view, e.g. of a [H, L, B, klen] product): probs = softmax((ac + rel_shift(bd)) * scale, masked by mask
-// [L, klen], true = hidden) in float32 (float64 for float64 inputs). Returns
-// dropout(probs, dropatt) (when training); *probs_out, when given, receives probs itself
-// (not a differentiable output of the fused version: callers use it for statistics).
+// (both [B, H, L, klen]; bd may be a permuted view, e.g. of a [H, L, B, klen] product): probs = softmax((ac +
+// rel_shift(bd)) * scale, masked by mask [L, klen], true = hidden) in float32 (float64 for float64 inputs).
+// Returns dropout(probs, dropatt) (when training); *probs_out, when given, receives probs itself (not a
+// differentiable output of the fused version: callers use it for statistics).
 at::Tensor attention_probs(const at::Tensor& ac, const at::Tensor& bd, const at::Tensor& mask, double scale,
                            double dropatt, bool training, at::Tensor* probs_out = nullptr);
 

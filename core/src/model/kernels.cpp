@@ -30,7 +30,9 @@ CTLAB_INLINE uint32_t mix32(uint32_t x) {
   return x;
 }
 
-CTLAB_INLINE bool keep(uint32_t idx, const DropMask& d) { return mix32(mix32(idx ^ d.k1) + d.k2) >= d.threshold; }
+CTLAB_INLINE bool keep(uint32_t idx, const DropMask& d) {
+  return mix32(mix32(idx ^ d.k1) + d.k2) >= d.threshold;
+}
 
 CTLAB_INLINE float exp_t(float x) {
   // exp(x) = 2^n exp(r), n = round(x log2 e), r = x - n ln 2 split in two constants.
@@ -76,9 +78,9 @@ CTLAB_INLINE void shifted_row(const T* x, int64_t ld, int64_t L, int64_t K, int6
 }
 
 template <typename T>
-CTLAB_INLINE void probs_forward_rows(const T* ac, const T* bd, const SliceLayout& bl, const uint8_t* mask, int64_t L,
-                                     int64_t K, T scale, const DropMask& drop, T* probs, T* out, int64_t n0,
-                                     int64_t n1) {
+CTLAB_INLINE void probs_forward_rows(const T* ac, const T* bd, const SliceLayout& bl, const uint8_t* mask,
+                                     int64_t L, int64_t K, T scale, const DropMask& drop, T* probs, T* out,
+                                     int64_t n0, int64_t n1) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const T dscale = static_cast<T>(drop.scale);
   for (int64_t n = n0; n < n1; ++n) {
@@ -123,8 +125,8 @@ CTLAB_INLINE void probs_forward_rows(const T* ac, const T* bd, const SliceLayout
 
 template <typename T>
 CTLAB_INLINE void probs_backward_rows(const T* grad_out, const T* probs, int64_t L, int64_t K, T scale,
-                                      const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bl, int64_t n0,
-                                      int64_t n1) {
+                                      const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bl,
+                                      int64_t n0, int64_t n1) {
   const T dscale = static_cast<T>(drop.scale);
   for (int64_t n = n0; n < n1; ++n) {
     for (int64_t i = 0; i < L; ++i) {
@@ -165,7 +167,8 @@ CTLAB_INLINE void probs_backward_rows(const T* grad_out, const T* probs, int64_t
 }
 
 template <typename T>
-CTLAB_INLINE void dropout_forward_range(const T* x, bool relu, const DropMask& drop, T* out, int64_t i0, int64_t i1) {
+CTLAB_INLINE void dropout_forward_range(const T* x, bool relu, const DropMask& drop, T* out, int64_t i0,
+                                        int64_t i1) {
   const T dscale = static_cast<T>(drop.scale);
   if (!drop.active()) {
 #pragma omp simd
@@ -191,7 +194,8 @@ CTLAB_INLINE void dropout_backward_range(const T* grad, const T* saved_out, bool
     for (int64_t i = i0; i < i1; ++i) grad_in[i] = saved_out[i] > T(0) ? grad[i] * dscale : T(0);
   } else {
 #pragma omp simd
-    for (int64_t i = i0; i < i1; ++i) grad_in[i] = keep(static_cast<uint32_t>(i), drop) ? grad[i] * dscale : T(0);
+    for (int64_t i = i0; i < i1; ++i)
+      grad_in[i] = keep(static_cast<uint32_t>(i), drop) ? grad[i] * dscale : T(0);
   }
 }
 
@@ -209,29 +213,31 @@ Isa isa() {
   }();
   return v;
 }
-#define CTLAB_DISPATCHED(ret, name, params, body)            \
-  CTLAB_AVX512 ret name##_avx512 params body                 \
-  CTLAB_AVX2 ret name##_avx2 params body                     \
-  ret name##_base params body                                \
-  template <typename... A>                                   \
-  ret name(A... a) {                                         \
-    switch (isa()) {                                         \
-      case Isa::avx512: return name##_avx512(a...);          \
-      case Isa::avx2: return name##_avx2(a...);              \
-      default: return name##_base(a...);                    \
-    }                                                        \
+#define CTLAB_DISPATCHED(ret, name, params, body)                                                          \
+  CTLAB_AVX512 ret name##_avx512 params body CTLAB_AVX2 ret name##_avx2 params body ret name##_base params \
+      body template <typename... A>                                                                        \
+      ret name(A... a) {                                                                                   \
+    switch (isa()) {                                                                                       \
+      case Isa::avx512:                                                                                    \
+        return name##_avx512(a...);                                                                        \
+      case Isa::avx2:                                                                                      \
+        return name##_avx2(a...);                                                                          \
+      default:                                                                                             \
+        return name##_base(a...);                                                                          \
+    }                                                                                                      \
   }
 #else
 #define CTLAB_DISPATCHED(ret, name, params, body) ret name params body
 #endif
 
 CTLAB_DISPATCHED(void, fwd_f32,
-                 (const float* ac, const float* bd, const SliceLayout* bl, const uint8_t* mask, int64_t L, int64_t K,
-                  float scale, const DropMask& drop, float* probs, float* out, int64_t n0, int64_t n1),
+                 (const float* ac, const float* bd, const SliceLayout* bl, const uint8_t* mask, int64_t L,
+                  int64_t K, float scale, const DropMask& drop, float* probs, float* out, int64_t n0,
+                  int64_t n1),
                  { probs_forward_rows(ac, bd, *bl, mask, L, K, scale, drop, probs, out, n0, n1); })
 CTLAB_DISPATCHED(void, bwd_f32,
-                 (const float* go, const float* probs, int64_t L, int64_t K, float scale, const DropMask& drop,
-                  float* ga, float* gb, const SliceLayout* bl, int64_t n0, int64_t n1),
+                 (const float* go, const float* probs, int64_t L, int64_t K, float scale,
+                  const DropMask& drop, float* ga, float* gb, const SliceLayout* bl, int64_t n0, int64_t n1),
                  { probs_backward_rows(go, probs, L, K, scale, drop, ga, gb, *bl, n0, n1); })
 CTLAB_DISPATCHED(void, dfwd_f32,
                  (const float* x, bool relu, const DropMask& drop, float* out, int64_t i0, int64_t i1),
@@ -259,9 +265,12 @@ float exp_approx(float x) { return exp_f32(x); }
 const char* isa_name() {
 #ifdef CTLAB_X86_VARIANTS
   switch (isa()) {
-    case Isa::avx512: return "avx512";
-    case Isa::avx2: return "avx2";
-    default: return "baseline";
+    case Isa::avx512:
+      return "avx512";
+    case Isa::avx2:
+      return "avx2";
+    default:
+      return "baseline";
   }
 #else
   return "baseline";
@@ -271,7 +280,8 @@ const char* isa_name() {
 // float goes through the per-instruction-set entry points, double straight to the loops.
 template <typename T>
 void attention_probs_forward(const T* ac, const T* bd, const SliceLayout& bl, const uint8_t* mask, int64_t L,
-                             int64_t K, T scale, const DropMask& drop, T* probs, T* out, int64_t n0, int64_t n1) {
+                             int64_t K, T scale, const DropMask& drop, T* probs, T* out, int64_t n0,
+                             int64_t n1) {
   if constexpr (std::is_same_v<T, float>)
     fwd_f32(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
   else
@@ -297,20 +307,20 @@ void dropout_forward(const T* x, bool relu, const DropMask& drop, T* out, int64_
 }
 
 template <typename T>
-void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMask& drop, T* grad_in, int64_t i0,
-                      int64_t i1) {
+void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMask& drop, T* grad_in,
+                      int64_t i0, int64_t i1) {
   if constexpr (std::is_same_v<T, float>)
     dbwd_f32(grad, saved_out, relu, drop, grad_in, i0, i1);
   else
     dropout_backward_range(grad, saved_out, relu, drop, grad_in, i0, i1);
 }
 
-#define CTLAB_INSTANTIATE(T)                                                                                        \
-  template void attention_probs_forward<T>(const T*, const T*, const SliceLayout&, const uint8_t*, int64_t,       \
-                                           int64_t, T, const DropMask&, T*, T*, int64_t, int64_t);                \
-  template void attention_probs_backward<T>(const T*, const T*, int64_t, int64_t, T, const DropMask&, T*, T*,     \
-                                            const SliceLayout&, int64_t, int64_t);                                \
-  template void dropout_forward<T>(const T*, bool, const DropMask&, T*, int64_t, int64_t);                        \
+#define CTLAB_INSTANTIATE(T)                                                                                \
+  template void attention_probs_forward<T>(const T*, const T*, const SliceLayout&, const uint8_t*, int64_t, \
+                                           int64_t, T, const DropMask&, T*, T*, int64_t, int64_t);          \
+  template void attention_probs_backward<T>(const T*, const T*, int64_t, int64_t, T, const DropMask&, T*,   \
+                                            T*, const SliceLayout&, int64_t, int64_t);                      \
+  template void dropout_forward<T>(const T*, bool, const DropMask&, T*, int64_t, int64_t);                  \
   template void dropout_backward<T>(const T*, const T*, bool, const DropMask&, T*, int64_t, int64_t);
 CTLAB_INSTANTIATE(float)
 CTLAB_INSTANTIATE(double)

@@ -34,17 +34,17 @@ struct SliceLayout {
 // pad-and-reshape form, so every entry matches it). mask is [L, K] (1 = hidden). When the
 // mask is inactive, out may be null (the caller uses probs). Rows n in [n0, n1).
 template <typename T>
-void attention_probs_forward(const T* ac, const T* bd, const SliceLayout& bd_layout, const uint8_t* mask, int64_t L,
-                             int64_t K, T scale,
-                             const DropMask& drop, T* probs, T* out, int64_t n0, int64_t n1);
+void attention_probs_forward(const T* ac, const T* bd, const SliceLayout& bd_layout, const uint8_t* mask,
+                             int64_t L, int64_t K, T scale, const DropMask& drop, T* probs, T* out,
+                             int64_t n0, int64_t n1);
 
 // Backward of the above from grad_out [N, L, K] and the saved probs: grad_ac = d s * scale,
 // and grad_bd (laid out like bd) = the inverse relative shift of grad_ac (zero where bd was
 // not read).
 template <typename T>
 void attention_probs_backward(const T* grad_out, const T* probs, int64_t L, int64_t K, T scale,
-                              const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bd_layout, int64_t n0,
-                              int64_t n1);
+                              const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bd_layout,
+                              int64_t n0, int64_t n1);
 
 // out[i] = (relu ? max(x[i], 0) : x[i]) * keep(i) * scale for i in [i0, i1).
 template <typename T>
@@ -53,8 +53,8 @@ void dropout_forward(const T* x, bool relu, const DropMask& drop, T* out, int64_
 // Backward: grad_in = grad * keep * scale; with relu, saved_out (the forward's output)
 // stands for both masks: grad_in = saved_out > 0 ? grad * scale : 0.
 template <typename T>
-void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMask& drop, T* grad_in, int64_t i0,
-                      int64_t i1);
+void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMask& drop, T* grad_in,
+                      int64_t i0, int64_t i1);
 
 // The instruction set the float kernels run with on this CPU: "avx512", "avx2" or "baseline".
 const char* isa_name();

@@ -1,10 +1,10 @@
 // The Compressive Transformer: embedding, layers, output, and Algorithm 1's memory update.
 #include "model/model.h"
 
-#include <cmath>
-
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/functional/normalization.h>
+
+#include <cmath>
 
 #include "model/fused.h"
 #include "plugin/plugin_host.h"
@@ -45,8 +45,8 @@ CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, Co
   validate_memory_config(mem_cfg_, o.cmem_rate, "model");
   TORCH_CHECK(o.d_model % o.n_head == 0, "d_model ", o.d_model, " not divisible by n_head ", o.n_head);
   if (o.cmem_len > 0 && static_cast<int64_t>(setup_.fns.size()) != o.n_layer)
-    throw Error("cmem_len = " + std::to_string(o.cmem_len) + " needs one compression function per layer, got " +
-                std::to_string(setup_.fns.size()));
+    throw Error("cmem_len = " + std::to_string(o.cmem_len) +
+                " needs one compression function per layer, got " + std::to_string(setup_.fns.size()));
 
   embedding = register_module("embedding", torch::nn::Embedding(o.vocab_size, o.d_model));
   layers = register_module("layers", torch::nn::ModuleList());
@@ -63,12 +63,14 @@ CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, Co
     r_w_bias = register_parameter("r_w_bias", torch::empty({o.n_head, d_head}));
     r_r_bias = register_parameter("r_r_bias", torch::empty({o.n_head, d_head}));
   }
-  if (o.norm == "pre") final_ln = register_module("final_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
+  if (o.norm == "pre")
+    final_ln = register_module("final_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
   if (!o.cutoffs.empty()) {
     // Word-level vocabularies: adaptive softmax with its own weights (tie_weight applies to
     // the full softmax only), PyTorch's default div_value of 4.
-    adaptive = register_module("adaptive", torch::nn::AdaptiveLogSoftmaxWithLoss(
-                                               torch::nn::AdaptiveLogSoftmaxWithLossOptions(o.d_model, o.vocab_size, o.cutoffs)));
+    adaptive = register_module(
+        "adaptive", torch::nn::AdaptiveLogSoftmaxWithLoss(
+                        torch::nn::AdaptiveLogSoftmaxWithLossOptions(o.d_model, o.vocab_size, o.cutoffs)));
   } else if (o.tie_weight) {
     out_bias = register_parameter("out_bias", torch::zeros({o.vocab_size}));
   } else {
@@ -95,9 +97,7 @@ CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, Co
   memory_.resize(o.n_layer);
 }
 
-void CompressiveTransformerImpl::reset_memory() {
-  memory_.assign(opts_.n_layer, LayerMemory{});
-}
+void CompressiveTransformerImpl::reset_memory() { memory_.assign(opts_.n_layer, LayerMemory{}); }
 
 void CompressiveTransformerImpl::set_memory(std::vector<LayerMemory> memory) {
   TORCH_CHECK(static_cast<int64_t>(memory.size()) == opts_.n_layer, "set_memory: expected ", opts_.n_layer,
@@ -187,10 +187,11 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   } else {
     auto logits = out_bias.defined() ? torch::nn::functional::linear(h, embedding->weight, out_bias) : out(h);
     if (targets.defined()) {
-      result.nll = torch::nn::functional::cross_entropy(
-                    logits.reshape({L * B, opts_.vocab_size}).to(torch::kFloat32), targets.reshape({L * B}),
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
-                    .view({L, B});
+      result.nll =
+          torch::nn::functional::cross_entropy(
+              logits.reshape({L * B, opts_.vocab_size}).to(torch::kFloat32), targets.reshape({L * B}),
+              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+              .view({L, B});
     }
     if (fo.want_logits) result.logits = logits;
   }
@@ -303,7 +304,8 @@ ContentAttention CompressiveTransformerImpl::content_attention(const Compression
   };
 }
 
-std::vector<torch::Tensor> CompressiveTransformerImpl::compression_losses(const std::vector<CompressionEvent>& events) {
+std::vector<torch::Tensor> CompressiveTransformerImpl::compression_losses(
+    const std::vector<CompressionEvent>& events) {
   std::vector<torch::Tensor> out;
   if (setup_.loss_mode != LossMode::Auxiliary) return out;
   for (const auto& e : events) {
@@ -315,8 +317,9 @@ std::vector<torch::Tensor> CompressiveTransformerImpl::compression_losses(const 
     in.rate = opts_.cmem_rate;
     in.content_attention = content_attention(e);
     auto& loss = setup_.losses.at(e.layer);
-    auto value = call_plugin(setup_.loss_id, setup_.loss_path, "forward (layer " + std::to_string(e.layer) + ")",
-                             [&] { return loss->forward(in); });
+    auto value =
+        call_plugin(setup_.loss_id, setup_.loss_path, "forward (layer " + std::to_string(e.layer) + ")",
+                    [&] { return loss->forward(in); });
     if (!value.defined() || value.numel() != 1)
       throw Error("compression loss " + setup_.loss_id + " at layer " + std::to_string(e.layer) +
                       " returned " + (value.defined() ? c10::str(value.sizes()) : std::string("nothing")) +

@@ -5,14 +5,14 @@
 // vanilla causal Transformer over one segment. Tensors are time-major [T, B, D].
 #pragma once
 
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <ctlab/plugin_api.h>
 #include <torch/nn/modules/adaptive.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "config/options.h"
 #include "model/block.h"
@@ -69,12 +69,12 @@ struct ForwardOptions {
 };
 
 struct ForwardOutput {
-  torch::Tensor nll;                       // [L, B] float32 per-token NLL in nats
-  torch::Tensor logits;                    // [L, B, V] when want_logits
-  std::vector<torch::Tensor> attention;    // per layer [B, H, L, klen] float32, detached
-  int64_t cmem_slots = 0;                  // key layout of this segment: keys [0, cmem_slots)
-  int64_t mem_slots = 0;                   // are compressed memory, the next mem_slots memory,
-                                           // the last L the current segment
+  torch::Tensor nll;                          // [L, B] float32 per-token NLL in nats
+  torch::Tensor logits;                       // [L, B, V] when want_logits
+  std::vector<torch::Tensor> attention;       // per layer [B, H, L, klen] float32, detached
+  int64_t cmem_slots = 0;                     // key layout of this segment: keys [0, cmem_slots)
+  int64_t mem_slots = 0;                      // are compressed memory, the next mem_slots memory,
+                                              // the last L the current segment
   std::vector<CompressionEvent> compression;  // one per layer that compressed this segment
 };
 
@@ -121,13 +121,13 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   torch::nn::Linear out{nullptr};          // untied full softmax
   torch::Tensor out_bias;                  // tied full softmax
   torch::nn::AdaptiveLogSoftmaxWithLoss adaptive{nullptr};
-  torch::Tensor r_w_bias, r_r_bias;        // shared u, v when untie_r = false
+  torch::Tensor r_w_bias, r_r_bias;  // shared u, v when untie_r = false
 
  private:
   bool is_compression_param(const std::string& name) const;
   void update_memory(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& probs,
-                     const std::vector<AttentionProjections>& projections, int64_t cmem_slots, int64_t mem_slots,
-                     std::vector<CompressionEvent>& events);
+                     const std::vector<AttentionProjections>& projections, int64_t cmem_slots,
+                     int64_t mem_slots, std::vector<CompressionEvent>& events);
 
   ModelOptions opts_;
   CompressionSetup setup_;

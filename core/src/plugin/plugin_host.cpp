@@ -2,11 +2,10 @@
 #include "plugin/plugin_host.h"
 
 #include <algorithm>
-#include <cstdlib>
-
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <boost/filesystem.hpp>
+#include <cstdlib>
 
 #include "util/sha256.h"
 #include "util/text.h"
@@ -28,9 +27,7 @@ class CollectingRegistrar : public Registrar {
   std::vector<CompressionLossSpec> losses;
 };
 
-std::string make_id(const std::string& name, int version) {
-  return name + "@" + std::to_string(version);
-}
+std::string make_id(const std::string& name, int version) { return name + "@" + std::to_string(version); }
 
 bool valid_name(const std::string& n) {
   if (n.empty()) return false;
@@ -133,7 +130,8 @@ void PluginHost::load_file(const std::string& path_in) {
     std::string detail = ec.message();
     record_failure(file, "not a loadable shared library (" + detail + ")");
   }
-  for (const char* sym : {"ctlab_plugin_api_version", "ctlab_plugin_torch_version", "ctlab_plugin_register"}) {
+  for (const char* sym :
+       {"ctlab_plugin_api_version", "ctlab_plugin_torch_version", "ctlab_plugin_register"}) {
     if (!lib->has(sym))
       record_failure(file, std::string("missing entry point '") + sym +
                                "' (was it built with the CTLAB_PLUGIN(...) macro?)");
@@ -141,7 +139,8 @@ void PluginHost::load_file(const std::string& path_in) {
   int api = lib->get<int()>("ctlab_plugin_api_version")();
   if (api != CTLAB_PLUGIN_API_VERSION)
     record_failure(file, "plugin API version " + std::to_string(api) + " but this ctlab speaks version " +
-                             std::to_string(CTLAB_PLUGIN_API_VERSION) + "; rebuild the plugin against this ctlab's SDK");
+                             std::to_string(CTLAB_PLUGIN_API_VERSION) +
+                             "; rebuild the plugin against this ctlab's SDK");
   const char* torch_c = lib->get<const char*()>("ctlab_plugin_torch_version")();
   std::string torch = torch_c ? torch_c : "(null)";
   if (torch != kHostTorch)
@@ -156,7 +155,8 @@ void PluginHost::load_file(const std::string& path_in) {
   } catch (...) {
     record_failure(file, "registration threw an unknown exception");
   }
-  if (reg.fns.empty() && reg.losses.empty()) record_failure(file, "registers no compression function or loss");
+  if (reg.fns.empty() && reg.losses.empty())
+    record_failure(file, "registers no compression function or loss");
 
   // Validate everything before committing anything: a library is accepted or rejected whole.
   std::vector<std::string> ids;
@@ -164,7 +164,8 @@ void PluginHost::load_file(const std::string& path_in) {
                    const std::vector<ParamSpec>& params) {
     if (!valid_name(name))
       record_failure(file, kind + " name '" + name + "' is not valid (letters, digits, '_' or '-')");
-    if (version < 1) record_failure(file, kind + " " + name + " has version " + std::to_string(version) + "; expected >= 1");
+    if (version < 1)
+      record_failure(file, kind + " " + name + " has version " + std::to_string(version) + "; expected >= 1");
     auto id = make_id(name, version);
     if (!has_factory) record_failure(file, kind + " " + id + " has no create function");
     bool dup_here = std::find(ids.begin(), ids.end(), kind + id) != ids.end();
@@ -172,7 +173,8 @@ void PluginHost::load_file(const std::string& path_in) {
     if (kind == "fn" && fns_.count(id)) other = fns_.at(id).path;
     if (kind == "loss" && losses_.count(id)) other = losses_.at(id).path;
     if (dup_here || !other.empty())
-      record_failure(file, "duplicate " + kind + " " + id + (other.empty() ? " within this file" : ", already provided by " + other) +
+      record_failure(file, "duplicate " + kind + " " + id +
+                               (other.empty() ? " within this file" : ", already provided by " + other) +
                                "; a changed plugin must register a new version");
     for (const auto& p : params) {
       if (p.name.empty()) record_failure(file, kind + " " + id + " declares a parameter with no name");
@@ -233,7 +235,8 @@ const LossEntry& PluginHost::compression_loss(const std::string& name) const {
 std::shared_ptr<CompressionFn> PluginHost::create(const FnEntry& e, const PluginContext& ctx) const {
   auto obj = call_plugin(e.id, e.path, "create (layer " + std::to_string(ctx.layer) + ")",
                          [&] { return e.spec.create(ctx); });
-  if (!obj) throw Error("plugin " + e.id + " (" + e.path + ") returned no object from create", ErrorKind::Plugin);
+  if (!obj)
+    throw Error("plugin " + e.id + " (" + e.path + ") returned no object from create", ErrorKind::Plugin);
   return obj;
 }
 
@@ -241,8 +244,9 @@ std::shared_ptr<CompressionLoss> PluginHost::create(const LossEntry& e, const Pl
   auto obj = call_plugin(e.id, e.path, "create (layer " + std::to_string(ctx.layer) + ")",
                          [&] { return e.spec.create(ctx); });
   if (!obj && e.spec.mode == LossMode::Auxiliary)
-    throw Error("plugin " + e.id + " (" + e.path + ") is an auxiliary loss but returned no object from create",
-                ErrorKind::Plugin);
+    throw Error(
+        "plugin " + e.id + " (" + e.path + ") is an auxiliary loss but returned no object from create",
+        ErrorKind::Plugin);
   return obj;
 }
 
@@ -262,8 +266,9 @@ void check_compression_output(const std::string& plugin_id, const CompressionInp
                     c10::toString(old.scalar_type()) + shapes,
                 ErrorKind::Run);
   if (out.device() != old.device())
-    throw Error(where + " returned a tensor on " + out.device().str() + ", expected " + old.device().str() + shapes,
-                ErrorKind::Run);
+    throw Error(
+        where + " returned a tensor on " + out.device().str() + ", expected " + old.device().str() + shapes,
+        ErrorKind::Run);
   if (!torch::isfinite(out.detach()).all().item<bool>())
     throw Error(where + " returned non-finite values" + shapes, ErrorKind::Run);
 }

@@ -4,12 +4,12 @@
 // code so that failures name the plugin. Libraries are never unloaded.
 #pragma once
 
+#include <ctlab/plugin_api.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <ctlab/plugin_api.h>
 
 #include "util/error.h"
 
@@ -20,7 +20,7 @@ struct PluginFile {
   std::string path;    // canonical absolute path
   std::string sha256;  // of the file's bytes ("" when unreadable)
   bool loaded = false;
-  std::string error;   // why it was rejected, when !loaded
+  std::string error;                  // why it was rejected, when !loaded
   std::vector<std::string> provides;  // "fn mean_pool@1", "loss none@1"
 };
 
@@ -71,7 +71,7 @@ class PluginHost {
   std::string rejected_summary() const;
 
   std::vector<PluginFile> files_;
-  std::map<std::string, FnEntry> fns_;      // by id
+  std::map<std::string, FnEntry> fns_;       // by id
   std::map<std::string, LossEntry> losses_;  // by id
 };
 

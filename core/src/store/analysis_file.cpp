@@ -24,7 +24,8 @@ class H5Writer {
   hid_t group(const std::string& name) {
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t g = ok(H5Gcreate2(file_, name.c_str(), lcpl, H5P_DEFAULT, H5P_DEFAULT), "create group " + name, path_);
+    hid_t g =
+        ok(H5Gcreate2(file_, name.c_str(), lcpl, H5P_DEFAULT, H5P_DEFAULT), "create group " + name, path_);
     H5Pclose(lcpl);
     return g;
   }
@@ -34,8 +35,12 @@ class H5Writer {
   void ints(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, const int64_t* data) {
     write(loc, name, dims, H5T_NATIVE_INT64, H5T_STD_I64LE, data);
   }
-  void attr_int(hid_t loc, const std::string& name, int64_t v) { attr(loc, name, {}, H5T_NATIVE_INT64, H5T_STD_I64LE, &v); }
-  void attr_double(hid_t loc, const std::string& name, double v) { attr(loc, name, {}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &v); }
+  void attr_int(hid_t loc, const std::string& name, int64_t v) {
+    attr(loc, name, {}, H5T_NATIVE_INT64, H5T_STD_I64LE, &v);
+  }
+  void attr_double(hid_t loc, const std::string& name, double v) {
+    attr(loc, name, {}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &v);
+  }
   void attr_ints(hid_t loc, const std::string& name, const std::vector<int64_t>& v) {
     attr(loc, name, {v.size()}, H5T_NATIVE_INT64, H5T_STD_I64LE, v.data());
   }
@@ -55,7 +60,8 @@ class H5Writer {
     for (const auto& s : v) ptrs.push_back(s.c_str());
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
-    hid_t a = ok(H5Acreate2(loc, name.c_str(), t, space, H5P_DEFAULT, H5P_DEFAULT), "create attribute " + name, path_);
+    hid_t a = ok(H5Acreate2(loc, name.c_str(), t, space, H5P_DEFAULT, H5P_DEFAULT),
+                 "create attribute " + name, path_);
     ok(H5Awrite(a, t, ptrs.data()), "write attribute " + name, path_);
     H5Aclose(a);
     H5Sclose(space);
@@ -63,7 +69,8 @@ class H5Writer {
   }
   void write(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, hid_t mem, hid_t file_type,
              const void* data) {
-    hid_t space = dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    hid_t space = dims.empty() ? H5Screate(H5S_SCALAR)
+                               : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
     hid_t d = ok(H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                  "create dataset " + name, path_);
     ok(H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset " + name, path_);
@@ -73,7 +80,8 @@ class H5Writer {
   void attr(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, hid_t mem, hid_t file_type,
             const void* data) {
     hid_t space = dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims.data(), nullptr);
-    hid_t a = ok(H5Acreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), "create attribute " + name, path_);
+    hid_t a = ok(H5Acreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT),
+                 "create attribute " + name, path_);
     ok(H5Awrite(a, mem, data), "write attribute " + name, path_);
     H5Aclose(a);
     H5Sclose(space);
@@ -157,7 +165,8 @@ void write_analysis_file(const std::string& path, const std::string& group, cons
       w.attr_string(g, "run_id", meta.run_id);
       w.attr_string(g, "split", meta.split);
       w.attr_string(g, "settings", meta.settings);
-      w.attr_string(g, "reduction", "mean over samples (one sample = one stream of one segment); *_sq are mean squares");
+      w.attr_string(g, "reduction",
+                    "mean over samples (one sample = one stream of one segment); *_sq are mean squares");
       H5Gclose(g);
     }
     if (r.frequency) {
@@ -185,7 +194,8 @@ void write_analysis_file(const std::string& path, const std::string& group, cons
       H5Gclose(g);
     }
     if (!series.steps.empty()) {
-      if (link_exists(file, "/compression")) ok(H5Ldelete(file, "/compression", H5P_DEFAULT), "replace /compression", path);
+      if (link_exists(file, "/compression"))
+        ok(H5Ldelete(file, "/compression", H5P_DEFAULT), "replace /compression", path);
       hid_t g = w.group("/compression");
       std::vector<double> flat;
       for (const auto& row : series.loss) flat.insert(flat.end(), row.begin(), row.end());
@@ -313,8 +323,12 @@ void write_analysis_file(const std::string&, const std::string&, const AnalysisR
                          const CompressionSeries&) {
   throw Error(kNoHdf5, ErrorKind::Run);
 }
-bool read_attention(const std::string&, const std::string&, AttentionRecord&) { throw Error(kNoHdf5, ErrorKind::Run); }
-bool read_frequency(const std::string&, const std::string&, FrequencyRecord&) { throw Error(kNoHdf5, ErrorKind::Run); }
+bool read_attention(const std::string&, const std::string&, AttentionRecord&) {
+  throw Error(kNoHdf5, ErrorKind::Run);
+}
+bool read_frequency(const std::string&, const std::string&, FrequencyRecord&) {
+  throw Error(kNoHdf5, ErrorKind::Run);
+}
 }  // namespace ctlab
 
 #endif

@@ -34,7 +34,7 @@ struct AttentionRecord {
   std::vector<int64_t> edges, region_of;
   int64_t n_layer = 0, n_head = 0, samples = 0, sequences = 0;
   std::vector<double> mass, mass_sq, slot, slot_sq;  // [n_layer * n_head * n_buckets], row-major
-  std::vector<double> all, all_sq;                    // [n_buckets]: mean over layers and heads
+  std::vector<double> all, all_sq;                   // [n_buckets]: mean over layers and heads
 };
 struct FrequencyRecord {
   std::vector<std::string> labels;

@@ -114,7 +114,8 @@ class Stmt {
     if (rc != SQLITE_OK) fail(what);
   }
   [[noreturn]] void fail(const char* what) {
-    throw Error("results database '" + path_ + "': " + what + " failed: " + sqlite3_errmsg(db_), ErrorKind::Run);
+    throw Error("results database '" + path_ + "': " + what + " failed: " + sqlite3_errmsg(db_),
+                ErrorKind::Run);
   }
   sqlite3* db_;
   sqlite3_stmt* s_ = nullptr;
@@ -212,7 +213,8 @@ RunStore::~RunStore() { sqlite3_close(db_); }
 
 void RunStore::check(int rc, const std::string& what) {
   if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-    throw Error("results database '" + path_ + "': " + what + " failed: " + sqlite3_errmsg(db_), ErrorKind::Run);
+    throw Error("results database '" + path_ + "': " + what + " failed: " + sqlite3_errmsg(db_),
+                ErrorKind::Run);
 }
 
 void RunStore::exec(const std::string& sql) {
@@ -221,7 +223,8 @@ void RunStore::exec(const std::string& sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
-    throw Error("results database '" + path_ + "': '" + sql.substr(0, 60) + "' failed: " + msg, ErrorKind::Run);
+    throw Error("results database '" + path_ + "': '" + sql.substr(0, 60) + "' failed: " + msg,
+                ErrorKind::Run);
   }
 }
 
@@ -256,7 +259,8 @@ std::vector<RunRecord> RunStore::runs(const std::string& experiment) {
   return out;
 }
 
-int64_t RunStore::start_run(const RunRecord& m, const std::vector<std::pair<std::string, std::string>>& params) {
+int64_t RunStore::start_run(const RunRecord& m,
+                            const std::vector<std::pair<std::string, std::string>>& params) {
   Transaction tx(*this, db_, path_);
   Stmt e(db_, "INSERT OR IGNORE INTO experiments(name, created) VALUES (?, ?)", path_);
   e.bind(1, m.experiment).bind(2, now_utc()).run();
@@ -264,18 +268,26 @@ int64_t RunStore::start_run(const RunRecord& m, const std::vector<std::pair<std:
   a.bind(1, m.run_id);
   int64_t attempt = (a.step() ? a.i64(0) : 0) + 1;
   a.reset();
-  Stmt r(db_,
-         "INSERT INTO runs(run_id, experiment, status, attempt, host, device, threads, started, heartbeat, step, "
-         "git_commit, ctlab_version, torch_version, blas, config, owner) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, "
-         "?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET status = 'running', attempt = excluded.attempt, "
-         "owner = excluded.owner, host = "
-         "excluded.host, device = excluded.device, threads = excluded.threads, started = excluded.started, "
-         "heartbeat = excluded.heartbeat, ended = NULL, error = NULL, diverged_step = NULL, git_commit = "
-         "excluded.git_commit, ctlab_version = excluded.ctlab_version, torch_version = excluded.torch_version, "
-         "blas = excluded.blas, config = excluded.config",
-         path_);
+  Stmt r(
+      db_,
+      "INSERT INTO runs(run_id, experiment, status, attempt, host, device, threads, started, heartbeat, "
+      "step, "
+      "git_commit, ctlab_version, torch_version, blas, config, owner) VALUES (?, ?, 'running', ?, ?, ?, ?, "
+      "?, ?, ?, "
+      "?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET status = 'running', attempt = excluded.attempt, "
+      "owner = excluded.owner, host = "
+      "excluded.host, device = excluded.device, threads = excluded.threads, started = excluded.started, "
+      "heartbeat = excluded.heartbeat, ended = NULL, error = NULL, diverged_step = NULL, git_commit = "
+      "excluded.git_commit, ctlab_version = excluded.ctlab_version, torch_version = excluded.torch_version, "
+      "blas = excluded.blas, config = excluded.config",
+      path_);
   auto now = now_utc();
-  r.bind(1, m.run_id).bind(2, m.experiment).bind(3, attempt).bind(4, m.host).bind(5, m.device).bind(6, m.threads);
+  r.bind(1, m.run_id)
+      .bind(2, m.experiment)
+      .bind(3, attempt)
+      .bind(4, m.host)
+      .bind(5, m.device)
+      .bind(6, m.threads);
   r.bind(7, now).bind(8, now).bind(9, m.step).bind(10, m.git_commit).bind(11, m.ctlab_version);
   r.bind(12, m.torch_version).bind(13, m.blas).bind(14, m.config).bind(15, m.owner).run();
   Stmt p(db_, "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?, ?, ?)", path_);
@@ -325,8 +337,10 @@ std::vector<std::string> RunStore::merge_from(const std::string& other) {
     pick.reset();
     exec("INSERT OR IGNORE INTO main.experiments SELECT name, created FROM src.experiments");
     std::string cols = kRunColumns;
-    Stmt copy(db_, "INSERT OR REPLACE INTO main.runs(" + cols + ") SELECT " + cols + " FROM src.runs WHERE run_id = ?",
-              path_);
+    Stmt copy(
+        db_,
+        "INSERT OR REPLACE INTO main.runs(" + cols + ") SELECT " + cols + " FROM src.runs WHERE run_id = ?",
+        path_);
     for (const auto& id : taken) {
       copy.reset();
       copy.bind(1, id).run();
@@ -343,7 +357,8 @@ std::vector<std::string> RunStore::merge_from(const std::string& other) {
   return taken;
 }
 
-void RunStore::add_params(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& params) {
+void RunStore::add_params(const std::string& run_id,
+                          const std::vector<std::pair<std::string, std::string>>& params) {
   Transaction tx(*this, db_, path_);
   Stmt p(db_, "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?, ?, ?)", path_);
   for (const auto& [k, v] : params) {
@@ -363,20 +378,35 @@ void RunStore::heartbeat(const std::string& run_id, int64_t step) {
 void RunStore::finish_run(const std::string& run_id, const std::string& status, int64_t step,
                           const std::string& error, std::optional<int64_t> diverged_step) {
   Transaction tx(*this, db_, path_);
-  Stmt s(db_, "UPDATE runs SET status = ?, step = ?, ended = ?, heartbeat = ?, error = ?, diverged_step = ? WHERE run_id = ?",
+  Stmt s(db_,
+         "UPDATE runs SET status = ?, step = ?, ended = ?, heartbeat = ?, error = ?, diverged_step = ? WHERE "
+         "run_id = ?",
          path_);
   auto now = now_utc();
-  s.bind(1, status).bind(2, step).bind(3, now).bind(4, now).bind(5, error).bind(6, diverged_step).bind(7, run_id).run();
+  s.bind(1, status)
+      .bind(2, step)
+      .bind(3, now)
+      .bind(4, now)
+      .bind(5, error)
+      .bind(6, diverged_step)
+      .bind(7, run_id)
+      .run();
   tx.commit();
 }
 
 void RunStore::add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows) {
   if (rows.empty()) return;
   Transaction tx(*this, db_, path_);
-  Stmt s(db_, "INSERT OR REPLACE INTO metrics(run_id, key, step, value, wall_time) VALUES (?, ?, ?, ?, ?)", path_);
+  Stmt s(db_, "INSERT OR REPLACE INTO metrics(run_id, key, step, value, wall_time) VALUES (?, ?, ?, ?, ?)",
+         path_);
   for (const auto& r : rows) {
     s.reset();
-    s.bind(1, run_id).bind(2, r.key).bind(3, r.step).bind(4, r.value).bind(5, r.wall_time > 0 ? r.wall_time : unix_now()).run();
+    s.bind(1, run_id)
+        .bind(2, r.key)
+        .bind(3, r.step)
+        .bind(4, r.value)
+        .bind(5, r.wall_time > 0 ? r.wall_time : unix_now())
+        .run();
   }
   tx.commit();
 }

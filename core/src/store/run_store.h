@@ -68,8 +68,8 @@ class RunStore {
   bool claim_run(const RunRecord& meta, const std::string& owner,
                  const std::function<bool(const std::optional<RunRecord>&)>& eligible);
   // Sets the final status (completed, failed, diverged, interrupted) and ended time.
-  void finish_run(const std::string& run_id, const std::string& status, int64_t step, const std::string& error = "",
-                  std::optional<int64_t> diverged_step = std::nullopt);
+  void finish_run(const std::string& run_id, const std::string& status, int64_t step,
+                  const std::string& error = "", std::optional<int64_t> diverged_step = std::nullopt);
 
   // One transaction; rows with an existing (run_id, key, step) are replaced.
   void add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows);

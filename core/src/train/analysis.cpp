@@ -1,9 +1,9 @@
 // Attention buckets, frequency buckets and the analysis pass.
 #include "train/analysis.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "data/stream.h"
 #include "train/runtime.h"
@@ -54,9 +54,10 @@ void AttentionBuckets::add_segment(const std::vector<torch::Tensor>& layers) {
                 " does not match the bucket layout over ", layout_.edges.back(), " keys");
     // Mean over queries, then sums over each bucket's slots via a cumulative sum.
     auto per_key = probs.to(torch::kCPU, torch::kFloat64).mean(2);  // [B, H, klen]
-    auto cums =
-        torch::cat({torch::zeros({per_key.size(0), per_key.size(1), 1}, per_key.options()), per_key.cumsum(2)}, 2);
-    auto mass = cums.index_select(2, edges.slice(0, 1)) - cums.index_select(2, edges.slice(0, 0, -1));  // [B, H, nb]
+    auto cums = torch::cat(
+        {torch::zeros({per_key.size(0), per_key.size(1), 1}, per_key.options()), per_key.cumsum(2)}, 2);
+    auto mass =
+        cums.index_select(2, edges.slice(0, 1)) - cums.index_select(2, edges.slice(0, 0, -1));  // [B, H, nb]
     auto slot = mass / sizes_;
     mass_sum_[layer] += mass.sum(0);
     mass_sq_sum_[layer] += mass.pow(2).sum(0);
@@ -73,7 +74,9 @@ void AttentionBuckets::add_segment(const std::vector<torch::Tensor>& layers) {
 }
 
 torch::Tensor AttentionBuckets::all_mass_mean() const { return all_sum_ / std::max<int64_t>(1, samples_); }
-torch::Tensor AttentionBuckets::all_mass_sq_mean() const { return all_sq_sum_ / std::max<int64_t>(1, samples_); }
+torch::Tensor AttentionBuckets::all_mass_sq_mean() const {
+  return all_sq_sum_ / std::max<int64_t>(1, samples_);
+}
 
 torch::Tensor AttentionBuckets::mass_mean() const { return mass_sum_ / std::max<int64_t>(1, samples_); }
 torch::Tensor AttentionBuckets::mass_sq_mean() const { return mass_sq_sum_ / std::max<int64_t>(1, samples_); }
@@ -104,10 +107,14 @@ std::vector<std::string> FrequencyBuckets::labels() const {
   };
   std::vector<std::string> out;
   for (size_t i = 0; i <= edges_.size(); ++i) {
-    if (edges_.empty()) out.push_back("all");
-    else if (i == 0) out.push_back("< " + h(edges_[0]));
-    else if (i == edges_.size()) out.push_back(">= " + h(edges_.back()));
-    else out.push_back(h(edges_[i - 1]) + "-" + h(edges_[i]));
+    if (edges_.empty())
+      out.push_back("all");
+    else if (i == 0)
+      out.push_back("< " + h(edges_[0]));
+    else if (i == edges_.size())
+      out.push_back(">= " + h(edges_.back()));
+    else
+      out.push_back(h(edges_[i - 1]) + "-" + h(edges_[i]));
   }
   return out;
 }
@@ -138,7 +145,8 @@ AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, cons
     const auto& mo = model->options();
     if (buckets_sequences > 0)
       r.attention = std::make_shared<AttentionBuckets>(
-          mo.n_layer, mo.n_head, BucketLayout::make(s.memory.cmem_len, s.memory.mem_len, s.seq_len, per_region));
+          mo.n_layer, mo.n_head,
+          BucketLayout::make(s.memory.cmem_len, s.memory.mem_len, s.seq_len, per_region));
     const int64_t limit = s.segments > 0 ? std::min(s.segments, stream.segments()) : stream.segments();
     double nll_sum = 0;
     if (bf16) set_cuda_bf16_autocast(true);

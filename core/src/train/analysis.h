@@ -2,10 +2,10 @@
 // frequency ([CT] Table 7), accumulated over an evaluation pass.
 #pragma once
 
+#include <torch/types.h>
+
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "data/corpus.h"
 #include "model/model.h"
@@ -16,9 +16,9 @@ namespace ctlab {
 // Key slots split into equal buckets per region: compressed memory (oldest), memory,
 // current segment (newest).
 struct BucketLayout {
-  std::vector<std::string> regions;   // "compressed memory", "memory", "sequence" (present ones)
-  std::vector<int64_t> edges;         // [n_buckets + 1] key-slot boundaries
-  std::vector<int64_t> region_of;     // [n_buckets] index into regions
+  std::vector<std::string> regions;  // "compressed memory", "memory", "sequence" (present ones)
+  std::vector<int64_t> edges;        // [n_buckets + 1] key-slot boundaries
+  std::vector<int64_t> region_of;    // [n_buckets] index into regions
   int64_t buckets() const { return static_cast<int64_t>(region_of.size()); }
   // Regions with 0 slots are left out; a region of n slots gets min(per_region, n) buckets
   // whose edges are round(k * n / per_region).
@@ -62,7 +62,7 @@ class FrequencyBuckets {
   FrequencyBuckets(const torch::Tensor& train_counts, std::vector<int64_t> edges);
   void add(const torch::Tensor& nll, const torch::Tensor& targets);  // [L, B] each
   const std::vector<int64_t>& edges() const { return edges_; }
-  std::vector<std::string> labels() const;  // "< 100", "100-1K", ..., "> 10K"
+  std::vector<std::string> labels() const;            // "< 100", "100-1K", ..., "> 10K"
   torch::Tensor nll_sum() const { return nll_sum_; }  // [n_buckets] float64
   torch::Tensor count() const { return count_; }      // [n_buckets] int64
   // Tokens of the vocabulary in each bucket (how many distinct ids).
@@ -75,10 +75,10 @@ class FrequencyBuckets {
 };
 
 struct AnalysisResult {
-  EvalResult eval;                 // loss over every analysed segment
+  EvalResult eval;                              // loss over every analysed segment
   std::shared_ptr<AttentionBuckets> attention;  // null when buckets_sequences = 0
-  int64_t full_segments = 0;       // segments with full memories (counted for attention)
-  int64_t warmup_segments = 0;     // segments before memories were full (not counted)
+  int64_t full_segments = 0;                    // segments with full memories (counted for attention)
+  int64_t warmup_segments = 0;                  // segments before memories were full (not counted)
   std::shared_ptr<FrequencyBuckets> frequency;
 };
 
@@ -88,7 +88,8 @@ struct AnalysisResult {
 // With stop_when_counted, streaming ends once those segments are counted. Leaves the
 // model as it found it.
 AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& settings,
-                       int64_t buckets_sequences, int64_t buckets_per_region, const std::vector<int64_t>& freq_edges,
-                       const torch::Device& device, bool bf16, bool stop_when_counted = false);
+                       int64_t buckets_sequences, int64_t buckets_per_region,
+                       const std::vector<int64_t>& freq_edges, const torch::Device& device, bool bf16,
+                       bool stop_when_counted = false);
 
 }  // namespace ctlab

@@ -31,7 +31,8 @@ void write_opt(torch::serialize::OutputArchive& a, const std::string& key, const
   a.write(key + "/present", scalar(static_cast<int64_t>(t.defined())));
   if (t.defined()) a.write(key, t.detach().cpu());
 }
-torch::Tensor read_opt(torch::serialize::InputArchive& a, const std::string& key, const torch::Device& device) {
+torch::Tensor read_opt(torch::serialize::InputArchive& a, const std::string& key,
+                       const torch::Device& device) {
   if (read_i64(a, key + "/present") == 0) return {};
   torch::Tensor t;
   a.read(key, t);
@@ -53,7 +54,8 @@ void save_checkpoint(const std::string& path, CompressiveTransformer& model, tor
   a.write("epoch", scalar(st.epoch));
   a.write("window_steps", scalar(st.window_steps));
   a.write("window_loss", scalar(st.window_loss));
-  a.write("window_closs", torch::tensor(st.window_closs.empty() ? std::vector<double>{} : st.window_closs, torch::kFloat64));
+  a.write("window_closs",
+          torch::tensor(st.window_closs.empty() ? std::vector<double>{} : st.window_closs, torch::kFloat64));
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -123,7 +125,8 @@ bool load_checkpoint(const std::string& path, CompressiveTransformer& model, tor
   return true;
 }
 
-int64_t load_model_weights(const std::string& path, CompressiveTransformer& model, const torch::Device& device) {
+int64_t load_model_weights(const std::string& path, CompressiveTransformer& model,
+                           const torch::Device& device) {
   if (!boost::filesystem::exists(path)) throw Error("checkpoint '" + path + "' does not exist");
   try {
     torch::serialize::InputArchive a;

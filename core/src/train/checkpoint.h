@@ -3,10 +3,10 @@
 // written atomically (temp file, fsync, rename).
 #pragma once
 
+#include <torch/optim/adam.h>
+
 #include <string>
 #include <vector>
-
-#include <torch/optim/adam.h>
 
 #include "model/model.h"
 
@@ -19,7 +19,7 @@ struct TrainState {
   // Sums over the current logging window, so that a resumed run logs the same means.
   int64_t window_steps = 0;
   double window_loss = 0;
-  std::vector<double> window_closs;  // per layer
+  std::vector<double> window_closs;                    // per layer
   std::vector<std::vector<LayerMemory>> chunk_memory;  // [accumulate][n_layer]
 };
 
@@ -30,6 +30,7 @@ void save_checkpoint(const std::string& path, CompressiveTransformer& model, tor
 bool load_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
                      TrainState& state, const torch::Device& device);
 // Model weights only (for evaluation), and the step they were saved at.
-int64_t load_model_weights(const std::string& path, CompressiveTransformer& model, const torch::Device& device);
+int64_t load_model_weights(const std::string& path, CompressiveTransformer& model,
+                           const torch::Device& device);
 
 }  // namespace ctlab

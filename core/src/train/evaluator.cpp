@@ -1,9 +1,9 @@
 // Streaming evaluation over a split.
 #include "train/evaluator.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "data/stream.h"
 #include "train/runtime.h"
@@ -29,8 +29,8 @@ EvalSettings eval_settings(const RunConfig& cfg, const std::string& split) {
   s.memory.clamp_len = cfg.eval.clamp_len.value_or(m.clamp_len);
   s.memory.same_length = m.same_length;
   if (s.memory.cmem_len > 0 && s.seq_len % m.cmem_rate != 0)
-    throw Error("evaluation seq_len = " + std::to_string(s.seq_len) + " is not a multiple of cmem_rate = " +
-                std::to_string(m.cmem_rate));
+    throw Error("evaluation seq_len = " + std::to_string(s.seq_len) +
+                " is not a multiple of cmem_rate = " + std::to_string(m.cmem_rate));
   return s;
 }
 

@@ -5,29 +5,30 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <unistd.h>
-
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
+#include <unistd.h>
 
 #include <thread>
 
 #include "util/error.h"
 
-
 namespace ctlab {
 
 torch::Device resolve_device(const std::string& device) {
-  if (device == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (device == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   if (device == "cpu") return torch::kCPU;
   int index = 0;
   if (device.size() > 5) index = std::stoi(device.substr(5));
   if (!torch::cuda::is_available())
-    throw Error("device = " + device + " but CUDA is not available in this build or on this machine (use cpu or auto)");
+    throw Error("device = " + device +
+                " but CUDA is not available in this build or on this machine (use cpu or auto)");
   if (index >= static_cast<int>(torch::cuda::device_count()))
-    throw Error("device = " + device + " but only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s) exist");
+    throw Error("device = " + device + " but only " + std::to_string(torch::cuda::device_count()) +
+                " CUDA device(s) exist");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
@@ -51,7 +52,8 @@ void keep_freed_memory() {
 
 int set_threads(int64_t threads) {
   keep_freed_memory();
-  int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = threads > 0 ? static_cast<int>(threads)
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // With OpenBLAS, the matrix products get the threads and LibTorch's own (OpenMP) pool is
   // kept to one thread: OpenBLAS's pthread pool and an OpenMP pool of the same size spin
   // against each other between products. Measured on 2 cores (bench/RESULTS.md): 3,580
@@ -70,12 +72,11 @@ std::string thread_summary() {
   using get_fn = int (*)();
   auto openblas_get = reinterpret_cast<get_fn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   return std::to_string(at::get_num_threads()) + " intra-op thread(s), " +
-         (openblas_get ? std::to_string(openblas_get()) + " OpenBLAS thread(s)" : std::string("BLAS threads not set"));
+         (openblas_get ? std::to_string(openblas_get()) + " OpenBLAS thread(s)"
+                       : std::string("BLAS threads not set"));
 }
 
-std::string BlasInfo::summary() const {
-  return core.empty() ? library : library + " (core " + core + ")";
-}
+std::string BlasInfo::summary() const { return core.empty() ? library : library + " (core " + core + ")"; }
 
 BlasInfo blas_info() {
   BlasInfo b;
@@ -97,7 +98,8 @@ BlasInfo blas_info() {
   b.core = corename();
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f");
-  const bool fast = b.core.find("SkylakeX") != std::string::npos || b.core.find("Cooperlake") != std::string::npos ||
+  const bool fast = b.core.find("SkylakeX") != std::string::npos ||
+                    b.core.find("Cooperlake") != std::string::npos ||
                     b.core.find("SapphireRapids") != std::string::npos;
   if (avx512 && !fast)
     b.warning = "OpenBLAS uses its " + b.core +

@@ -3,9 +3,9 @@
 // 2.x), and build metadata recorded with every run.
 #pragma once
 
-#include <string>
-
 #include <torch/types.h>
+
+#include <string>
 
 namespace ctlab {
 
@@ -38,7 +38,7 @@ void set_cuda_bf16_autocast(bool enabled);
 void clear_autocast_cache();
 
 std::string host_name();
-std::string git_commit();    // of the ctlab source tree at configure time, or "unknown"
+std::string git_commit();  // of the ctlab source tree at configure time, or "unknown"
 std::string ctlab_version();
 std::string torch_version();
 

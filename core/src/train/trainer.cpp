@@ -1,6 +1,7 @@
 // The training loop.
 #include "train/trainer.h"
 
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,18 +12,16 @@
 #include <fstream>
 #include <map>
 
-#include <torch/torch.h>
-
 #include "data/stream.h"
 #include "model/factory.h"
 #include "model/fused.h"
-#include "train/checkpoint.h"
 #include "store/analysis_file.h"
 #include "train/analysis.h"
+#include "train/checkpoint.h"
 #include "train/evaluator.h"
-#include "util/sha256.h"
 #include "train/runtime.h"
 #include "util/error.h"
+#include "util/sha256.h"
 
 namespace ctlab {
 namespace {
@@ -48,7 +47,8 @@ class StopSignals {
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 double unix_now() {
@@ -58,8 +58,10 @@ double unix_now() {
 std::string fmt_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
-  else std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(s) % 60);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(s) % 60);
   return buf;
 }
 
@@ -68,10 +70,13 @@ std::string fmt_duration(double s) {
 // Progress to the terminal (one live line) or plain lines, and always to the run's log.
 class Progress {
  public:
-  explicit Progress(const std::string& log_path) : log_(log_path, std::ios::app), tty_(isatty(fileno(stdout))) {}
+  explicit Progress(const std::string& log_path)
+      : log_(log_path, std::ios::app), tty_(isatty(fileno(stdout))) {}
   void line(const std::string& s) {
-    if (tty_) std::printf("\r\033[K%s", s.c_str());
-    else std::printf("%s\n", s.c_str());
+    if (tty_)
+      std::printf("\r\033[K%s", s.c_str());
+    else
+      std::printf("%s\n", s.c_str());
     std::fflush(stdout);
     log_ << s << "\n";
     log_.flush();
@@ -116,18 +121,25 @@ double learning_rate(const TrainOptions& t, int64_t step) {
   return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1.0 + std::cos(M_PI * progress));
 }
 
-Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins, const Corpus& corpus,
-                 RunStore& store, const std::string& run_id, const RunPaths& paths)
-    : cfg_(cfg), host_(host), plugins_(plugins), corpus_(corpus), store_(store), run_id_(run_id), paths_(paths) {}
+Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins,
+                 const Corpus& corpus, RunStore& store, const std::string& run_id, const RunPaths& paths)
+    : cfg_(cfg),
+      host_(host),
+      plugins_(plugins),
+      corpus_(corpus),
+      store_(store),
+      run_id_(run_id),
+      paths_(paths) {}
 
-void Trainer::write_final_analysis(CompressiveTransformer& model, int64_t step, const torch::Device& device, bool bf16,
-                                   Progress& progress) {
+void Trainer::write_final_analysis(CompressiveTransformer& model, int64_t step, const torch::Device& device,
+                                   bool bf16, Progress& progress) {
   const auto& e = cfg_.eval;
   auto settings = eval_settings(cfg_, "valid");
   // Stream until the attention sample is complete (eval_segments limits validation only).
   if (e.buckets_sequences > 0) settings.segments = 0;
-  auto r = analyze(model, corpus_, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges, device, bf16,
-                   /*stop_when_counted=*/e.buckets_sequences > 0);
+  auto r =
+      analyze(model, corpus_, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges, device, bf16,
+              /*stop_when_counted=*/e.buckets_sequences > 0);
   CompressionSeries series;
   const int64_t n_layer = cfg_.model.n_layer;
   std::map<int64_t, std::vector<double>> by_step;
@@ -143,7 +155,8 @@ void Trainer::write_final_analysis(CompressiveTransformer& model, int64_t step, 
   }
   try {
     write_analysis_file(paths_.dir + "/analysis.h5", "", r, {run_id_, step, "valid", settings.tag()}, series);
-    store_.add_artifact(run_id_, "analysis", "runs/" + run_id_ + "/analysis.h5", sha256_file(paths_.dir + "/analysis.h5"));
+    store_.add_artifact(run_id_, "analysis", "runs/" + run_id_ + "/analysis.h5",
+                        sha256_file(paths_.dir + "/analysis.h5"));
     progress.note("analysis: attention by bucket over " + std::to_string(r.full_segments) +
                   " segments with full memories, frequency buckets over " + std::to_string(r.eval.tokens) +
                   " tokens -> " + paths_.dir + "/analysis.h5");
@@ -168,11 +181,13 @@ TrainOutcome Trainer::run() {
     const auto& mo = cfg_.model;
     const torch::Device device = resolve_device(cfg_.device);
     const bool bf16 = t.precision == "bf16";
-    if (bf16 && !device.is_cuda()) throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
+    if (bf16 && !device.is_cuda())
+      throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
     const int threads = set_threads(cfg_.threads);
     const auto blas = blas_info();
-    progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " + device.str() +
-                  ", " + std::to_string(threads) + " threads (" + thread_summary() + "), BLAS " + blas.summary() +
+    progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " +
+                  device.str() + ", " + std::to_string(threads) + " threads (" + thread_summary() +
+                  "), BLAS " + blas.summary() +
                   (device.is_cpu() ? ", " + fused_kernels_summary() : std::string()));
     if (!blas.warning.empty()) progress.note("warning: " + blas.warning);
 
@@ -188,8 +203,9 @@ TrainOutcome Trainer::run() {
     const int64_t chunks = t.accumulate, chunk_b = t.batch_size / chunks;
     SegmentStream stream(corpus_.train, t.batch_size, mo.seq_len);
     if (stream.full_segments() < seg_per_step)
-      throw Error("the training split (" + std::to_string(corpus_.train.numel()) + " tokens) is too short for batch_size " +
-                  std::to_string(t.batch_size) + " and seq_len " + std::to_string(mo.seq_len));
+      throw Error("the training split (" + std::to_string(corpus_.train.numel()) +
+                  " tokens) is too short for batch_size " + std::to_string(t.batch_size) + " and seq_len " +
+                  std::to_string(mo.seq_len));
 
     st.chunk_memory.assign(chunks, std::vector<LayerMemory>(mo.n_layer));
     st.window_closs.assign(mo.n_layer, 0.0);
@@ -204,8 +220,9 @@ TrainOutcome Trainer::run() {
       double now = unix_now();
       pending.push_back({"valid/loss", step, r.loss, now});
       pending.push_back({std::string("valid/") + score, step, score_of(r.loss, corpus_.word_level), now});
-      progress.note("step " + std::to_string(step) + " valid loss " + std::to_string(r.loss) + " " + score + " " +
-                    std::to_string(score_of(r.loss, corpus_.word_level)) + " over " + std::to_string(r.tokens) + " tokens");
+      progress.note("step " + std::to_string(step) + " valid loss " + std::to_string(r.loss) + " " + score +
+                    " " + std::to_string(score_of(r.loss, corpus_.word_level)) + " over " +
+                    std::to_string(r.tokens) + " tokens");
       return r;
     };
 
@@ -218,8 +235,8 @@ TrainOutcome Trainer::run() {
       if (g_stop_signal) {
         flush();
         save_checkpoint(paths_.checkpoint, model, optimizer, st);
-        progress.note("stopped by signal " + std::to_string(g_stop_signal.load()) + " at step " + std::to_string(st.step) +
-                      "; checkpoint written, re-run the same command to resume");
+        progress.note("stopped by signal " + std::to_string(g_stop_signal.load()) + " at step " +
+                      std::to_string(st.step) + "; checkpoint written, re-run the same command to resume");
         out.status = "interrupted";
         out.step = st.step;
         store_.finish_run(run_id_, out.status, st.step);
@@ -232,9 +249,11 @@ TrainOutcome Trainer::run() {
         for (auto& cm : st.chunk_memory) cm.assign(mo.n_layer, LayerMemory{});
       }
       const double lr = learning_rate(t, st.step);
-      for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      for (auto& group : optimizer.param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       const bool periodic = t.update_period > 1 && st.step >= t.update_period_from;
-      const double scale = 1.0 / static_cast<double>(chunks * seg_per_step * (periodic ? t.update_period : 1));
+      const double scale =
+          1.0 / static_cast<double>(chunks * seg_per_step * (periodic ? t.update_period : 1));
 
       double step_loss = 0;
       std::vector<double> step_closs(mo.n_layer, 0.0);
@@ -256,7 +275,8 @@ TrainOutcome Trainer::run() {
           auto seg_total = task;
           for (size_t i = 0; i < closs.size(); ++i) {
             seg_total = seg_total + closs[i];
-            step_closs[fwd.compression[i].layer] += closs[i].item<double>() / static_cast<double>(chunks * seg_per_step);
+            step_closs[fwd.compression[i].layer] +=
+                closs[i].item<double>() / static_cast<double>(chunks * seg_per_step);
           }
           step_loss += task.item<double>() / static_cast<double>(chunks * seg_per_step);
           total = total.defined() ? total + seg_total : seg_total;
@@ -276,7 +296,8 @@ TrainOutcome Trainer::run() {
         out.status = "diverged";
         out.step = st.step;
         out.diverged_step = st.step;
-        out.error = std::string(std::isfinite(step_loss) ? "non-finite compression loss" : "non-finite training loss") +
+        out.error = std::string(std::isfinite(step_loss) ? "non-finite compression loss"
+                                                         : "non-finite training loss") +
                     " at step " + std::to_string(st.step);
         store_.finish_run(run_id_, out.status, st.step, out.error, st.step);
         progress.note("diverged: " + out.error);
@@ -315,7 +336,8 @@ TrainOutcome Trainer::run() {
         if (mo.cmem_len > 0 && model->compression().loss_mode == LossMode::Auxiliary) {
           double sum = 0;
           for (int64_t i = 0; i < mo.n_layer; ++i) {
-            pending.push_back({"train/compression_loss/layer" + std::to_string(i), st.step, st.window_closs[i] / st.window_steps, now});
+            pending.push_back({"train/compression_loss/layer" + std::to_string(i), st.step,
+                               st.window_closs[i] / st.window_steps, now});
             sum += st.window_closs[i] / st.window_steps;
           }
           pending.push_back({"train/compression_loss", st.step, sum, now});

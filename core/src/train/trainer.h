@@ -52,8 +52,8 @@ class Trainer {
  private:
   // Attention by bucket, frequency buckets and compression loss per layer into
   // runs/<run_id>/analysis.h5 (a failure to write it is a warning, not a failed run).
-  void write_final_analysis(CompressiveTransformer& model, int64_t step, const torch::Device& device, bool bf16,
-                            Progress& progress);
+  void write_final_analysis(CompressiveTransformer& model, int64_t step, const torch::Device& device,
+                            bool bf16, Progress& progress);
 
   const RunConfig& cfg_;
   const PluginHost& host_;

@@ -29,7 +29,8 @@ void commit_temp_file(const std::string& tmp, const std::string& path) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     throw Error("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(errno), ErrorKind::Run);
   auto slash = path.rfind('/');
-  fsync_path(slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash)), O_RDONLY | O_DIRECTORY);
+  fsync_path(slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash)),
+             O_RDONLY | O_DIRECTORY);
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

@@ -38,8 +38,7 @@ IniFile parse_ini(const std::string& text, const std::string& path) {
       continue;
     }
     auto eq = line.find('=');
-    if (eq == std::string::npos)
-      throw Error(where + ": expected 'key = value', got '" + line + "'");
+    if (eq == std::string::npos) throw Error(where + ": expected 'key = value', got '" + line + "'");
     IniEntry e{section, trim(line.substr(0, eq)), trim(line.substr(eq + 1)), line_no};
     if (e.key.empty()) throw Error(where + ": missing key before '='");
     // Inline comments: " # ..." after the value.
