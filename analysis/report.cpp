@@ -69,86 +69,83 @@ void save_csv(const Table& t, const std::string& path) {
   write_file_atomic(path, s.str());
 }
 
-}  // namespace
+// The exported tables a report is built from.
+struct ReportTables {
+  Table runs, attention, frequency, metrics;
+  std::vector<std::string> axes;       // every axis
+  std::vector<std::string> cell_axes;  // every axis but the seed
+  std::string score = "score";         // bpc or ppl
+};
 
-std::string figures_script() {
-  boost::system::error_code ec;
-  auto exe = boost::dll::program_location(ec);
-  std::vector<fs::path> candidates;
-  if (!ec)
-    candidates.push_back(exe.parent_path().parent_path() / "share" / "ctlab" / "analysis" / "figures.py");
-  candidates.push_back(fs::path(CTLAB_SOURCE_DIR) / "analysis" / "figures.py");
-  for (const auto& c : candidates)
-    if (fs::exists(c)) return c.string();
-  return "";
-}
-
-std::string write_report(const ReportOptions& o) {
-  const std::string out_dir = o.out_dir.empty() ? o.results_root + "/reports/" + o.experiment : o.out_dir;
+ReportTables load_tables(const ReportOptions& o) {
+  ResultsLayout layout(o.results_root);
   ExportFilter f;
   f.experiment = o.experiment;
-  Table runs = export_table("runs", o.results_root, f);
-  Table attention = export_table("attention", o.results_root, f);
-  Table frequency = export_table("frequency", o.results_root, f);
-  f.key = "";
-  Table metrics = export_table("metrics", o.results_root, f);
-  fs::create_directories(out_dir + "/data");  // only once the experiment is known to exist
-  save_csv(runs, out_dir + "/data/runs.csv");
-  save_csv(attention, out_dir + "/data/attention.csv");
-  save_csv(frequency, out_dir + "/data/frequency.csv");
-  save_csv(metrics, out_dir + "/data/metrics.csv");
+  ReportTables t;
+  t.runs = export_table("runs", layout, f);
+  t.attention = export_table("attention", layout, f);
+  t.frequency = export_table("frequency", layout, f);
+  t.metrics = export_table("metrics", layout, f);
+  t.axes = axes_of(t.runs, "status");
+  for (const auto& a : t.axes)
+    if (a != "seed") t.cell_axes.push_back(a);
+  for (const auto& r : t.runs.rows)
+    if (!r[t.runs.column("score_name")].empty()) t.score = r[t.runs.column("score_name")];
+  return t;
+}
 
-  std::ostringstream md;
-  md << "# Report: " << o.experiment << "\n\n";
-  const auto axes = axes_of(runs, "status");
-  std::vector<std::string> cell_axes;  // every axis but the seed
-  for (const auto& a : axes)
-    if (a != "seed") cell_axes.push_back(a);
+void write_summary(std::ostream& md, const ReportOptions& o, const ReportTables& t) {
   std::map<std::string, int> statuses;
-  for (const auto& r : runs.rows) statuses[r[runs.column("status")]]++;
+  for (const auto& r : t.runs.rows) statuses[r[t.runs.column("status")]]++;
   std::vector<std::string> st;
   for (const auto& [s, n] : statuses) st.push_back(std::to_string(n) + " " + s);
-  std::string score = "score";
-  for (const auto& r : runs.rows)
-    if (!r[runs.column("score_name")].empty()) score = r[runs.column("score_name")];
-  md << runs.rows.size() << " runs (" << join(st, ", ") << ") in `" << o.results_root
-     << "`. Axes: " << (axes.empty() ? "none" : join(axes, ", ")) << ". Scores are the final validation "
-     << score
-     << (score == "bpc"   ? " (bits per byte)"
-         : score == "ppl" ? " (perplexity)"
-                          : "")
+  md << "# Report: " << o.experiment << "\n\n";
+  md << t.runs.rows.size() << " runs (" << join(st, ", ") << ") in `" << o.results_root
+     << "`. Axes: " << (t.axes.empty() ? "none" : join(t.axes, ", ")) << ". Scores are the final validation "
+     << t.score
+     << (t.score == "bpc"   ? " (bits per byte)"
+         : t.score == "ppl" ? " (perplexity)"
+                            : "")
      << "; mean ± standard deviation over seeds (number of seeds).\n\n";
+}
 
-  // Pivot: rows = all cell axes but the last, columns = the last cell axis.
-  md << "## Final validation " << score << "\n\n";
+// Natural order: "cmem_rate=2" before "cmem_rate=10".
+bool natural_less(const std::string& a, const std::string& b) {
+  auto ea = a.find('='), eb = b.find('=');
+  if (ea != std::string::npos && eb != std::string::npos && a.compare(0, ea, b, 0, eb) == 0) {
+    char *pa, *pb;
+    double x = std::strtod(a.c_str() + ea + 1, &pa), y = std::strtod(b.c_str() + eb + 1, &pb);
+    if (*pa == '\0' && *pb == '\0') return x < y;
+  }
+  return a < b;
+}
+
+void add_unique(std::vector<std::string>& v, const std::string& x) {
+  if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+}
+
+// Rows = all cell axes but the last, columns = the last cell axis.
+void write_score_pivot(std::ostream& md, const ReportTables& t) {
+  const Table& runs = t.runs;
+  md << "## Final validation " << t.score << "\n\n";
   std::map<std::string, std::map<std::string, std::vector<double>>> pivot;
   std::vector<std::string> row_keys, col_keys;
-  std::vector<std::string> row_axes(cell_axes.begin(),
-                                    cell_axes.empty() ? cell_axes.end() : cell_axes.end() - 1);
-  const std::string col_axis = cell_axes.empty() ? "" : cell_axes.back();
+  std::vector<std::string> row_axes(t.cell_axes.begin(),
+                                    t.cell_axes.empty() ? t.cell_axes.end() : t.cell_axes.end() - 1);
+  const std::string col_axis = t.cell_axes.empty() ? "" : t.cell_axes.back();
   for (const auto& r : runs.rows) {
     auto rk = cell_key(runs, r, row_axes);
-    auto ck = col_axis.empty() ? score : col_axis + "=" + r[runs.column(col_axis)];
-    if (std::find(row_keys.begin(), row_keys.end(), rk) == row_keys.end()) row_keys.push_back(rk);
-    if (std::find(col_keys.begin(), col_keys.end(), ck) == col_keys.end()) col_keys.push_back(ck);
+    auto ck = col_axis.empty() ? t.score : col_axis + "=" + r[runs.column(col_axis)];
+    add_unique(row_keys, rk);
+    add_unique(col_keys, ck);
     const auto& v = r[runs.column("valid_score")];
-    if (r[runs.column("status")] == "completed" && !v.empty())
+    if (r[runs.column("status")] == to_string(RunStatus::Completed) && !v.empty())
       pivot[rk][ck].push_back(std::stod(v));
     else
       pivot[rk][ck];
   }
-  // Natural order: "cmem_rate=2" before "cmem_rate=10".
-  auto natural = [](const std::string& a, const std::string& b) {
-    auto ea = a.find('='), eb = b.find('=');
-    if (ea != std::string::npos && eb != std::string::npos && a.compare(0, ea, b, 0, eb) == 0) {
-      char *pa, *pb;
-      double x = std::strtod(a.c_str() + ea + 1, &pa), y = std::strtod(b.c_str() + eb + 1, &pb);
-      if (*pa == '\0' && *pb == '\0') return x < y;
-    }
-    return a < b;
-  };
-  std::sort(col_keys.begin(), col_keys.end(), natural);
-  std::sort(row_keys.begin(), row_keys.end(), natural);
+  std::sort(col_keys.begin(), col_keys.end(), natural_less);
+  std::sort(row_keys.begin(), row_keys.end(), natural_less);
   std::vector<std::vector<std::string>> rows;
   for (const auto& rk : row_keys) {
     std::vector<std::string> row = {rk};
@@ -158,95 +155,107 @@ std::string write_report(const ReportOptions& o) {
   std::vector<std::string> head = {row_axes.empty() ? "runs" : join(row_axes, ", ")};
   head.insert(head.end(), col_keys.begin(), col_keys.end());
   md_table(md, head, rows);
+}
 
+void write_runs(std::ostream& md, const ReportTables& t) {
+  const Table& runs = t.runs;
   md << "## Runs\n\n";
-  rows.clear();
+  std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs.rows)
     rows.push_back(
-        {"`" + r[0] + "`", cell_key(runs, r, axes), r[runs.column("status")], r[runs.column("step")],
+        {"`" + r[0] + "`", cell_key(runs, r, t.axes), r[runs.column("status")], r[runs.column("step")],
          r[runs.column("valid_score")].empty() ? "-" : fmt(std::stod(r[runs.column("valid_score")]))});
-  md_table(md, {"run", "cell", "status", "step", score}, rows);
+  md_table(md, {"run", "cell", "status", "step", t.score}, rows);
+}
 
-  if (!attention.rows.empty()) {
-    md << "## Attention by bucket\n\nShare of attention (%, mean over layers, heads, queries and "
-          "sequences with full memories) on each bucket of key slots, oldest first: compressed memory (cm), "
-          "memory "
-          "(m), current sequence (s). Mean over seeds.\n\n";
-    // Columns are (region, ordinal within the region), so cells with and without
-    // compressed memory line up.
-    std::map<std::string, std::map<std::string, std::vector<double>>> by_cell;
-    std::vector<std::string> columns, cells;
-    std::map<std::string, std::map<std::string, int>> first_in_region;  // run -> region -> first bucket
-    for (const auto& r : attention.rows) {
-      if (r[attention.column("layer")] != "all") continue;
-      const auto& region = r[attention.column("region")];
-      int b = std::stoi(r[attention.column("bucket")]);
-      auto& first = first_in_region[r[0]];
-      if (!first.count(region)) first[region] = b;
-    }
-    for (const std::string region : {"compressed memory", "memory", "sequence"}) {
-      int most = 0;
-      for (const auto& r : attention.rows)
-        if (r[attention.column("layer")] == "all" && r[attention.column("region")] == region)
-          most = std::max(most, std::stoi(r[attention.column("bucket")]) - first_in_region[r[0]][region] + 1);
-      std::string tag = region == "compressed memory" ? "cm" : region == "memory" ? "m" : "s";
-      for (int i = 1; i <= most; ++i) columns.push_back(tag + std::to_string(i));
-    }
-    for (const auto& r : attention.rows) {
-      if (r[attention.column("layer")] != "all") continue;
-      auto ck = cell_key(attention, r, cell_axes);
-      if (std::find(cells.begin(), cells.end(), ck) == cells.end()) cells.push_back(ck);
-      const auto& region = r[attention.column("region")];
-      std::string tag = region == "compressed memory" ? "cm" : region == "memory" ? "m" : "s";
-      int ordinal = std::stoi(r[attention.column("bucket")]) - first_in_region[r[0]][region] + 1;
-      by_cell[ck][tag + std::to_string(ordinal)].push_back(std::stod(r[attention.column("mass")]));
-    }
-    std::vector<std::string> ahead = {"cell"};
-    ahead.insert(ahead.end(), columns.begin(), columns.end());
-    rows.clear();
-    for (const auto& ck : cells) {
-      std::vector<std::string> row = {ck};
-      for (const auto& c : columns) {
-        auto& xs = by_cell[ck][c];
-        double m = 0;
-        for (double x : xs) m += x;
-        row.push_back(xs.empty() ? "" : fmt(100.0 * m / xs.size(), 1));
-      }
-      rows.push_back(row);
-    }
-    md_table(md, ahead, rows);
+std::string region_tag(const std::string& region) {
+  return region == "compressed memory" ? "cm" : region == "memory" ? "m" : "s";
+}
+
+double mean_of(const std::vector<double>& xs) {
+  double m = 0;
+  for (double x : xs) m += x;
+  return m / xs.size();
+}
+
+// Columns are (region, ordinal within the region), so cells with and without compressed
+// memory line up.
+void write_attention(std::ostream& md, const ReportTables& t) {
+  const Table& attention = t.attention;
+  if (attention.rows.empty()) return;
+  md << "## Attention by bucket\n\nShare of attention (%, mean over layers, heads, queries and "
+        "sequences with full memories) on each bucket of key slots, oldest first: compressed memory (cm), "
+        "memory "
+        "(m), current sequence (s). Mean over seeds.\n\n";
+  const int c_layer = attention.column("layer"), c_region = attention.column("region");
+  const int c_bucket = attention.column("bucket"), c_mass = attention.column("mass");
+  std::map<std::string, std::map<std::string, int>> first_in_region;  // run -> region -> first bucket
+  for (const auto& r : attention.rows) {
+    if (r[c_layer] != "all") continue;
+    auto& first = first_in_region[r[0]];
+    if (!first.count(r[c_region])) first[r[c_region]] = std::stoi(r[c_bucket]);
   }
-
-  if (!frequency.rows.empty()) {
-    md << "## Perplexity by token frequency\n\nTargets bucketed by their count in the training split ([CT] "
-          "Table 7); "
-          "exp(mean NLL) per bucket, mean over seeds.\n\n";
-    std::map<std::string, std::map<std::string, std::vector<double>>> by_cell;
-    std::vector<std::string> labels, cells;
-    for (const auto& r : frequency.rows) {
-      auto ck = cell_key(frequency, r, cell_axes);
-      const auto& label = r[frequency.column("label")];
-      if (std::find(cells.begin(), cells.end(), ck) == cells.end()) cells.push_back(ck);
-      if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
-      const auto& p = r[frequency.column("ppl")];
-      if (!p.empty()) by_cell[ck][label].push_back(std::stod(p));
-    }
-    std::vector<std::string> fhead = {"cell"};
-    fhead.insert(fhead.end(), labels.begin(), labels.end());
-    rows.clear();
-    for (const auto& ck : cells) {
-      std::vector<std::string> row = {ck};
-      for (const auto& l : labels) {
-        auto& xs = by_cell[ck][l];
-        double m = 0;
-        for (double x : xs) m += x;
-        row.push_back(xs.empty() ? "-" : fmt(m / xs.size(), 2));
-      }
-      rows.push_back(row);
-    }
-    md_table(md, fhead, rows);
+  std::vector<std::string> columns, cells;
+  for (const std::string region : {"compressed memory", "memory", "sequence"}) {
+    int most = 0;
+    for (const auto& r : attention.rows)
+      if (r[c_layer] == "all" && r[c_region] == region)
+        most = std::max(most, std::stoi(r[c_bucket]) - first_in_region[r[0]][region] + 1);
+    for (int i = 1; i <= most; ++i) columns.push_back(region_tag(region) + std::to_string(i));
   }
+  std::map<std::string, std::map<std::string, std::vector<double>>> by_cell;
+  for (const auto& r : attention.rows) {
+    if (r[c_layer] != "all") continue;
+    auto ck = cell_key(attention, r, t.cell_axes);
+    add_unique(cells, ck);
+    int ordinal = std::stoi(r[c_bucket]) - first_in_region[r[0]][r[c_region]] + 1;
+    by_cell[ck][region_tag(r[c_region]) + std::to_string(ordinal)].push_back(std::stod(r[c_mass]));
+  }
+  std::vector<std::string> head = {"cell"};
+  head.insert(head.end(), columns.begin(), columns.end());
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& ck : cells) {
+    std::vector<std::string> row = {ck};
+    for (const auto& c : columns) {
+      auto& xs = by_cell[ck][c];
+      row.push_back(xs.empty() ? "" : fmt(100.0 * mean_of(xs), 1));
+    }
+    rows.push_back(row);
+  }
+  md_table(md, head, rows);
+}
 
+void write_frequency(std::ostream& md, const ReportTables& t) {
+  const Table& frequency = t.frequency;
+  if (frequency.rows.empty()) return;
+  md << "## Perplexity by token frequency\n\nTargets bucketed by their count in the training split ([CT] "
+        "Table "
+        "7); exp(mean NLL) per bucket, mean over seeds.\n\n";
+  std::map<std::string, std::map<std::string, std::vector<double>>> by_cell;
+  std::vector<std::string> labels, cells;
+  for (const auto& r : frequency.rows) {
+    auto ck = cell_key(frequency, r, t.cell_axes);
+    const auto& label = r[frequency.column("label")];
+    add_unique(cells, ck);
+    add_unique(labels, label);
+    const auto& p = r[frequency.column("ppl")];
+    if (!p.empty()) by_cell[ck][label].push_back(std::stod(p));
+  }
+  std::vector<std::string> head = {"cell"};
+  head.insert(head.end(), labels.begin(), labels.end());
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& ck : cells) {
+    std::vector<std::string> row = {ck};
+    for (const auto& l : labels) {
+      auto& xs = by_cell[ck][l];
+      row.push_back(xs.empty() ? "-" : fmt(mean_of(xs), 2));
+    }
+    rows.push_back(row);
+  }
+  md_table(md, head, rows);
+}
+
+void write_figures(std::ostream& md, const ReportOptions& o, const std::string& out_dir) {
   md << "## Figures\n\n";
   std::string script = figures_script();
   std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
@@ -270,6 +279,38 @@ std::string write_report(const ReportOptions& o) {
   if (!drawn && (!o.figures || script.empty()))
     md << "Figures were not drawn (" << (o.figures ? "analysis/figures.py not found" : "--no-figures")
        << ").\n\n";
+}
+
+}  // namespace
+
+std::string figures_script() {
+  boost::system::error_code ec;
+  auto exe = boost::dll::program_location(ec);
+  std::vector<fs::path> candidates;
+  if (!ec)
+    candidates.push_back(exe.parent_path().parent_path() / "share" / "ctlab" / "analysis" / "figures.py");
+  candidates.push_back(fs::path(CTLAB_SOURCE_DIR) / "analysis" / "figures.py");
+  for (const auto& c : candidates)
+    if (fs::exists(c)) return c.string();
+  return "";
+}
+
+std::string write_report(const ReportOptions& o) {
+  const std::string out_dir =
+      o.out_dir.empty() ? ResultsLayout(o.results_root).report_dir(o.experiment) : o.out_dir;
+  ReportTables t = load_tables(o);
+  fs::create_directories(out_dir + "/data");  // only once the experiment is known to exist
+  save_csv(t.runs, out_dir + "/data/runs.csv");
+  save_csv(t.attention, out_dir + "/data/attention.csv");
+  save_csv(t.frequency, out_dir + "/data/frequency.csv");
+  save_csv(t.metrics, out_dir + "/data/metrics.csv");
+  std::ostringstream md;
+  write_summary(md, o, t);
+  write_score_pivot(md, t);
+  write_runs(md, t);
+  write_attention(md, t);
+  write_frequency(md, t);
+  write_figures(md, o, out_dir);
   md << "Data behind every table: `data/*.csv` (the same tables as `ctlab export`).\n";
   const std::string path = out_dir + "/report.md";
   write_file_atomic(path, md.str());

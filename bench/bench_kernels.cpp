@@ -11,7 +11,7 @@
 
 #include "model/attention.h"
 #include "model/fused.h"
-#include "train/runtime.h"
+#include "runtime/runtime.h"
 #include "util/error.h"
 
 namespace po = boost::program_options;

@@ -1,6 +1,8 @@
-// ctlab_bench: times forward+backward of the model for named configurations and prints
-// tokens/s, ms/step and peak RSS. Memories are filled before timing starts, so every timed
-// step attends over full memory and compressed memory and compresses one segment.
+// ctlab_bench: times the trainer's own training step (train/step.h: forward, compression
+// losses, backward, the trainer's clipping and Adam update) and an evaluation forward pass
+// for named configurations, and prints tokens/s, ms/step, the share of the same process's
+// matmul rate and peak RSS. Memories are filled before timing starts, so every timed step
+// attends over full memory and compressed memory and compresses one segment.
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -10,12 +12,14 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "config/resolve.h"
 #include "model/factory.h"
 #include "model/fused.h"
-#include "train/runtime.h"
+#include "runtime/runtime.h"
+#include "train/step.h"
 #if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
 #include <torch/csrc/autograd/profiler_legacy.h>
 #define CTLAB_HAVE_LEGACY_PROFILER 1
@@ -32,7 +36,7 @@ struct BenchConfig {
   std::string description;
   std::vector<std::string> settings;  // run-config overrides
   int64_t batch;
-  bool optimizer = false;  // full training steps: + gradient clipping and an Adam update
+  bool optimizer = false;  // (kept for the table's shape: every config times full training steps)
 };
 
 const std::map<std::string, BenchConfig>& configs() {
@@ -132,31 +136,39 @@ double peak_rss_mib() {
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;  // Linux reports KiB
 }
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string name, device = "cpu";
+struct BenchOptions {
+  std::string names, device = "cpu", kernels, profile;
   int threads = 2, steps = 10, warmup = 0;
   int64_t batch = 0;
+  bool bf16 = false;
+  std::vector<std::string> sets;
+};
+
+po::options_description bench_options(BenchOptions& b) {
   po::options_description desc("ctlab_bench options");
-  desc.add_options()("help,h", "show this help")(
-      "config", po::value(&name)->default_value("suite"),
-      "named configuration(s), comma-separated: cpu-small (a), cpu-small-conv "
-      "(b), cpu-small-txl (c), gpu-paper; suite = a,b,c")("steps", po::value(&steps)->default_value(10),
-                                                          "timed steps (training, then evaluation)")(
-      "warmup", po::value(&warmup)->default_value(0),
+  desc.add_options()("help,h", "show this help")("config", po::value(&b.names)->default_value("suite"),
+                                                 "named configuration(s), comma-separated: cpu-small (a), "
+                                                 "cpu-small-conv (b), cpu-small-txl (c), gpu-paper; "
+                                                 "suite = a,b,c")(
+      "steps", po::value(&b.steps)->default_value(10), "timed steps (training, then evaluation)")(
+      "warmup", po::value(&b.warmup)->default_value(0),
       "untimed steps first (0 = enough to fill memory and compressed memory)")(
-      "threads", po::value(&threads)->default_value(2), "intra-op threads")(
-      "batch", po::value(&batch)->default_value(0), "batch size (0 = the config's)")(
-      "device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N")(
+      "threads", po::value(&b.threads)->default_value(2), "intra-op threads")(
+      "batch", po::value(&b.batch)->default_value(0), "batch size (0 = the config's)")(
+      "device", po::value(&b.device)->default_value("cpu"), "cpu | cuda | cuda:N")(
       "precision", po::value<std::string>()->default_value("fp32"), "fp32 | bf16 (CUDA autocast)")(
-      "kernels", po::value<std::string>()->default_value("fused"),
+      "kernels", po::value(&b.kernels)->default_value("fused"),
       "fused (ctlab's CPU kernels for the attention core and dropout) | reference (plain LibTorch ops)")(
-      "profile", po::value<std::string>()->default_value(""),
+      "profile", po::value(&b.profile)->default_value(""),
       "write a Chrome trace of the timed training steps to this file (bench/profile.py sums it per op)")(
-      "set", po::value<std::vector<std::string>>()->composing(),
+      "set", po::value<std::vector<std::string>>(&b.sets)->composing(),
       "override a configuration key of the named config: --set compression=conv1d (repeatable)");
+  return desc;
+}
+
+// Parses and checks the command line; returns an exit code when the program should stop.
+std::optional<int> parse_options(int argc, char** argv, BenchOptions& b) {
+  auto desc = bench_options(b);
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -169,148 +181,183 @@ int main(int argc, char** argv) {
     std::cout << desc;
     return 0;
   }
-  for (const auto& [opt, value, least] : {std::tuple<const char*, int64_t, int64_t>{"--steps", steps, 1},
-                                          {"--warmup", warmup, 0},
-                                          {"--threads", threads, 0},
-                                          {"--batch", batch, 0}})
+  for (const auto& [opt, value, least] : {std::tuple<const char*, int64_t, int64_t>{"--steps", b.steps, 1},
+                                          {"--warmup", b.warmup, 0},
+                                          {"--threads", b.threads, 0},
+                                          {"--batch", b.batch, 0}})
     if (value < least) {
       std::cerr << "ctlab_bench: " << opt << " " << value << ": expected an integer >= " << least << "\n";
       return 2;
     }
+  const auto precision = vm["precision"].as<std::string>();
+  if (precision != "fp32" && precision != "bf16") {
+    std::cerr << "ctlab_bench: --precision " << precision << ": expected fp32 or bf16\n";
+    return 2;
+  }
+  b.bf16 = precision == "bf16";
+  return std::nullopt;
+}
+
+// Seconds for `steps` calls of f after `warm` untimed calls.
+double timed(const std::function<void()>& f, int warm, int steps) {
+  for (int i = 0; i < warm; ++i) f();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double profiled(const std::function<void()>& f, int warm, int steps, const std::string& path) {
+#ifdef CTLAB_HAVE_LEGACY_PROFILER
+  for (int i = 0; i < warm; ++i) f();
+  torch::autograd::profiler::RecordProfile guard(path);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+#else
+  throw Error("--profile needs LibTorch's legacy profiler, which this LibTorch does not have");
+#endif
+}
+
+struct Timings {
+  double train_secs = 0, eval_secs = 0, mm_before = 0, mm_after = 0;
+  int64_t mem_slots = 0, cmem_slots = 0, batch = 0;
+  int warm = 0;
+};
+
+// Builds the config's model and times training steps, then evaluation forward passes.
+Timings time_config(const RunConfig& cfg, const BenchOptions& b, const torch::Device& dev,
+                    const std::string& trace) {
+  PluginHost host;
+  host.load_directories(PluginHost::search_path({}));
+  auto resolved = resolve_plugins(host, cfg);
+  torch::manual_seed(0);
+  auto model = build_model(cfg, host, resolved);
+  model->to(dev);
+  model->train();
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(cfg.train.lr));
+  TrainStep step(model, adam, cfg.train, b.bf16);
+  auto memories = step.empty_memories();
+  const auto& m = cfg.model;
+  Timings t;
+  t.batch = cfg.train.batch_size;
+  t.warm = b.warmup > 0 ? b.warmup : static_cast<int>((m.mem_len + m.cmem_len * m.cmem_rate) / m.seq_len) + 2;
+  auto segment = [&](int64_t) {
+    auto x = torch::randint(m.vocab_size, {m.seq_len + 1, t.batch},
+                            torch::TensorOptions().dtype(torch::kLong).device(dev));
+    return TrainStep::Segment(x.narrow(0, 0, m.seq_len), x.narrow(0, 1, m.seq_len));
+  };
+  int64_t n = 0;
+  auto train_step = [&] {
+    step.run(n++, segment, memories);
+    if (dev.is_cuda()) torch::cuda::synchronize();
+  };
+  auto eval_step = [&] {
+    auto [x, y] = segment(0);
+    c10::InferenceMode guard;
+    if (b.bf16) set_cuda_bf16_autocast(true);
+    model->forward(x, y);
+    if (b.bf16) set_cuda_bf16_autocast(false);
+    if (dev.is_cuda()) torch::cuda::synchronize();
+  };
+  // The matmul rate is measured again around this configuration's timed steps (shared
+  // machines drift); the ratios use the mean of the two.
+  const auto mm_dtype = b.bf16 ? torch::kBFloat16 : torch::kFloat32;
+  t.mm_before = matmul_gflops(dev, mm_dtype);
+  t.train_secs =
+      trace.empty() ? timed(train_step, t.warm, b.steps) : profiled(train_step, t.warm, b.steps, trace);
+  const auto& lm = memories[0][0];
+  t.mem_slots = lm.mem.defined() ? lm.mem.size(0) : 0;
+  t.cmem_slots = lm.cmem.defined() ? lm.cmem.size(0) : 0;
+  model->eval();
+  model->reset_memory();
+  t.eval_secs = timed(eval_step, t.warm, b.steps);
+  t.mm_after = matmul_gflops(dev, mm_dtype);
+  return t;
+}
+
+void print_result(const std::string& name, const BenchConfig& bc, const RunConfig& cfg, const Timings& t,
+                  int steps) {
+  const auto& m = cfg.model;
+  const double mm_here = 0.5 * (t.mm_before + t.mm_after);
+  const double tokens = static_cast<double>(steps) * m.seq_len * t.batch;
+  const double fwd = forward_flops_per_token(m, t.batch);
+  const auto [comp, comp_what] = compression_flops_per_token(cfg);
+  const double train_tps = tokens / t.train_secs, eval_tps = tokens / t.eval_secs;
+  const double train_gf = (3 * fwd + comp) * train_tps / 1e9, eval_gf = fwd * eval_tps / 1e9;
+  std::printf("\nconfig      %s: %s\n", name.c_str(), bc.description.c_str());
+  std::printf("compression %s + %s; memory when timed: mem %lld, cmem %lld slots per layer\n",
+              cfg.compression.name.c_str(), cfg.compression_loss.name.c_str(),
+              static_cast<long long>(t.mem_slots), static_cast<long long>(t.cmem_slots));
+  std::printf("steps       %d timed after %d warm-up, batch %lld x seq %lld\n", steps, t.warm,
+              static_cast<long long>(t.batch), static_cast<long long>(m.seq_len));
+  std::printf(
+      "FLOPs/token %.2f M forward (training step = 3x): per layer 2D^2 + 4D^2 k + 2D^2 k/B + 2D^2 + 4 D d_ff "
+      "+ 6 D klen, plus 2 D V; D=%lld d_ff=%lld klen=%lld k=klen/L=%.2f B=%lld V=%lld layers=%lld\n",
+      fwd / 1e6, static_cast<long long>(m.d_model), static_cast<long long>(m.d_ff),
+      static_cast<long long>(m.seq_len + m.mem_len + m.cmem_len),
+      static_cast<double>(m.seq_len + m.mem_len + m.cmem_len) / m.seq_len, static_cast<long long>(t.batch),
+      static_cast<long long>(m.vocab_size), static_cast<long long>(m.n_layer));
+  std::printf("FLOPs/token %.2f M compression per training step: %s\n", comp / 1e6, comp_what.c_str());
+  std::printf(
+      "matmul      %.1f GFLOP/s here (%.1f before training, %.1f after evaluation): the rate the ratios "
+      "use\n",
+      mm_here, t.mm_before, t.mm_after);
+  std::printf(
+      "train       %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of the matmul rate (forward, backward, "
+      "compression, clip, Adam) in the trainer's own step\n",
+      1000.0 * t.train_secs / steps, train_tps, train_gf, 100.0 * train_gf / mm_here);
+  std::printf(
+      "eval        %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of matmul rate; %.2fx training "
+      "tokens/s\n",
+      1000.0 * t.eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm_here, eval_tps / train_tps);
+  std::printf("peak RSS    %.0f MiB (process so far)\n", peak_rss_mib());
+  std::fflush(stdout);
+}
+
+void print_machine(const torch::Device& dev, bool bf16) {
+  const auto blas = blas_info();
+  const double mm = matmul_gflops(dev, bf16 ? torch::kBFloat16 : torch::kFloat32);
+  std::printf("machine     %s, %s, %s, torch %s%s\n", host_name().c_str(),
+              dev.is_cuda() ? "CUDA" : blas.summary().c_str(), thread_summary().c_str(),
+              torch_version().c_str(), dev.is_cuda() ? "" : (", " + fused_kernels_summary()).c_str());
+  std::printf("matmul      %.1f GFLOP/s (%s %s, this process, same threads)\n", mm, bf16 ? "bf16" : "fp32",
+              dev.is_cuda() ? "4096^3" : "1024^3");
+  if (!blas.warning.empty() && !dev.is_cuda()) std::printf("warning     %s\n", blas.warning.c_str());
+}
+
+// The named configuration with --batch and --set applied, plugins pinned.
+RunConfig config_of(const BenchConfig& bc, const BenchOptions& b) {
+  auto settings = bc.settings;
+  settings.push_back("batch_size=" + std::to_string(b.batch > 0 ? b.batch : bc.batch));
+  settings.insert(settings.end(), b.sets.begin(), b.sets.end());
+  RunConfig cfg = load_run_config("", settings);
+  PluginHost host;
+  host.load_directories(PluginHost::search_path({}));
+  pin_plugins(cfg, resolve_plugins(host, cfg));
+  return cfg;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchOptions b;
+  if (auto rc = parse_options(argc, argv, b)) return *rc;
   try {
-    set_threads(threads);
-    const auto kernels = vm["kernels"].as<std::string>();
-    if (kernels != "fused" && kernels != "reference")
-      throw Error("--kernels: expected fused or reference, got '" + kernels + "'");
-    set_fused_kernels(kernels == "fused");
-    torch::Device dev(device);
-    const auto blas = blas_info();
-    const bool bf16 = vm["precision"].as<std::string>() == "bf16";
-    if (bf16 && !dev.is_cuda()) throw Error("--precision bf16 needs a CUDA device");
-    const auto mm_dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
-    const double mm = matmul_gflops(dev, mm_dtype);
-    std::printf("machine     %s, %s, %s, torch %s%s\n", host_name().c_str(),
-                dev.is_cuda() ? "CUDA" : blas.summary().c_str(), thread_summary().c_str(),
-                torch_version().c_str(), dev.is_cuda() ? "" : (", " + fused_kernels_summary()).c_str());
-    std::printf("matmul      %.1f GFLOP/s (%s %s, this process, same threads)\n", mm, bf16 ? "bf16" : "fp32",
-                dev.is_cuda() ? "4096^3" : "1024^3");
-    if (!blas.warning.empty() && !dev.is_cuda()) std::printf("warning     %s\n", blas.warning.c_str());
+    set_threads(b.threads);
+    if (b.kernels != "fused" && b.kernels != "reference")
+      throw Error("--kernels: expected fused or reference, got '" + b.kernels + "'");
+    set_fused_kernels(b.kernels == "fused");
+    torch::Device dev(b.device);
+    if (b.bf16 && !dev.is_cuda()) throw Error("--precision bf16 needs a CUDA device");
+    print_machine(dev, b.bf16);
     std::vector<std::string> names =
-        split(name == "suite" ? "cpu-small,cpu-small-conv,cpu-small-txl" : name, ',');
+        split(b.names == "suite" ? "cpu-small,cpu-small-conv,cpu-small-txl" : b.names, ',');
     for (const auto& n : names) {
       auto it = configs().find(n);
       if (it == configs().end()) throw Error("unknown config '" + n + "'");
-      const auto& bc = it->second;
-      const int64_t b = batch > 0 ? batch : bc.batch;
-      auto settings = bc.settings;
-      if (vm.count("set"))
-        for (const auto& kv : vm["set"].as<std::vector<std::string>>()) settings.push_back(kv);
-      RunConfig cfg = load_run_config("", settings);
-      PluginHost host;
-      host.load_directories(PluginHost::search_path({}));
-      auto resolved = resolve_plugins(host, cfg);
-      pin_plugins(cfg, resolved);
-      torch::manual_seed(0);
-      auto model = build_model(cfg, host, resolved);
-      model->to(dev);
-      model->train();
-      torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(3e-4));
-      const auto& m = cfg.model;
-      const int w =
-          warmup > 0 ? warmup : static_cast<int>((m.mem_len + m.cmem_len * m.cmem_rate) / m.seq_len) + 2;
-      auto batch_of = [&] {
-        auto x = torch::randint(m.vocab_size, {m.seq_len + 1, b},
-                                torch::TensorOptions().dtype(torch::kLong).device(dev));
-        return std::make_pair(x.narrow(0, 0, m.seq_len), x.narrow(0, 1, m.seq_len));
-      };
-      auto train_step = [&] {
-        auto [x, y] = batch_of();
-        if (bf16) set_cuda_bf16_autocast(true);
-        auto out = model->forward(x, y);
-        auto loss = out.nll.mean();
-        for (auto& l : model->compression_losses(out.compression)) loss = loss + l;
-        if (bf16) set_cuda_bf16_autocast(false);
-        adam.zero_grad();
-        loss.backward();
-        if (bc.optimizer) {
-          torch::nn::utils::clip_grad_norm_(model->parameters(), 0.1);
-          adam.step();
-        }
-        if (dev.is_cuda()) torch::cuda::synchronize();
-      };
-      auto eval_step = [&] {
-        auto [x, y] = batch_of();
-        c10::InferenceMode guard;
-        if (bf16) set_cuda_bf16_autocast(true);
-        model->forward(x, y);
-        if (bf16) set_cuda_bf16_autocast(false);
-        if (dev.is_cuda()) torch::cuda::synchronize();
-      };
-      auto timed = [&](const std::function<void()>& f) {
-        for (int i = 0; i < w; ++i) f();
-        auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < steps; ++i) f();
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      };
-      // The matmul rate is measured again around this configuration's timed steps (shared
-      // machines drift); the ratios use the mean of the two.
-      const double mm_before = matmul_gflops(dev, mm_dtype);
-      double train_secs = 0;
-      const auto profile = vm["profile"].as<std::string>();
-      if (!profile.empty()) {
-#ifdef CTLAB_HAVE_LEGACY_PROFILER
-        for (int i = 0; i < w; ++i) train_step();
-        torch::autograd::profiler::RecordProfile guard(profile + (names.size() > 1 ? "." + n : ""));
-        auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < steps; ++i) train_step();
-        train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-#else
-        throw Error("--profile needs LibTorch's legacy profiler, which this LibTorch does not have");
-#endif
-      } else {
-        train_secs = timed(train_step);
-      }
-      const auto& lm = model->memory()[0];
-      const int64_t mem_slots = lm.mem.defined() ? lm.mem.size(0) : 0,
-                    cmem_slots = lm.cmem.defined() ? lm.cmem.size(0) : 0;
-      model->eval();
-      model->reset_memory();
-      const double eval_secs = timed(eval_step);
-      const double mm_after = matmul_gflops(dev, mm_dtype), mm_here = 0.5 * (mm_before + mm_after);
-      const double tokens = static_cast<double>(steps) * m.seq_len * b;
-      const double fwd = forward_flops_per_token(m, b);
-      const auto [comp, comp_what] = compression_flops_per_token(cfg);
-      const double train_tps = tokens / train_secs, eval_tps = tokens / eval_secs;
-      const double train_gf = (3 * fwd + comp) * train_tps / 1e9, eval_gf = fwd * eval_tps / 1e9;
-      std::printf("\nconfig      %s: %s\n", n.c_str(), bc.description.c_str());
-      std::printf("compression %s + %s; memory when timed: mem %lld, cmem %lld slots per layer\n",
-                  cfg.compression.name.c_str(), cfg.compression_loss.name.c_str(),
-                  static_cast<long long>(mem_slots), static_cast<long long>(cmem_slots));
-      std::printf("steps       %d timed after %d warm-up, batch %lld x seq %lld\n", steps, w,
-                  static_cast<long long>(b), static_cast<long long>(m.seq_len));
-      std::printf(
-          "FLOPs/token %.2f M forward (training step = 3x): per layer 2D^2 + 4D^2 k + 2D^2 k/B + 2D^2 + 4 D "
-          "d_ff "
-          "+ 6 D klen, plus 2 D V; D=%lld d_ff=%lld klen=%lld k=klen/L=%.2f B=%lld V=%lld layers=%lld\n",
-          fwd / 1e6, static_cast<long long>(m.d_model), static_cast<long long>(m.d_ff),
-          static_cast<long long>(m.seq_len + m.mem_len + m.cmem_len),
-          static_cast<double>(m.seq_len + m.mem_len + m.cmem_len) / m.seq_len, static_cast<long long>(b),
-          static_cast<long long>(m.vocab_size), static_cast<long long>(m.n_layer));
-      std::printf("FLOPs/token %.2f M compression per training step: %s\n", comp / 1e6, comp_what.c_str());
-      std::printf(
-          "matmul      %.1f GFLOP/s here (%.1f before training, %.1f after evaluation): the rate the ratios "
-          "use\n",
-          mm_here, mm_before, mm_after);
-      std::printf(
-          "train       %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of the matmul rate (forward, "
-          "backward, compression, clip, Adam)\n",
-          1000.0 * train_secs / steps, train_tps, train_gf, 100.0 * train_gf / mm_here);
-      std::printf(
-          "eval        %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of matmul rate; %.2fx training "
-          "tokens/s\n",
-          1000.0 * eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm_here, eval_tps / train_tps);
-      std::printf("peak RSS    %.0f MiB (process so far)\n", peak_rss_mib());
-      std::fflush(stdout);
+      RunConfig cfg = config_of(it->second, b);
+      const std::string trace = b.profile.empty() ? "" : b.profile + (names.size() > 1 ? "." + n : "");
+      print_result(n, it->second, cfg, time_config(cfg, b, dev, trace), b.steps);
     }
     return 0;
   } catch (const std::exception& e) {

@@ -89,7 +89,7 @@ TEST(GridRun, TwoSchedulersOnOneDatabaseRunEveryCellOnce) {
   ASSERT_EQ(all.size(), 6u);
   RunStore s(root + "/ctlab.sqlite");
   for (const auto& [id, r] : all) {
-    EXPECT_EQ(r.status, "completed") << id;
+    EXPECT_EQ(r.status, RunStatus::Completed) << id;
     EXPECT_EQ(r.attempt, 1) << id << " ran more than once";
     EXPECT_EQ(s.metrics(id, "train/loss").size(), 6u) << id;  // every 5 of 30 steps
   }
@@ -111,8 +111,8 @@ TEST(GridRun, KilledGridResumesWithEveryCellCompletedOnce) {
     if (!boost::filesystem::exists(root + "/ctlab.sqlite")) continue;
     int done = 0, running = 0;
     for (const auto& [id, r] : runs(root)) {
-      done += r.status == "completed";
-      running += r.status == "running" && r.step >= 5;
+      done += r.status == RunStatus::Completed;
+      running += r.status == RunStatus::Running && r.step >= 5;
     }
     if (done >= 1 && running >= 1) {
       kill(pid, SIGKILL);
@@ -125,14 +125,14 @@ TEST(GridRun, KilledGridResumesWithEveryCellCompletedOnce) {
   // The workers get SIGTERM, checkpoint and record "interrupted": wait for that (10 s at most).
   for (int i = 0; i < 200; ++i) {
     bool busy = false;
-    for (const auto& [id, r] : runs(root)) busy = busy || r.status == "running";
+    for (const auto& [id, r] : runs(root)) busy = busy || r.status == RunStatus::Running;
     if (!busy) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto before = runs(root);
   std::map<std::string, int64_t> completed_attempts;
   for (const auto& [id, r] : before)
-    if (r.status == "completed") completed_attempts[id] = r.attempt;
+    if (r.status == RunStatus::Completed) completed_attempts[id] = r.attempt;
   ASSERT_LT(completed_attempts.size(), 6u);
 
   auto again = run_ctlab("grid run " + grid + " --results " + root + " --jobs 2");
@@ -141,7 +141,7 @@ TEST(GridRun, KilledGridResumesWithEveryCellCompletedOnce) {
   ASSERT_EQ(after.size(), 6u);
   RunStore s(root + "/ctlab.sqlite");
   for (const auto& [id, r] : after) {
-    EXPECT_EQ(r.status, "completed") << id;
+    EXPECT_EQ(r.status, RunStatus::Completed) << id;
     if (completed_attempts.count(id)) {
       EXPECT_EQ(r.attempt, completed_attempts[id]) << id << " was trained again";
     }
@@ -176,7 +176,7 @@ TEST(GridRun, TwoShardsMergedEqualOneUnshardedRun) {
   RunStore w(dir.path() + "/whole/ctlab.sqlite"), m(merged + "/ctlab.sqlite");
   for (const auto& [id, r] : whole) {
     ASSERT_TRUE(both.count(id)) << id;
-    EXPECT_EQ(both[id].status, "completed");
+    EXPECT_EQ(both[id].status, RunStatus::Completed);
     auto a = w.metrics(id, "valid/"), b = m.metrics(id, "valid/");
     ASSERT_EQ(a.size(), b.size()) << id;
     for (size_t i = 0; i < a.size(); ++i) EXPECT_DOUBLE_EQ(a[i].value, b[i].value) << id << " " << a[i].key;
@@ -197,12 +197,12 @@ TEST(GridRun, ACellWhosePluginThrowsFailsAndTheOthersComplete) {
   EXPECT_TRUE(contains(r.output, "2 completed, 1 failed")) << r.output;
   int failed = 0;
   for (const auto& [id, rec] : runs(dir.path() + "/r")) {
-    if (rec.status == "failed") {
+    if (rec.status == RunStatus::Failed) {
       ++failed;
       EXPECT_TRUE(contains(rec.error, "plugin throwing@1")) << rec.error;
       EXPECT_TRUE(contains(rec.error, "throwing fixture refuses layer 0")) << rec.error;
     } else {
-      EXPECT_EQ(rec.status, "completed");
+      EXPECT_EQ(rec.status, RunStatus::Completed);
     }
   }
   EXPECT_EQ(failed, 1);

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <thread>
 
+#include "store/results_layout.h"
 #include "store/run_store.h"
 #include "test_util.h"
 #include "train/trainer.h"
@@ -92,7 +93,7 @@ TEST(Train, TinyModelOverfitsAShortText) {
       " --set max_steps=400 --set lr=0.005 --set dropout=0 --set log_every=50 --set checkpoint_every=1000");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto run = only_run(f.results("r"));
-  EXPECT_EQ(run.status, "completed");
+  EXPECT_EQ(run.status, RunStatus::Completed);
   EXPECT_EQ(run.step, 400);
   auto m = metrics(f.results("r"), run.run_id, "");
   EXPECT_GT(m.front().value, 3.0);  // the first logged loss: about ln(256) before learning
@@ -153,7 +154,7 @@ TEST(Train, KilledRunResumesWithIdenticalMetrics) {
 
   // Start the same run, SIGKILL it once a checkpoint past step 10 exists, then re-run.
   const std::string root = f.results("killed");
-  const auto ckpt = RunPaths::for_run(root, reference.run_id).checkpoint;
+  const auto ckpt = ResultsLayout(root).run(reference.run_id).checkpoint;
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -179,7 +180,7 @@ TEST(Train, KilledRunResumesWithIdenticalMetrics) {
   ASSERT_TRUE(killed) << "no checkpoint appeared";
   ASSERT_TRUE(WIFSIGNALED(status));
   auto mid = only_run(root);
-  EXPECT_EQ(mid.status, "running");  // killed without a chance to say otherwise
+  EXPECT_EQ(mid.status, RunStatus::Running);  // killed without a chance to say otherwise
   EXPECT_LT(mid.step, 200);
 
   auto resumed = run_ctlab("train " + f.ini + " --results " + root + " --set max_steps=200");
@@ -187,7 +188,7 @@ TEST(Train, KilledRunResumesWithIdenticalMetrics) {
   EXPECT_TRUE(contains(resumed.output, "resumed from")) << resumed.output;
   auto run = only_run(root);
   EXPECT_EQ(run.run_id, reference.run_id);
-  EXPECT_EQ(run.status, "completed");
+  EXPECT_EQ(run.status, RunStatus::Completed);
   EXPECT_EQ(run.attempt, 2);
   auto a = metrics(f.results("straight"), run.run_id, ""), b = metrics(root, run.run_id, "");
   std::vector<MetricRow> a_det, b_det;  // everything but the timing
@@ -235,9 +236,9 @@ TEST(Train, SigtermCheckpointsAndReportsInterrupted) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   auto run = only_run(root);
-  EXPECT_EQ(run.status, "interrupted");
+  EXPECT_EQ(run.status, RunStatus::Interrupted);
   EXPECT_GT(run.step, 0);
-  EXPECT_TRUE(boost::filesystem::exists(RunPaths::for_run(root, run.run_id).checkpoint));
+  EXPECT_TRUE(boost::filesystem::exists(ResultsLayout(root).run(run.run_id).checkpoint));
 }
 
 TEST(Train, AccumulationMatchesTheFullBatch) {
@@ -266,7 +267,7 @@ TEST(Train, NonFiniteLossEndsTheRunAsDiverged) {
                      "/misc --set compression=learnable --set compression_loss=nan_late");
   EXPECT_EQ(r.exit_code, 3) << r.output;
   auto run = only_run(f.results("r"));
-  EXPECT_EQ(run.status, "diverged");
+  EXPECT_EQ(run.status, RunStatus::Diverged);
   ASSERT_TRUE(run.diverged_step.has_value());
   EXPECT_EQ(*run.diverged_step, 11);
   EXPECT_TRUE(contains(r.output, "non-finite compression loss at step 11")) << r.output;

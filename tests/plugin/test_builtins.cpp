@@ -1,4 +1,4 @@
-// The built-in plugins in the model: gradient isolation (DESIGN 3.5), their invariants,
+// The built-in plugins in the model: gradient isolation (plugins/README.md), their invariants,
 // and each one training from the command line with its natural loss.
 #include <gtest/gtest.h>
 

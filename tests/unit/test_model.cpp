@@ -311,7 +311,7 @@ TEST(Model, KeepGraphLetsTheTaskLossReachTheCompressionFunction) {
 
 TEST(Model, PreNormAndUntiedOutputAndAdaptiveSoftmaxRun) {
   auto o = tiny();
-  o.norm = "pre";
+  o.norm = Norm::Pre;
   o.tie_weight = false;
   o.untie_r = false;
   torch::manual_seed(0);

@@ -32,12 +32,12 @@ TEST(RunStore, RoundTripAndSchemaVersion) {
     EXPECT_EQ(s.start_run(record("r1"), {{"mem_len", "8"}, {"compression", "mean_pool@1"}}), 1);
     s.add_metrics("r1", {{"train/loss", 10, 2.5, 0}, {"train/loss", 20, 2.0, 0}});
     s.add_artifact("r1", "plugin", "/p.so", "abc");
-    s.finish_run("r1", "completed", 20);
+    s.finish_run("r1", RunStatus::Completed, 20);
   }
   RunStore s(path);
   auto r = s.find_run("r1");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, "completed");
+  EXPECT_EQ(r->status, RunStatus::Completed);
   EXPECT_EQ(r->step, 20);
   EXPECT_EQ(r->attempt, 1);
   EXPECT_EQ(r->config, "[model]\nmem_len = 8\n");
@@ -47,7 +47,7 @@ TEST(RunStore, RoundTripAndSchemaVersion) {
   EXPECT_DOUBLE_EQ(m[1].value, 2.0);
   EXPECT_GT(m[1].wall_time, 1.7e9);
   EXPECT_EQ(s.start_run(record("r1"), {}), 2);  // a retry counts attempts
-  EXPECT_EQ(s.find_run("r1")->status, "running");
+  EXPECT_EQ(s.find_run("r1")->status, RunStatus::Running);
   EXPECT_FALSE(s.find_run("nope"));
   sqlite3* db;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
@@ -119,7 +119,7 @@ TEST(RunStore, VersionOneDatabasesGainTheOwnerColumn) {
   RunStore s(path);
   auto r = s.find_run("r0");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, "completed");
+  EXPECT_EQ(r->status, RunStatus::Completed);
   EXPECT_EQ(r->owner, "");
   auto rec = record("r1");
   rec.owner = "host:1";
@@ -148,7 +148,7 @@ TEST(RunStore, TwoProcessesWritingAtOnceLoseNothing) {
           s.add_metrics(id, rows);
           s.heartbeat(id, b);
         }
-        s.finish_run(id, "completed", kBatches);
+        s.finish_run(id, RunStatus::Completed, kBatches);
       } catch (...) {
         rc = 1;
       }
@@ -165,6 +165,6 @@ TEST(RunStore, TwoProcessesWritingAtOnceLoseNothing) {
   EXPECT_EQ(s.runs("shared").size(), 2u);
   for (auto id : {"run0", "run1"}) {
     EXPECT_EQ(s.metrics(id).size(), static_cast<size_t>(kBatches * kRows)) << id;
-    EXPECT_EQ(s.find_run(id)->status, "completed");
+    EXPECT_EQ(s.find_run(id)->status, RunStatus::Completed);
   }
 }

@@ -1,26 +1,32 @@
-// The command line: a table of commands, each parsing its own options with
-// Boost.program_options, and the shared option groups (configuration keys, plugin dirs).
+// The command line: a registry of commands (cli/builtin_commands.def lists the built-in
+// ones, each defined in its own cli/cmd_<name>.cpp), each parsing its own options with
+// Boost.program_options, and the shared option groups (configuration keys, plugin dirs,
+// the results root).
 #pragma once
 
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/options.h"
 #include "config/resolve.h"
+#include "store/results_layout.h"
+#include "util/registry.h"
 
 namespace ctlab {
 
-struct Command {
+struct CommandDef {
   std::string name;
-  std::string usage;                                 // "ctlab plugins list|info <name> [options]"
-  std::string summary;                               // one line
-  int (*run)(const std::vector<std::string>& args);  // args after the command name
+  std::string usage;                                             // "ctlab plugins list|info <name> [options]"
+  std::string help;                                              // one line for `ctlab --help`
+  std::function<int(const std::vector<std::string>& args)> run;  // args after the command name
 };
 
-const std::vector<Command>& commands();
+// The registry, with the built-in commands registered at first use.
+Registry<CommandDef>& commands();
 
 // Entry point for main(): dispatches, catches errors, prints one line and a hint, and
 // returns the process exit code.
@@ -30,6 +36,7 @@ int run_cli(int argc, char** argv);
 namespace po = boost::program_options;
 
 // Parses args into vm with `desc` (+ positional names); throws ctlab::Error for usage errors.
+// One spelling per option: "--mem-len" and "--mem_len" both reach the option desc has.
 void parse_command_line(const std::vector<std::string>& args, const po::options_description& desc,
                         const po::positional_options_description& positional, po::variables_map& vm,
                         const std::string& command);
@@ -40,8 +47,9 @@ void add_config_options(po::options_description& desc);
 // The overrides given on the command line, as key=value strings, in order.
 std::vector<std::string> config_overrides(const po::variables_map& vm);
 // Prints "usage" + desc, returns 0.
-int print_help(const Command& cmd, const po::options_description& desc);
-const Command& command(const std::string& name);
+int print_help(const CommandDef& cmd, const po::options_description& desc);
+// A copy of the registered command (copies stay valid when the registry changes).
+CommandDef command(const std::string& name);
 
 // A run configuration bound to its plugins: defaults, file, overrides; plugins loaded from
 // the search path (--plugin-dir first), resolved and pinned to name@version.
@@ -54,6 +62,6 @@ ResolvedRun resolve_run(const std::string& file, const std::vector<std::string>&
                         const po::variables_map& vm);
 // "--results DIR" (default "results").
 void add_results_option(po::options_description& desc);
-std::string results_root(const po::variables_map& vm);
+ResultsLayout results_layout(const po::variables_map& vm);
 
 }  // namespace ctlab

@@ -9,7 +9,7 @@
 namespace ctlab {
 
 int cmd_config(const std::vector<std::string>& args) {
-  const Command self = command("config");  // a copy: GCC 13 warns on references from calls
+  const CommandDef self = command("config");
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "run file (INI)");
   add_plugin_dir_option(desc);
@@ -24,6 +24,11 @@ int cmd_config(const std::vector<std::string>& args) {
   auto run = resolve_run(file, config_overrides(vm), vm);
   std::cout << "# run_id = " << run_id_of(run.cfg) << "\n" << format_run_config(run.cfg);
   return kExitOk;
+}
+
+CommandDef config_command() {
+  return {"config", "ctlab config [<run.ini>] [--set key=value]... [--<key> value]...",
+          "resolve and validate a run configuration and print it as INI", cmd_config};
 }
 
 }  // namespace ctlab

@@ -6,20 +6,69 @@
 #include <iostream>
 
 #include "cli/cli.h"
-#include "data/corpus.h"
+#include "config/run_data.h"
 #include "model/factory.h"
-#include "store/analysis_file.h"
+#include "runtime/runtime.h"
 #include "store/run_store.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
-#include "train/runtime.h"
-#include "train/trainer.h"
 
 namespace ctlab {
 
+namespace {
+
+// The run's configuration with the evaluation overrides from the command line.
+std::vector<std::string> eval_overrides(const po::variables_map& vm) {
+  std::vector<std::string> overrides;
+  const std::pair<const char*, const char*> keys[] = {
+      {"seq_len", "eval_seq_len"},     {"mem_len", "eval_mem_len"},    {"cmem_len", "eval_cmem_len"},
+      {"clamp_len", "eval_clamp_len"}, {"same_length", "same_length"}, {"batch_size", "eval_batch_size"},
+      {"segments", "eval_segments"},   {"device", "device"},           {"threads", "threads"}};
+  for (const auto& [flag, key] : keys)
+    if (vm.count(flag)) overrides.push_back(std::string(key) + "=" + vm[flag].as<std::string>());
+  return overrides;
+}
+
+// Evaluates, writes the analysis group and the metrics, and prints the result.
+void evaluate_run(ResolvedRun& run, const Corpus& corpus, RunStore& store, const std::string& run_id,
+                  const RunPaths& paths, const std::string& split) {
+  const auto& cfg = run.cfg;
+  const auto device = resolve_device(cfg.device);
+  set_threads(cfg.threads);
+  auto model = build_model(cfg, *run.host, run.plugins);
+  model->to(device);
+  const int64_t step = load_model_weights(paths.checkpoint, model, device);
+  auto settings = eval_settings(cfg, split);
+  const auto& e = cfg.eval;
+  auto a = analyze(model, corpus, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges, device,
+                   cfg.train.precision == Precision::Bf16);
+  const auto& r = a.eval;
+  const std::string group = "/eval/" + split + "/" + settings.tag();
+  std::string analysis_note;
+  try {
+    write_analysis(paths.analysis, group, a, {run_id, step, split, settings.tag()}, {});
+  } catch (const Error& err) {
+    analysis_note = std::string("warning: ") + err.what();
+  }
+  const char* score = score_name(corpus.word_level);
+  const double value = score_of(r.loss, corpus.word_level);
+  const std::string prefix = "eval/" + split + "/" + settings.tag() + "/";
+  store.add_metrics(run_id, {{prefix + "loss", step, r.loss, 0}, {prefix + score, step, value, 0}});
+  std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
+              run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score,
+              value, r.loss, static_cast<long long>(r.tokens), static_cast<long long>(r.segments));
+  if (analysis_note.empty())
+    std::printf("analysis (attention over %lld segments with full memories, token frequencies) in %s:%s\n",
+                static_cast<long long>(a.full_segments), paths.analysis.c_str(), group.c_str());
+  else
+    std::printf("%s\n", analysis_note.c_str());
+}
+
+}  // namespace
+
 int cmd_eval(const std::vector<std::string>& args) {
-  const Command self = command("eval");  // a copy: GCC 13 warns on references from calls
+  const CommandDef self = command("eval");
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("run_id", po::value<std::string>(), "the run to evaluate")(
       "split", po::value<std::string>()->default_value("test"), "valid or test")(
@@ -44,59 +93,26 @@ int cmd_eval(const std::vector<std::string>& args) {
   const std::string split = vm["split"].as<std::string>();
   if (split != "valid" && split != "test") throw Error("--split '" + split + "': expected valid or test");
 
-  const std::string root = results_root(vm);
-  const std::string db = root + "/ctlab.sqlite";
+  const ResultsLayout layout = results_layout(vm);
+  const std::string db = layout.database();
   if (!boost::filesystem::exists(db))
     throw Error("no results database at '" + db + "' (use --results to point at one)");
   RunStore store(db);
-  auto rec = store.find_run(run_id);
-  if (!rec) throw Error("no run '" + run_id + "' in " + db);
-  auto paths = RunPaths::for_run(root, run_id);
-
-  std::vector<std::string> overrides;
-  const std::pair<const char*, const char*> keys[] = {
-      {"seq_len", "eval_seq_len"},     {"mem_len", "eval_mem_len"},    {"cmem_len", "eval_cmem_len"},
-      {"clamp_len", "eval_clamp_len"}, {"same_length", "same_length"}, {"batch_size", "eval_batch_size"},
-      {"segments", "eval_segments"},   {"device", "device"},           {"threads", "threads"}};
-  for (const auto& [flag, key] : keys)
-    if (vm.count(flag)) overrides.push_back(std::string(key) + "=" + vm[flag].as<std::string>());
+  if (!store.find_run(run_id)) throw Error("no run '" + run_id + "' in " + db);
+  const auto paths = layout.run(run_id);
+  const auto overrides = eval_overrides(vm);
   auto run = resolve_run(paths.config, overrides, vm);
-  auto& cfg = run.cfg;
-  if (run_id_of(cfg) != run_id && overrides.empty())
+  if (run_id_of(run.cfg) != run_id && overrides.empty())
     throw Error("'" + paths.config + "' does not describe run " + run_id + " (its run_id is " +
-                run_id_of(cfg) + ")");
-  Corpus corpus = load_corpus(cfg.data);
-  cfg.model.vocab_size = corpus.vocab_size;
-  const auto device = resolve_device(cfg.device);
-  set_threads(cfg.threads);
-  auto model = build_model(cfg, *run.host, run.plugins);
-  model->to(device);
-  const int64_t step = load_model_weights(paths.checkpoint, model, device);
-  auto settings = eval_settings(cfg, split);
-  const auto& e = cfg.eval;
-  auto a = analyze(model, corpus, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges, device,
-                   cfg.train.precision == "bf16");
-  const auto& r = a.eval;
-  const std::string group = "/eval/" + split + "/" + settings.tag();
-  std::string analysis_note;
-  try {
-    write_analysis_file(paths.dir + "/analysis.h5", group, a, {run_id, step, split, settings.tag()}, {});
-  } catch (const Error& err) {
-    analysis_note = std::string("warning: ") + err.what();
-  }
-  const char* score = score_name(corpus.word_level);
-  const double value = score_of(r.loss, corpus.word_level);
-  const std::string prefix = "eval/" + split + "/" + settings.tag() + "/";
-  store.add_metrics(run_id, {{prefix + "loss", step, r.loss, 0}, {prefix + score, step, value, 0}});
-  std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
-              run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score,
-              value, r.loss, static_cast<long long>(r.tokens), static_cast<long long>(r.segments));
-  if (analysis_note.empty())
-    std::printf("analysis (attention over %lld segments with full memories, token frequencies) in %s:%s\n",
-                static_cast<long long>(a.full_segments), (paths.dir + "/analysis.h5").c_str(), group.c_str());
-  else
-    std::printf("%s\n", analysis_note.c_str());
+                run_id_of(run.cfg) + ")");
+  Corpus corpus = load_run_data(run.cfg);
+  evaluate_run(run, corpus, store, run_id, paths, split);
   return kExitOk;
+}
+
+CommandDef eval_command() {
+  return {"eval", "ctlab eval <run_id> [--split valid|test] [--mem-len N] [--cmem-len N] ... [--results DIR]",
+          "evaluate a trained run on a whole split, possibly with other memory settings", cmd_eval};
 }
 
 }  // namespace ctlab

@@ -17,8 +17,9 @@ namespace {
 
 // The default results root of a shard: its own folder, so shards never share a database.
 std::string shard_root(const po::variables_map& vm, int64_t shard, int64_t shards) {
-  if (!vm["results"].defaulted() || shards == 1) return results_root(vm);
-  return results_root(vm) + "/shard-" + std::to_string(shard) + "-of-" + std::to_string(shards);
+  const std::string root = results_layout(vm).root();
+  if (!vm["results"].defaulted() || shards == 1) return root;
+  return root + "/shard-" + std::to_string(shard) + "-of-" + std::to_string(shards);
 }
 
 std::string final_score(RunStore& store, const std::string& run_id) {
@@ -36,10 +37,66 @@ std::string final_score(RunStore& store, const std::string& run_id) {
   return "-";
 }
 
-}  // namespace
+int grid_expand(const Grid& grid, int64_t shards) {
+  std::printf("grid %s: experiment %s, axes %s: %zu cells (%lld excluded, %lld merged as the same run)\n",
+              grid.path.c_str(), grid.experiment.c_str(),
+              grid.axes.empty() ? "(none)" : join(grid.axes, ", ").c_str(), grid.cells.size(),
+              static_cast<long long>(grid.excluded), static_cast<long long>(grid.duplicates));
+  std::printf("%-5s %-13s %-6s %s\n", "CELL", "RUN_ID", "SHARD", "AXES");
+  for (const auto& c : grid.cells)
+    std::printf("%-5lld %-13s %-6lld %s\n", static_cast<long long>(c.index), c.run_id.c_str(),
+                static_cast<long long>(c.index % shards), c.name.c_str());
+  return kExitOk;
+}
 
-int cmd_grid(const std::vector<std::string>& args) {
-  const Command self = command("grid");  // a copy: GCC 13 warns on references from calls
+int grid_status(const Grid& grid, const std::string& root, int64_t shard, int64_t shards) {
+  const std::string db = ResultsLayout(root).database();
+  if (!boost::filesystem::exists(db)) {
+    std::printf("grid %s: no results yet in %s (%zu cells)\n", grid.path.c_str(), root.c_str(),
+                grid.cells.size());
+    return kExitOk;
+  }
+  RunStore store(db);
+  std::printf("%-5s %-13s %-12s %-7s %-8s %-14s %s\n", "CELL", "RUN_ID", "STATUS", "ATTEMPT", "STEP", "FINAL",
+              "AXES");
+  int64_t done = 0;
+  const auto cells = shard_cells(grid, shard, shards);
+  for (const auto* c : cells) {
+    auto r = store.find_run(c->run_id);
+    done += r && r->status == RunStatus::Completed;
+    std::printf("%-5lld %-13s %-12s %-7lld %-8s %-14s %s\n", static_cast<long long>(c->index),
+                c->run_id.c_str(), to_string(r ? r->status : RunStatus::Pending),
+                static_cast<long long>(r ? r->attempt : 0),
+                (std::to_string(r ? r->step : 0) + "/" + std::to_string(c->cfg.train.max_steps)).c_str(),
+                final_score(store, c->run_id).c_str(), c->name.c_str());
+  }
+  std::printf("%lld of %zu cells completed (results in %s)\n", static_cast<long long>(done), cells.size(),
+              root.c_str());
+  return kExitOk;
+}
+
+GridRunOptions run_options(const po::variables_map& vm, const std::string& root, int64_t shard,
+                           int64_t shards, const std::vector<std::string>& plugin_dirs) {
+  GridRunOptions o;
+  o.jobs = vm["jobs"].as<int64_t>();
+  if (vm.count("devices")) {
+    for (const auto& d : split(vm["devices"].as<std::string>(), ','))
+      if (!d.empty()) o.devices.push_back(d);
+    RunConfig probe;
+    for (const auto& d : o.devices) apply_setting(probe, "device", d, "--devices");
+  }
+  o.shard = shard;
+  o.shards = shards;
+  o.max_attempts = vm["max-attempts"].as<int64_t>();
+  o.retry_diverged = vm.count("retry-diverged") > 0;
+  o.dry_run = vm.count("dry-run") > 0;
+  o.stale_after = vm["stale-after"].as<int64_t>();
+  o.results_root = root;
+  o.plugin_dirs = plugin_dirs;
+  return o;
+}
+
+po::options_description grid_options() {
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("action", po::value<std::string>(), "run | status | expand")(
       "file", po::value<std::string>(), "grid file (INI)")(
@@ -57,6 +114,14 @@ int cmd_grid(const std::vector<std::string>& args) {
                                                      "override a key in every cell: --set max_steps=10");
   add_results_option(desc);
   add_plugin_dir_option(desc);
+  return desc;
+}
+
+}  // namespace
+
+int cmd_grid(const std::vector<std::string>& args) {
+  const CommandDef self = command("grid");
+  po::options_description desc = grid_options();
   po::positional_options_description pos;
   pos.add("action", 1).add("file", 1);
   po::variables_map vm;
@@ -79,59 +144,15 @@ int cmd_grid(const std::vector<std::string>& args) {
   auto [shard, shards] = parse_shard(vm["shard"].as<std::string>());
   Grid grid = expand_grid(vm["file"].as<std::string>(), plugin_dirs, sets);
   const std::string root = shard_root(vm, shard, shards);
+  if (action == "expand") return grid_expand(grid, shards);
+  if (action == "status") return grid_status(grid, root, shard, shards);
+  return run_grid(grid, run_options(vm, root, shard, shards, plugin_dirs));
+}
 
-  if (action == "expand") {
-    std::printf("grid %s: experiment %s, axes %s: %zu cells (%lld excluded, %lld merged as the same run)\n",
-                grid.path.c_str(), grid.experiment.c_str(),
-                grid.axes.empty() ? "(none)" : join(grid.axes, ", ").c_str(), grid.cells.size(),
-                static_cast<long long>(grid.excluded), static_cast<long long>(grid.duplicates));
-    std::printf("%-5s %-13s %-6s %s\n", "CELL", "RUN_ID", "SHARD", "AXES");
-    for (const auto& c : grid.cells)
-      std::printf("%-5lld %-13s %-6lld %s\n", static_cast<long long>(c.index), c.run_id.c_str(),
-                  static_cast<long long>(c.index % shards), c.name.c_str());
-    return kExitOk;
-  }
-  if (action == "status") {
-    const std::string db = root + "/ctlab.sqlite";
-    if (!boost::filesystem::exists(db)) {
-      std::printf("grid %s: no results yet in %s (%zu cells)\n", grid.path.c_str(), root.c_str(),
-                  grid.cells.size());
-      return kExitOk;
-    }
-    RunStore store(db);
-    std::printf("%-5s %-13s %-12s %-7s %-8s %-14s %s\n", "CELL", "RUN_ID", "STATUS", "ATTEMPT", "STEP",
-                "FINAL", "AXES");
-    int64_t done = 0;
-    for (const auto* c : shard_cells(grid, shard, shards)) {
-      auto r = store.find_run(c->run_id);
-      done += r && r->status == "completed";
-      std::printf("%-5lld %-13s %-12s %-7lld %-8s %-14s %s\n", static_cast<long long>(c->index),
-                  c->run_id.c_str(), r ? r->status.c_str() : "pending",
-                  static_cast<long long>(r ? r->attempt : 0),
-                  (std::to_string(r ? r->step : 0) + "/" + std::to_string(c->cfg.train.max_steps)).c_str(),
-                  final_score(store, c->run_id).c_str(), c->name.c_str());
-    }
-    std::printf("%lld of %zu cells completed (results in %s)\n", static_cast<long long>(done),
-                shard_cells(grid, shard, shards).size(), root.c_str());
-    return kExitOk;
-  }
-  GridRunOptions o;
-  o.jobs = vm["jobs"].as<int64_t>();
-  if (vm.count("devices")) {
-    for (const auto& d : split(vm["devices"].as<std::string>(), ','))
-      if (!d.empty()) o.devices.push_back(d);
-    RunConfig probe;
-    for (const auto& d : o.devices) apply_setting(probe, "device", d, "--devices");
-  }
-  o.shard = shard;
-  o.shards = shards;
-  o.max_attempts = vm["max-attempts"].as<int64_t>();
-  o.retry_diverged = vm.count("retry-diverged") > 0;
-  o.dry_run = vm.count("dry-run") > 0;
-  o.stale_after = vm["stale-after"].as<int64_t>();
-  o.results_root = root;
-  o.plugin_dirs = plugin_dirs;
-  return run_grid(grid, o);
+CommandDef grid_command() {
+  return {"grid",
+          "ctlab grid run|status|expand <grid.ini> [--jobs N] [--devices cuda:0,...] [--shard i/N] ...",
+          "expand, run (in parallel, resumable, shardable) and follow an experiment grid", cmd_grid};
 }
 
 }  // namespace ctlab

@@ -26,7 +26,7 @@ void copy_tree(const boost::filesystem::path& from, const boost::filesystem::pat
 
 int cmd_merge(const std::vector<std::string>& args) {
   namespace fs = boost::filesystem;
-  const Command self = command("merge");  // a copy: GCC 13 warns on references from calls
+  const CommandDef self = command("merge");
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("roots", po::value<std::vector<std::string>>(),
                                                  "results roots to merge")(
@@ -42,20 +42,22 @@ int cmd_merge(const std::vector<std::string>& args) {
   const std::string into = vm["into"].as<std::string>();
   std::vector<std::string> roots = vm["roots"].as<std::vector<std::string>>();
   for (const auto& r : roots) {
-    if (!fs::exists(r + "/ctlab.sqlite"))
+    if (!fs::exists(ResultsLayout(r).database()))
       throw Error("'" + r + "' is not a results root: it has no ctlab.sqlite");
     boost::system::error_code ec;
     if (fs::equivalent(r, into, ec)) throw Error("'" + r + "' is the root being merged into");
   }
   fs::create_directories(into);
-  RunStore dest(into + "/ctlab.sqlite");
+  const ResultsLayout dest_layout(into);
+  RunStore dest(dest_layout.database());
   for (const auto& r : roots) {
-    auto taken = dest.merge_from(r + "/ctlab.sqlite");
+    const ResultsLayout src_layout(r);
+    auto taken = dest.merge_from(src_layout.database());
     int64_t copied = 0;
     for (const auto& id : taken) {
-      fs::path src = fs::path(r) / "runs" / id;
+      fs::path src = src_layout.run(id).dir;
       if (fs::is_directory(src)) {
-        copy_tree(src, fs::path(into) / "runs" / id);
+        copy_tree(src, dest_layout.run(id).dir);
         ++copied;
       }
     }
@@ -64,6 +66,11 @@ int cmd_merge(const std::vector<std::string>& args) {
   }
   std::printf("merged %zu root(s) into %s (%zu runs)\n", roots.size(), into.c_str(), dest.runs().size());
   return kExitOk;
+}
+
+CommandDef merge_command() {
+  return {"merge", "ctlab merge <root>... --into <root>",
+          "merge results roots (e.g. of shards) into one, idempotently", cmd_merge};
 }
 
 }  // namespace ctlab

@@ -33,7 +33,7 @@ void print_params(const std::vector<ParamSpec>& params, const std::string& prefi
 }  // namespace
 
 int cmd_plugins(const std::vector<std::string>& args) {
-  const Command self = command("plugins");  // a copy: GCC 13 warns on references from calls
+  const CommandDef self = command("plugins");
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("action", po::value<std::string>()->value_name("list|info"),
                                                  "list (default) or info")(
@@ -107,6 +107,11 @@ int cmd_plugins(const std::vector<std::string>& args) {
     std::cout << "  file:   " << loss->path << "\n  sha256: " << loss->sha256 << "\n";
   }
   return kExitOk;
+}
+
+CommandDef plugins_command() {
+  return {"plugins", "ctlab plugins list|info <name> [--plugin-dir DIR]...",
+          "list the compression plugins found, or show one in full", cmd_plugins};
 }
 
 }  // namespace ctlab

@@ -7,62 +7,19 @@
 #include <iostream>
 
 #include "cli/cli.h"
-#include "data/corpus.h"
+#include "config/run_data.h"
+#include "runtime/runtime.h"
 #include "train/evaluator.h"
-#include "train/runtime.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 #include "util/sha256.h"
 
 namespace ctlab {
+namespace {
 
-int cmd_train(const std::vector<std::string>& args) {
-  const Command self = command("train");  // a copy: GCC 13 warns on references from calls
-  po::options_description desc("Options");
-  desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "run file (INI)")(
-      "expect-run-id", po::value<std::string>(),
-      "fail unless the resolved run has this id (used by grid workers)");
-  add_results_option(desc);
-  add_plugin_dir_option(desc);
-  add_config_options(desc);
-  po::positional_options_description pos;
-  pos.add("file", 1);
-  po::variables_map vm;
-  parse_command_line(args, desc, pos, vm, "train");
-  if (vm.count("help")) return print_help(self, desc);
-  if (!vm.count("file"))
-    throw Error("ctlab train: expected a run file, e.g. 'ctlab train experiments/default/run.ini'");
-
-  auto run = resolve_run(vm["file"].as<std::string>(), config_overrides(vm), vm);
-  auto& cfg = run.cfg;
-  Corpus corpus = load_corpus(cfg.data);
-  cfg.model.vocab_size = corpus.vocab_size;  // the data decide the vocabulary
-  if (!cfg.model.cutoffs.empty() && cfg.model.cutoffs.back() >= corpus.vocab_size)
-    throw Error("cutoffs end at " + std::to_string(cfg.model.cutoffs.back()) + " but dataset " +
-                cfg.data.dataset + " has a vocabulary of " + std::to_string(corpus.vocab_size) +
-                ": expected every cutoff below it");
-  validate_run_config(cfg);
-  resolve_device(cfg.device);  // a CUDA device that is not there is a usage error, before anything is written
-  const std::string run_id = run_id_of(cfg);
-  if (vm.count("expect-run-id") && vm["expect-run-id"].as<std::string>() != run_id)
-    throw Error(
-        "this configuration resolves to run " + run_id + ", not " + vm["expect-run-id"].as<std::string>() +
-        " as the grid expected: was ctlab or a plugin changed while the grid ran? Re-run the grid command");
-
-  const std::string root = results_root(vm);
-  boost::filesystem::create_directories(root);
-  RunStore store(root + "/ctlab.sqlite");
-  auto paths = RunPaths::for_run(root, run_id);
-  if (auto existing = store.find_run(run_id)) {
-    if (existing->status == "completed") {
-      std::cout << "run " << run_id << " already completed at step " << existing->step << " (" << paths.dir
-                << "); change the configuration or the seed for a new run\n";
-      return kExitOk;
-    }
-  }
-  boost::filesystem::create_directories(paths.dir);
-  write_file_atomic(paths.config, "# run_id = " + run_id + "\n" + format_run_config(cfg));
-
+// Registers the run as running by this process, with its metadata, params and artifacts.
+void record_start(RunStore& store, const ResolvedRun& run, const std::string& run_id, const RunPaths& paths) {
+  const auto& cfg = run.cfg;
   RunRecord meta;
   meta.run_id = run_id;
   meta.experiment = cfg.experiment;
@@ -80,22 +37,73 @@ int cmd_train(const std::vector<std::string>& args) {
   store.add_artifact(run_id, "plugin", run.plugins.loss->path, run.plugins.loss->sha256);
   // Files of the run folder are recorded relative to the results root, so roots can move
   // and be merged.
-  store.add_artifact(run_id, "config", "runs/" + run_id + "/config.ini", sha256_file(paths.config));
+  store.add_artifact(run_id, "config", RunPaths::relative(run_id, "config.ini"), sha256_file(paths.config));
+}
 
-  Trainer trainer(cfg, *run.host, run.plugins, corpus, store, run_id, paths);
-  auto outcome = trainer.run();
-  if (outcome.status == "completed") {
-    store.add_artifact(run_id, "checkpoint", "runs/" + run_id + "/checkpoint.pt",
+int report_outcome(const TrainOutcome& outcome, RunStore& store, const std::string& run_id,
+                   const RunPaths& paths, const Corpus& corpus) {
+  if (outcome.status == RunStatus::Completed) {
+    store.add_artifact(run_id, "checkpoint", RunPaths::relative(run_id, "checkpoint.pt"),
                        sha256_file(paths.checkpoint));
     std::cout << "run " << run_id << " completed at step " << outcome.step << ": valid "
               << score_name(corpus.word_level) << " " << outcome.valid_score << " (loss "
               << outcome.valid_loss << " nats); outputs in " << paths.dir << ", metrics in " << store.path()
               << "\n";
   } else {
-    std::cerr << "run " << run_id << " " << outcome.status << " at step " << outcome.step
+    std::cerr << "run " << run_id << " " << to_string(outcome.status) << " at step " << outcome.step
               << (outcome.error.empty() ? "" : ": " + outcome.error) << "\n";
   }
   return outcome.exit_code();
+}
+
+}  // namespace
+
+int cmd_train(const std::vector<std::string>& args) {
+  const CommandDef self = command("train");
+  po::options_description desc("Options");
+  desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "run file (INI)")(
+      "expect-run-id", po::value<std::string>(),
+      "fail unless the resolved run has this id (used by grid workers)");
+  add_results_option(desc);
+  add_plugin_dir_option(desc);
+  add_config_options(desc);
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  parse_command_line(args, desc, pos, vm, "train");
+  if (vm.count("help")) return print_help(self, desc);
+  if (!vm.count("file"))
+    throw Error("ctlab train: expected a run file, e.g. 'ctlab train experiments/default/run.ini'");
+
+  auto run = resolve_run(vm["file"].as<std::string>(), config_overrides(vm), vm);
+  Corpus corpus = load_run_data(run.cfg);
+  resolve_device(
+      run.cfg.device);  // a CUDA device that is not there is a usage error, before anything is written
+  const std::string run_id = run_id_of(run.cfg);
+  if (vm.count("expect-run-id") && vm["expect-run-id"].as<std::string>() != run_id)
+    throw Error(
+        "this configuration resolves to run " + run_id + ", not " + vm["expect-run-id"].as<std::string>() +
+        " as the grid expected: was ctlab or a plugin changed while the grid ran? Re-run the grid command");
+
+  const ResultsLayout layout = results_layout(vm);
+  boost::filesystem::create_directories(layout.root());
+  RunStore store(layout.database());
+  const auto paths = layout.run(run_id);
+  if (auto existing = store.find_run(run_id); existing && existing->status == RunStatus::Completed) {
+    std::cout << "run " << run_id << " already completed at step " << existing->step << " (" << paths.dir
+              << "); change the configuration or the seed for a new run\n";
+    return kExitOk;
+  }
+  boost::filesystem::create_directories(paths.dir);
+  write_file_atomic(paths.config, "# run_id = " + run_id + "\n" + format_run_config(run.cfg));
+  record_start(store, run, run_id, paths);
+  Trainer trainer(run.cfg, *run.host, run.plugins, corpus, store, run_id, paths);
+  return report_outcome(trainer.run(), store, run_id, paths, corpus);
+}
+
+CommandDef train_command() {
+  return {"train", "ctlab train <run.ini> [--set key=value]... [--results DIR]",
+          "train one run (resumes from its checkpoint when re-run); results go to the run store", cmd_train};
 }
 
 }  // namespace ctlab

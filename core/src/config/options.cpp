@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "config/params.h"
+#include "data/dataset.h"
 #include "util/error.h"
 #include "util/ini.h"
 #include "util/sha256.h"
@@ -75,7 +76,7 @@ OptionDef bool_option(std::string key, std::string group, std::string help, Acce
   return d;
 }
 
-// A string option; `check` returns "" when the value is fine, else the expectation.
+// A string option; `ok` says whether a (trimmed) value is accepted, `expected` what is.
 template <class Access>
 OptionDef string_option(std::string key, std::string group, std::string help, Access access,
                         std::string expected, std::function<bool(const std::string&)> ok) {
@@ -197,151 +198,198 @@ OptionDef split_option() {
   return d;
 }
 
+// A key whose values are the text of an enum's values (to_string is the one mapping).
+template <class Access, class E>
+OptionDef enum_option(std::string key, std::string group, std::string help, Access access,
+                      std::string expected, std::vector<E> values) {
+  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  d.set = [access, values, expected](RunConfig& c, const std::string& v) {
+    auto t = trim(v);
+    for (E e : values)
+      if (t == to_string(e)) {
+        access(c) = e;
+        return;
+      }
+    throw std::invalid_argument(expected);
+  };
+  d.get = [access](const RunConfig& c) { return std::string(to_string(access(const_cast<RunConfig&>(c)))); };
+  return d;
+}
+
+// `dataset`: a name in the dataset registry; help and the accepted values come from it
+// when the error is raised, so a dataset registered later is accepted too.
+OptionDef dataset_option() {
+  OptionDef d{{"dataset", "data", datasets().expected(), join(datasets().names(), " | ")}, {}, {}};
+  d.set = [](RunConfig& c, const std::string& v) {
+    auto t = trim(v);
+    if (!datasets().find(t)) throw std::invalid_argument(datasets().expected());
+    c.data.dataset = t;
+  };
+  d.get = [](const RunConfig& c) { return c.data.dataset; };
+  return d;
+}
+
 #define CTLAB_FIELD(expr) \
   [](RunConfig & c) -> auto& { return c.expr; }
 
+const std::string pos = "a positive integer", nonneg = "a non-negative integer";
+
+void add_run_options(std::vector<OptionDef>& t) {
+  t.push_back(string_option("experiment", "run", "experiment name that groups runs in the results store",
+                            CTLAB_FIELD(experiment), "a non-empty name",
+                            [](const std::string& v) { return !v.empty(); }));
+  t.push_back(
+      int_option("seed", "run", "one seed for init, dropout and data order", CTLAB_FIELD(seed), 0, nonneg));
+  t.push_back(operational(string_option("device", "run", "auto | cpu | cuda | cuda:N", CTLAB_FIELD(device),
+                                        "auto, cpu, cuda or cuda:N", valid_device)));
+  t.push_back(operational(int_option("threads", "run", "intra-op threads for this worker; 0 = all cores",
+                                     CTLAB_FIELD(threads), 0, nonneg)));
+}
+
+void add_model_options(std::vector<OptionDef>& t) {
+  t.push_back(int_option("vocab_size", "model", "vocabulary size (256 for bytes; word data sets it)",
+                         CTLAB_FIELD(model.vocab_size), 2, "an integer >= 2"));
+  t.push_back(
+      int_option("n_layer", "model", "number of transformer layers", CTLAB_FIELD(model.n_layer), 1, pos));
+  t.push_back(int_option("d_model", "model", "model width D", CTLAB_FIELD(model.d_model), 1, pos));
+  t.push_back(int_option("n_head", "model", "attention heads (d_head = d_model / n_head)",
+                         CTLAB_FIELD(model.n_head), 1, pos));
+  t.push_back(
+      int_option("d_ff", "model", "inner width of the feed-forward block", CTLAB_FIELD(model.d_ff), 1, pos));
+  t.push_back(int_option("seq_len", "model", "segment length n_s (tokens per step per stream)",
+                         CTLAB_FIELD(model.seq_len), 1, pos));
+  t.push_back(
+      int_option("mem_len", "model", "memory slots n_m per layer", CTLAB_FIELD(model.mem_len), 0, nonneg));
+  t.push_back(int_option("cmem_len", "model", "compressed-memory slots n_cm per layer (0 = Transformer-XL)",
+                         CTLAB_FIELD(model.cmem_len), 0, nonneg));
+  t.push_back(int_option("cmem_rate", "model", "compression rate c", CTLAB_FIELD(model.cmem_rate), 1, pos));
+  t.push_back(int_option("clamp_len", "model", "clamp relative distances at this value; -1 = no clamp",
+                         CTLAB_FIELD(model.clamp_len), -1, "-1 or a non-negative integer"));
+  t.push_back(bool_option("same_length", "model",
+                          "at evaluation every query sees exactly mem_len+cmem_len keys",
+                          CTLAB_FIELD(model.same_length)));
+  t.push_back(float_option("dropout", "model", "dropout on embeddings, residual branches, FF inner, output",
+                           CTLAB_FIELD(model.dropout), 0.0, 0.999, "a number in [0, 1)"));
+  t.push_back(float_option("dropatt", "model", "dropout on attention probabilities",
+                           CTLAB_FIELD(model.dropatt), 0.0, 0.999, "a number in [0, 1)"));
+  t.push_back(enum_option("norm", "model", "post (both papers) | pre (pre-LN, final LN before the output)",
+                          CTLAB_FIELD(model.norm), "post or pre", std::vector<Norm>{Norm::Post, Norm::Pre}));
+  t.push_back(bool_option("untie_r", "model", "learned u, v biases per layer (false: shared)",
+                          CTLAB_FIELD(model.untie_r)));
+  t.push_back(bool_option("tie_weight", "model", "output layer shares the embedding matrix",
+                          CTLAB_FIELD(model.tie_weight)));
+  t.push_back(string_option("cmem_positions", "model",
+                            "relative positions of compressed slots: slot = one step each",
+                            CTLAB_FIELD(model.cmem_positions), "slot", one_of({"slot"})));
+  t.push_back(
+      int_list_option("cutoffs", "model",
+                      "adaptive softmax cluster cutoffs for word-level vocabularies; empty = full softmax",
+                      CTLAB_FIELD(model.cutoffs)));
+  t.push_back(float_option("init_std", "model", "standard deviation of the normal weight init",
+                           CTLAB_FIELD(model.init_std), 1e-12, 10.0, "a positive number"));
+}
+
+void add_data_options(std::vector<OptionDef>& t) {
+  t.push_back(dataset_option());
+  t.push_back(
+      string_option("data_path", "data",
+                    "file (enwik8, text8, text) or folder (wikitext103, brown); empty = the bundled copy",
+                    CTLAB_FIELD(data.data_path), "a path", [](const std::string&) { return true; }));
+  t.push_back(split_option());
+  t.push_back(int_option("synthetic_vocab", "data", "synthetic copy task: alphabet size",
+                         CTLAB_FIELD(data.synthetic_vocab), 2, "an integer >= 2"));
+  t.push_back(int_option("synthetic_period", "data",
+                         "synthetic copy task: block length; each block is followed by its copy",
+                         CTLAB_FIELD(data.synthetic_period), 1, pos));
+  t.push_back(int_option("synthetic_tokens", "data", "synthetic copy task: tokens in the training split",
+                         CTLAB_FIELD(data.synthetic_tokens), 1000, "an integer >= 1000"));
+}
+
+void add_train_options(std::vector<OptionDef>& t) {
+  t.push_back(int_option("batch_size", "train", "parallel streams per step (TXL batching)",
+                         CTLAB_FIELD(train.batch_size), 1, pos));
+  t.push_back(int_option("max_steps", "train", "training steps", CTLAB_FIELD(train.max_steps), 1, pos));
+  t.push_back(float_option("lr", "train", "peak learning rate (Adam)", CTLAB_FIELD(train.lr), 1e-12, 10.0,
+                           "a positive number"));
+  t.push_back(float_option("lr_start", "train", "learning rate at step 0, warmed up linearly to lr",
+                           CTLAB_FIELD(train.lr_start), 0.0, 10.0, "a non-negative number"));
+  t.push_back(float_option("lr_min", "train", "learning rate reached by the cosine at max_steps",
+                           CTLAB_FIELD(train.lr_min), 0.0, 10.0, "a non-negative number"));
+  t.push_back(
+      int_option("warmup_steps", "train", "linear warmup steps", CTLAB_FIELD(train.warmup_steps), 0, nonneg));
+  t.push_back(float_option("clip", "train", "global gradient-norm clip; 0 = off", CTLAB_FIELD(train.clip),
+                           0.0, 1e9, "a non-negative number"));
+  t.push_back(int_option("accumulate", "train",
+                         "split each batch into this many chunks (gradient accumulation)",
+                         CTLAB_FIELD(train.accumulate), 1, pos));
+  t.push_back(int_option("update_period", "train",
+                         "from update_period_from on, update the weights every this many steps",
+                         CTLAB_FIELD(train.update_period), 1, pos));
+  t.push_back(int_option("update_period_from", "train", "step from which update_period applies",
+                         CTLAB_FIELD(train.update_period_from), 0, nonneg));
+  t.push_back(int_option("bptt_segments", "train", "bptt compression loss: segments unrolled in one graph",
+                         CTLAB_FIELD(train.bptt_segments), 2, "an integer >= 2"));
+  t.push_back(enum_option("precision", "train", "fp32 | bf16 (autocast on CUDA; softmax and loss in fp32)",
+                          CTLAB_FIELD(train.precision), "fp32 or bf16",
+                          std::vector<Precision>{Precision::Fp32, Precision::Bf16}));
+  t.push_back(int_option("eval_every", "train", "validate every N steps; 0 = at the end only",
+                         CTLAB_FIELD(train.eval_every), 0, nonneg));
+  t.push_back(operational(
+      int_option("log_every", "train", "progress line every N steps", CTLAB_FIELD(train.log_every), 1, pos)));
+  t.push_back(
+      operational(int_option("checkpoint_every", "train", "checkpoint every N steps (and on SIGINT/SIGTERM)",
+                             CTLAB_FIELD(train.checkpoint_every), 1, pos)));
+}
+
+void add_eval_options(std::vector<OptionDef>& t) {
+  t.push_back(optional_int_option("eval_seq_len", "eval", "evaluation segment length",
+                                  CTLAB_FIELD(eval.seq_len), 1, pos));
+  t.push_back(optional_int_option("eval_mem_len", "eval", "evaluation memory length",
+                                  CTLAB_FIELD(eval.mem_len), 0, nonneg));
+  t.push_back(optional_int_option("eval_cmem_len", "eval", "evaluation compressed-memory length",
+                                  CTLAB_FIELD(eval.cmem_len), 0, nonneg));
+  t.push_back(optional_int_option("eval_clamp_len", "eval", "evaluation clamp_len (-1 = no clamp)",
+                                  CTLAB_FIELD(eval.clamp_len), -1, "-1 or a non-negative integer"));
+  t.push_back(
+      int_option("eval_batch_size", "eval", "streams for evaluation", CTLAB_FIELD(eval.batch_size), 1, pos));
+  t.push_back(int_option("eval_segments", "eval", "segments per validation; 0 = the whole split",
+                         CTLAB_FIELD(eval.segments), 0, nonneg));
+  t.push_back(
+      int_option("buckets_sequences", "eval",
+                 "segments with full memories analysed for attention by bucket ([CT]: 20000); 0 = off",
+                 CTLAB_FIELD(eval.buckets_sequences), 0, nonneg));
+  t.push_back(int_option("buckets_per_region", "eval",
+                         "attention buckets per region (compressed memory, memory, sequence)",
+                         CTLAB_FIELD(eval.buckets_per_region), 1, pos));
+  t.push_back(
+      int_list_option("freq_edges", "eval",
+                      "training-count edges of the token-frequency buckets ([CT] Table 7: 100,1000,10000)",
+                      CTLAB_FIELD(eval.freq_edges)));
+}
+
+void add_compression_options(std::vector<OptionDef>& t) {
+  t.push_back(string_option(
+      "compression", "compression", "compression function plugin (name or name@version)",
+      CTLAB_FIELD(compression.name), "a plugin name like mean_pool or mean_pool@1", valid_plugin_name));
+  t.push_back(string_option(
+      "compression_loss", "compression", "compression loss plugin (name or name@version)",
+      CTLAB_FIELD(compression_loss.name), "a plugin name like attention_reconstruction", valid_plugin_name));
+  t.push_back(bool_option("allow_untrained_compression", "compression",
+                          "allow a trainable compression function with loss 'none'",
+                          CTLAB_FIELD(allow_untrained_compression)));
+}
+
+// The flag table, in the order of `ctlab config` output (and of the identity text: the
+// order is part of every run id).
 const std::vector<OptionDef>& table() {
   static const std::vector<OptionDef> defs = [] {
     std::vector<OptionDef> t;
-    const std::string pos = "a positive integer", nonneg = "a non-negative integer";
-    // run
-    t.push_back(string_option("experiment", "run", "experiment name that groups runs in the results store",
-                              CTLAB_FIELD(experiment), "a non-empty name",
-                              [](const std::string& v) { return !v.empty(); }));
-    t.push_back(
-        int_option("seed", "run", "one seed for init, dropout and data order", CTLAB_FIELD(seed), 0, nonneg));
-    t.push_back(operational(string_option("device", "run", "auto | cpu | cuda | cuda:N", CTLAB_FIELD(device),
-                                          "auto, cpu, cuda or cuda:N", valid_device)));
-    t.push_back(operational(int_option("threads", "run", "intra-op threads for this worker; 0 = all cores",
-                                       CTLAB_FIELD(threads), 0, nonneg)));
-    // model
-    t.push_back(int_option("vocab_size", "model", "vocabulary size (256 for bytes; word data sets it)",
-                           CTLAB_FIELD(model.vocab_size), 2, "an integer >= 2"));
-    t.push_back(
-        int_option("n_layer", "model", "number of transformer layers", CTLAB_FIELD(model.n_layer), 1, pos));
-    t.push_back(int_option("d_model", "model", "model width D", CTLAB_FIELD(model.d_model), 1, pos));
-    t.push_back(int_option("n_head", "model", "attention heads (d_head = d_model / n_head)",
-                           CTLAB_FIELD(model.n_head), 1, pos));
-    t.push_back(int_option("d_ff", "model", "inner width of the feed-forward block", CTLAB_FIELD(model.d_ff),
-                           1, pos));
-    t.push_back(int_option("seq_len", "model", "segment length n_s (tokens per step per stream)",
-                           CTLAB_FIELD(model.seq_len), 1, pos));
-    t.push_back(
-        int_option("mem_len", "model", "memory slots n_m per layer", CTLAB_FIELD(model.mem_len), 0, nonneg));
-    t.push_back(int_option("cmem_len", "model", "compressed-memory slots n_cm per layer (0 = Transformer-XL)",
-                           CTLAB_FIELD(model.cmem_len), 0, nonneg));
-    t.push_back(int_option("cmem_rate", "model", "compression rate c", CTLAB_FIELD(model.cmem_rate), 1, pos));
-    t.push_back(int_option("clamp_len", "model", "clamp relative distances at this value; -1 = no clamp",
-                           CTLAB_FIELD(model.clamp_len), -1, "-1 or a non-negative integer"));
-    t.push_back(bool_option("same_length", "model",
-                            "at evaluation every query sees exactly mem_len+cmem_len keys",
-                            CTLAB_FIELD(model.same_length)));
-    t.push_back(float_option("dropout", "model", "dropout on embeddings, residual branches, FF inner, output",
-                             CTLAB_FIELD(model.dropout), 0.0, 0.999, "a number in [0, 1)"));
-    t.push_back(float_option("dropatt", "model", "dropout on attention probabilities",
-                             CTLAB_FIELD(model.dropatt), 0.0, 0.999, "a number in [0, 1)"));
-    t.push_back(string_option("norm", "model",
-                              "post (both papers) | pre (pre-LN, final LN before the output)",
-                              CTLAB_FIELD(model.norm), "post or pre", one_of({"post", "pre"})));
-    t.push_back(bool_option("untie_r", "model", "learned u, v biases per layer (false: shared)",
-                            CTLAB_FIELD(model.untie_r)));
-    t.push_back(bool_option("tie_weight", "model", "output layer shares the embedding matrix",
-                            CTLAB_FIELD(model.tie_weight)));
-    t.push_back(string_option("cmem_positions", "model",
-                              "relative positions of compressed slots: slot = one step each",
-                              CTLAB_FIELD(model.cmem_positions), "slot", one_of({"slot"})));
-    t.push_back(
-        int_list_option("cutoffs", "model",
-                        "adaptive softmax cluster cutoffs for word-level vocabularies; empty = full softmax",
-                        CTLAB_FIELD(model.cutoffs)));
-    t.push_back(float_option("init_std", "model", "standard deviation of the normal weight init",
-                             CTLAB_FIELD(model.init_std), 1e-12, 10.0, "a positive number"));
-    // data
-    t.push_back(string_option(
-        "dataset", "data", "default | brown | enwik8 | text8 | wikitext103 | text | synthetic",
-        CTLAB_FIELD(data.dataset), "one of default, brown, enwik8, text8, wikitext103, text, synthetic",
-        one_of({"default", "brown", "enwik8", "text8", "wikitext103", "text", "synthetic"})));
-    t.push_back(
-        string_option("data_path", "data",
-                      "file (enwik8, text8, text) or folder (wikitext103, brown); empty = the bundled copy",
-                      CTLAB_FIELD(data.data_path), "a path", [](const std::string&) { return true; }));
-    t.push_back(split_option());
-    t.push_back(int_option("synthetic_vocab", "data", "synthetic copy task: alphabet size",
-                           CTLAB_FIELD(data.synthetic_vocab), 2, "an integer >= 2"));
-    t.push_back(int_option("synthetic_period", "data",
-                           "synthetic copy task: block length; each block is followed by its copy",
-                           CTLAB_FIELD(data.synthetic_period), 1, pos));
-    t.push_back(int_option("synthetic_tokens", "data", "synthetic copy task: tokens in the training split",
-                           CTLAB_FIELD(data.synthetic_tokens), 1000, "an integer >= 1000"));
-    // train
-    t.push_back(int_option("batch_size", "train", "parallel streams per step (TXL batching)",
-                           CTLAB_FIELD(train.batch_size), 1, pos));
-    t.push_back(int_option("max_steps", "train", "training steps", CTLAB_FIELD(train.max_steps), 1, pos));
-    t.push_back(float_option("lr", "train", "peak learning rate (Adam)", CTLAB_FIELD(train.lr), 1e-12, 10.0,
-                             "a positive number"));
-    t.push_back(float_option("lr_start", "train", "learning rate at step 0, warmed up linearly to lr",
-                             CTLAB_FIELD(train.lr_start), 0.0, 10.0, "a non-negative number"));
-    t.push_back(float_option("lr_min", "train", "learning rate reached by the cosine at max_steps",
-                             CTLAB_FIELD(train.lr_min), 0.0, 10.0, "a non-negative number"));
-    t.push_back(int_option("warmup_steps", "train", "linear warmup steps", CTLAB_FIELD(train.warmup_steps), 0,
-                           nonneg));
-    t.push_back(float_option("clip", "train", "global gradient-norm clip; 0 = off", CTLAB_FIELD(train.clip),
-                             0.0, 1e9, "a non-negative number"));
-    t.push_back(int_option("accumulate", "train",
-                           "split each batch into this many chunks (gradient accumulation)",
-                           CTLAB_FIELD(train.accumulate), 1, pos));
-    t.push_back(int_option("update_period", "train",
-                           "from update_period_from on, update the weights every this many steps",
-                           CTLAB_FIELD(train.update_period), 1, pos));
-    t.push_back(int_option("update_period_from", "train", "step from which update_period applies",
-                           CTLAB_FIELD(train.update_period_from), 0, nonneg));
-    t.push_back(int_option("bptt_segments", "train", "bptt compression loss: segments unrolled in one graph",
-                           CTLAB_FIELD(train.bptt_segments), 2, "an integer >= 2"));
-    t.push_back(string_option("precision", "train",
-                              "fp32 | bf16 (autocast on CUDA; softmax and loss in fp32)",
-                              CTLAB_FIELD(train.precision), "fp32 or bf16", one_of({"fp32", "bf16"})));
-    t.push_back(int_option("eval_every", "train", "validate every N steps; 0 = at the end only",
-                           CTLAB_FIELD(train.eval_every), 0, nonneg));
-    t.push_back(operational(int_option("log_every", "train", "progress line every N steps",
-                                       CTLAB_FIELD(train.log_every), 1, pos)));
-    t.push_back(operational(int_option("checkpoint_every", "train",
-                                       "checkpoint every N steps (and on SIGINT/SIGTERM)",
-                                       CTLAB_FIELD(train.checkpoint_every), 1, pos)));
-    // eval
-    t.push_back(optional_int_option("eval_seq_len", "eval", "evaluation segment length",
-                                    CTLAB_FIELD(eval.seq_len), 1, pos));
-    t.push_back(optional_int_option("eval_mem_len", "eval", "evaluation memory length",
-                                    CTLAB_FIELD(eval.mem_len), 0, nonneg));
-    t.push_back(optional_int_option("eval_cmem_len", "eval", "evaluation compressed-memory length",
-                                    CTLAB_FIELD(eval.cmem_len), 0, nonneg));
-    t.push_back(optional_int_option("eval_clamp_len", "eval", "evaluation clamp_len (-1 = no clamp)",
-                                    CTLAB_FIELD(eval.clamp_len), -1, "-1 or a non-negative integer"));
-    t.push_back(int_option("eval_batch_size", "eval", "streams for evaluation", CTLAB_FIELD(eval.batch_size),
-                           1, pos));
-    t.push_back(int_option("eval_segments", "eval", "segments per validation; 0 = the whole split",
-                           CTLAB_FIELD(eval.segments), 0, nonneg));
-    t.push_back(
-        int_option("buckets_sequences", "eval",
-                   "segments with full memories analysed for attention by bucket ([CT]: 20000); 0 = off",
-                   CTLAB_FIELD(eval.buckets_sequences), 0, nonneg));
-    t.push_back(int_option("buckets_per_region", "eval",
-                           "attention buckets per region (compressed memory, memory, sequence)",
-                           CTLAB_FIELD(eval.buckets_per_region), 1, pos));
-    t.push_back(
-        int_list_option("freq_edges", "eval",
-                        "training-count edges of the token-frequency buckets ([CT] Table 7: 100,1000,10000)",
-                        CTLAB_FIELD(eval.freq_edges)));
-    // compression
-    t.push_back(string_option(
-        "compression", "compression", "compression function plugin (name or name@version)",
-        CTLAB_FIELD(compression.name), "a plugin name like mean_pool or mean_pool@1", valid_plugin_name));
-    t.push_back(string_option("compression_loss", "compression",
-                              "compression loss plugin (name or name@version)",
-                              CTLAB_FIELD(compression_loss.name),
-                              "a plugin name like attention_reconstruction", valid_plugin_name));
-    t.push_back(bool_option("allow_untrained_compression", "compression",
-                            "allow a trainable compression function with loss 'none'",
-                            CTLAB_FIELD(allow_untrained_compression)));
+    add_run_options(t);
+    add_model_options(t);
+    add_data_options(t);
+    add_train_options(t);
+    add_eval_options(t);
+    add_compression_options(t);
     return t;
   }();
   return defs;
@@ -365,6 +413,9 @@ const char* kCompressionPrefix = "compression.";
 const char* kLossPrefix = "compression_loss.";
 
 }  // namespace
+
+const char* to_string(Norm n) { return n == Norm::Pre ? "pre" : "post"; }
+const char* to_string(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
 
 const std::vector<OptionInfo>& option_infos() {
   static const std::vector<OptionInfo> infos = [] {
@@ -475,7 +526,8 @@ void validate_run_config(const RunConfig& cfg) {
                   std::to_string(m.cmem_rate) + " when compressed memory is used");
   }
   // Word-level vocabularies are known only once the data are read (ctlab train checks then).
-  const bool word_data = cfg.data.dataset == "brown" || cfg.data.dataset == "wikitext103";
+  const DatasetDef* dataset = datasets().find(cfg.data.dataset);
+  const bool word_data = dataset && dataset->word_level;
   if (!word_data && !m.cutoffs.empty() && m.cutoffs.back() >= m.vocab_size)
     throw Error("cutoffs end at " + std::to_string(m.cutoffs.back()) + " but vocab_size = " +
                 std::to_string(m.vocab_size) + ": expected every cutoff below vocab_size");

@@ -9,9 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "data/data_options.h"
+
 namespace ctlab {
 
-// DESIGN of the model (see ARCHITECTURE.md): all lengths count time steps (tokens/slots).
+// Typed values of string keys. Their text (the INI/CLI/SQLite spelling) is mapped in
+// one place each: to_string() and the flag table in options.cpp.
+enum class Norm { Post, Pre };        // post-LN block (both papers) or pre-LN
+enum class Precision { Fp32, Bf16 };  // bf16 = CUDA autocast
+const char* to_string(Norm n);
+const char* to_string(Precision p);
+
+// The model (see ARCHITECTURE.md): all lengths count time steps (tokens/slots).
 struct ModelOptions {
   int64_t vocab_size = 256;  // byte level by default; word-level data sets it
   int64_t n_layer = 2;
@@ -26,7 +35,7 @@ struct ModelOptions {
   bool same_length = false;  // evaluation: every query sees exactly mem_len+cmem_len keys
   double dropout = 0.1;
   double dropatt = 0.0;
-  std::string norm = "post";            // post | pre
+  Norm norm = Norm::Post;
   bool untie_r = true;                  // u, v biases per layer (false: shared by all layers)
   bool tie_weight = true;               // output layer shares the embedding matrix
   std::string cmem_positions = "slot";  // each compressed slot is one relative step
@@ -38,16 +47,6 @@ struct ModelOptions {
 struct PluginChoice {
   std::string name;
   std::map<std::string, std::string> params;  // compression.<key> / compression_loss.<key>
-};
-
-// Where the tokens come from (see README "Data").
-struct DataOptions {
-  std::string dataset = "default";  // default | brown | enwik8 | text8 | wikitext103 | text | synthetic
-  std::string data_path;            // file (enwik8, text8, text) or folder (wikitext103, brown)
-  std::vector<double> split = {0.9, 0.05, 0.05};  // train/valid/test fractions (default, text)
-  int64_t synthetic_vocab = 16;                   // synthetic: alphabet size
-  int64_t synthetic_period = 24;      // synthetic: each block of this many tokens is repeated once
-  int64_t synthetic_tokens = 200000;  // synthetic: tokens in the training split (valid/test: 1/10)
 };
 
 struct TrainOptions {
@@ -62,8 +61,8 @@ struct TrainOptions {
   int64_t update_period = 1;       // [CT]: optimizer update every this many steps ...
   int64_t update_period_from = 0;  // ... from this step on
   int64_t bptt_segments = 2;       // bptt loss: segments unrolled in one graph
-  std::string precision = "fp32";  // fp32 | bf16 (CUDA autocast)
-  int64_t eval_every = 0;          // validation every N steps (0 = at the end only)
+  Precision precision = Precision::Fp32;
+  int64_t eval_every = 0;  // validation every N steps (0 = at the end only)
   int64_t log_every = 10;
   int64_t checkpoint_every = 100;
 };

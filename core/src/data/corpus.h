@@ -1,6 +1,5 @@
-// Token corpora: the bundled default corpus (Python documentation sources, bytes), the
-// Brown corpus (words), enwik8 / text8 / any text file (bytes), WikiText-103 (words) and
-// a synthetic long-range copy task, each split into train/valid/test.
+// Token corpora: a dataset's train/valid/test splits, and loading one by its registered
+// name (data/dataset.h lists the datasets).
 #pragma once
 
 #include <torch/types.h>
@@ -8,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "config/options.h"
+#include "data/data_options.h"
 
 namespace ctlab {
 
@@ -25,8 +24,9 @@ struct Corpus {
   torch::Tensor train_counts() const;
 };
 
-// Loads (or reads from the cache) the corpus named by opts.dataset. Throws ctlab::Error
-// naming the file or folder and the problem: missing, empty, too short, malformed.
+// Loads (or reads from the cache) the corpus of the registered dataset opts.dataset.
+// Throws ctlab::Error naming the file or folder and the problem: missing, empty, too
+// short, malformed, or an unknown dataset.
 Corpus load_corpus(const DataOptions& opts);
 
 // Where cached binary forms of corpora live: $CTLAB_CACHE_DIR, else ~/.cache/ctlab.

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "config/resolve.h"
+#include "config/run_data.h"
 #include "data/corpus.h"
 #include "util/error.h"
 #include "util/ini.h"
@@ -36,6 +37,125 @@ bool advance(std::vector<size_t>& pos, const std::vector<Axis>& axes) {
     pos[a] = 0;
   }
   return false;
+}
+
+// A parsed grid file: base settings, axes (variant first, seed last), variants, excludes.
+struct GridSpec {
+  std::vector<Setting> base;
+  std::vector<Axis> axes;
+  std::map<std::string, std::vector<Setting>> variants;
+  std::vector<std::vector<Condition>> excludes;
+};
+
+// One [grid] axis line; checks that the key exists.
+Axis parse_axis(const IniEntry& e, const std::string& where) {
+  Axis a{e.key == "seeds" ? "seed" : e.key, {}, where};
+  for (const auto& v : split(e.value, ','))
+    if (!v.empty()) a.values.push_back(v);
+  if (a.values.empty()) throw Error(where + ": grid axis '" + e.key + "' has no values");
+  if (a.name != "seed" && !starts_with(a.name, "compression.") && !starts_with(a.name, "compression_loss.")) {
+    RunConfig probe;  // the key must exist
+    try {
+      get_setting(probe, a.name);
+    } catch (const Error& err) {
+      throw Error(where + ": grid axis: " + err.what());
+    }
+  }
+  return a;
+}
+
+std::vector<std::vector<Condition>> parse_excludes(const std::vector<std::string>& rules,
+                                                   const std::string& where,
+                                                   const std::vector<std::string>& axis_names) {
+  std::vector<std::vector<Condition>> excludes;
+  for (const auto& rule : rules) {
+    std::vector<Condition> conds;
+    for (const auto& c : split(rule, '&')) {
+      auto eq = c.find('=');
+      if (eq == std::string::npos)
+        throw Error(where + ": exclude rule '" + rule + "': expected axis=value conditions joined by '&'");
+      Condition cond{trim(c.substr(0, eq)), trim(c.substr(eq + 1))};
+      if (std::find(axis_names.begin(), axis_names.end(), cond.axis) == axis_names.end())
+        throw Error(where + ": exclude rule '" + rule + "' names '" + cond.axis +
+                    "', which is not an axis (" + join(axis_names, ", ") + ")");
+      conds.push_back(cond);
+    }
+    excludes.push_back(conds);
+  }
+  return excludes;
+}
+
+GridSpec parse_grid(const IniFile& ini, std::vector<std::string>& axis_names) {
+  GridSpec g;
+  std::vector<std::string> variant_order, exclude_rules;
+  std::string exclude_where;
+  Axis seeds{"seed", {}, ""};
+  for (const auto& e : ini.entries) {
+    const std::string where = ini.path + ":" + std::to_string(e.line);
+    if (e.section == "grid" && e.key == "exclude") {
+      exclude_where = where;
+      for (const auto& rule : split(e.value, ';'))
+        if (!rule.empty()) exclude_rules.push_back(rule);
+    } else if (e.section == "grid") {
+      Axis a = parse_axis(e, where);
+      if (a.name == "seed")
+        seeds = a;
+      else
+        g.axes.push_back(a);
+    } else if (starts_with(e.section, "variant")) {
+      auto name = trim(e.section.substr(7));
+      if (name.empty()) throw Error(where + ": a variant section needs a name: [variant NAME]");
+      if (!g.variants.count(name)) variant_order.push_back(name);
+      g.variants[name].push_back(
+          {e.key, e.value, where + " [variant " + name + "]"});  // dotted plugin or run keys
+    } else {
+      g.base.push_back({ini_entry_key(e, where), e.value, where});
+    }
+  }
+  if (!variant_order.empty()) g.axes.insert(g.axes.begin(), Axis{"variant", variant_order, ""});
+  if (!seeds.values.empty()) g.axes.push_back(seeds);
+  for (const auto& a : g.axes) axis_names.push_back(a.name);
+  g.excludes = parse_excludes(exclude_rules, exclude_where, axis_names);
+  return g;
+}
+
+bool is_excluded(const GridSpec& g, const std::vector<std::pair<std::string, std::string>>& values) {
+  for (const auto& conds : g.excludes) {
+    bool all = true;
+    for (const auto& c : conds)
+      for (const auto& [k, v] : values)
+        if (k == c.axis && v != c.value) all = false;
+    if (all) return true;
+  }
+  return false;
+}
+
+// The configuration of one combination: base, then each axis (a variant's keys, or the
+// axis key), then the command line's overrides; validated.
+RunConfig cell_config(const GridSpec& g, const std::vector<std::pair<std::string, std::string>>& values,
+                      const std::vector<std::string>& overrides) {
+  RunConfig cfg;
+  for (const auto& s : g.base) apply_setting(cfg, s.key, s.value, s.where);
+  for (size_t a = 0; a < g.axes.size(); ++a) {
+    if (g.axes[a].name == "variant") {
+      for (const auto& s : g.variants.at(values[a].second)) apply_setting(cfg, s.key, s.value, s.where);
+    } else {
+      apply_setting(cfg, g.axes[a].name, values[a].second,
+                    g.axes[a].where + " (axis " + g.axes[a].name + ")");
+    }
+  }
+  for (const auto& o : overrides) apply_override(cfg, o);
+  validate_run_config(cfg);
+  return cfg;
+}
+
+std::string problems_message(const std::string& path, const std::vector<std::string>& problems,
+                             int64_t total) {
+  std::string msg = "grid '" + path + "': " + std::to_string(problems.size()) + " of " +
+                    std::to_string(total) + " cells are invalid; nothing was run:";
+  for (size_t i = 0; i < problems.size() && i < 20; ++i) msg += "\n  " + problems[i];
+  if (problems.size() > 20) msg += "\n  ... and " + std::to_string(problems.size() - 20) + " more";
+  return msg;
 }
 
 }  // namespace
@@ -75,127 +195,34 @@ Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin
                  const std::vector<std::string>& overrides) {
   Grid grid;
   grid.path = path;
-  IniFile ini = read_ini(path);
-  std::vector<Setting> base;
-  std::vector<Axis> axes;
-  std::map<std::string, std::vector<Setting>> variants;
-  std::vector<std::string> variant_order;
-  std::vector<std::vector<Condition>> excludes;
-  std::string exclude_where;
-  std::vector<std::string> exclude_rules;
-  Axis seeds{"seed", {}, ""};
-
-  for (const auto& e : ini.entries) {
-    const std::string where = ini.path + ":" + std::to_string(e.line);
-    if (e.section == "grid") {
-      if (e.key == "exclude") {
-        exclude_where = where;
-        for (const auto& rule : split(e.value, ';'))
-          if (!rule.empty()) exclude_rules.push_back(rule);
-        continue;
-      }
-      Axis a{e.key == "seeds" ? "seed" : e.key, {}, where};
-      for (const auto& v : split(e.value, ','))
-        if (!v.empty()) a.values.push_back(v);
-      if (a.values.empty()) throw Error(where + ": grid axis '" + e.key + "' has no values");
-      if (a.name != "seed" && !starts_with(a.name, "compression.") &&
-          !starts_with(a.name, "compression_loss.")) {
-        RunConfig probe;  // the key must exist
-        try {
-          get_setting(probe, a.name);
-        } catch (const Error& err) {
-          throw Error(where + ": grid axis: " + err.what());
-        }
-      }
-      if (a.name == "seed")
-        seeds = a;
-      else
-        axes.push_back(a);
-    } else if (starts_with(e.section, "variant")) {
-      auto name = trim(e.section.substr(7));
-      if (name.empty()) throw Error(where + ": a variant section needs a name: [variant NAME]");
-      if (!variants.count(name)) variant_order.push_back(name);
-      std::string key = e.key;  // dotted plugin keys or run keys
-      variants[name].push_back({key, e.value, where + " [variant " + name + "]"});
-    } else {
-      base.push_back({ini_entry_key(e, where), e.value, where});
-    }
-  }
-  if (!variant_order.empty()) axes.insert(axes.begin(), Axis{"variant", variant_order, ""});
-  if (!seeds.values.empty()) axes.push_back(seeds);
-  for (const auto& a : axes) grid.axes.push_back(a.name);
-  for (const auto& rule : exclude_rules) {
-    std::vector<Condition> conds;
-    for (const auto& c : split(rule, '&')) {
-      auto eq = c.find('=');
-      if (eq == std::string::npos)
-        throw Error(exclude_where + ": exclude rule '" + rule +
-                    "': expected axis=value conditions joined by '&'");
-      Condition cond{trim(c.substr(0, eq)), trim(c.substr(eq + 1))};
-      if (std::find(grid.axes.begin(), grid.axes.end(), cond.axis) == grid.axes.end())
-        throw Error(exclude_where + ": exclude rule '" + rule + "' names '" + cond.axis +
-                    "', which is not an axis (" + join(grid.axes, ", ") + ")");
-      conds.push_back(cond);
-    }
-    excludes.push_back(conds);
-  }
-
+  const GridSpec spec = parse_grid(read_ini(path), grid.axes);
   grid.host = std::make_unique<PluginHost>();
   grid.host->load_directories(PluginHost::search_path(plugin_dirs));
   std::map<std::string, Corpus> corpora;  // one load per distinct data configuration
   std::set<std::string> seen_ids;
   std::vector<std::string> problems;
-
-  // Cartesian product, the last axis varying fastest.
-  std::vector<size_t> pos(axes.size(), 0);
+  std::vector<size_t> pos(spec.axes.size(), 0);  // the cartesian product, the last axis fastest
   int64_t combination = 0;
   do {
     std::vector<std::pair<std::string, std::string>> values;
-    for (size_t a = 0; a < axes.size(); ++a) values.emplace_back(axes[a].name, axes[a].values[pos[a]]);
-    bool excluded = false;
-    for (const auto& conds : excludes) {
-      bool all = true;
-      for (const auto& c : conds)
-        for (const auto& [k, v] : values)
-          if (k == c.axis && v != c.value) all = false;
-      excluded = excluded || all;
-    }
     std::vector<std::string> parts;
-    for (const auto& [k, v] : values) parts.push_back(k + "=" + v);
+    for (size_t a = 0; a < spec.axes.size(); ++a) {
+      values.emplace_back(spec.axes[a].name, spec.axes[a].values[pos[a]]);
+      parts.push_back(values.back().first + "=" + values.back().second);
+    }
     const std::string name = parts.empty() ? "(single run)" : join(parts, " ");
-    if (excluded) {
+    if (is_excluded(spec, values)) {
       grid.excluded++;
     } else {
       try {
-        RunConfig cfg;
-        for (const auto& s : base) apply_setting(cfg, s.key, s.value, s.where);
-        for (size_t a = 0; a < axes.size(); ++a) {
-          if (axes[a].name == "variant") {
-            for (const auto& s : variants[values[a].second]) apply_setting(cfg, s.key, s.value, s.where);
-          } else {
-            apply_setting(cfg, axes[a].name, values[a].second,
-                          axes[a].where + " (axis " + axes[a].name + ")");
-          }
-        }
-        for (const auto& o : overrides) apply_override(cfg, o);
+        RunConfig cfg = cell_config(spec, values, overrides);
         if (grid.experiment.empty()) grid.experiment = cfg.experiment;
-        validate_run_config(cfg);
-        auto data_key = cfg.data.dataset + "\n" + cfg.data.data_path + "\n" + get_setting(cfg, "split") +
-                        "\n" + get_setting(cfg, "synthetic_vocab") + "," +
-                        get_setting(cfg, "synthetic_period") + "," + get_setting(cfg, "synthetic_tokens");
-        auto it = corpora.find(data_key);
-        if (it == corpora.end()) it = corpora.emplace(data_key, load_corpus(cfg.data)).first;
-        cfg.model.vocab_size = it->second.vocab_size;
-        validate_run_config(cfg);
-        if (!cfg.model.cutoffs.empty() && cfg.model.cutoffs.back() >= cfg.model.vocab_size)
-          throw Error("cutoffs end at " + std::to_string(cfg.model.cutoffs.back()) +
-                      " but the vocabulary has " + std::to_string(cfg.model.vocab_size) + " symbols");
+        auto it = corpora.find(data_identity(cfg));
+        if (it == corpora.end()) it = corpora.emplace(data_identity(cfg), load_corpus(cfg.data)).first;
+        bind_run_data(cfg, it->second);
         pin_plugins(cfg, resolve_plugins(*grid.host, cfg));
-        GridCell cell;
-        cell.name = name;
-        cell.axes = values;
-        cell.run_id = run_id_of(cfg);
-        cell.cfg = std::move(cfg);
+        GridCell cell{0, name, values, std::move(cfg), ""};
+        cell.run_id = run_id_of(cell.cfg);
         if (seen_ids.insert(cell.run_id).second) {
           cell.index = static_cast<int64_t>(grid.cells.size());
           grid.cells.push_back(std::move(cell));
@@ -207,14 +234,8 @@ Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin
       }
     }
     ++combination;
-  } while (advance(pos, axes));
-  if (!problems.empty()) {
-    std::string msg = "grid '" + path + "': " + std::to_string(problems.size()) + " of " +
-                      std::to_string(combination) + " cells are invalid; nothing was run:";
-    for (size_t i = 0; i < problems.size() && i < 20; ++i) msg += "\n  " + problems[i];
-    if (problems.size() > 20) msg += "\n  ... and " + std::to_string(problems.size() - 20) + " more";
-    throw Error(msg);
-  }
+  } while (advance(pos, spec.axes));
+  if (!problems.empty()) throw Error(problems_message(path, problems, combination));
   if (grid.cells.empty()) throw Error("grid '" + path + "': every combination is excluded; nothing to run");
   return grid;
 }

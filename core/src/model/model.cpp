@@ -54,7 +54,7 @@ CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, Co
     layers->push_back(Block(BlockOptions(o.d_model, o.n_head, o.d_ff)
                                 .dropout(o.dropout)
                                 .dropatt(o.dropatt)
-                                .pre_norm(o.norm == "pre")
+                                .pre_norm(o.norm == Norm::Pre)
                                 .own_biases(o.untie_r)
                                 .init_std(o.init_std)));
   }
@@ -63,7 +63,7 @@ CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, Co
     r_w_bias = register_parameter("r_w_bias", torch::empty({o.n_head, d_head}));
     r_r_bias = register_parameter("r_r_bias", torch::empty({o.n_head, d_head}));
   }
-  if (o.norm == "pre")
+  if (o.norm == Norm::Pre)
     final_ln = register_module("final_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
   if (!o.cutoffs.empty()) {
     // Word-level vocabularies: adaptive softmax with its own weights (tie_weight applies to
@@ -276,7 +276,7 @@ torch::Tensor detached_norm(const torch::nn::LayerNormImpl& ln, const torch::Ten
 
 ContentAttention CompressiveTransformerImpl::content_attention(int64_t layer) const {
   auto block = std::dynamic_pointer_cast<BlockImpl>(layers->ptr(layer));
-  const bool pre = opts_.norm == "pre";
+  const bool pre = opts_.norm == Norm::Pre;
   auto attn = block->attn;
   auto ln = block->ln1;
   return [attn, ln, pre](const torch::Tensor& x, const torch::Tensor& y) {
@@ -291,7 +291,7 @@ ContentAttention CompressiveTransformerImpl::content_attention(const Compression
   auto block = std::dynamic_pointer_cast<BlockImpl>(layers->ptr(e.layer));
   auto attn = block->attn;
   auto ln = block->ln1;
-  const bool pre = opts_.norm == "pre";
+  const bool pre = opts_.norm == Norm::Pre;
   // Only the event's own tensors, unmodified, may use the kept projections.
   const auto h_version = e.h._version(), old_version = e.old._version();
   return [generic, attn, ln, pre, e, h_version, old_version](const torch::Tensor& x, const torch::Tensor& y) {

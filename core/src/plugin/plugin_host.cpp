@@ -122,6 +122,32 @@ void PluginHost::load_file(const std::string& path_in) {
     record_failure(file, "cannot read the file");
   }
 
+  auto* lib = open_library(file);
+  CollectingRegistrar reg;
+  try {
+    lib->get<void(Registrar&)>("ctlab_plugin_register")(reg);
+  } catch (const std::exception& e) {
+    record_failure(file, "registration threw: " + brief_what(e));
+  } catch (...) {
+    record_failure(file, "registration threw an unknown exception");
+  }
+  if (reg.fns.empty() && reg.losses.empty())
+    record_failure(file, "registers no compression function or loss");
+  validate_registrations(file, reg.fns, reg.losses);
+  for (auto& s : reg.fns) {
+    auto id = make_id(s.name, s.version);
+    fns_[id] = FnEntry{std::move(s), id, file.path, file.sha256};
+  }
+  for (auto& s : reg.losses) {
+    auto id = make_id(s.name, s.version);
+    losses_[id] = LossEntry{std::move(s), id, file.path, file.sha256};
+  }
+  file.loaded = true;
+  files_.push_back(file);
+}
+
+boost::dll::shared_library* PluginHost::open_library(PluginFile& file) {
+  boost::system::error_code ec;
   // Kept alive for the whole process: objects created by the plugin may outlive any scope.
   auto* lib = new boost::dll::shared_library();
   lib->load(file.path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
@@ -146,19 +172,12 @@ void PluginHost::load_file(const std::string& path_in) {
   if (torch != kHostTorch)
     record_failure(file, "built against LibTorch " + torch + " but this ctlab uses LibTorch " + kHostTorch +
                              "; C++ types differ between LibTorch releases, rebuild the plugin");
+  return lib;
+}
 
-  CollectingRegistrar reg;
-  try {
-    lib->get<void(Registrar&)>("ctlab_plugin_register")(reg);
-  } catch (const std::exception& e) {
-    record_failure(file, "registration threw: " + brief_what(e));
-  } catch (...) {
-    record_failure(file, "registration threw an unknown exception");
-  }
-  if (reg.fns.empty() && reg.losses.empty())
-    record_failure(file, "registers no compression function or loss");
-
-  // Validate everything before committing anything: a library is accepted or rejected whole.
+// Validates everything before anything is committed: a library is accepted or rejected whole.
+void PluginHost::validate_registrations(PluginFile& file, const std::vector<CompressionFnSpec>& fns,
+                                        const std::vector<CompressionLossSpec>& losses) {
   std::vector<std::string> ids;
   auto check = [&](const std::string& kind, const std::string& name, int version, bool has_factory,
                    const std::vector<ParamSpec>& params) {
@@ -182,19 +201,8 @@ void PluginHost::load_file(const std::string& path_in) {
     ids.push_back(kind + id);
     file.provides.push_back(kind + " " + id);
   };
-  for (const auto& s : reg.fns) check("fn", s.name, s.version, static_cast<bool>(s.create), s.params);
-  for (const auto& s : reg.losses) check("loss", s.name, s.version, static_cast<bool>(s.create), s.params);
-
-  for (auto& s : reg.fns) {
-    auto id = make_id(s.name, s.version);
-    fns_[id] = FnEntry{std::move(s), id, file.path, file.sha256};
-  }
-  for (auto& s : reg.losses) {
-    auto id = make_id(s.name, s.version);
-    losses_[id] = LossEntry{std::move(s), id, file.path, file.sha256};
-  }
-  file.loaded = true;
-  files_.push_back(file);
+  for (const auto& s : fns) check("fn", s.name, s.version, static_cast<bool>(s.create), s.params);
+  for (const auto& s : losses) check("loss", s.name, s.version, static_cast<bool>(s.create), s.params);
 }
 
 std::vector<const FnEntry*> PluginHost::compression_fns() const {

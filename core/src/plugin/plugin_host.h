@@ -13,6 +13,10 @@
 
 #include "util/error.h"
 
+namespace boost::dll {
+class shared_library;
+}
+
 namespace ctlab {
 
 // One library file seen on the search path, loaded or rejected.
@@ -67,7 +71,11 @@ class PluginHost {
   std::shared_ptr<CompressionLoss> create(const LossEntry& e, const PluginContext& ctx) const;
 
  private:
-  void record_failure(PluginFile file, const std::string& why);
+  [[noreturn]] void record_failure(PluginFile file, const std::string& why);
+  // Loads the library and checks its entry points, API and LibTorch versions.
+  boost::dll::shared_library* open_library(PluginFile& file);
+  void validate_registrations(PluginFile& file, const std::vector<CompressionFnSpec>& fns,
+                              const std::vector<CompressionLossSpec>& losses);
   std::string rejected_summary() const;
 
   std::vector<PluginFile> files_;
@@ -93,7 +101,7 @@ auto call_plugin(const std::string& id, const std::string& path, const std::stri
   }
 }
 
-// Checks a compression function's output against DESIGN's contract: shape
+// Checks a compression function's output against the plugin contract (plugin_api.h): shape
 // [n / rate, B, D], the input's dtype and device, and finite values. Throws
 // ctlab::Error(kind Run) naming the plugin, the layer and both shapes.
 void check_compression_output(const std::string& plugin_id, const CompressionInput& in,

@@ -1,33 +1,31 @@
-// HDF5 writing and reading through the C API; every call is checked.
+// HDF5 writing and reading through the C API, with owning handles (store/h5.h); every
+// call is checked.
 #include "store/analysis_file.h"
 
 #if CTLAB_HAVE_HDF5
-#include <hdf5.h>
-
 #include <boost/filesystem.hpp>
+#include <cmath>
 
+#include "store/h5.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
 namespace ctlab {
 namespace {
 
-// Checks an HDF5 return value (negative = failure) and names the file and the step.
-hid_t ok(hid_t v, const std::string& what, const std::string& path) {
-  if (v < 0) throw Error("HDF5 file '" + path + "': " + what + " failed", ErrorKind::Run);
-  return v;
+std::vector<hsize_t> dims_of(std::initializer_list<size_t> d) {
+  return std::vector<hsize_t>(d.begin(), d.end());
 }
 
+// Creates groups, datasets and attributes below an open file; path_ names it in errors.
 class H5Writer {
  public:
-  H5Writer(hid_t file, const std::string& path) : file_(file), path_(path) {}
-  hid_t group(const std::string& name) {
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t g =
-        ok(H5Gcreate2(file_, name.c_str(), lcpl, H5P_DEFAULT, H5P_DEFAULT), "create group " + name, path_);
-    H5Pclose(lcpl);
-    return g;
+  explicit H5Writer(std::string path) : path_(std::move(path)) {}
+  h5::Id group(hid_t file, const std::string& name) {
+    auto lcpl = h5::plist(H5Pcreate(H5P_LINK_CREATE), "create a link property list", path_);
+    h5::check_status(H5Pset_create_intermediate_group(lcpl.get(), 1), "set intermediate groups", path_);
+    return h5::group(H5Gcreate2(file, name.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+                     "create group " + name, path_);
   }
   void doubles(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, const double* data) {
     write(loc, name, dims, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, data);
@@ -47,53 +45,51 @@ class H5Writer {
   // A 1-D array of variable-length strings.
   void attr_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v) {
     hsize_t n = v.size();
-    string_attr(loc, name, H5Screate_simple(1, &n, nullptr), v);
+    string_attr(loc, name, h5::space(H5Screate_simple(1, &n, nullptr), "create a dataspace", path_), v);
   }
   // A scalar string.
   void attr_string(hid_t loc, const std::string& name, const std::string& v) {
-    string_attr(loc, name, H5Screate(H5S_SCALAR), {v});
+    string_attr(loc, name, h5::space(H5Screate(H5S_SCALAR), "create a dataspace", path_), {v});
   }
 
  private:
-  void string_attr(hid_t loc, const std::string& name, hid_t space, const std::vector<std::string>& v) {
+  h5::Id string_type() {
+    auto t = h5::type(H5Tcopy(H5T_C_S1), "copy the string type", path_);
+    h5::check_status(H5Tset_size(t.get(), H5T_VARIABLE), "set a variable string size", path_);
+    return t;
+  }
+  void string_attr(hid_t loc, const std::string& name, const h5::Id& space,
+                   const std::vector<std::string>& v) {
     std::vector<const char*> ptrs;
     for (const auto& s : v) ptrs.push_back(s.c_str());
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    hid_t a = ok(H5Acreate2(loc, name.c_str(), t, space, H5P_DEFAULT, H5P_DEFAULT),
-                 "create attribute " + name, path_);
-    ok(H5Awrite(a, t, ptrs.data()), "write attribute " + name, path_);
-    H5Aclose(a);
-    H5Sclose(space);
-    H5Tclose(t);
+    auto t = string_type();
+    auto a = h5::attribute(H5Acreate2(loc, name.c_str(), t.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                           "create attribute " + name, path_);
+    h5::check_status(H5Awrite(a.get(), t.get(), ptrs.data()), "write attribute " + name, path_);
+  }
+  h5::Id space_of(const std::vector<hsize_t>& dims) {
+    hid_t s = dims.empty() ? H5Screate(H5S_SCALAR)
+                           : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    return h5::space(s, "create a dataspace", path_);
   }
   void write(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, hid_t mem, hid_t file_type,
              const void* data) {
-    hid_t space = dims.empty() ? H5Screate(H5S_SCALAR)
-                               : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
-    hid_t d = ok(H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                 "create dataset " + name, path_);
-    ok(H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset " + name, path_);
-    H5Dclose(d);
-    H5Sclose(space);
+    auto space = space_of(dims);
+    auto d = h5::dataset(
+        H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+        "create dataset " + name, path_);
+    h5::check_status(H5Dwrite(d.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset " + name,
+                     path_);
   }
   void attr(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, hid_t mem, hid_t file_type,
             const void* data) {
-    hid_t space = dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims.data(), nullptr);
-    hid_t a = ok(H5Acreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT),
-                 "create attribute " + name, path_);
-    ok(H5Awrite(a, mem, data), "write attribute " + name, path_);
-    H5Aclose(a);
-    H5Sclose(space);
+    auto space = space_of(dims);
+    auto a = h5::attribute(H5Acreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                           "create attribute " + name, path_);
+    h5::check_status(H5Awrite(a.get(), mem, data), "write attribute " + name, path_);
   }
-  hid_t file_;
   std::string path_;
 };
-
-std::vector<double> to_vector(const torch::Tensor& t) {
-  auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
 
 std::string join_path(const std::string& group, const std::string& child) {
   return (group.empty() ? "" : group) + "/" + child;
@@ -113,103 +109,96 @@ bool link_exists(hid_t file, const std::string& path) {
   return true;
 }
 
+void remove_link(hid_t file, const std::string& link, const std::string& path) {
+  if (link_exists(file, link))
+    h5::check_status(H5Ldelete(file, link.c_str(), H5P_DEFAULT), "replace " + link, path);
+}
+
+void write_attention(H5Writer& w, hid_t file, const std::string& group, const AttentionRecord& a,
+                     const AnalysisMeta& meta) {
+  auto g = w.group(file, join_path(group, "attention"));
+  const auto dims =
+      dims_of({static_cast<size_t>(a.n_layer), static_cast<size_t>(a.n_head), a.region_of.size()});
+  w.doubles(g.get(), "mass", dims, a.mass.data());
+  w.doubles(g.get(), "mass_sq", dims, a.mass_sq.data());
+  w.doubles(g.get(), "slot_mean", dims, a.slot.data());
+  w.doubles(g.get(), "slot_mean_sq", dims, a.slot_sq.data());
+  w.doubles(g.get(), "mass_all_layers", {a.all.size()}, a.all.data());
+  w.doubles(g.get(), "mass_all_layers_sq", {a.all_sq.size()}, a.all_sq.data());
+  w.doubles(g.get(), "slot_mean_all_layers", {a.slot_all.size()}, a.slot_all.data());
+  w.ints(g.get(), "count", {}, &a.samples);
+  w.attr_strings(g.get(), "regions", a.regions);
+  w.attr_ints(g.get(), "bucket_region", a.region_of);
+  w.attr_ints(g.get(), "edges", a.edges);
+  w.attr_int(g.get(), "sequences", a.sequences);
+  w.attr_int(g.get(), "warmup_sequences", a.warmup_sequences);
+  w.attr_int(g.get(), "step", meta.step);
+  w.attr_string(g.get(), "run_id", meta.run_id);
+  w.attr_string(g.get(), "split", meta.split);
+  w.attr_string(g.get(), "settings", meta.settings);
+  w.attr_string(g.get(), "reduction",
+                "mean over samples (one sample = one stream of one segment); *_sq are mean squares");
+}
+
+void write_frequency(H5Writer& w, hid_t file, const std::string& group, const FrequencyRecord& f,
+                     const AnalysisMeta& meta) {
+  auto g = w.group(file, join_path(group, "frequency"));
+  std::vector<double> ppl;
+  for (size_t i = 0; i < f.nll_sum.size(); ++i)
+    ppl.push_back(f.count[i] ? std::exp(f.nll_sum[i] / f.count[i]) : NAN);
+  w.ints(g.get(), "edges", {f.edges.size()}, f.edges.data());
+  w.doubles(g.get(), "nll_sum", {f.nll_sum.size()}, f.nll_sum.data());
+  w.ints(g.get(), "count", {f.count.size()}, f.count.data());
+  w.ints(g.get(), "types", {f.types.size()}, f.types.data());
+  w.doubles(g.get(), "ppl", {ppl.size()}, ppl.data());
+  w.attr_strings(g.get(), "labels", f.labels);
+  w.attr_double(g.get(), "loss", f.loss);
+  w.attr_double(g.get(), "ppl_overall", std::exp(f.loss));
+  w.attr_int(g.get(), "tokens", f.tokens);
+  w.attr_int(g.get(), "step", meta.step);
+  w.attr_string(g.get(), "run_id", meta.run_id);
+  w.attr_string(g.get(), "split", meta.split);
+}
+
+void write_series(H5Writer& w, hid_t file, const CompressionSeries& series, const AnalysisMeta& meta,
+                  const std::string& path) {
+  remove_link(file, "/compression", path);
+  auto g = w.group(file, "/compression");
+  std::vector<double> flat;
+  for (const auto& row : series.loss) flat.insert(flat.end(), row.begin(), row.end());
+  w.doubles(g.get(), "loss_per_layer", {series.steps.size(), series.loss.front().size()}, flat.data());
+  w.ints(g.get(), "step", {series.steps.size()}, series.steps.data());
+  w.attr_string(g.get(), "run_id", meta.run_id);
+}
+
 }  // namespace
 
-void write_analysis_file(const std::string& path, const std::string& group, const AnalysisResult& r,
-                         const AnalysisMeta& meta, const CompressionSeries& series) {
+void write_analysis_file(const std::string& path, const std::string& group, const AttentionRecord* attention,
+                         const FrequencyRecord* frequency, const AnalysisMeta& meta,
+                         const CompressionSeries& series) {
   namespace fs = boost::filesystem;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported through ctlab::Error
   const std::string tmp = temp_path_for(path);
-  hid_t file;
-  if (fs::exists(path)) {
-    fs::copy_file(path, tmp, fs::copy_options::overwrite_existing);
-    file = ok(H5Fopen(tmp.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open", path);
-  } else {
-    file = ok(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create", path);
-  }
   try {
-    H5Writer w(file, path);
-    for (const char* child : {"attention", "frequency"}) {
-      auto p = join_path(group, child);
-      if (link_exists(file, p)) ok(H5Ldelete(file, p.c_str(), H5P_DEFAULT), "replace " + p, path);
+    h5::Id file;
+    if (fs::exists(path)) {
+      fs::copy_file(path, tmp, fs::copy_options::overwrite_existing);
+      file = h5::file(H5Fopen(tmp.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open", path);
+    } else {
+      file = h5::file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create", path);
     }
-    if (r.attention) {
-      const auto& a = *r.attention;
-      const auto& lay = a.layout();
-      auto mass = a.mass_mean();
-      std::vector<hsize_t> dims = {static_cast<hsize_t>(mass.size(0)), static_cast<hsize_t>(mass.size(1)),
-                                   static_cast<hsize_t>(mass.size(2))};
-      hid_t g = w.group(join_path(group, "attention"));
-      auto put = [&](const char* name, const torch::Tensor& t) {
-        auto v = to_vector(t);
-        w.doubles(g, name, dims, v.data());
-      };
-      put("mass", mass);
-      put("mass_sq", a.mass_sq_mean());
-      put("slot_mean", a.slot_mean());
-      put("slot_mean_sq", a.slot_sq_mean());
-      auto all = to_vector(a.all_mass_mean());
-      w.doubles(g, "mass_all_layers", {all.size()}, all.data());
-      auto all_sq = to_vector(a.all_mass_sq_mean());
-      w.doubles(g, "mass_all_layers_sq", {all_sq.size()}, all_sq.data());
-      auto all_slot = to_vector(a.slot_mean().mean(0).mean(0));
-      w.doubles(g, "slot_mean_all_layers", {all_slot.size()}, all_slot.data());
-      int64_t count = a.samples();
-      w.ints(g, "count", {}, &count);
-      w.attr_strings(g, "regions", lay.regions);
-      w.attr_ints(g, "bucket_region", lay.region_of);
-      w.attr_ints(g, "edges", lay.edges);
-      w.attr_int(g, "sequences", r.full_segments);
-      w.attr_int(g, "warmup_sequences", r.warmup_segments);
-      w.attr_int(g, "step", meta.step);
-      w.attr_string(g, "run_id", meta.run_id);
-      w.attr_string(g, "split", meta.split);
-      w.attr_string(g, "settings", meta.settings);
-      w.attr_string(g, "reduction",
-                    "mean over samples (one sample = one stream of one segment); *_sq are mean squares");
-      H5Gclose(g);
-    }
-    if (r.frequency) {
-      const auto& f = *r.frequency;
-      hid_t g = w.group(join_path(group, "frequency"));
-      auto nll = to_vector(f.nll_sum());
-      auto count_t = f.count().contiguous();
-      std::vector<int64_t> count(count_t.data_ptr<int64_t>(), count_t.data_ptr<int64_t>() + count_t.numel());
-      auto types_t = f.types().contiguous();
-      std::vector<int64_t> types(types_t.data_ptr<int64_t>(), types_t.data_ptr<int64_t>() + types_t.numel());
-      std::vector<double> ppl;
-      for (size_t i = 0; i < nll.size(); ++i) ppl.push_back(count[i] ? std::exp(nll[i] / count[i]) : NAN);
-      w.ints(g, "edges", {f.edges().size()}, f.edges().data());
-      w.doubles(g, "nll_sum", {nll.size()}, nll.data());
-      w.ints(g, "count", {count.size()}, count.data());
-      w.ints(g, "types", {types.size()}, types.data());
-      w.doubles(g, "ppl", {ppl.size()}, ppl.data());
-      w.attr_strings(g, "labels", f.labels());
-      w.attr_double(g, "loss", r.eval.loss);
-      w.attr_double(g, "ppl_overall", std::exp(r.eval.loss));
-      w.attr_int(g, "tokens", r.eval.tokens);
-      w.attr_int(g, "step", meta.step);
-      w.attr_string(g, "run_id", meta.run_id);
-      w.attr_string(g, "split", meta.split);
-      H5Gclose(g);
-    }
-    if (!series.steps.empty()) {
-      if (link_exists(file, "/compression"))
-        ok(H5Ldelete(file, "/compression", H5P_DEFAULT), "replace /compression", path);
-      hid_t g = w.group("/compression");
-      std::vector<double> flat;
-      for (const auto& row : series.loss) flat.insert(flat.end(), row.begin(), row.end());
-      w.doubles(g, "loss_per_layer", {series.steps.size(), series.loss.front().size()}, flat.data());
-      w.ints(g, "step", {series.steps.size()}, series.steps.data());
-      w.attr_string(g, "run_id", meta.run_id);
-      H5Gclose(g);
-    }
+    H5Writer w(path);
+    for (const char* child : {"attention", "frequency"})
+      remove_link(file.get(), join_path(group, child), path);
+    if (attention) write_attention(w, file.get(), group, *attention, meta);
+    if (frequency) write_frequency(w, file.get(), group, *frequency, meta);
+    if (!series.steps.empty()) write_series(w, file.get(), series, meta, path);
+    file.close("close", path);
   } catch (...) {
-    H5Fclose(file);
-    fs::remove(tmp);
+    boost::system::error_code ec;
+    fs::remove(tmp, ec);
     throw;
   }
-  ok(H5Fclose(file), "close", path);
   commit_temp_file(tmp, path);
 }
 
@@ -217,97 +206,91 @@ namespace {
 
 template <class T>
 std::vector<T> read_dataset(hid_t loc, const std::string& name, hid_t mem, const std::string& path) {
-  hid_t d = ok(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "open dataset " + name, path);
-  hid_t space = H5Dget_space(d);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  std::vector<T> v(static_cast<size_t>(std::max<hssize_t>(n, 0)));
-  ok(H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "read dataset " + name, path);
-  H5Sclose(space);
-  H5Dclose(d);
+  auto d = h5::dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "open dataset " + name, path);
+  auto space = h5::space(H5Dget_space(d.get()), "get the dataspace of " + name, path);
+  hssize_t n = h5::check(H5Sget_simple_extent_npoints(space.get()), "size dataset " + name, path);
+  std::vector<T> v(static_cast<size_t>(n));
+  h5::check_status(H5Dread(d.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "read dataset " + name,
+                   path);
   return v;
 }
 
+// The dimensions of a dataset.
+std::vector<hsize_t> dataset_dims(hid_t loc, const std::string& name, const std::string& path) {
+  auto d = h5::dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "open dataset " + name, path);
+  auto space = h5::space(H5Dget_space(d.get()), "get the dataspace of " + name, path);
+  int rank = static_cast<int>(h5::check(H5Sget_simple_extent_ndims(space.get()), "rank of " + name, path));
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  h5::check(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), "dimensions of " + name, path);
+  return dims;
+}
+
 std::vector<int64_t> read_int_attr(hid_t loc, const std::string& name, const std::string& path) {
-  hid_t a = ok(H5Aopen(loc, name.c_str(), H5P_DEFAULT), "open attribute " + name, path);
-  hid_t space = H5Aget_space(a);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
+  auto a = h5::attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), "open attribute " + name, path);
+  auto space = h5::space(H5Aget_space(a.get()), "get the dataspace of " + name, path);
+  hssize_t n = h5::check(H5Sget_simple_extent_npoints(space.get()), "size attribute " + name, path);
   std::vector<int64_t> v(static_cast<size_t>(std::max<hssize_t>(n, 1)));
-  ok(H5Aread(a, H5T_NATIVE_INT64, v.data()), "read attribute " + name, path);
-  H5Sclose(space);
-  H5Aclose(a);
+  h5::check_status(H5Aread(a.get(), H5T_NATIVE_INT64, v.data()), "read attribute " + name, path);
   return v;
 }
 
 std::vector<std::string> read_string_attr(hid_t loc, const std::string& name, const std::string& path) {
-  hid_t a = ok(H5Aopen(loc, name.c_str(), H5P_DEFAULT), "open attribute " + name, path);
-  hid_t space = H5Aget_space(a);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
+  auto a = h5::attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), "open attribute " + name, path);
+  auto space = h5::space(H5Aget_space(a.get()), "get the dataspace of " + name, path);
+  hssize_t n = h5::check(H5Sget_simple_extent_npoints(space.get()), "size attribute " + name, path);
+  auto t = h5::type(H5Tcopy(H5T_C_S1), "copy the string type", path);
+  h5::check_status(H5Tset_size(t.get(), H5T_VARIABLE), "set a variable string size", path);
   std::vector<char*> raw(static_cast<size_t>(std::max<hssize_t>(n, 1)), nullptr);
-  ok(H5Aread(a, t, raw.data()), "read attribute " + name, path);
+  h5::check_status(H5Aread(a.get(), t.get(), raw.data()), "read attribute " + name, path);
   std::vector<std::string> v;
   for (auto* p : raw) v.push_back(p ? p : "");
-  H5Dvlen_reclaim(t, space, H5P_DEFAULT, raw.data());
-  H5Tclose(t);
-  H5Sclose(space);
-  H5Aclose(a);
+  H5Dvlen_reclaim(t.get(), space.get(), H5P_DEFAULT, raw.data());
   return v;
 }
 
-// Opens group `name` of the file at path; returns -1 (and closes the file) when absent.
-hid_t open_group(const std::string& path, const std::string& name, hid_t& file) {
+// The open file and group `name`, or false when the file or the group is absent.
+bool open_group(const std::string& path, const std::string& name, h5::Id& file, h5::Id& group) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  file = -1;
-  if (!boost::filesystem::exists(path)) return -1;
-  file = ok(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open", path);
-  if (!link_exists(file, name)) {
-    H5Fclose(file);
-    return -1;
-  }
-  return ok(H5Gopen2(file, name.c_str(), H5P_DEFAULT), "open group " + name, path);
+  if (!boost::filesystem::exists(path)) return false;
+  file = h5::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open", path);
+  if (!link_exists(file.get(), name)) return false;
+  group = h5::group(H5Gopen2(file.get(), name.c_str(), H5P_DEFAULT), "open group " + name, path);
+  return true;
 }
 
 }  // namespace
 
 bool read_attention(const std::string& path, const std::string& group, AttentionRecord& out) {
-  hid_t file;
-  hid_t g = open_group(path, join_path(group, "attention"), file);
-  if (g < 0) return false;
-  out.mass = read_dataset<double>(g, "mass", H5T_NATIVE_DOUBLE, path);
-  out.mass_sq = read_dataset<double>(g, "mass_sq", H5T_NATIVE_DOUBLE, path);
-  out.slot = read_dataset<double>(g, "slot_mean", H5T_NATIVE_DOUBLE, path);
-  out.slot_sq = read_dataset<double>(g, "slot_mean_sq", H5T_NATIVE_DOUBLE, path);
-  out.all = read_dataset<double>(g, "mass_all_layers", H5T_NATIVE_DOUBLE, path);
-  out.all_sq = read_dataset<double>(g, "mass_all_layers_sq", H5T_NATIVE_DOUBLE, path);
-  out.samples = read_dataset<int64_t>(g, "count", H5T_NATIVE_INT64, path).at(0);
-  out.regions = read_string_attr(g, "regions", path);
-  out.edges = read_int_attr(g, "edges", path);
-  out.region_of = read_int_attr(g, "bucket_region", path);
-  out.sequences = read_int_attr(g, "sequences", path).at(0);
-  hid_t d = H5Dopen2(g, "mass", H5P_DEFAULT);
-  hid_t space = H5Dget_space(d);
-  hsize_t dims[3] = {0, 0, 0};
-  H5Sget_simple_extent_dims(space, dims, nullptr);
+  h5::Id file, g;
+  if (!open_group(path, join_path(group, "attention"), file, g)) return false;
+  out.mass = read_dataset<double>(g.get(), "mass", H5T_NATIVE_DOUBLE, path);
+  out.mass_sq = read_dataset<double>(g.get(), "mass_sq", H5T_NATIVE_DOUBLE, path);
+  out.slot = read_dataset<double>(g.get(), "slot_mean", H5T_NATIVE_DOUBLE, path);
+  out.slot_sq = read_dataset<double>(g.get(), "slot_mean_sq", H5T_NATIVE_DOUBLE, path);
+  out.all = read_dataset<double>(g.get(), "mass_all_layers", H5T_NATIVE_DOUBLE, path);
+  out.all_sq = read_dataset<double>(g.get(), "mass_all_layers_sq", H5T_NATIVE_DOUBLE, path);
+  out.slot_all = read_dataset<double>(g.get(), "slot_mean_all_layers", H5T_NATIVE_DOUBLE, path);
+  out.samples = read_dataset<int64_t>(g.get(), "count", H5T_NATIVE_INT64, path).at(0);
+  out.regions = read_string_attr(g.get(), "regions", path);
+  out.edges = read_int_attr(g.get(), "edges", path);
+  out.region_of = read_int_attr(g.get(), "bucket_region", path);
+  out.sequences = read_int_attr(g.get(), "sequences", path).at(0);
+  out.warmup_sequences = read_int_attr(g.get(), "warmup_sequences", path).at(0);
+  auto dims = dataset_dims(g.get(), "mass", path);
+  if (dims.size() != 3) throw Error("HDF5 file '" + path + "': attention/mass is not [layer, head, bucket]");
   out.n_layer = static_cast<int64_t>(dims[0]);
   out.n_head = static_cast<int64_t>(dims[1]);
-  H5Sclose(space);
-  H5Dclose(d);
-  H5Gclose(g);
-  H5Fclose(file);
   return true;
 }
 
 bool read_frequency(const std::string& path, const std::string& group, FrequencyRecord& out) {
-  hid_t file;
-  hid_t g = open_group(path, join_path(group, "frequency"), file);
-  if (g < 0) return false;
-  out.nll_sum = read_dataset<double>(g, "nll_sum", H5T_NATIVE_DOUBLE, path);
-  out.count = read_dataset<int64_t>(g, "count", H5T_NATIVE_INT64, path);
-  out.types = read_dataset<int64_t>(g, "types", H5T_NATIVE_INT64, path);
-  out.labels = read_string_attr(g, "labels", path);
-  H5Gclose(g);
-  H5Fclose(file);
+  h5::Id file, g;
+  if (!open_group(path, join_path(group, "frequency"), file, g)) return false;
+  out.edges = read_dataset<int64_t>(g.get(), "edges", H5T_NATIVE_INT64, path);
+  out.nll_sum = read_dataset<double>(g.get(), "nll_sum", H5T_NATIVE_DOUBLE, path);
+  out.count = read_dataset<int64_t>(g.get(), "count", H5T_NATIVE_INT64, path);
+  out.types = read_dataset<int64_t>(g.get(), "types", H5T_NATIVE_INT64, path);
+  out.labels = read_string_attr(g.get(), "labels", path);
   return true;
 }
 
@@ -319,8 +302,8 @@ bool read_frequency(const std::string& path, const std::string& group, Frequency
 
 namespace ctlab {
 static const char* kNoHdf5 = "this ctlab was built without HDF5 (CTLAB_WITH_HDF5=OFF): no analysis.h5";
-void write_analysis_file(const std::string&, const std::string&, const AnalysisResult&, const AnalysisMeta&,
-                         const CompressionSeries&) {
+void write_analysis_file(const std::string&, const std::string&, const AttentionRecord*,
+                         const FrequencyRecord*, const AnalysisMeta&, const CompressionSeries&) {
   throw Error(kNoHdf5, ErrorKind::Run);
 }
 bool read_attention(const std::string&, const std::string&, AttentionRecord&) {

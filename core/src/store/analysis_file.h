@@ -1,15 +1,41 @@
 // The per-run HDF5 file (runs/<run_id>/analysis.h5): attention by bucket, perplexity by
 // token frequency, compression loss per layer. Written to a temporary copy and renamed,
 // so a kill never leaves a half-written file; one writer per run. Layout in
-// results/README.md; readable with h5py.
+// results/README.md; readable with h5py. The records here are plain data: the training
+// side (train/analysis.h) fills them, export and report read them back.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
-#include "train/analysis.h"
-
 namespace ctlab {
+
+// Attention by bucket over an evaluation pass. Per (layer, head, bucket) flattened
+// row-major [n_layer * n_head * n_buckets]: means over samples (one sample = one stream of
+// one segment) and mean squares.
+struct AttentionRecord {
+  std::vector<std::string> regions;  // "compressed memory", "memory", "sequence" (present ones)
+  std::vector<int64_t> edges;        // [n_buckets + 1] key-slot boundaries
+  std::vector<int64_t> region_of;    // [n_buckets] index into regions
+  int64_t n_layer = 0, n_head = 0;
+  int64_t samples = 0;           // streams x segments counted
+  int64_t sequences = 0;         // segments with full memories counted
+  int64_t warmup_sequences = 0;  // segments streamed before memories were full
+  std::vector<double> mass, mass_sq, slot, slot_sq;
+  std::vector<double> all, all_sq;  // [n_buckets]: mass averaged over layers and heads
+  std::vector<double> slot_all;     // [n_buckets]: slot means averaged over layers and heads
+};
+
+// Perplexity by token frequency: targets bucketed by their count in the training split.
+struct FrequencyRecord {
+  std::vector<std::string> labels;    // "< 100", "100-1K", ...
+  std::vector<int64_t> edges;         // count edges between the buckets
+  std::vector<double> nll_sum;        // [n_buckets] nats
+  std::vector<int64_t> count, types;  // tokens and distinct token ids per bucket
+  double loss = 0;                    // mean NLL over every token of the pass
+  int64_t tokens = 0;
+};
 
 struct CompressionSeries {
   std::vector<int64_t> steps;
@@ -20,27 +46,16 @@ struct AnalysisMeta {
   std::string run_id;
   int64_t step = 0;
   std::string split;
-  std::string settings;  // EvalSettings::tag()
+  std::string settings;  // the evaluation settings' tag
 };
 
-// Writes `result` under `group` ("" = the file's root, or e.g. "/eval/test/<settings>"),
-// replacing what was there; `series` (may be empty) goes to /compression.
-void write_analysis_file(const std::string& path, const std::string& group, const AnalysisResult& result,
-                         const AnalysisMeta& meta, const CompressionSeries& series);
+// Writes the records that are given (null = leave out) under `group` ("" = the file's
+// root, or e.g. "/eval/test/<settings>"), replacing what was there; `series` (may be
+// empty) goes to /compression. Throws ctlab::Error naming the file and the failed step.
+void write_analysis_file(const std::string& path, const std::string& group, const AttentionRecord* attention,
+                         const FrequencyRecord* frequency, const AnalysisMeta& meta,
+                         const CompressionSeries& series);
 
-// What export and report read back.
-struct AttentionRecord {
-  std::vector<std::string> regions;
-  std::vector<int64_t> edges, region_of;
-  int64_t n_layer = 0, n_head = 0, samples = 0, sequences = 0;
-  std::vector<double> mass, mass_sq, slot, slot_sq;  // [n_layer * n_head * n_buckets], row-major
-  std::vector<double> all, all_sq;                   // [n_buckets]: mean over layers and heads
-};
-struct FrequencyRecord {
-  std::vector<std::string> labels;
-  std::vector<double> nll_sum;
-  std::vector<int64_t> count, types;
-};
 // Return false when the file or the group does not exist; throw ctlab::Error for a file
 // that exists but cannot be read.
 bool read_attention(const std::string& path, const std::string& group, AttentionRecord& out);

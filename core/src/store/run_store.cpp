@@ -155,7 +155,7 @@ RunRecord read_run(const Stmt& s) {
   int c = 0;
   r.run_id = s.text(c++);
   r.experiment = s.text(c++);
-  r.status = s.text(c++);
+  r.status = parse_run_status(s.text(c++));
   r.attempt = s.i64(c++);
   r.host = s.text(c++);
   r.device = s.text(c++);
@@ -185,6 +185,31 @@ double unix_now() {
 }
 
 }  // namespace
+
+const char* to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::Pending:
+      return "pending";
+    case RunStatus::Running:
+      return "running";
+    case RunStatus::Completed:
+      return "completed";
+    case RunStatus::Failed:
+      return "failed";
+    case RunStatus::Diverged:
+      return "diverged";
+    case RunStatus::Interrupted:
+      return "interrupted";
+  }
+  return "?";
+}
+
+RunStatus parse_run_status(const std::string& text) {
+  for (auto s : {RunStatus::Pending, RunStatus::Running, RunStatus::Completed, RunStatus::Failed,
+                 RunStatus::Diverged, RunStatus::Interrupted})
+    if (text == to_string(s)) return s;
+  throw Error("unknown run status '" + text + "' in the results database", ErrorKind::Run);
+}
 
 std::string RunStore::now_utc() {
   std::time_t t = std::time(nullptr);
@@ -272,9 +297,9 @@ int64_t RunStore::start_run(const RunRecord& m,
       db_,
       "INSERT INTO runs(run_id, experiment, status, attempt, host, device, threads, started, heartbeat, "
       "step, "
-      "git_commit, ctlab_version, torch_version, blas, config, owner) VALUES (?, ?, 'running', ?, ?, ?, ?, "
-      "?, ?, ?, "
-      "?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET status = 'running', attempt = excluded.attempt, "
+      "git_commit, ctlab_version, torch_version, blas, config, owner) VALUES (?1, ?2, ?16, ?3, ?4, ?5, ?6, "
+      "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT(run_id) DO UPDATE SET status = ?16, attempt = "
+      "excluded.attempt, "
       "owner = excluded.owner, host = "
       "excluded.host, device = excluded.device, threads = excluded.threads, started = excluded.started, "
       "heartbeat = excluded.heartbeat, ended = NULL, error = NULL, diverged_step = NULL, git_commit = "
@@ -289,7 +314,8 @@ int64_t RunStore::start_run(const RunRecord& m,
       .bind(5, m.device)
       .bind(6, m.threads);
   r.bind(7, now).bind(8, now).bind(9, m.step).bind(10, m.git_commit).bind(11, m.ctlab_version);
-  r.bind(12, m.torch_version).bind(13, m.blas).bind(14, m.config).bind(15, m.owner).run();
+  r.bind(12, m.torch_version).bind(13, m.blas).bind(14, m.config).bind(15, m.owner);
+  r.bind(16, std::string(to_string(RunStatus::Running))).run();
   Stmt p(db_, "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?, ?, ?)", path_);
   for (const auto& [k, v] : params) {
     p.reset();
@@ -310,12 +336,17 @@ bool RunStore::claim_run(const RunRecord& meta, const std::string& owner,
   if (!current) {
     Stmt i(db_,
            "INSERT INTO runs(run_id, experiment, status, attempt, heartbeat, config, owner) "
-           "VALUES (?, ?, 'running', 0, ?, ?, ?)",
+           "VALUES (?, ?, ?, 0, ?, ?, ?)",
            path_);
-    i.bind(1, meta.run_id).bind(2, meta.experiment).bind(3, now).bind(4, meta.config).bind(5, owner).run();
+    i.bind(1, meta.run_id).bind(2, meta.experiment).bind(3, std::string(to_string(RunStatus::Running)));
+    i.bind(4, now).bind(5, meta.config).bind(6, owner).run();
   } else {
-    Stmt u(db_, "UPDATE runs SET status = 'running', heartbeat = ?, owner = ? WHERE run_id = ?", path_);
-    u.bind(1, now).bind(2, owner).bind(3, meta.run_id).run();
+    Stmt u(db_, "UPDATE runs SET status = ?, heartbeat = ?, owner = ? WHERE run_id = ?", path_);
+    u.bind(1, std::string(to_string(RunStatus::Running)))
+        .bind(2, now)
+        .bind(3, owner)
+        .bind(4, meta.run_id)
+        .run();
   }
   tx.commit();
   return true;
@@ -330,9 +361,10 @@ std::vector<std::string> RunStore::merge_from(const std::string& other) {
     Transaction tx(*this, db_, path_);
     Stmt pick(db_,
               "SELECT s.run_id FROM src.runs s LEFT JOIN main.runs d ON d.run_id = s.run_id "
-              "WHERE d.run_id IS NULL OR (s.status = 'completed' AND d.status <> 'completed') "
-              "OR (d.status <> 'completed' AND s.status <> 'completed' AND s.step > d.step)",
+              "WHERE d.run_id IS NULL OR (s.status = ?1 AND d.status <> ?1) "
+              "OR (d.status <> ?1 AND s.status <> ?1 AND s.step > d.step)",
               path_);
+    pick.bind(1, std::string(to_string(RunStatus::Completed)));
     while (pick.step()) taken.push_back(pick.text(0));
     pick.reset();
     exec("INSERT OR IGNORE INTO main.experiments SELECT name, created FROM src.experiments");
@@ -375,15 +407,15 @@ void RunStore::heartbeat(const std::string& run_id, int64_t step) {
   tx.commit();
 }
 
-void RunStore::finish_run(const std::string& run_id, const std::string& status, int64_t step,
-                          const std::string& error, std::optional<int64_t> diverged_step) {
+void RunStore::finish_run(const std::string& run_id, RunStatus status, int64_t step, const std::string& error,
+                          std::optional<int64_t> diverged_step) {
   Transaction tx(*this, db_, path_);
   Stmt s(db_,
          "UPDATE runs SET status = ?, step = ?, ended = ?, heartbeat = ?, error = ?, diverged_step = ? WHERE "
          "run_id = ?",
          path_);
   auto now = now_utc();
-  s.bind(1, status)
+  s.bind(1, std::string(to_string(status)))
       .bind(2, step)
       .bind(3, now)
       .bind(4, now)
@@ -419,6 +451,27 @@ std::vector<MetricRow> RunStore::metrics(const std::string& run_id, const std::s
   s.bind(1, run_id).bind(2, static_cast<int64_t>(key_prefix.size())).bind(3, key_prefix);
   std::vector<MetricRow> out;
   while (s.step()) out.push_back({s.text(0), s.i64(1), s.f64(2), s.f64(3)});
+  return out;
+}
+
+std::vector<MetricRow> RunStore::metrics_exact(const std::string& run_id,
+                                               const std::vector<std::string>& keys) {
+  Stmt s(db_, "SELECT key, step, value, wall_time FROM metrics WHERE run_id = ? AND key = ? ORDER BY step",
+         path_);
+  std::vector<MetricRow> out;
+  for (const auto& k : keys) {
+    s.reset();
+    s.bind(1, run_id).bind(2, k);
+    while (s.step()) out.push_back({s.text(0), s.i64(1), s.f64(2), s.f64(3)});
+  }
+  return out;
+}
+
+std::map<std::string, std::string> RunStore::params(const std::string& run_id) {
+  Stmt s(db_, "SELECT key, value FROM params WHERE run_id = ?", path_);
+  s.bind(1, run_id);
+  std::map<std::string, std::string> out;
+  while (s.step()) out[s.text(0)] = s.text(1);
   return out;
 }
 

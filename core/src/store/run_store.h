@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,10 +21,18 @@ namespace ctlab {
 
 constexpr int kStoreSchemaVersion = 2;
 
+// A run's state. The store keeps it as text (the spelling of to_string); these two
+// functions are the only place that maps one to the other.
+enum class RunStatus { Pending, Running, Completed, Failed, Diverged, Interrupted };
+const char* to_string(RunStatus s);
+// Throws ctlab::Error for text that names no status.
+RunStatus parse_run_status(const std::string& text);
+inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
+
 struct RunRecord {
   std::string run_id;
   std::string experiment;
-  std::string status;  // pending | running | completed | failed | diverged | interrupted
+  RunStatus status = RunStatus::Pending;
   int64_t attempt = 0;
   std::string host, device;
   int64_t threads = 0;
@@ -68,12 +78,16 @@ class RunStore {
   bool claim_run(const RunRecord& meta, const std::string& owner,
                  const std::function<bool(const std::optional<RunRecord>&)>& eligible);
   // Sets the final status (completed, failed, diverged, interrupted) and ended time.
-  void finish_run(const std::string& run_id, const std::string& status, int64_t step,
-                  const std::string& error = "", std::optional<int64_t> diverged_step = std::nullopt);
+  void finish_run(const std::string& run_id, RunStatus status, int64_t step, const std::string& error = "",
+                  std::optional<int64_t> diverged_step = std::nullopt);
 
   // One transaction; rows with an existing (run_id, key, step) are replaced.
   void add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows);
   std::vector<MetricRow> metrics(const std::string& run_id, const std::string& key_prefix = "");
+  // The rows of exactly these keys, in key then step order.
+  std::vector<MetricRow> metrics_exact(const std::string& run_id, const std::vector<std::string>& keys);
+  // Every params row of the run (key -> value).
+  std::map<std::string, std::string> params(const std::string& run_id);
   void add_artifact(const std::string& run_id, const std::string& kind, const std::string& path,
                     const std::string& sha256);
 

@@ -4,9 +4,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <optional>
 
 #include "data/stream.h"
-#include "train/runtime.h"
+#include "runtime/runtime.h"
 #include "util/error.h"
 
 namespace ctlab {
@@ -126,58 +127,96 @@ torch::Tensor FrequencyBuckets::types() const {
 AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
                        int64_t buckets_sequences, int64_t per_region, const std::vector<int64_t>& freq_edges,
                        const torch::Device& device, bool bf16, bool stop_when_counted) {
-  const bool was_training = model->is_training();
-  const auto train_cfg = model->memory_config();
-  const auto train_memory = model->memory();
-  auto restore = [&] {
-    if (bf16) set_cuda_bf16_autocast(false);
-    model->set_memory_config(train_cfg);
-    model->set_memory(train_memory);
-    model->train(was_training);
-  };
-  model->eval();
-  model->set_memory_config(s.memory);
   AnalysisResult r;
   r.frequency = std::make_shared<FrequencyBuckets>(corpus.train_counts(), freq_edges);
-  try {
-    torch::NoGradGuard no_grad;
-    SegmentStream stream(corpus.split(s.split), s.batch_size, s.seq_len);
-    const auto& mo = model->options();
-    if (buckets_sequences > 0)
-      r.attention = std::make_shared<AttentionBuckets>(
-          mo.n_layer, mo.n_head,
-          BucketLayout::make(s.memory.cmem_len, s.memory.mem_len, s.seq_len, per_region));
-    const int64_t limit = s.segments > 0 ? std::min(s.segments, stream.segments()) : stream.segments();
-    double nll_sum = 0;
-    if (bf16) set_cuda_bf16_autocast(true);
-    for (int64_t t = 0; t < limit; ++t) {
-      auto [x, y] = stream.segment(t, device);
-      const auto& m0 = model->memory()[0];
-      const bool full = (m0.mem.defined() ? m0.mem.size(0) : 0) == s.memory.mem_len &&
-                        (m0.cmem.defined() ? m0.cmem.size(0) : 0) == s.memory.cmem_len;
-      const bool take = r.attention && full && x.size(0) == s.seq_len && r.full_segments < buckets_sequences;
-      ForwardOptions fo;
-      fo.need_attention = take;
-      auto out = model->forward(x, y, fo);
-      if (take) {
-        r.attention->add_segment(out.attention);
-        r.full_segments++;
-      } else if (!full) {
-        r.warmup_segments++;
-      }
-      r.frequency->add(out.nll, y);
-      nll_sum += out.nll.sum().item<double>();
-      r.eval.tokens += y.numel();
-      r.eval.segments++;
-      if (stop_when_counted && r.attention && r.full_segments >= buckets_sequences) break;
+  const auto& mo = model->options();
+  if (buckets_sequences > 0)
+    r.attention = std::make_shared<AttentionBuckets>(
+        mo.n_layer, mo.n_head,
+        BucketLayout::make(s.memory.cmem_len, s.memory.mem_len, s.seq_len, per_region));
+  double nll_sum = 0;
+  stream_split(model, corpus, s, device, bf16, [&](int64_t, const torch::Tensor& x, const torch::Tensor& y) {
+    const auto& m0 = model->memory()[0];
+    const bool full = (m0.mem.defined() ? m0.mem.size(0) : 0) == s.memory.mem_len &&
+                      (m0.cmem.defined() ? m0.cmem.size(0) : 0) == s.memory.cmem_len;
+    const bool take = r.attention && full && x.size(0) == s.seq_len && r.full_segments < buckets_sequences;
+    ForwardOptions fo;
+    fo.need_attention = take;
+    auto out = model->forward(x, y, fo);
+    if (take) {
+      r.attention->add_segment(out.attention);
+      r.full_segments++;
+    } else if (!full) {
+      r.warmup_segments++;
     }
-    r.eval.loss = r.eval.tokens ? nll_sum / static_cast<double>(r.eval.tokens) : 0.0;
-  } catch (...) {
-    restore();
-    throw;
-  }
-  restore();
+    r.frequency->add(out.nll, y);
+    nll_sum += out.nll.sum().item<double>();
+    r.eval.tokens += y.numel();
+    r.eval.segments++;
+    return !(stop_when_counted && r.attention && r.full_segments >= buckets_sequences);
+  });
+  r.eval.loss = r.eval.tokens ? nll_sum / static_cast<double>(r.eval.tokens) : 0.0;
   return r;
+}
+
+namespace {
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+std::vector<int64_t> to_ints(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+}  // namespace
+
+AttentionRecord attention_record(const AnalysisResult& r) {
+  const auto& a = *r.attention;
+  const auto& lay = a.layout();
+  AttentionRecord out;
+  auto mass = a.mass_mean();
+  out.regions = lay.regions;
+  out.edges = lay.edges;
+  out.region_of = lay.region_of;
+  out.n_layer = mass.size(0);
+  out.n_head = mass.size(1);
+  out.samples = a.samples();
+  out.sequences = r.full_segments;
+  out.warmup_sequences = r.warmup_segments;
+  out.mass = to_vector(mass);
+  out.mass_sq = to_vector(a.mass_sq_mean());
+  out.slot = to_vector(a.slot_mean());
+  out.slot_sq = to_vector(a.slot_sq_mean());
+  out.all = to_vector(a.all_mass_mean());
+  out.all_sq = to_vector(a.all_mass_sq_mean());
+  out.slot_all = to_vector(a.slot_mean().mean(0).mean(0));
+  return out;
+}
+
+FrequencyRecord frequency_record(const AnalysisResult& r) {
+  const auto& f = *r.frequency;
+  FrequencyRecord out;
+  out.labels = f.labels();
+  out.edges = f.edges();
+  out.nll_sum = to_vector(f.nll_sum());
+  out.count = to_ints(f.count());
+  out.types = to_ints(f.types());
+  out.loss = r.eval.loss;
+  out.tokens = r.eval.tokens;
+  return out;
+}
+
+void write_analysis(const std::string& path, const std::string& group, const AnalysisResult& r,
+                    const AnalysisMeta& meta, const CompressionSeries& series) {
+  std::optional<AttentionRecord> attention;
+  std::optional<FrequencyRecord> frequency;
+  if (r.attention) attention = attention_record(r);
+  if (r.frequency) frequency = frequency_record(r);
+  write_analysis_file(path, group, attention ? &*attention : nullptr, frequency ? &*frequency : nullptr, meta,
+                      series);
 }
 
 }  // namespace ctlab

@@ -9,6 +9,7 @@
 
 #include "data/corpus.h"
 #include "model/model.h"
+#include "store/analysis_file.h"
 #include "train/evaluator.h"
 
 namespace ctlab {
@@ -91,5 +92,13 @@ AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, cons
                        int64_t buckets_sequences, int64_t buckets_per_region,
                        const std::vector<int64_t>& freq_edges, const torch::Device& device, bool bf16,
                        bool stop_when_counted = false);
+
+// The plain records the analysis file stores (store/analysis_file.h), from a result.
+AttentionRecord attention_record(const AnalysisResult& r);  // needs r.attention
+FrequencyRecord frequency_record(const AnalysisResult& r);  // needs r.frequency
+// Writes the result's records under `group` of the analysis file at `path` (see
+// write_analysis_file). Throws ctlab::Error.
+void write_analysis(const std::string& path, const std::string& group, const AnalysisResult& r,
+                    const AnalysisMeta& meta, const CompressionSeries& series);
 
 }  // namespace ctlab

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "data/stream.h"
-#include "train/runtime.h"
+#include "runtime/runtime.h"
 #include "util/error.h"
 
 namespace ctlab {
@@ -34,42 +34,56 @@ EvalSettings eval_settings(const RunConfig& cfg, const std::string& split) {
   return s;
 }
 
+EvalModeGuard::EvalModeGuard(CompressiveTransformer& model, const MemoryConfig& memory, bool bf16)
+    : model_(model),
+      was_training_(model->is_training()),
+      bf16_(bf16),
+      memory_config_(model->memory_config()),
+      memory_(model->memory()) {
+  model_->eval();
+  model_->set_memory_config(memory);  // validates and starts from empty memories
+}
+
+EvalModeGuard::~EvalModeGuard() {
+  if (bf16_) set_cuda_bf16_autocast(false);
+  model_->set_memory_config(memory_config_);
+  model_->set_memory(memory_);
+  model_->train(was_training_);
+}
+
+int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
+                     const torch::Device& device, bool bf16,
+                     const std::function<bool(int64_t, const torch::Tensor&, const torch::Tensor&)>& visit) {
+  EvalModeGuard guard(model, s.memory, bf16);
+  torch::NoGradGuard no_grad;
+  SegmentStream stream(corpus.split(s.split), s.batch_size, s.seq_len);
+  const int64_t n = s.segments > 0 ? std::min(s.segments, stream.segments()) : stream.segments();
+  if (bf16) set_cuda_bf16_autocast(true);
+  int64_t visited = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    auto [x, y] = stream.segment(t, device);
+    ++visited;
+    if (!visit(t, x, y)) break;
+  }
+  if (bf16) {
+    set_cuda_bf16_autocast(false);
+    clear_autocast_cache();
+  }
+  return visited;
+}
+
 EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
                     const torch::Device& device, bool bf16) {
-  const bool was_training = model->is_training();
-  const auto train_cfg = model->memory_config();
-  const auto train_memory = model->memory();
-  model->eval();
-  model->set_memory_config(s.memory);  // validates and starts from empty memories
   EvalResult r;
-  try {
-    torch::NoGradGuard no_grad;
-    SegmentStream stream(corpus.split(s.split), s.batch_size, s.seq_len);
-    const int64_t n = s.segments > 0 ? std::min(s.segments, stream.segments()) : stream.segments();
-    double nll_sum = 0;
-    if (bf16) set_cuda_bf16_autocast(true);
-    for (int64_t t = 0; t < n; ++t) {
-      auto [x, y] = stream.segment(t, device);
-      auto out = model->forward(x, y);
-      nll_sum += out.nll.sum().item<double>();
-      r.tokens += y.numel();
-    }
-    if (bf16) {
-      set_cuda_bf16_autocast(false);
-      clear_autocast_cache();
-    }
-    r.segments = n;
-    r.loss = r.tokens > 0 ? nll_sum / static_cast<double>(r.tokens) : 0.0;
-  } catch (...) {
-    if (bf16) set_cuda_bf16_autocast(false);
-    model->set_memory_config(train_cfg);
-    model->set_memory(train_memory);
-    model->train(was_training);
-    throw;
-  }
-  model->set_memory_config(train_cfg);
-  model->set_memory(train_memory);
-  model->train(was_training);
+  double nll_sum = 0;
+  r.segments = stream_split(model, corpus, s, device, bf16,
+                            [&](int64_t, const torch::Tensor& x, const torch::Tensor& y) {
+                              auto out = model->forward(x, y);
+                              nll_sum += out.nll.sum().item<double>();
+                              r.tokens += y.numel();
+                              return true;
+                            });
+  r.loss = r.tokens > 0 ? nll_sum / static_cast<double>(r.tokens) : 0.0;
   return r;
 }
 

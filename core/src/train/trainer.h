@@ -1,30 +1,23 @@
-// The training loop, the only one in ctlab: TXL-batched segments with memories carried
-// per batch chunk, Adam with warmup + cosine, gradient clipping, accumulation, the [CT]
-// update-period trick, auxiliary and bptt compression losses, periodic validation,
-// divergence detection, checkpoints and resume, and metrics into the run store.
+// The training loop, the only one in ctlab: TXL-batched segments with memories carried per
+// batch chunk (train/step.h), periodic validation, divergence detection, checkpoints and
+// resume, signals, the heartbeat that tells grid schedulers the run is alive, metrics into
+// the run store and the final analyses into runs/<run_id>/analysis.h5.
 #pragma once
 
-#include <functional>
 #include <optional>
 #include <string>
 
 #include "config/resolve.h"
 #include "data/corpus.h"
 #include "model/model.h"
+#include "store/results_layout.h"
 #include "store/run_store.h"
+#include "train/step.h"
 
 namespace ctlab {
 
-struct RunPaths {
-  std::string dir;         // results/runs/<run_id>
-  std::string checkpoint;  // dir/checkpoint.pt
-  std::string log;         // dir/log.txt
-  std::string config;      // dir/config.ini
-  static RunPaths for_run(const std::string& results_root, const std::string& run_id);
-};
-
 struct TrainOutcome {
-  std::string status;  // completed | diverged | interrupted | failed
+  RunStatus status = RunStatus::Failed;  // completed | diverged | interrupted | failed
   int64_t step = 0;
   std::string error;
   std::optional<int64_t> diverged_step;
@@ -33,11 +26,8 @@ struct TrainOutcome {
   int exit_code() const;
 };
 
-// Learning rate at `step` (0-based): linear from lr_start to lr over warmup_steps, then a
-// cosine from lr to lr_min at max_steps.
-double learning_rate(const TrainOptions& t, int64_t step);
-
-class Progress;
+// Metric key of layer i's compression loss: "train/compression_loss/layer<i>".
+std::string compression_loss_key(int64_t layer);
 
 class Trainer {
  public:
@@ -50,10 +40,16 @@ class Trainer {
   TrainOutcome run();
 
  private:
+  struct Session;  // the state of one call of run(): model, optimizer, data, progress
+  TrainOutcome train(Session& s);
+  void log_window(Session& s, const StepStats& stats);
+  void after_step(Session& s);
+  TrainOutcome stop(Session& s, int signal);
+  TrainOutcome diverge(Session& s, const StepStats& stats);
+  TrainOutcome complete(Session& s);
   // Attention by bucket, frequency buckets and compression loss per layer into
   // runs/<run_id>/analysis.h5 (a failure to write it is a warning, not a failed run).
-  void write_final_analysis(CompressiveTransformer& model, int64_t step, const torch::Device& device,
-                            bool bf16, Progress& progress);
+  void write_final_analysis(Session& s);
 
   const RunConfig& cfg_;
   const PluginHost& host_;

@@ -19,6 +19,7 @@ enum ExitCode : int {
   kExitRunFailed = 1,
   kExitUsage = 2,
   kExitDiverged = 3,
+  kExitInterrupted = 130,  // stopped by SIGINT/SIGTERM (128 + SIGINT, the shell's convention)
 };
 
 class Error : public std::runtime_error {

@@ -1,5 +1,5 @@
 // Devices, threads, BLAS detection, autocast compat and build metadata.
-#include "train/runtime.h"
+#include "runtime/runtime.h"
 
 #include <dlfcn.h>
 #ifdef __GLIBC__

@@ -1,0 +1,19 @@
+// Where a run's tokens come from: the options every dataset reads (see README "Data").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ctlab {
+
+struct DataOptions {
+  std::string dataset = "default";                // a registered dataset (data/dataset.h)
+  std::string data_path;                          // file (enwik8, text8, text) or folder (wikitext103, brown)
+  std::vector<double> split = {0.9, 0.05, 0.05};  // train/valid/test fractions (default, text)
+  int64_t synthetic_vocab = 16;                   // synthetic: alphabet size
+  int64_t synthetic_period = 24;      // synthetic: each block of this many tokens is repeated once
+  int64_t synthetic_tokens = 200000;  // synthetic: tokens in the training split (valid/test: 1/10)
+};
+
+}  // namespace ctlab

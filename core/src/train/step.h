@@ -1,0 +1,63 @@
+// One training step, the only one in ctlab: the trainer runs it, and ctlab_bench times it.
+// A step covers `segments()` consecutive segments of the batch (2+ under the bptt loss,
+// which unrolls them in one graph), split into `accumulate` chunks of streams, each chunk
+// with its own memories; then the divergence check, clipping (transformer and compression
+// parameters separately) and the Adam update, every `update_period` steps once
+// `update_period_from` is reached ([CT] sec. 4).
+#pragma once
+
+#include <torch/optim/adam.h>
+
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "config/options.h"
+#include "model/model.h"
+
+namespace ctlab {
+
+// Learning rate at `step` (0-based): linear from lr_start to lr over warmup_steps, then a
+// cosine from lr to lr_min at max_steps.
+double learning_rate(const TrainOptions& t, int64_t step);
+
+struct StepStats {
+  double loss = 0;            // task loss (mean NLL, nats), mean over chunks and segments
+  std::vector<double> closs;  // compression loss per layer, mean over chunks and segments
+  double lr = 0;
+  bool finite = true;    // false: the step diverged and nothing was updated
+  bool updated = false;  // the optimizer stepped
+  double grad_norm = 0;  // the transformer parameters' norm before clipping (when clipped)
+};
+
+class TrainStep {
+ public:
+  // A segment of the full batch: inputs and targets [seq_len, batch_size] on the device.
+  using Segment = std::pair<torch::Tensor, torch::Tensor>;
+
+  TrainStep(CompressiveTransformer& model, torch::optim::Adam& optimizer, const TrainOptions& options,
+            bool bf16);
+  // Segments one step consumes: bptt_segments under the bptt loss, else 1.
+  int64_t segments() const { return segments_; }
+  // Empty memories for every chunk, [accumulate][n_layer].
+  std::vector<std::vector<LayerMemory>> empty_memories() const;
+  // Runs step `step` on segment(0) ... segment(segments() - 1), carrying each chunk's
+  // memories in `memories` (as returned by empty_memories() or a previous step).
+  StepStats run(int64_t step, const std::function<Segment(int64_t)>& segment,
+                std::vector<std::vector<LayerMemory>>& memories);
+
+ private:
+  // Forward and backward of one chunk over the step's segments; adds to `stats`.
+  void run_chunk(int64_t chunk, double scale, const std::function<Segment(int64_t)>& segment,
+                 std::vector<LayerMemory>& memory, StepStats& stats);
+  void update(StepStats& stats);
+
+  CompressiveTransformer& model_;
+  torch::optim::Adam& optimizer_;
+  const TrainOptions& t_;
+  bool bf16_, bptt_;
+  int64_t segments_, n_layer_;
+  std::vector<torch::Tensor> transformer_params_, compression_params_;
+};
+
+}  // namespace ctlab
