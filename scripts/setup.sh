@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git clang-format
   libtorch-dev                       # LibTorch 1.13 (CPU)
   libboost-dev libboost-program-options-dev libboost-filesystem-dev  # Boost.DLL is header-only
   libhdf5-dev libsqlite3-dev sqlite3 libgtest-dev
