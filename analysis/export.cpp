@@ -95,7 +95,8 @@ Axes varying_params(RunStore& store, const std::vector<std::string>& ids) {
   if (keys.empty() || !gridded) {
     keys.clear();
     for (const auto& k : order)
-      if (values[k].size() > 1 && k != "vocab_size" && k != "grid_axes" && !starts_with(k, "grid."))
+      if (values[k].size() > 1 && k != "vocab_size" && k != "grid_axes" && k != "grid_baseline" &&
+          !starts_with(k, "grid.") && !starts_with(k, "derived."))
         keys.push_back(k);
   }
   for (const auto& k : keys) a.names.push_back(starts_with(k, "grid.") ? k.substr(5) : k);

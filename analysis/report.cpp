@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "compare.h"
 #include "export.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -75,6 +76,8 @@ struct ReportTables {
   std::vector<std::string> axes;       // every axis
   std::vector<std::string> cell_axes;  // every axis but the seed
   std::string score = "score";         // bpc or ppl
+  std::vector<RunResult> results;      // completed runs' final metrics
+  std::string baseline_text;           // the grid's `baseline`, "" when none
 };
 
 ReportTables load_tables(const ReportOptions& o) {
@@ -91,7 +94,109 @@ ReportTables load_tables(const ReportOptions& o) {
     if (a != "seed") t.cell_axes.push_back(a);
   for (const auto& r : t.runs.rows)
     if (!r[t.runs.column("score_name")].empty()) t.score = r[t.runs.column("score_name")];
+  RunStore store(layout.database());
+  for (const auto& r : t.runs.rows) {
+    AxisValues axes;
+    for (const auto& a : t.axes) axes.emplace_back(a, r[t.runs.column(a)]);
+    if (auto res = final_result(store, r[0], axes)) t.results.push_back(*res);
+    auto params = store.params(r[0]);
+    if (t.baseline_text.empty() && params.count("grid_baseline")) t.baseline_text = params["grid_baseline"];
+  }
   return t;
+}
+
+bool natural_less(const std::string& a, const std::string& b);
+
+std::vector<std::string> metrics_of(const std::vector<Cell>& cells) {
+  std::vector<std::string> out;
+  for (const char* m : {"bpc", "ppl", "recovered"})
+    for (const auto& c : cells)
+      if (c.values.count(m)) {
+        out.push_back(m);
+        break;
+      }
+  return out;
+}
+
+void write_cell_statistics(std::ostream& md, const std::vector<Cell>& cells,
+                           const std::vector<std::string>& metrics, const std::string& out_dir) {
+  md << "## Cells over seeds\n\nMean over the completed runs of each cell with a 95% confidence interval "
+        "(Student's t over seeds; one run gives no interval). `recovered` is the share of the task's "
+        "long-range information recovered (0 = none, 1 = the ideal predictor).\n\n";
+  std::vector<std::string> head = {"cell", "runs"};
+  head.insert(head.end(), metrics.begin(), metrics.end());
+  std::vector<std::vector<std::string>> rows;
+  Table csv;
+  csv.columns = {"cell", "metric", "runs", "mean", "ci_low", "ci_high"};
+  csv.numeric = {false, false, true, true, true, true};
+  for (const auto& c : cells) {
+    std::vector<std::string> row = {c.name, std::to_string(c.run_ids.size())};
+    for (const auto& m : metrics) {
+      if (!c.values.count(m)) {
+        row.push_back("-");
+        continue;
+      }
+      auto s = stats::summarize(c.values.at(m));
+      row.push_back(format_mean_ci(s));
+      csv.rows.push_back({c.name, m, std::to_string(s.n), export_number(s.mean), export_number(s.ci_low),
+                          export_number(s.ci_high)});
+    }
+    rows.push_back(row);
+  }
+  md_table(md, head, rows);
+  save_csv(csv, out_dir + "/data/cells.csv");
+}
+
+void write_comparisons(std::ostream& md, const ReportTables& t, const std::vector<Cell>& cells,
+                       const std::vector<std::string>& metrics, const std::string& out_dir,
+                       const ResultsLayout& layout) {
+  Table csv;
+  csv.columns = {"baseline", "cell",   "metric",  "mean_baseline", "mean_cell",
+                 "diff",     "ci_low", "ci_high", "p_value",       "seeds"};
+  csv.numeric = {false, false, false, true, true, true, true, true, true, false};
+  if (t.baseline_text.empty()) {
+    save_csv(csv, out_dir + "/data/comparisons.csv");
+    return;
+  }
+  auto rows = compare_to_baseline(cells, parse_conditions(t.baseline_text, "grid_baseline"), metrics,
+                                  segment_values(layout));
+  md << "## Comparisons with the baseline (" << t.baseline_text << ")\n\n"
+     << "Difference = cell - baseline with a 95% confidence interval and a two-sided p-value: Welch's t-test "
+        "over seeds, or a paired bootstrap over the final validation's segments when both cells have one run "
+        "(then only evaluation noise is measured, not seed noise). Lower is better for bpc and ppl, higher "
+        "for "
+        "recovered.\n\n";
+  std::vector<std::vector<std::string>> table;
+  std::vector<std::string> significant, not_significant;
+  for (const auto& r : rows) {
+    table.push_back({r.cell, r.metric, fmt(r.c.mean_baseline), fmt(r.c.mean_cell), format_diff_ci(r.c),
+                     format_p(r.c.p_value), r.c.test, verdict(r)});
+    csv.rows.push_back({r.baseline, r.cell, r.metric, export_number(r.c.mean_baseline),
+                        export_number(r.c.mean_cell), export_number(r.c.diff), export_number(r.c.ci_low),
+                        export_number(r.c.ci_high), export_number(r.c.p_value),
+                        std::to_string(r.n_baseline) + "/" + std::to_string(r.n_cell)});
+    const std::string what =
+        r.cell + " on " + r.metric + " (" + format_diff_ci(r.c) + ", p " + format_p(r.c.p_value) + ")";
+    (r.c.significant() ? significant : not_significant).push_back(what);
+  }
+  md_table(md, {"cell", "metric", "baseline", "cell mean", "difference [95% CI]", "p", "test", "verdict"},
+           table);
+  md << "In plain words: "
+     << (significant.empty() ? "no difference from the baseline is significant at p < 0.05"
+                             : "significant at p < 0.05: " + join(significant, "; "))
+     << ". " << (not_significant.empty() ? "" : "Within noise: " + join(not_significant, "; ") + ".")
+     << "\n\n";
+  save_csv(csv, out_dir + "/data/comparisons.csv");
+}
+
+void write_statistics(std::ostream& md, const ReportTables& t, const std::string& out_dir,
+                      const ResultsLayout& layout) {
+  auto cells = group_cells(t.results);
+  std::sort(cells.begin(), cells.end(),
+            [](const Cell& a, const Cell& b) { return natural_less(a.name, b.name); });
+  auto metrics = metrics_of(cells);
+  write_cell_statistics(md, cells, metrics, out_dir);
+  write_comparisons(md, t, cells, metrics, out_dir, layout);
 }
 
 void write_summary(std::ostream& md, const ReportOptions& o, const ReportTables& t) {
@@ -307,11 +412,13 @@ std::string write_report(const ReportOptions& o) {
   std::ostringstream md;
   write_summary(md, o, t);
   write_score_pivot(md, t);
+  write_statistics(md, t, out_dir, ResultsLayout(o.results_root));
   write_runs(md, t);
   write_attention(md, t);
   write_frequency(md, t);
   write_figures(md, o, out_dir);
-  md << "Data behind every table: `data/*.csv` (the same tables as `ctlab export`).\n";
+  md << "Data behind every table: `data/*.csv` (runs, metrics, attention and frequency are the tables of "
+        "`ctlab export`; cells.csv and comparisons.csv hold the statistics above).\n";
   const std::string path = out_dir + "/report.md";
   write_file_atomic(path, md.str());
   return path;

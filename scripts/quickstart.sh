@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build, list the plugins, run the quickstart grid
 # (Transformer-XL vs the Compressive Transformer with mean pooling and with a learned
-# convolution, on the bundled corpus; re-running resumes or reports), and write the
-# report: the results table, attention by bucket, frequency buckets and figures.
+# convolution, on the bundled corpus) and its long-range study (the copy task, 3 seeds,
+# compared with a Transformer-XL of the same attention cost); re-running resumes or
+# reports. Each ends with its report: tables, statistics, attention by bucket, figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,5 +22,15 @@ echo
 echo "== report =="
 build/bin/ctlab report quickstart --results results
 echo
+echo "== experiments/quickstart/long-range.ini: what compression buys on a long-range task =="
+build/bin/ctlab grid run experiments/quickstart/long-range.ini --jobs "$jobs" --results results
+echo
+build/bin/ctlab grid status experiments/quickstart/long-range.ini --results results
+build/bin/ctlab report quickstart-long-range --results results > /dev/null
+echo
+echo "== in plain words =="
+grep -h "^In plain words" results/reports/quickstart/report.md results/reports/quickstart-long-range/report.md || true
+echo
 echo "outputs: results/ctlab.sqlite, results/runs/<run_id>/ (schema: results/README.md),"
-echo "         results/reports/quickstart/ (report.md, data/*.csv, figures/*.png)"
+echo "         results/reports/quickstart/ and results/reports/quickstart-long-range/"
+echo "         (report.md, data/*.csv with comparisons.csv, figures/*.png)"

@@ -311,8 +311,15 @@ TEST(Train, CompletedRunIsNotRetrainedAndEvalUsesOtherMemory) {
   ASSERT_EQ(ev.exit_code, 0) << ev.output;
   EXPECT_TRUE(contains(ev.output, "test split, seq16-mem64-cmem32-clamp24-same1: bpc")) << ev.output;
   auto m = metrics(f.results("r"), run.run_id, "eval/test/seq16-mem64-cmem32-clamp24-same1/");
-  ASSERT_EQ(m.size(), 2u);
-  EXPECT_TRUE(std::isfinite(m[0].value));
+  ASSERT_EQ(m.size(), 4u);  // the score and the loss, each with its standard error over segments
+  const std::string prefix = "eval/test/seq16-mem64-cmem32-clamp24-same1/";
+  EXPECT_EQ(m[0].key, prefix + "bpc");
+  EXPECT_EQ(m[1].key, prefix + "bpc_se");
+  EXPECT_EQ(m[2].key, prefix + "loss");
+  EXPECT_EQ(m[3].key, prefix + "loss_se");
+  for (const auto& row : m) EXPECT_TRUE(std::isfinite(row.value)) << row.key;
+  EXPECT_GT(m[3].value, 0);
+  EXPECT_NEAR(m[1].value, m[3].value / std::log(2.0), 1e-12);
   auto bad = run_ctlab("eval " + run.run_id + " --results " + f.results("r") + " --mem-len 15");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(contains(bad.output, "must be positive multiples of cmem_rate = 2")) << bad.output;

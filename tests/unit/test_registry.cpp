@@ -43,10 +43,10 @@ struct Unregister {
 
 TEST(Registry, RejectsDuplicatesAndNamesTheKnownOnes) {
   Registry<DatasetDef> r("dataset");
-  r.add({"a", "first", false, nullptr});
-  r.add({"b", "second", false, nullptr});
-  EXPECT_THROW(r.add({"a", "again", false, nullptr}), Error);
-  EXPECT_THROW(r.add({"", "nameless", false, nullptr}), Error);
+  r.add({"a", "first", false, nullptr, {}});
+  r.add({"b", "second", false, nullptr, {}});
+  EXPECT_THROW(r.add({"a", "again", false, nullptr, {}}), Error);
+  EXPECT_THROW(r.add({"", "nameless", false, nullptr, {}}), Error);
   EXPECT_EQ(r.expected(), "one of a, b");
   try {
     r.get("unknown_thing");
@@ -59,17 +59,21 @@ TEST(Registry, RejectsDuplicatesAndNamesTheKnownOnes) {
 }
 
 TEST(Registry, BuiltInsInHelpOrder) {
-  EXPECT_EQ(datasets().names(), (std::vector<std::string>{"default", "brown", "enwik8", "text8",
-                                                          "wikitext103", "text", "synthetic"}));
+  EXPECT_EQ(datasets().names(),
+            (std::vector<std::string>{"default", "brown", "enwik8", "text8", "wikitext103", "text",
+                                      "synthetic", "recall", "distant_ref"}));
   EXPECT_EQ(export_tables().names(), (std::vector<std::string>{"runs", "metrics", "attention", "frequency"}));
   EXPECT_EQ(commands().names(), (std::vector<std::string>{"plugins", "config", "train", "eval", "grid",
-                                                          "merge", "export", "report"}));
+                                                          "merge", "export", "report", "scorecard"}));
   EXPECT_TRUE(datasets().get("brown").word_level);
   EXPECT_FALSE(datasets().get("synthetic").word_level);
 }
 
 TEST(Registry, ToyDatasetIsAcceptedAndLoaded) {
-  datasets().add({"toy_counting", "bytes 0, 1, 2, ... repeating", false, [](const DataOptions& o) {
+  datasets().add({"toy_counting",
+                  "bytes 0, 1, 2, ... repeating",
+                  false,
+                  [](const DataOptions& o) {
                     Corpus c;
                     c.dataset = "toy_counting";
                     c.source = "generated";
@@ -77,7 +81,8 @@ TEST(Registry, ToyDatasetIsAcceptedAndLoaded) {
                     c.valid = c.train.narrow(0, 0, 100);
                     c.test = c.train.narrow(0, 0, 100);
                     return c;
-                  }});
+                  },
+                  {}});
   Unregister<DatasetDef> cleanup{datasets(), "toy_counting"};
   auto cfg = load_run_config("", {"dataset=toy_counting"});
   EXPECT_EQ(cfg.data.dataset, "toy_counting");

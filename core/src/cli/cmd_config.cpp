@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "config/resolve.h"
+#include "config/run_shape.h"
 
 namespace ctlab {
 
@@ -22,7 +23,11 @@ int cmd_config(const std::vector<std::string>& args) {
 
   std::string file = vm.count("file") ? vm["file"].as<std::string>() : "";
   auto run = resolve_run(file, config_overrides(vm), vm);
-  std::cout << "# run_id = " << run_id_of(run.cfg) << "\n" << format_run_config(run.cfg);
+  std::cout << "# run_id = " << run_id_of(run.cfg) << "\n"
+            << "# " << cost_and_reach(run.cfg.model).describe(run.cfg.model) << "\n"
+            << format_run_config(run.cfg);
+  const auto warning = bptt_reach_warning(run.cfg, run.plugins.loss->spec.mode == LossMode::Bptt);
+  if (!warning.empty()) std::cerr << "warning: " << warning << "\n";
   return kExitOk;
 }
 

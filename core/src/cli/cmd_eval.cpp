@@ -2,6 +2,7 @@
 // evaluation overrides of [CT] sec. 3.4, and record the result in the run store.
 #include <boost/filesystem.hpp>
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -47,14 +48,23 @@ void evaluate_run(ResolvedRun& run, const Corpus& corpus, RunStore& store, const
   const std::string group = "/eval/" + split + "/" + settings.tag();
   std::string analysis_note;
   try {
-    write_analysis(paths.analysis, group, a, {run_id, step, split, settings.tag()}, {});
+    write_analysis(paths.analysis, group, a, {run_id, step, split, settings.tag()}, {}, &a.eval);
   } catch (const Error& err) {
     analysis_note = std::string("warning: ") + err.what();
   }
   const char* score = score_name(corpus.word_level);
   const double value = score_of(r.loss, corpus.word_level);
   const std::string prefix = "eval/" + split + "/" + settings.tag() + "/";
-  store.add_metrics(run_id, {{prefix + "loss", step, r.loss, 0}, {prefix + score, step, value, 0}});
+  std::vector<MetricRow> rows = {
+      {prefix + "loss", step, r.loss, 0},
+      {prefix + score, step, value, 0},
+      {prefix + "loss_se", step, r.loss_se, 0},
+      {prefix + score + "_se", step, score_se_of(r.loss, r.loss_se, corpus.word_level), 0}};
+  if (r.has_bounds()) {
+    rows.push_back({prefix + "recovered", step, r.recovered(), 0});
+    if (std::isfinite(r.recovered_se())) rows.push_back({prefix + "recovered_se", step, r.recovered_se(), 0});
+  }
+  store.add_metrics(run_id, rows);
   std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
               run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score,
               value, r.loss, static_cast<long long>(r.tokens), static_cast<long long>(r.segments));

@@ -1,5 +1,6 @@
 // `ctlab grid run|status|expand <grid.ini>`: experiment grids (see grid/grid.h and
 // grid/scheduler.h).
+#include <algorithm>
 #include <boost/filesystem.hpp>
 #include <boost/program_options.hpp>
 #include <cmath>
@@ -7,6 +8,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "compare.h"
 #include "grid/grid.h"
 #include "grid/scheduler.h"
 #include "store/run_store.h"
@@ -42,11 +44,38 @@ int grid_expand(const Grid& grid, int64_t shards) {
               grid.path.c_str(), grid.experiment.c_str(),
               grid.axes.empty() ? "(none)" : join(grid.axes, ", ").c_str(), grid.cells.size(),
               static_cast<long long>(grid.excluded), static_cast<long long>(grid.duplicates));
+  if (!grid.baseline_text.empty())
+    std::printf("baseline: %s (every other cell is compared with it)\n", grid.baseline_text.c_str());
   std::printf("%-5s %-13s %-6s %s\n", "CELL", "RUN_ID", "SHARD", "AXES");
   for (const auto& c : grid.cells)
     std::printf("%-5lld %-13s %-6lld %s\n", static_cast<long long>(c.index), c.run_id.c_str(),
                 static_cast<long long>(c.index % shards), c.name.c_str());
   return kExitOk;
+}
+
+// Per cell over seeds: mean and 95% CI of each metric; comparisons with the baseline.
+void print_cell_statistics(const Grid& grid, const std::vector<RunResult>& results,
+                           const ResultsLayout& layout) {
+  auto cells = group_cells(results);
+  if (cells.empty()) return;
+  std::vector<std::string> metrics;
+  for (const char* m : {"bpc", "ppl", "recovered"})
+    for (const auto& c : cells)
+      if (c.values.count(m) && std::find(metrics.begin(), metrics.end(), m) == metrics.end())
+        metrics.push_back(m);
+  std::printf("\ncells over seeds (completed runs; mean [95%% CI]):\n");
+  for (const auto& c : cells) {
+    std::string line = "  " + c.name + " (" + std::to_string(c.run_ids.size()) + " run(s))";
+    for (const auto& m : metrics)
+      if (c.values.count(m)) line += "  " + m + " " + format_mean_ci(stats::summarize(c.values.at(m)));
+    std::printf("%s\n", line.c_str());
+  }
+  if (grid.baseline.empty()) return;
+  auto rows = compare_to_baseline(cells, grid.baseline, metrics, segment_values(layout));
+  std::printf("\nagainst the baseline %s (difference [95%% CI], p):\n", grid.baseline_text.c_str());
+  for (const auto& r : rows)
+    std::printf("  %s  %s %s, p %s (%s): %s\n", r.cell.c_str(), r.metric.c_str(), format_diff_ci(r.c).c_str(),
+                format_p(r.c.p_value).c_str(), r.c.test.c_str(), verdict(r).c_str());
 }
 
 int grid_status(const Grid& grid, const std::string& root, int64_t shard, int64_t shards) {
@@ -61,7 +90,9 @@ int grid_status(const Grid& grid, const std::string& root, int64_t shard, int64_
               "AXES");
   int64_t done = 0;
   const auto cells = shard_cells(grid, shard, shards);
+  std::vector<RunResult> results;
   for (const auto* c : cells) {
+    if (auto res = final_result(store, c->run_id, c->axes)) results.push_back(*res);
     auto r = store.find_run(c->run_id);
     done += r && r->status == RunStatus::Completed;
     std::printf("%-5lld %-13s %-12s %-7lld %-8s %-14s %s\n", static_cast<long long>(c->index),
@@ -72,6 +103,7 @@ int grid_status(const Grid& grid, const std::string& root, int64_t shard, int64_
   }
   std::printf("%lld of %zu cells completed (results in %s)\n", static_cast<long long>(done), cells.size(),
               root.c_str());
+  print_cell_statistics(grid, results, ResultsLayout(root));
   return kExitOk;
 }
 

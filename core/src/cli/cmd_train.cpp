@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "config/run_data.h"
+#include "config/run_shape.h"
 #include "runtime/runtime.h"
 #include "train/evaluator.h"
 #include "train/trainer.h"
@@ -32,7 +33,12 @@ void record_start(RunStore& store, const ResolvedRun& run, const std::string& ru
   meta.blas = blas_info().summary();
   meta.config = format_run_config(cfg);
   meta.owner = host_name() + ":" + std::to_string(::getpid());
-  store.start_run(meta, config_params(cfg));
+  auto params = config_params(cfg);
+  const auto shape = cost_and_reach(cfg.model);
+  params.insert(params.end(), {{"derived.attention_cost", std::to_string(shape.key_slots)},
+                               {"derived.reach_layer", std::to_string(shape.layer_reach)},
+                               {"derived.reach_stack", std::to_string(shape.stack_reach)}});
+  store.start_run(meta, params);
   store.add_artifact(run_id, "plugin", run.plugins.fn->path, run.plugins.fn->sha256);
   store.add_artifact(run_id, "plugin", run.plugins.loss->path, run.plugins.loss->sha256);
   // Files of the run folder are recorded relative to the results root, so roots can move
@@ -47,8 +53,11 @@ int report_outcome(const TrainOutcome& outcome, RunStore& store, const std::stri
                        sha256_file(paths.checkpoint));
     std::cout << "run " << run_id << " completed at step " << outcome.step << ": valid "
               << score_name(corpus.word_level) << " " << outcome.valid_score << " (loss "
-              << outcome.valid_loss << " nats); outputs in " << paths.dir << ", metrics in " << store.path()
-              << "\n";
+              << outcome.valid_loss << " nats"
+              << (outcome.recovered
+                      ? "; long-range information recovered " + std::to_string(*outcome.recovered)
+                      : std::string())
+              << "); outputs in " << paths.dir << ", metrics in " << store.path() << "\n";
   } else {
     std::cerr << "run " << run_id << " " << to_string(outcome.status) << " at step " << outcome.step
               << (outcome.error.empty() ? "" : ": " + outcome.error) << "\n";

@@ -303,6 +303,13 @@ void add_data_options(std::vector<OptionDef>& t) {
                          CTLAB_FIELD(data.synthetic_period), 1, pos));
   t.push_back(int_option("synthetic_tokens", "data", "synthetic copy task: tokens in the training split",
                          CTLAB_FIELD(data.synthetic_tokens), 1000, "an integer >= 1000"));
+  t.push_back(int_option("recall_pairs", "data", "recall task: key/value pairs stored per episode",
+                         CTLAB_FIELD(data.recall_pairs), 1, pos));
+  t.push_back(int_option("recall_gap", "data",
+                         "recall task: filler tokens between the stored pairs and the queries",
+                         CTLAB_FIELD(data.recall_gap), 0, nonneg));
+  t.push_back(int_option("ref_distance", "data", "distant_ref task: tokens from a payload to its repeat",
+                         CTLAB_FIELD(data.ref_distance), 2, "an integer >= 2"));
 }
 
 void add_train_options(std::vector<OptionDef>& t) {
@@ -541,6 +548,18 @@ std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& 
   return out;
 }
 
+// Whether a dataset's own key belongs to a run's identity: only for runs of that dataset.
+static bool key_of_other_dataset(const RunConfig& cfg, const std::string& key) {
+  bool owned = false;
+  for (const auto& d : datasets().all())
+    for (const auto& k : d.own_keys)
+      if (k == key) {
+        if (d.name == cfg.data.dataset) return false;
+        owned = true;
+      }
+  return owned;
+}
+
 std::string identity_text(const RunConfig& cfg) {
   // Without compressed memory (Transformer-XL) the compression keys change nothing, so
   // they do not change the identity either: such runs are the same run.
@@ -551,7 +570,8 @@ std::string identity_text(const RunConfig& cfg) {
   };
   std::string canon;
   for (const auto& d : table())
-    if (d.info.identity && (compresses || !compression_key(d.info.key)))
+    if (d.info.identity && (compresses || !compression_key(d.info.key)) &&
+        !key_of_other_dataset(cfg, d.info.key))
       canon += d.info.key + "=" + d.get(cfg) + "\n";
   if (compresses) {
     for (const auto& [k, v] : cfg.compression.params)

@@ -226,6 +226,12 @@ const torch::Tensor& Corpus::split(const std::string& name) const {
   throw Error("unknown split '" + name + "': expected train, valid or test");
 }
 
+const IdealLoss* Corpus::ideal_loss(const std::string& name) const {
+  split(name);  // checks the name
+  auto it = ideal.find(name);
+  return it == ideal.end() ? nullptr : &it->second;
+}
+
 torch::Tensor Corpus::train_counts() const { return torch::bincount(train.to(torch::kLong), {}, vocab_size); }
 
 }  // namespace ctlab

@@ -4,12 +4,21 @@
 
 #include <torch/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "data/data_options.h"
 
 namespace ctlab {
+
+// Generated tasks know the best loss achievable at every position: `best` with sight of
+// every earlier token, `blind` without the long-range tokens the task plants (everything
+// else about the task known). Position i holds the loss (nats) of predicting token i from
+// tokens < i; float64, laid out like the split's tokens.
+struct IdealLoss {
+  torch::Tensor best, blind;
+};
 
 struct Corpus {
   std::string dataset;  // the `dataset` key
@@ -19,7 +28,11 @@ struct Corpus {
   std::vector<std::string> vocab;    // word level: id -> word (id 0 = "<eos>", 1 = "<unk>")
   torch::Tensor train, valid, test;  // 1-D: uint8 for bytes, int32 for words
 
+  std::map<std::string, IdealLoss> ideal;  // by split name; empty for natural data
+
   const torch::Tensor& split(const std::string& name) const;  // throws for unknown names
+  // The split's ideal losses, or null when the data have none.
+  const IdealLoss* ideal_loss(const std::string& name) const;
   // Count of every token id in the training split, [vocab_size] int64.
   torch::Tensor train_counts() const;
 };

@@ -13,7 +13,10 @@ struct DataOptions {
   std::vector<double> split = {0.9, 0.05, 0.05};  // train/valid/test fractions (default, text)
   int64_t synthetic_vocab = 16;                   // synthetic: alphabet size
   int64_t synthetic_period = 24;      // synthetic: each block of this many tokens is repeated once
-  int64_t synthetic_tokens = 200000;  // synthetic: tokens in the training split (valid/test: 1/10)
+  int64_t synthetic_tokens = 200000;  // generated tasks: tokens in the training split (valid/test: 1/10)
+  int64_t recall_pairs = 8;           // recall: key/value pairs stored per episode
+  int64_t recall_gap = 64;            // recall: filler tokens between the pairs and the queries
+  int64_t ref_distance = 96;          // distant_ref: tokens from a payload to its repeat
 };
 
 }  // namespace ctlab

@@ -23,4 +23,17 @@ std::pair<torch::Tensor, torch::Tensor> SegmentStream::segment(int64_t t, const 
   return {x.to(device), y.to(device)};
 }
 
+torch::Tensor SegmentStream::targets_of(const torch::Tensor& aligned, int64_t t) const {
+  TORCH_CHECK(aligned.numel() / batch_ == rows_, "a tensor of ", aligned.numel(),
+              " values is not laid out like ", rows_ * batch_, " tokens");
+  const int64_t start = t * seq_len_;
+  TORCH_CHECK(t >= 0 && start < rows_ - 1, "segment ", t, " is past the end (", segments(), " segments)");
+  const int64_t len = std::min(seq_len_, rows_ - 1 - start);
+  return aligned.narrow(0, 0, rows_ * batch_)
+      .view({batch_, rows_})
+      .t()
+      .narrow(0, start + 1, len)
+      .contiguous();
+}
+
 }  // namespace ctlab

@@ -24,6 +24,9 @@ class SegmentStream {
   int64_t positions() const { return (rows_ - 1) * batch_; }
   // Segment t: inputs [L, B] and targets [L, B], int64, on `device`.
   std::pair<torch::Tensor, torch::Tensor> segment(int64_t t, const torch::Device& device) const;
+  // The targets' positions of segment t in any tensor laid out like the tokens (e.g. the
+  // per-token ideal losses of a task): [L, B], its own dtype, on the CPU.
+  torch::Tensor targets_of(const torch::Tensor& aligned, int64_t t) const;
 
  private:
   torch::Tensor data_;  // [rows, B]

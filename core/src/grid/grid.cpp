@@ -45,6 +45,8 @@ struct GridSpec {
   std::vector<Axis> axes;
   std::map<std::string, std::vector<Setting>> variants;
   std::vector<std::vector<Condition>> excludes;
+  std::vector<Condition> baseline;
+  std::string baseline_text, baseline_where;
 };
 
 // One [grid] axis line; checks that the key exists.
@@ -66,17 +68,18 @@ Axis parse_axis(const IniEntry& e, const std::string& where) {
 
 std::vector<std::vector<Condition>> parse_excludes(const std::vector<std::string>& rules,
                                                    const std::string& where,
-                                                   const std::vector<std::string>& axis_names) {
+                                                   const std::vector<std::string>& axis_names,
+                                                   const std::string& what = "exclude rule") {
   std::vector<std::vector<Condition>> excludes;
   for (const auto& rule : rules) {
     std::vector<Condition> conds;
     for (const auto& c : split(rule, '&')) {
       auto eq = c.find('=');
       if (eq == std::string::npos)
-        throw Error(where + ": exclude rule '" + rule + "': expected axis=value conditions joined by '&'");
+        throw Error(where + ": " + what + " '" + rule + "': expected axis=value conditions joined by '&'");
       Condition cond{trim(c.substr(0, eq)), trim(c.substr(eq + 1))};
       if (std::find(axis_names.begin(), axis_names.end(), cond.axis) == axis_names.end())
-        throw Error(where + ": exclude rule '" + rule + "' names '" + cond.axis +
+        throw Error(where + ": " + what + " '" + rule + "' names '" + cond.axis +
                     "', which is not an axis (" + join(axis_names, ", ") + ")");
       conds.push_back(cond);
     }
@@ -92,7 +95,10 @@ GridSpec parse_grid(const IniFile& ini, std::vector<std::string>& axis_names) {
   Axis seeds{"seed", {}, ""};
   for (const auto& e : ini.entries) {
     const std::string where = ini.path + ":" + std::to_string(e.line);
-    if (e.section == "grid" && e.key == "exclude") {
+    if (e.section == "grid" && e.key == "baseline") {
+      g.baseline_text = trim(e.value);
+      g.baseline_where = where;
+    } else if (e.section == "grid" && e.key == "exclude") {
       exclude_where = where;
       for (const auto& rule : split(e.value, ';'))
         if (!rule.empty()) exclude_rules.push_back(rule);
@@ -116,6 +122,13 @@ GridSpec parse_grid(const IniFile& ini, std::vector<std::string>& axis_names) {
   if (!seeds.values.empty()) g.axes.push_back(seeds);
   for (const auto& a : g.axes) axis_names.push_back(a.name);
   g.excludes = parse_excludes(exclude_rules, exclude_where, axis_names);
+  if (!g.baseline_text.empty()) {
+    g.baseline = parse_excludes({g.baseline_text}, g.baseline_where, axis_names, "baseline").front();
+    for (const auto& c : g.baseline)
+      if (c.axis == "seed")
+        throw Error(g.baseline_where + ": baseline '" + g.baseline_text +
+                    "' names the seed axis; a baseline is a cell over all its seeds");
+  }
   return g;
 }
 
@@ -147,6 +160,23 @@ RunConfig cell_config(const GridSpec& g, const std::vector<std::pair<std::string
   for (const auto& o : overrides) apply_override(cfg, o);
   validate_run_config(cfg);
   return cfg;
+}
+
+// The baseline conditions must select at least one cell.
+void check_baseline(const GridSpec& spec, Grid& grid) {
+  if (spec.baseline.empty()) return;
+  for (const auto& c : spec.baseline) grid.baseline.emplace_back(c.axis, c.value);
+  grid.baseline_text = spec.baseline_text;
+  for (const auto& cell : grid.cells) {
+    bool all = true;
+    for (const auto& c : spec.baseline) {
+      bool hit = false;
+      for (const auto& [k, v] : cell.axes) hit = hit || (k == c.axis && v == c.value);
+      all = all && hit;
+    }
+    if (all) return;
+  }
+  throw Error(spec.baseline_where + ": baseline '" + spec.baseline_text + "' matches no cell of the grid");
 }
 
 std::string problems_message(const std::string& path, const std::vector<std::string>& problems,
@@ -237,6 +267,7 @@ Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin
   } while (advance(pos, spec.axes));
   if (!problems.empty()) throw Error(problems_message(path, problems, combination));
   if (grid.cells.empty()) throw Error("grid '" + path + "': every combination is excluded; nothing to run");
+  check_baseline(spec, grid);
   return grid;
 }
 

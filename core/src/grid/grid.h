@@ -1,7 +1,8 @@
 // Experiment grids: an INI file with a run file's keys, plus a [grid] section whose values
 // are comma-separated lists (the cartesian product of them gives the cells), optional
-// [variant NAME] sections (one axis of named sets of keys), `exclude` rules and a seed
-// axis. Every cell is resolved and validated before anything runs.
+// [variant NAME] sections (one axis of named sets of keys), `exclude` rules, a seed axis
+// and an optional `baseline` cell for comparisons. Every cell is resolved and validated
+// before anything runs.
 #pragma once
 
 #include <memory>
@@ -27,8 +28,12 @@ struct Grid {
   std::string experiment;
   std::vector<std::string> axes;  // axis names in order
   std::vector<GridCell> cells;
-  int64_t excluded = 0;    // combinations dropped by exclude rules
-  int64_t duplicates = 0;  // combinations that are the same run as an earlier cell
+  // `baseline = axis=value & ...` in [grid]: the cell every other cell is compared with
+  // (with the same values of the axes the conditions do not name); empty when not given.
+  std::vector<std::pair<std::string, std::string>> baseline;
+  std::string baseline_text;  // as written, e.g. "variant=txl_same_cost"
+  int64_t excluded = 0;       // combinations dropped by exclude rules
+  int64_t duplicates = 0;     // combinations that are the same run as an earlier cell
   std::unique_ptr<PluginHost> host;
 };
 

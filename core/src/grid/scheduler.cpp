@@ -181,6 +181,7 @@ bool Scheduler::claim(const GridCell& cell) {
     return false;
   // The cell's place in the grid, for exports and reports (grid.<axis> = value).
   std::vector<std::pair<std::string, std::string>> axes = {{"grid_axes", join(grid_.axes, ",")}};
+  if (!grid_.baseline_text.empty()) axes.emplace_back("grid_baseline", grid_.baseline_text);
   for (const auto& [k, v] : cell.axes) axes.emplace_back("grid." + k, v);
   store_.add_params(cell.run_id, axes);
   return true;

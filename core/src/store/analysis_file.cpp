@@ -160,6 +160,22 @@ void write_frequency(H5Writer& w, hid_t file, const std::string& group, const Fr
   w.attr_string(g.get(), "split", meta.split);
 }
 
+void write_validation(H5Writer& w, hid_t file, const std::string& group, const ValidationRecord& v,
+                      const AnalysisMeta& meta) {
+  auto g = w.group(file, join_path(group, "validation"));
+  w.doubles(g.get(), "segment_loss", {v.segment_loss.size()}, v.segment_loss.data());
+  w.ints(g.get(), "segment_tokens", {v.segment_tokens.size()}, v.segment_tokens.data());
+  w.doubles(g.get(), "segment_recovered", {v.segment_recovered.size()}, v.segment_recovered.data());
+  w.attr_double(g.get(), "loss", v.loss);
+  w.attr_double(g.get(), "loss_se", v.loss_se);
+  w.attr_double(g.get(), "best_loss", v.best_loss);
+  w.attr_double(g.get(), "blind_loss", v.blind_loss);
+  w.attr_int(g.get(), "step", meta.step);
+  w.attr_string(g.get(), "run_id", meta.run_id);
+  w.attr_string(g.get(), "split", meta.split);
+  w.attr_string(g.get(), "settings", meta.settings);
+}
+
 void write_series(H5Writer& w, hid_t file, const CompressionSeries& series, const AnalysisMeta& meta,
                   const std::string& path) {
   remove_link(file, "/compression", path);
@@ -173,9 +189,8 @@ void write_series(H5Writer& w, hid_t file, const CompressionSeries& series, cons
 
 }  // namespace
 
-void write_analysis_file(const std::string& path, const std::string& group, const AttentionRecord* attention,
-                         const FrequencyRecord* frequency, const AnalysisMeta& meta,
-                         const CompressionSeries& series) {
+void write_analysis_file(const std::string& path, const std::string& group, const AnalysisRecords& records,
+                         const AnalysisMeta& meta, const CompressionSeries& series) {
   namespace fs = boost::filesystem;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported through ctlab::Error
   const std::string tmp = temp_path_for(path);
@@ -188,10 +203,11 @@ void write_analysis_file(const std::string& path, const std::string& group, cons
       file = h5::file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create", path);
     }
     H5Writer w(path);
-    for (const char* child : {"attention", "frequency"})
+    for (const char* child : {"attention", "frequency", "validation"})
       remove_link(file.get(), join_path(group, child), path);
-    if (attention) write_attention(w, file.get(), group, *attention, meta);
-    if (frequency) write_frequency(w, file.get(), group, *frequency, meta);
+    if (records.attention) write_attention(w, file.get(), group, *records.attention, meta);
+    if (records.frequency) write_frequency(w, file.get(), group, *records.frequency, meta);
+    if (records.validation) write_validation(w, file.get(), group, *records.validation, meta);
     if (!series.steps.empty()) write_series(w, file.get(), series, meta, path);
     file.close("close", path);
   } catch (...) {
@@ -294,6 +310,26 @@ bool read_frequency(const std::string& path, const std::string& group, Frequency
   return true;
 }
 
+static double read_double_attr(hid_t loc, const std::string& name, const std::string& path) {
+  auto a = h5::attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), "open attribute " + name, path);
+  double v = 0;
+  h5::check_status(H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v), "read attribute " + name, path);
+  return v;
+}
+
+bool read_validation(const std::string& path, const std::string& group, ValidationRecord& out) {
+  h5::Id file, g;
+  if (!open_group(path, join_path(group, "validation"), file, g)) return false;
+  out.segment_loss = read_dataset<double>(g.get(), "segment_loss", H5T_NATIVE_DOUBLE, path);
+  out.segment_tokens = read_dataset<int64_t>(g.get(), "segment_tokens", H5T_NATIVE_INT64, path);
+  out.segment_recovered = read_dataset<double>(g.get(), "segment_recovered", H5T_NATIVE_DOUBLE, path);
+  out.loss = read_double_attr(g.get(), "loss", path);
+  out.loss_se = read_double_attr(g.get(), "loss_se", path);
+  out.best_loss = read_double_attr(g.get(), "best_loss", path);
+  out.blind_loss = read_double_attr(g.get(), "blind_loss", path);
+  return true;
+}
+
 }  // namespace ctlab
 
 #else  // built without HDF5 (CTLAB_WITH_HDF5=OFF)
@@ -302,14 +338,17 @@ bool read_frequency(const std::string& path, const std::string& group, Frequency
 
 namespace ctlab {
 static const char* kNoHdf5 = "this ctlab was built without HDF5 (CTLAB_WITH_HDF5=OFF): no analysis.h5";
-void write_analysis_file(const std::string&, const std::string&, const AttentionRecord*,
-                         const FrequencyRecord*, const AnalysisMeta&, const CompressionSeries&) {
+void write_analysis_file(const std::string&, const std::string&, const AnalysisRecords&, const AnalysisMeta&,
+                         const CompressionSeries&) {
   throw Error(kNoHdf5, ErrorKind::Run);
 }
 bool read_attention(const std::string&, const std::string&, AttentionRecord&) {
   throw Error(kNoHdf5, ErrorKind::Run);
 }
 bool read_frequency(const std::string&, const std::string&, FrequencyRecord&) {
+  throw Error(kNoHdf5, ErrorKind::Run);
+}
+bool read_validation(const std::string&, const std::string&, ValidationRecord&) {
   throw Error(kNoHdf5, ErrorKind::Run);
 }
 }  // namespace ctlab

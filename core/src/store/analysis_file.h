@@ -5,6 +5,7 @@
 // side (train/analysis.h) fills them, export and report read them back.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +38,23 @@ struct FrequencyRecord {
   int64_t tokens = 0;
 };
 
+// One evaluation pass's losses per segment (for paired comparisons between models on the
+// same segments) and its summary.
+struct ValidationRecord {
+  std::vector<double> segment_loss;          // mean NLL (nats) of each segment, in stream order
+  std::vector<int64_t> segment_tokens;       // target tokens of each segment
+  double loss = 0, loss_se = 0;              // mean NLL per token and its standard error over segments
+  double best_loss = NAN, blind_loss = NAN;  // generated tasks: ideal losses over the same tokens
+  std::vector<double> segment_recovered;     // generated tasks: each segment's share recovered
+};
+
+// What one call writes; a null member is left out.
+struct AnalysisRecords {
+  const AttentionRecord* attention = nullptr;
+  const FrequencyRecord* frequency = nullptr;
+  const ValidationRecord* validation = nullptr;
+};
+
 struct CompressionSeries {
   std::vector<int64_t> steps;
   std::vector<std::vector<double>> loss;  // [n_points][n_layer]
@@ -49,16 +67,17 @@ struct AnalysisMeta {
   std::string settings;  // the evaluation settings' tag
 };
 
-// Writes the records that are given (null = leave out) under `group` ("" = the file's
-// root, or e.g. "/eval/test/<settings>"), replacing what was there; `series` (may be
-// empty) goes to /compression. Throws ctlab::Error naming the file and the failed step.
-void write_analysis_file(const std::string& path, const std::string& group, const AttentionRecord* attention,
-                         const FrequencyRecord* frequency, const AnalysisMeta& meta,
-                         const CompressionSeries& series);
+// Writes the records that are given under `group` ("" = the file's root, or e.g.
+// "/eval/test/<settings>") as attention/, frequency/ and validation/, replacing what was
+// there; `series` (may be empty) goes to /compression. Throws ctlab::Error naming the file
+// and the failed step.
+void write_analysis_file(const std::string& path, const std::string& group, const AnalysisRecords& records,
+                         const AnalysisMeta& meta, const CompressionSeries& series);
 
 // Return false when the file or the group does not exist; throw ctlab::Error for a file
 // that exists but cannot be read.
 bool read_attention(const std::string& path, const std::string& group, AttentionRecord& out);
 bool read_frequency(const std::string& path, const std::string& group, FrequencyRecord& out);
+bool read_validation(const std::string& path, const std::string& group, ValidationRecord& out);
 
 }  // namespace ctlab

@@ -134,28 +134,28 @@ AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, cons
     r.attention = std::make_shared<AttentionBuckets>(
         mo.n_layer, mo.n_head,
         BucketLayout::make(s.memory.cmem_len, s.memory.mem_len, s.seq_len, per_region));
-  double nll_sum = 0;
-  stream_split(model, corpus, s, device, bf16, [&](int64_t, const torch::Tensor& x, const torch::Tensor& y) {
-    const auto& m0 = model->memory()[0];
-    const bool full = (m0.mem.defined() ? m0.mem.size(0) : 0) == s.memory.mem_len &&
-                      (m0.cmem.defined() ? m0.cmem.size(0) : 0) == s.memory.cmem_len;
-    const bool take = r.attention && full && x.size(0) == s.seq_len && r.full_segments < buckets_sequences;
-    ForwardOptions fo;
-    fo.need_attention = take;
-    auto out = model->forward(x, y, fo);
-    if (take) {
-      r.attention->add_segment(out.attention);
-      r.full_segments++;
-    } else if (!full) {
-      r.warmup_segments++;
-    }
-    r.frequency->add(out.nll, y);
-    nll_sum += out.nll.sum().item<double>();
-    r.eval.tokens += y.numel();
-    r.eval.segments++;
-    return !(stop_when_counted && r.attention && r.full_segments >= buckets_sequences);
-  });
-  r.eval.loss = r.eval.tokens ? nll_sum / static_cast<double>(r.eval.tokens) : 0.0;
+  EvalAccumulator acc(corpus, s);
+  stream_split(model, corpus, s, device, bf16,
+               [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
+                 const auto& m0 = model->memory()[0];
+                 const bool full = (m0.mem.defined() ? m0.mem.size(0) : 0) == s.memory.mem_len &&
+                                   (m0.cmem.defined() ? m0.cmem.size(0) : 0) == s.memory.cmem_len;
+                 const bool take =
+                     r.attention && full && x.size(0) == s.seq_len && r.full_segments < buckets_sequences;
+                 ForwardOptions fo;
+                 fo.need_attention = take;
+                 auto out = model->forward(x, y, fo);
+                 if (take) {
+                   r.attention->add_segment(out.attention);
+                   r.full_segments++;
+                 } else if (!full) {
+                   r.warmup_segments++;
+                 }
+                 r.frequency->add(out.nll, y);
+                 acc.add(t, out.nll);
+                 return !(stop_when_counted && r.attention && r.full_segments >= buckets_sequences);
+               });
+  r.eval = acc.result();
   return r;
 }
 
@@ -209,14 +209,29 @@ FrequencyRecord frequency_record(const AnalysisResult& r) {
   return out;
 }
 
+ValidationRecord validation_record(const EvalResult& r) {
+  ValidationRecord v;
+  v.segment_loss = r.segment_loss;
+  v.segment_tokens = r.segment_tokens;
+  v.loss = r.loss;
+  v.loss_se = r.loss_se;
+  v.best_loss = r.best_loss;
+  v.blind_loss = r.blind_loss;
+  v.segment_recovered = r.segment_recovered;
+  return v;
+}
+
 void write_analysis(const std::string& path, const std::string& group, const AnalysisResult& r,
-                    const AnalysisMeta& meta, const CompressionSeries& series) {
+                    const AnalysisMeta& meta, const CompressionSeries& series, const EvalResult* validation) {
   std::optional<AttentionRecord> attention;
   std::optional<FrequencyRecord> frequency;
+  std::optional<ValidationRecord> eval;
   if (r.attention) attention = attention_record(r);
   if (r.frequency) frequency = frequency_record(r);
-  write_analysis_file(path, group, attention ? &*attention : nullptr, frequency ? &*frequency : nullptr, meta,
-                      series);
+  if (validation) eval = validation_record(*validation);
+  AnalysisRecords records{attention ? &*attention : nullptr, frequency ? &*frequency : nullptr,
+                          eval ? &*eval : nullptr};
+  write_analysis_file(path, group, records, meta, series);
 }
 
 }  // namespace ctlab

@@ -96,9 +96,11 @@ AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, cons
 // The plain records the analysis file stores (store/analysis_file.h), from a result.
 AttentionRecord attention_record(const AnalysisResult& r);  // needs r.attention
 FrequencyRecord frequency_record(const AnalysisResult& r);  // needs r.frequency
-// Writes the result's records under `group` of the analysis file at `path` (see
-// write_analysis_file). Throws ctlab::Error.
+ValidationRecord validation_record(const EvalResult& r);
+// Writes the result's records (and, when given, an evaluation's per-segment losses) under
+// `group` of the analysis file at `path` (see write_analysis_file). Throws ctlab::Error.
 void write_analysis(const std::string& path, const std::string& group, const AnalysisResult& r,
-                    const AnalysisMeta& meta, const CompressionSeries& series);
+                    const AnalysisMeta& meta, const CompressionSeries& series,
+                    const EvalResult* validation = nullptr);
 
 }  // namespace ctlab

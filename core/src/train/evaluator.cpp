@@ -72,22 +72,85 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
   return visited;
 }
 
-EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
-                    const torch::Device& device, bool bf16) {
-  EvalResult r;
-  double nll_sum = 0;
-  r.segments = stream_split(model, corpus, s, device, bf16,
-                            [&](int64_t, const torch::Tensor& x, const torch::Tensor& y) {
-                              auto out = model->forward(x, y);
-                              nll_sum += out.nll.sum().item<double>();
-                              r.tokens += y.numel();
-                              return true;
-                            });
-  r.loss = r.tokens > 0 ? nll_sum / static_cast<double>(r.tokens) : 0.0;
+double EvalResult::recovered_se() const {
+  const double n = static_cast<double>(segment_recovered.size());
+  if (n < 2) return NAN;
+  double mean = 0, var = 0;
+  for (double x : segment_recovered) mean += x / n;
+  for (double x : segment_recovered) var += (x - mean) * (x - mean) / (n - 1);
+  return std::sqrt(var / n);
+}
+
+EvalAccumulator::EvalAccumulator(const Corpus& corpus, const EvalSettings& s)
+    : ideal_(corpus.ideal_loss(s.split)), layout_(corpus.split(s.split), s.batch_size, s.seq_len) {}
+
+void EvalAccumulator::add(int64_t t, const torch::Tensor& nll) {
+  const double seg = nll.sum().item<double>();
+  const int64_t tokens = nll.numel();
+  nll_sum_ += seg;
+  r_.tokens += tokens;
+  r_.segments++;
+  r_.segment_loss.push_back(seg / static_cast<double>(tokens));
+  r_.segment_tokens.push_back(tokens);
+  if (!ideal_) return;
+  auto best = layout_.targets_of(ideal_->best, t), blind = layout_.targets_of(ideal_->blind, t);
+  best_sum_ += best.sum().item<double>();
+  blind_sum_ += blind.sum().item<double>();
+  auto relevant = (blind - best) > 1e-12;  // the tokens that carry long-range information
+  const int64_t n = relevant.sum().item<int64_t>();
+  if (n == 0) return;
+  const double model =
+      nll.detach().to(torch::kCPU, torch::kFloat64).masked_select(relevant).sum().item<double>();
+  const double b = best.masked_select(relevant).sum().item<double>();
+  const double l = blind.masked_select(relevant).sum().item<double>();
+  rel_nll_ += model;
+  rel_best_ += b;
+  rel_blind_ += l;
+  r_.relevant_tokens += n;
+  r_.segment_recovered.push_back((l - model) / (l - b));
+}
+
+EvalResult EvalAccumulator::result() const {
+  EvalResult r = r_;
+  const double n = static_cast<double>(r.tokens);
+  r.loss = r.tokens > 0 ? nll_sum_ / n : 0.0;
+  if (ideal_ && r.tokens > 0) {
+    r.best_loss = best_sum_ / n;
+    r.blind_loss = blind_sum_ / n;
+  }
+  if (r.relevant_tokens > 0) {
+    const double m = static_cast<double>(r.relevant_tokens);
+    r.relevant_loss = rel_nll_ / m;
+    r.relevant_best = rel_best_ / m;
+    r.relevant_blind = rel_blind_ / m;
+  }
+  const double k = static_cast<double>(r.segment_loss.size());
+  if (k >= 2) {
+    double mean = 0, var = 0;
+    for (double x : r.segment_loss) mean += x / k;
+    for (double x : r.segment_loss) var += (x - mean) * (x - mean) / (k - 1);
+    r.loss_se = std::sqrt(var / k);
+  }
   return r;
 }
 
+EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
+                    const torch::Device& device, bool bf16) {
+  EvalAccumulator acc(corpus, s);
+  stream_split(model, corpus, s, device, bf16,
+               [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
+                 auto out = model->forward(x, y);
+                 acc.add(t, out.nll);
+                 return true;
+               });
+  return acc.result();
+}
+
 const char* score_name(bool word_level) { return word_level ? "ppl" : "bpc"; }
+double score_se_of(double loss, double loss_se, bool word_level) {
+  return word_level ? std::exp(loss) * loss_se : loss_se / std::log(2.0);
+}
+
 double score_of(double loss, bool word_level) { return word_level ? std::exp(loss) : loss / std::log(2.0); }
 
 }  // namespace ctlab

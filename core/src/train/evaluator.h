@@ -2,12 +2,14 @@
 // segments, possibly with other seq_len / mem_len / cmem_len / clamp_len than training.
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "config/options.h"
 #include "data/corpus.h"
+#include "data/stream.h"
 #include "model/model.h"
 
 namespace ctlab {
@@ -26,6 +28,26 @@ struct EvalResult {
   double loss = 0;  // mean NLL per token, nats
   int64_t tokens = 0;
   int64_t segments = 0;
+  // Per segment (all streams of it): mean NLL and tokens, in stream order.
+  std::vector<double> segment_loss;
+  std::vector<int64_t> segment_tokens;
+  // Standard error of `loss` over segments: sd(segment_loss) / sqrt(segments) (0 for one
+  // segment). The evaluation noise of one model on this split, not the seed noise.
+  double loss_se = 0;
+  // Generated tasks (data/corpus.h IdealLoss), over the same target tokens: the ideal
+  // losses (mean nats per token), and on the tokens that carry long-range information
+  // (best < blind) the model's and the ideal losses; NaN for natural data.
+  double best_loss = NAN, blind_loss = NAN;
+  int64_t relevant_tokens = 0;
+  double relevant_loss = NAN, relevant_best = NAN, relevant_blind = NAN;
+  std::vector<double> segment_recovered;  // recovered() of each segment that has such tokens
+  bool has_bounds() const { return relevant_tokens > 0; }
+  // Share of the recoverable long-range information the model recovered, on the tokens
+  // that carry it: (blind - loss) / (blind - best); 0 = no long-range use, 1 = the ideal
+  // predictor (negative when worse than a model that ignores the distant tokens).
+  double recovered() const { return (relevant_blind - relevant_loss) / (relevant_blind - relevant_best); }
+  // Its standard error over segments.
+  double recovered_se() const;
 };
 
 // The settings of cfg's [eval] keys, unset ones taken from training.
@@ -56,6 +78,23 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
                      const torch::Device& device, bool bf16,
                      const std::function<bool(int64_t, const torch::Tensor&, const torch::Tensor&)>& visit);
 
+// Sums one evaluation stream into an EvalResult: per-segment losses, the standard error
+// over segments and, for generated tasks, the ideal losses of the same targets.
+class EvalAccumulator {
+ public:
+  EvalAccumulator(const Corpus& corpus, const EvalSettings& settings);
+  // Segment t of the stream with its per-target NLL [L, B] (any device).
+  void add(int64_t t, const torch::Tensor& nll);
+  EvalResult result() const;
+
+ private:
+  const IdealLoss* ideal_;
+  SegmentStream layout_;
+  EvalResult r_;
+  double nll_sum_ = 0, best_sum_ = 0, blind_sum_ = 0;
+  double rel_nll_ = 0, rel_best_ = 0, rel_blind_ = 0;
+};
+
 // Mean NLL over the streamed segments. Leaves the model's training/eval mode, memory
 // settings and memories as they were.
 EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& settings,
@@ -64,5 +103,8 @@ EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const E
 // bpc (bits per byte/char = loss / ln 2) for byte data, perplexity exp(loss) for words.
 const char* score_name(bool word_level);
 double score_of(double loss, bool word_level);
+// The standard error of score_of(loss) from that of the loss (exact for bpc, first order
+// for perplexity).
+double score_se_of(double loss, double loss_se, bool word_level);
 
 }  // namespace ctlab

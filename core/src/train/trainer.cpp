@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 
+#include "config/run_shape.h"
 #include "data/stream.h"
 #include "model/factory.h"
 #include "model/fused.h"
@@ -88,6 +89,7 @@ struct Trainer::Session {
   TrainState st;
   std::vector<MetricRow> pending;  // written at the next flush
   CompressionSeries series;        // per-layer compression loss at each log point
+  EvalResult final_eval;           // the last validation (its segments go to analysis.h5)
   const char* score = "bpc";
   double tokens_per_step = 0;
   int64_t first_step = 0;
@@ -130,18 +132,30 @@ void flush(RunStore& store, const std::string& run_id, std::vector<MetricRow>& p
   store.heartbeat(run_id, step);
 }
 
-// Validation on the [eval] settings: metric rows and a progress note.
+// Validation on the [eval] settings: metric rows (the score with its standard error over
+// segments; for generated tasks the fraction of recoverable information recovered) and a
+// progress note.
 EvalResult validate(CompressiveTransformer& model, const RunConfig& cfg, const Corpus& corpus,
                     const torch::Device& device, bool bf16, int64_t step, std::vector<MetricRow>& pending,
                     Progress& progress) {
   auto r = evaluate(model, corpus, eval_settings(cfg, "valid"), device, bf16);
-  const char* score = score_name(corpus.word_level);
+  const bool words = corpus.word_level;
+  const std::string score = score_name(words);
   double now = unix_now();
   pending.push_back({"valid/loss", step, r.loss, now});
-  pending.push_back({std::string("valid/") + score, step, score_of(r.loss, corpus.word_level), now});
-  progress.note("step " + std::to_string(step) + " valid loss " + std::to_string(r.loss) + " " + score + " " +
-                std::to_string(score_of(r.loss, corpus.word_level)) + " over " + std::to_string(r.tokens) +
-                " tokens");
+  pending.push_back({"valid/" + score, step, score_of(r.loss, words), now});
+  pending.push_back({"valid/loss_se", step, r.loss_se, now});
+  pending.push_back({"valid/" + score + "_se", step, score_se_of(r.loss, r.loss_se, words), now});
+  std::string note = "step " + std::to_string(step) + " valid loss " + std::to_string(r.loss) + " " + score +
+                     " " + std::to_string(score_of(r.loss, words)) + " over " + std::to_string(r.tokens) +
+                     " tokens";
+  if (r.has_bounds()) {
+    pending.push_back({"valid/recovered", step, r.recovered(), now});
+    if (std::isfinite(r.recovered_se()))
+      pending.push_back({"valid/recovered_se", step, r.recovered_se(), now});
+    note += ", recovered " + std::to_string(r.recovered()) + " of the long-range information";
+  }
+  progress.note(note);
   return r;
 }
 
@@ -202,6 +216,7 @@ TrainOutcome Trainer::train(Session& s) {
                   "), BLAS " + blas.summary() +
                   (s.device.is_cpu() ? ", " + fused_kernels_summary() : std::string()));
   if (!blas.warning.empty()) s.progress.note("warning: " + blas.warning);
+  s.progress.note(cost_and_reach(mo).describe(mo));
 
   torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
   s.model = build_model(cfg_, host_, plugins_);
@@ -209,6 +224,8 @@ TrainOutcome Trainer::train(Session& s) {
   s.model->train();
   s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(), torch::optim::AdamOptions(t.lr));
   s.step = std::make_unique<TrainStep>(s.model, *s.optimizer, t, s.bf16);
+  const auto bptt_warning = bptt_reach_warning(cfg_, s.model->compression().loss_mode == LossMode::Bptt);
+  if (!bptt_warning.empty()) s.progress.note("warning: " + bptt_warning);
   s.stream = std::make_unique<SegmentStream>(corpus_.train, t.batch_size, mo.seq_len);
   if (s.stream->full_segments() < s.step->segments())
     throw Error("the training split (" + std::to_string(corpus_.train.numel()) +
@@ -331,7 +348,8 @@ TrainOutcome Trainer::diverge(Session& s, const StepStats& stats) {
 }
 
 TrainOutcome Trainer::complete(Session& s) {
-  auto final_eval = validate(s.model, cfg_, corpus_, s.device, s.bf16, s.st.step, s.pending, s.progress);
+  s.final_eval = validate(s.model, cfg_, corpus_, s.device, s.bf16, s.st.step, s.pending, s.progress);
+  const auto& final_eval = s.final_eval;
   flush(store_, run_id_, s.pending, s.st.step);
   save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st);
   write_final_analysis(s);
@@ -340,6 +358,7 @@ TrainOutcome Trainer::complete(Session& s) {
   out.step = s.st.step;
   out.valid_loss = final_eval.loss;
   out.valid_score = score_of(final_eval.loss, corpus_.word_level);
+  if (final_eval.has_bounds()) out.recovered = final_eval.recovered();
   store_.finish_run(run_id_, out.status, s.st.step);
   s.progress.done();
   return out;
@@ -353,7 +372,8 @@ void Trainer::write_final_analysis(Session& s) {
   auto r = analyze(s.model, corpus_, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges,
                    s.device, s.bf16, /*stop_when_counted=*/e.buckets_sequences > 0);
   try {
-    write_analysis(paths_.analysis, "", r, {run_id_, s.st.step, "valid", settings.tag()}, s.series);
+    write_analysis(paths_.analysis, "", r, {run_id_, s.st.step, "valid", settings.tag()}, s.series,
+                   &s.final_eval);
     store_.add_artifact(run_id_, "analysis", RunPaths::relative(run_id_, "analysis.h5"),
                         sha256_file(paths_.analysis));
     s.progress.note("analysis: attention by bucket over " + std::to_string(r.full_segments) +

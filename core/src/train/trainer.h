@@ -23,6 +23,7 @@ struct TrainOutcome {
   std::optional<int64_t> diverged_step;
   double valid_loss = 0;  // final validation, when completed
   double valid_score = 0;
+  std::optional<double> recovered;  // generated tasks: final share of the long-range information recovered
   int exit_code() const;
 };
 

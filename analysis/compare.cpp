@@ -1,0 +1,183 @@
+// Grouping runs into cells and comparing cells with their baseline.
+#include "compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "store/analysis_file.h"
+#include "util/error.h"
+#include "util/text.h"
+
+namespace ctlab {
+
+AxisValues parse_conditions(const std::string& text, const std::string& where) {
+  AxisValues out;
+  for (const auto& c : split(text, '&')) {
+    auto eq = c.find('=');
+    if (eq == std::string::npos || trim(c.substr(0, eq)).empty())
+      throw Error(where + ": '" + text + "': expected axis=value conditions joined by '&'");
+    out.emplace_back(trim(c.substr(0, eq)), trim(c.substr(eq + 1)));
+  }
+  if (out.empty()) throw Error(where + ": expected axis=value conditions joined by '&'");
+  return out;
+}
+
+std::string format_conditions(const AxisValues& conditions) {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : conditions) parts.push_back(k + "=" + v);
+  return join(parts, " & ");
+}
+
+std::vector<Cell> group_cells(const std::vector<RunResult>& runs) {
+  std::vector<Cell> cells;
+  for (const auto& r : runs) {
+    AxisValues axes;
+    std::vector<std::string> parts;
+    for (const auto& [k, v] : r.axes)
+      if (k != "seed") {
+        axes.emplace_back(k, v);
+        parts.push_back(k + "=" + v);
+      }
+    auto it = std::find_if(cells.begin(), cells.end(), [&](const Cell& c) { return c.axes == axes; });
+    if (it == cells.end()) {
+      cells.push_back({parts.empty() ? "(all runs)" : join(parts, " "), axes, {}, {}});
+      it = cells.end() - 1;
+    }
+    it->run_ids.push_back(r.run_id);
+    for (const auto& [m, v] : r.metrics) it->values[m].push_back(v);
+  }
+  return cells;
+}
+
+bool lower_is_better(const std::string& metric) { return metric != "recovered"; }
+
+std::optional<RunResult> final_result(RunStore& store, const std::string& run_id, const AxisValues& axes) {
+  auto rec = store.find_run(run_id);
+  if (!rec || rec->status != RunStatus::Completed) return std::nullopt;
+  RunResult r{run_id, axes, {}};
+  for (const char* m : {"bpc", "ppl", "recovered"}) {
+    auto rows = store.metrics_exact(run_id, {std::string("valid/") + m});
+    if (!rows.empty()) r.metrics[m] = rows.back().value;  // by step: the final validation
+  }
+  return r;
+}
+
+SegmentValues segment_values(const ResultsLayout& layout) {
+  return [layout](const std::string& run_id, const std::string& metric) {
+    ValidationRecord v;
+    std::vector<double> out;
+    if (metric == "ppl" || !read_validation(layout.run(run_id).analysis, "", v)) return out;
+    if (metric == "recovered") return v.segment_recovered;
+    for (double loss : v.segment_loss)
+      if (metric == "bpc") out.push_back(loss / std::log(2.0));
+    return out;
+  };
+}
+
+namespace {
+
+std::string fixed(double v, int digits) {
+  if (std::isnan(v)) return "-";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+}  // namespace
+
+std::string format_mean_ci(const stats::Summary& s, int digits) {
+  if (s.n == 0) return "-";
+  if (s.n == 1) return fixed(s.mean, digits) + " (1 run)";
+  return fixed(s.mean, digits) + " [" + fixed(s.ci_low, digits) + ", " + fixed(s.ci_high, digits) + "]";
+}
+
+std::string format_diff_ci(const stats::Comparison& c, int digits) {
+  std::string d = (c.diff >= 0 ? "+" : "") + fixed(c.diff, digits);
+  if (std::isnan(c.ci_low)) return d;
+  return d + " [" + fixed(c.ci_low, digits) + ", " + fixed(c.ci_high, digits) + "]";
+}
+
+std::string format_p(double p) {
+  if (std::isnan(p)) return "-";
+  if (p < 1e-4) return "< 0.0001";
+  return fixed(p, 4);
+}
+
+std::string verdict(const ComparisonRow& r, double alpha) {
+  if (r.c.test == "none") return "no test (needs 2+ runs per cell, or segment losses for one run each)";
+  if (!r.c.significant(alpha)) return "not significant";
+  const bool better = lower_is_better(r.metric) ? r.c.diff < 0 : r.c.diff > 0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s (p < %g)", better ? "better" : "worse", alpha);
+  return buf;
+}
+
+namespace {
+
+bool meets(const Cell& c, const AxisValues& conditions) {
+  for (const auto& [k, v] : conditions) {
+    bool ok = false;
+    for (const auto& [ck, cv] : c.axes) ok = ok || (ck == k && cv == v);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The baseline of `cell`: meets the conditions, equal on every axis they do not name; or,
+// when no cell is, the only cell that meets the conditions (a grid merges cells that are
+// the same run, e.g. Transformer-XL at every compression rate).
+const Cell* baseline_of(const Cell& cell, const std::vector<Cell>& cells, const AxisValues& conditions) {
+  const Cell* only = nullptr;
+  int meeting = 0;
+  for (const auto& b : cells)
+    if (meets(b, conditions)) {
+      only = &b;
+      ++meeting;
+    }
+  for (const auto& b : cells) {
+    if (!meets(b, conditions) || b.axes.size() != cell.axes.size()) continue;
+    bool same_rest = true;
+    for (size_t i = 0; i < b.axes.size(); ++i) {
+      bool named = false;
+      for (const auto& [k, v] : conditions) named = named || k == b.axes[i].first;
+      if (!named && b.axes[i] != cell.axes[i]) same_rest = false;
+    }
+    if (same_rest) return &b;
+  }
+  return meeting == 1 ? only : nullptr;
+}
+
+stats::Comparison compare_metric(const Cell& base, const Cell& cell, const std::string& metric,
+                                 const SegmentValues& segments) {
+  const auto& a = base.values.at(metric);
+  const auto& b = cell.values.at(metric);
+  if (a.size() == 1 && b.size() == 1 && segments) {
+    auto sa = segments(base.run_ids[0], metric), sb = segments(cell.run_ids[0], metric);
+    if (!sa.empty() && sa.size() == sb.size()) return stats::paired_bootstrap(sa, sb);
+  }
+  return stats::welch(a, b);
+}
+
+}  // namespace
+
+std::vector<ComparisonRow> compare_to_baseline(const std::vector<Cell>& cells, const AxisValues& baseline,
+                                               const std::vector<std::string>& metrics,
+                                               const SegmentValues& segments) {
+  std::vector<ComparisonRow> rows;
+  for (const auto& cell : cells) {
+    if (meets(cell, baseline)) continue;
+    const Cell* base = baseline_of(cell, cells, baseline);
+    if (!base) continue;
+    for (const auto& m : metrics) {
+      if (!base->values.count(m) || !cell.values.count(m)) continue;
+      ComparisonRow r{base->name, cell.name, m, compare_metric(*base, cell, m, segments), 0, 0};
+      r.n_baseline = static_cast<int64_t>(base->values.at(m).size());
+      r.n_cell = static_cast<int64_t>(cell.values.at(m).size());
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
+
+}  // namespace ctlab

@@ -1,0 +1,170 @@
+// Student-t and bootstrap statistics.
+#include "stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+
+#include "util/error.h"
+
+namespace ctlab::stats {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Lentz's continued fraction for the incomplete beta (Numerical Recipes' betacf, in the
+// form of DLMF 8.17.22).
+double beta_fraction(double a, double b, double x) {
+  const double tiny = 1e-300, eps = 1e-15;
+  double c = 1, d = 1 - (a + b) * x / (a + 1);
+  if (std::abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  double h = d;
+  for (int m = 1; m <= 10000; ++m) {
+    const double m2 = 2.0 * m;
+    double aa = m * (b - m) * x / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (std::abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (std::abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (std::abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (std::abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const double delta = d * c;
+    h *= delta;
+    if (std::abs(delta - 1) < eps) break;
+  }
+  return h;
+}
+
+double mean_of(const std::vector<double>& xs) {
+  return xs.empty() ? kNaN : std::accumulate(xs.begin(), xs.end(), 0.0) / static_cast<double>(xs.size());
+}
+
+double variance_of(const std::vector<double>& xs, double mean) {
+  if (xs.size() < 2) return 0;
+  double v = 0;
+  for (double x : xs) v += (x - mean) * (x - mean);
+  return v / static_cast<double>(xs.size() - 1);
+}
+
+}  // namespace
+
+double incomplete_beta(double a, double b, double x) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const double front =
+      std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x));
+  // The continued fraction converges fast for x < (a + 1) / (a + b + 2); use symmetry otherwise.
+  if (x < (a + 1) / (a + b + 2)) return front * beta_fraction(a, b, x) / a;
+  return 1 - front * beta_fraction(b, a, 1 - x) / b;
+}
+
+double student_t_cdf(double t, double df) {
+  if (std::isnan(t) || !(df > 0)) return kNaN;
+  if (std::isinf(t)) return t > 0 ? 1 : 0;
+  const double tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t));  // P(T > |t|)
+  return t > 0 ? 1 - tail : tail;
+}
+
+double student_t_quantile(double q, double df) {
+  if (!(q > 0 && q < 1) || !(df > 0)) return kNaN;
+  double lo = -1e6, hi = 1e6;
+  for (int i = 0; i < 200; ++i) {  // bisection: the cdf is monotone
+    const double mid = 0.5 * (lo + hi);
+    (student_t_cdf(mid, df) < q ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+Summary summarize(const std::vector<double>& xs, double level) {
+  Summary s;
+  s.n = static_cast<int64_t>(xs.size());
+  s.mean = mean_of(xs);
+  s.sd = std::sqrt(variance_of(xs, s.mean));
+  s.se = s.n > 0 ? s.sd / std::sqrt(static_cast<double>(s.n)) : kNaN;
+  if (s.n < 2) {
+    s.ci_low = s.ci_high = kNaN;
+    return s;
+  }
+  const double t = student_t_quantile(0.5 + level / 2, static_cast<double>(s.n - 1));
+  s.ci_low = s.mean - t * s.se;
+  s.ci_high = s.mean + t * s.se;
+  return s;
+}
+
+Comparison welch(const std::vector<double>& baseline, const std::vector<double>& cell, double level) {
+  Comparison c;
+  c.mean_baseline = mean_of(baseline);
+  c.mean_cell = mean_of(cell);
+  c.diff = c.mean_cell - c.mean_baseline;
+  c.ci_low = c.ci_high = c.p_value = kNaN;
+  c.test = "none";
+  if (baseline.size() < 2 || cell.size() < 2) return c;
+  const double va = variance_of(baseline, c.mean_baseline) / static_cast<double>(baseline.size());
+  const double vb = variance_of(cell, c.mean_cell) / static_cast<double>(cell.size());
+  const double se = std::sqrt(va + vb);
+  c.test = "welch";
+  if (se == 0) {  // identical values on both sides: certain when the means differ
+    c.ci_low = c.ci_high = c.diff;
+    c.p_value = c.diff == 0 ? 1.0 : 0.0;
+    return c;
+  }
+  const double df =
+      (va + vb) * (va + vb) /
+      (va * va / static_cast<double>(baseline.size() - 1) + vb * vb / static_cast<double>(cell.size() - 1));
+  const double t = c.diff / se;
+  c.p_value = std::min(1.0, 2 * student_t_cdf(-std::abs(t), df));
+  const double q = student_t_quantile(0.5 + level / 2, df);
+  c.ci_low = c.diff - q * se;
+  c.ci_high = c.diff + q * se;
+  return c;
+}
+
+Comparison paired_bootstrap(const std::vector<double>& baseline, const std::vector<double>& cell,
+                            int64_t resamples, uint64_t seed, double level) {
+  if (baseline.size() != cell.size())
+    throw Error("paired bootstrap: " + std::to_string(baseline.size()) + " baseline segments but " +
+                std::to_string(cell.size()) + " cell segments");
+  Comparison c;
+  c.mean_baseline = mean_of(baseline);
+  c.mean_cell = mean_of(cell);
+  c.diff = c.mean_cell - c.mean_baseline;
+  c.ci_low = c.ci_high = c.p_value = kNaN;
+  c.test = "none";
+  const size_t n = cell.size();
+  if (n < 2 || resamples < 1) return c;
+  std::vector<double> d(n);
+  for (size_t i = 0; i < n; ++i) d[i] = cell[i] - baseline[i];
+  std::mt19937_64 gen(seed);
+  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  std::vector<double> means(static_cast<size_t>(resamples));
+  for (auto& m : means) {
+    double s = 0;
+    for (size_t i = 0; i < n; ++i) s += d[pick(gen)];
+    m = s / static_cast<double>(n);
+  }
+  std::sort(means.begin(), means.end());
+  auto at = [&](double q) {
+    auto k = static_cast<size_t>(
+        std::clamp(q * static_cast<double>(resamples - 1), 0.0, static_cast<double>(resamples - 1)));
+    return means[k];
+  };
+  c.ci_low = at((1 - level) / 2);
+  c.ci_high = at((1 + level) / 2);
+  const double below = static_cast<double>(std::upper_bound(means.begin(), means.end(), 0.0) - means.begin());
+  const double above = static_cast<double>(means.end() - std::lower_bound(means.begin(), means.end(), 0.0));
+  c.p_value = std::max(1.0 / static_cast<double>(resamples),
+                       std::min(1.0, 2 * std::min(below, above) / static_cast<double>(resamples)));
+  c.test = "bootstrap";
+  return c;
+}
+
+}  // namespace ctlab::stats

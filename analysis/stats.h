@@ -1,0 +1,50 @@
+// Statistics for comparing cells of a study: means over seeds with Student-t confidence
+// intervals, Welch's two-sample t-test between a cell and its baseline, and a paired
+// bootstrap over evaluation segments for single-seed comparisons. Pure functions over
+// doubles; report.cpp and `ctlab grid status` use them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ctlab::stats {
+
+// Regularised incomplete beta function I_x(a, b) (continued fraction).
+double incomplete_beta(double a, double b, double x);
+// P(T <= t) for Student's t with df degrees of freedom (df may be fractional).
+double student_t_cdf(double t, double df);
+// The q-quantile of Student's t with df degrees of freedom.
+double student_t_quantile(double q, double df);
+
+struct Summary {
+  int64_t n = 0;
+  double mean = 0;
+  double sd = 0;  // sample standard deviation (n - 1); 0 for n = 1
+  double se = 0;  // sd / sqrt(n)
+  // 95% confidence interval of the mean (t with n - 1 df); NaN for n < 2.
+  double ci_low = 0, ci_high = 0;
+};
+Summary summarize(const std::vector<double>& xs, double level = 0.95);
+
+struct Comparison {
+  double mean_baseline = 0, mean_cell = 0;
+  double diff = 0;                 // mean_cell - mean_baseline
+  double ci_low = 0, ci_high = 0;  // 95% interval of diff; NaN when it cannot be estimated
+  double p_value = 0;              // two-sided; NaN when it cannot be computed
+  std::string test;                // "welch", "bootstrap" or "none"
+  bool significant(double alpha = 0.05) const { return p_value == p_value && p_value < alpha; }
+};
+
+// Welch's t-test of cell against baseline (unequal variances, Welch-Satterthwaite df).
+// Needs at least 2 values on each side; otherwise test = "none" and NaN interval/p.
+Comparison welch(const std::vector<double>& baseline, const std::vector<double>& cell, double level = 0.95);
+
+// Paired bootstrap over evaluation segments: baseline[i] and cell[i] are the mean losses
+// of the same segment i under the two models. Resamples segments with replacement
+// (`resamples` times, seeded), gives the percentile interval of the mean difference and
+// the two-sided p-value 2 min(P(d* <= 0), P(d* >= 0)) (at least 1/resamples).
+Comparison paired_bootstrap(const std::vector<double>& baseline, const std::vector<double>& cell,
+                            int64_t resamples = 10000, uint64_t seed = 1, double level = 0.95);
+
+}  // namespace ctlab::stats

@@ -1,0 +1,139 @@
+// Studies end to end through the real binary: a grid with a baseline gives per-cell
+// statistics and comparisons in `grid status` and `ctlab report` (data/comparisons.csv),
+// the scorecard runs its suite on a tiny setting, and `ctlab config` prints cost and reach
+// and warns when a bptt loss cannot reach the compression events.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+
+using ctlab::test::run_ctlab;
+using ctlab::test::TempDir;
+
+namespace {
+
+bool contains(const std::string& h, const std::string& n) { return h.find(n) != std::string::npos; }
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+}  // namespace
+
+TEST(Study, BaselineComparisonsInStatusAndReport) {
+  TempDir dir;
+  auto grid = dir.file("grid.ini", R"(experiment = study
+threads = 1
+[model]
+n_layer = 1
+d_model = 16
+n_head = 2
+d_ff = 32
+seq_len = 8
+mem_len = 8
+cmem_len = 4
+cmem_rate = 2
+dropout = 0
+[data]
+dataset = distant_ref
+synthetic_tokens = 4000
+ref_distance = 12
+[train]
+batch_size = 4
+max_steps = 6
+log_every = 3
+checkpoint_every = 6
+[eval]
+eval_segments = 6
+buckets_sequences = 0
+[variant txl]
+cmem_len = 0
+mem_len = 12
+[variant pool]
+compression = mean_pool
+[grid]
+seeds = 1, 2
+baseline = variant=txl
+)");
+  const std::string root = dir.path() + "/r";
+  auto run = run_ctlab("grid run " + grid + " --jobs 2 --results " + root);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto status = run_ctlab("grid status " + grid + " --results " + root);
+  EXPECT_TRUE(contains(status.output, "cells over seeds")) << status.output;
+  EXPECT_TRUE(contains(status.output, "variant=pool (2 run(s))  bpc ")) << status.output;
+  EXPECT_TRUE(contains(status.output, "against the baseline variant=txl")) << status.output;
+  EXPECT_TRUE(contains(status.output, "variant=pool  recovered ")) << status.output;
+  auto report = run_ctlab("report study --no-figures --results " + root);
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_TRUE(contains(report.output, "## Comparisons with the baseline (variant=txl)")) << report.output;
+  EXPECT_TRUE(contains(report.output, "In plain words:")) << report.output;
+  auto csv = lines(read(root + "/reports/study/data/comparisons.csv"));
+  ASSERT_EQ(csv.size(), 3u) << read(root + "/reports/study/data/comparisons.csv");  // bpc and recovered
+  EXPECT_EQ(csv[0], "baseline,cell,metric,mean_baseline,mean_cell,diff,ci_low,ci_high,p_value,seeds");
+  EXPECT_EQ(csv[1].rfind("variant=txl,variant=pool,bpc,", 0), 0u) << csv[1];
+  EXPECT_TRUE(contains(csv[1], ",2/2")) << csv[1];
+  EXPECT_EQ(csv[2].rfind("variant=txl,variant=pool,recovered,", 0), 0u) << csv[2];
+  auto cells = read(root + "/reports/study/data/cells.csv");
+  EXPECT_TRUE(contains(cells, "variant=txl,bpc,2,")) << cells;
+  // A baseline that names no cell, or the seed, is refused before anything runs.
+  auto bad = dir.file("bad.ini", read(grid).replace(read(grid).find("baseline = variant=txl"), 22,
+                                                    "baseline = variant=nope"));
+  auto refused = run_ctlab("grid run " + bad + " --results " + dir.path() + "/bad");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_TRUE(contains(refused.output, "baseline 'variant=nope' matches no cell")) << refused.output;
+}
+
+TEST(Study, ScorecardRunsTheSuiteOnATinySetting) {
+  TempDir dir;
+  auto r =
+      run_ctlab("scorecard max_pool --jobs 2 --results " + dir.path() +
+                " --set max_steps=2 --set synthetic_tokens=6000 --set d_model=16 --set n_head=2 --set d_ff=32"
+                " --set eval_segments=2 --set threads=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "27 completed")) << r.output;
+  for (const char* task : {"synthetic ", "distant_ref ", "recall "})
+    EXPECT_TRUE(contains(r.output, task)) << r.output;
+  EXPECT_TRUE(contains(r.output, "vs txl_same_cost")) << r.output;
+  EXPECT_TRUE(contains(r.output, " p ")) << r.output;  // comparisons were computed
+  EXPECT_TRUE(boost::filesystem::exists(dir.path() + "/scorecards/scorecard-max_pool/grid.ini"));
+  auto unknown = run_ctlab("scorecard no_such_fn --results " + dir.path() + "/x");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_FALSE(boost::filesystem::exists(dir.path() + "/x"));  // nothing written
+}
+
+TEST(Study, ConfigPrintsCostAndReachAndWarnsForShortBptt) {
+  auto r = run_ctlab(
+      "config --set n_layer=2 --set seq_len=32 --set mem_len=32 --set cmem_len=32 --set cmem_rate=2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output,
+                       "# attention cost 96 key slots per query (mem_len 32 + cmem_len 32 + seq_len 32); "
+                       "reach 96 tokens before the segment per layer"))
+      << r.output;
+  EXPECT_TRUE(contains(r.output, "at most 192 through 2 layer(s)")) << r.output;
+  EXPECT_FALSE(contains(r.output, "warning")) << r.output;
+  auto w = run_ctlab(
+      "config --set seq_len=32 --set mem_len=32 --set cmem_len=32 --set cmem_rate=2 --set compression=conv1d "
+      "--set compression_loss=bptt --set bptt_segments=2");
+  ASSERT_EQ(w.exit_code, 0) << w.output;
+  EXPECT_TRUE(contains(w.output,
+                       "warning: bptt_segments = 2 unrolls 1 compression event(s), but a segment's loss "
+                       "reads compressed slots made by the last 2"))
+      << w.output;
+  EXPECT_TRUE(contains(w.output, "bptt_segments >= 3 reaches them all")) << w.output;
+  auto ok = run_ctlab(
+      "config --set seq_len=32 --set mem_len=32 --set cmem_len=32 --set cmem_rate=2 --set compression=conv1d "
+      "--set compression_loss=bptt --set bptt_segments=3");
+  EXPECT_FALSE(contains(ok.output, "warning")) << ok.output;
+}
