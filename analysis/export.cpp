@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "store/run_store.h"
@@ -19,38 +20,6 @@ bool looks_numeric(const std::string& s) {
   char* end = nullptr;
   std::strtod(s.c_str(), &end);
   return *end == '\0';
-}
-
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        o += "\\\"";
-        break;
-      case '\\':
-        o += "\\\\";
-        break;
-      case '\n':
-        o += "\\n";
-        break;
-      case '\t':
-        o += "\\t";
-        break;
-      case '\r':
-        o += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          o += buf;
-        } else {
-          o += c;
-        }
-    }
-  }
-  return o;
 }
 
 }  // namespace
@@ -174,20 +143,29 @@ void write_csv(const Table& t, std::ostream& out) {
 }
 
 void write_json(const Table& t, std::ostream& out) {
+  // nlohmann::json writes valid JSON: strings escaped, non-finite numbers as null.
   out << "[";
   for (size_t r = 0; r < t.rows.size(); ++r) {
-    out << (r ? ",\n " : "\n ") << "{";
+    nlohmann::ordered_json row = nlohmann::ordered_json::object();
     for (size_t c = 0; c < t.columns.size(); ++c) {
       const auto& v = t.rows[r][c];
-      out << (c ? ", " : "") << "\"" << json_escape(t.columns[c]) << "\": ";
-      if (t.numeric[c] && looks_numeric(v))
-        out << v;
-      else if (t.numeric[c] && v.empty())
-        out << "null";
-      else
-        out << "\"" << json_escape(v) << "\"";
+      auto& cell = row[t.columns[c]];
+      if (!t.numeric[c] || !looks_numeric(v)) {
+        if (t.numeric[c] && v.empty())
+          cell = nullptr;
+        else
+          cell = v;
+      } else if (v.find_first_of(".eEnN") == std::string::npos) {
+        cell = std::strtoll(v.c_str(), nullptr, 10);
+      } else {
+        const double x = std::strtod(v.c_str(), nullptr);
+        if (std::isfinite(x))
+          cell = x;
+        else
+          cell = nullptr;
+      }
     }
-    out << "}";
+    out << (r ? ",\n " : "\n ") << row.dump();
   }
   out << (t.rows.empty() ? "]\n" : "\n]\n");
 }

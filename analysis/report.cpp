@@ -16,6 +16,7 @@
 #include "export.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/subprocess.h"
 #include "util/text.h"
 
 namespace fs = boost::filesystem;
@@ -118,11 +119,29 @@ std::vector<std::string> metrics_of(const std::vector<Cell>& cells) {
   return out;
 }
 
+// Best first by the share of long-range information recovered when the runs have it, else
+// by the score (lower is better); cells without the metric last, by name.
+void rank_cells(std::vector<Cell>& cells, const std::vector<std::string>& metrics) {
+  std::string key = metrics.empty() ? "" : metrics.front();
+  if (std::find(metrics.begin(), metrics.end(), "recovered") != metrics.end()) key = "recovered";
+  auto mean = [&](const Cell& c) { return stats::summarize(c.values.at(key)).mean; };
+  std::stable_sort(cells.begin(), cells.end(), [&](const Cell& a, const Cell& b) {
+    const bool ha = !key.empty() && a.values.count(key), hb = !key.empty() && b.values.count(key);
+    if (ha != hb) return ha;
+    if (!ha) return natural_less(a.name, b.name);
+    return lower_is_better(key) ? mean(a) < mean(b) : mean(a) > mean(b);
+  });
+}
+
 void write_cell_statistics(std::ostream& md, const std::vector<Cell>& cells,
                            const std::vector<std::string>& metrics, const std::string& out_dir) {
-  md << "## Cells over seeds\n\nMean over the completed runs of each cell with a 95% confidence interval "
-        "(Student's t over seeds; one run gives no interval). `recovered` is the share of the task's "
-        "long-range information recovered (0 = none, 1 = the ideal predictor).\n\n";
+  const bool recovered = std::find(metrics.begin(), metrics.end(), "recovered") != metrics.end();
+  md << "## Cells over seeds\n\nRanked best first by " << (recovered ? "recovered" : "the score")
+     << ". Mean over the completed runs of each cell with a 95% confidence interval (Student's t over seeds; "
+        "one "
+        "run gives no interval). `recovered` is the share of the task's long-range information recovered (0 "
+        "= "
+        "none, 1 = the ideal predictor).\n\n";
   std::vector<std::string> head = {"cell", "runs"};
   head.insert(head.end(), metrics.begin(), metrics.end());
   std::vector<std::vector<std::string>> rows;
@@ -192,9 +211,8 @@ void write_comparisons(std::ostream& md, const ReportTables& t, const std::vecto
 void write_statistics(std::ostream& md, const ReportTables& t, const std::string& out_dir,
                       const ResultsLayout& layout) {
   auto cells = group_cells(t.results);
-  std::sort(cells.begin(), cells.end(),
-            [](const Cell& a, const Cell& b) { return natural_less(a.name, b.name); });
   auto metrics = metrics_of(cells);
+  rank_cells(cells, metrics);
   write_cell_statistics(md, cells, metrics, out_dir);
   write_comparisons(md, t, cells, metrics, out_dir, layout);
 }
@@ -362,28 +380,24 @@ void write_frequency(std::ostream& md, const ReportTables& t) {
 
 void write_figures(std::ostream& md, const ReportOptions& o, const std::string& out_dir) {
   md << "## Figures\n\n";
-  std::string script = figures_script();
-  std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  bool drawn = false;
-  if (o.figures && !script.empty()) {
-    std::string cmd =
-        python + " '" + script + "' --data '" + out_dir + "/data' --out '" + out_dir + "/figures' 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string output;
-    char buf[512];
-    while (p && fgets(buf, sizeof buf, p)) output += buf;
-    int rc = p ? pclose(p) : -1;
-    if (rc == 0) {
-      drawn = true;
-      for (const char* fig : {"attention_by_bucket.png", "learning_curves.png", "compression_loss.png"})
-        if (fs::exists(out_dir + "/figures/" + fig)) md << "![" << fig << "](figures/" << fig << ")\n\n";
-    } else {
-      md << "Figures were not drawn: `" << cmd << "` failed:\n\n```\n" << trim(output) << "\n```\n\n";
-    }
-  }
-  if (!drawn && (!o.figures || script.empty()))
+  const std::string script = figures_script();
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  if (!o.figures || script.empty()) {
     md << "Figures were not drawn (" << (o.figures ? "analysis/figures.py not found" : "--no-figures")
        << ").\n\n";
+    return;
+  }
+  // An argument vector, never a shell: the folder names are passed as they are.
+  const std::vector<std::string> argv = {
+      python, script, "--data", out_dir + "/data", "--out", out_dir + "/figures"};
+  const auto r = run_process(argv);
+  if (r.exit_code != 0) {
+    md << "Figures were not drawn: `" << join(argv, " ") << "` failed (exit " << r.exit_code << "):\n\n```\n"
+       << trim(r.output) << "\n```\n\n";
+    return;
+  }
+  for (const char* fig : {"attention_by_bucket.png", "learning_curves.png", "compression_loss.png"})
+    if (fs::exists(out_dir + "/figures/" + fig)) md << "![" << fig << "](figures/" << fig << ")\n\n";
 }
 
 }  // namespace

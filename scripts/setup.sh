@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libtorch-dev                       # LibTorch 1.13 (CPU)
   libboost-dev libboost-program-options-dev libboost-filesystem-dev  # Boost.DLL is header-only
-  libhdf5-dev libsqlite3-dev sqlite3 libgtest-dev
+  libhdf5-dev libsqlite3-dev sqlite3 libgtest-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-dev   # optimised BLAS: the reference BLAS is ~10x slower
   python3.11-doc                     # the bundled default corpus (Python docs sources)
   python3-matplotlib python3-h5py python3-numpy  # figures and HDF5 checks from Python

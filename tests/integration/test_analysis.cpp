@@ -159,7 +159,7 @@ TEST_F(Analysis, EvalWritesItsOwnGroup) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   AttentionRecord a;
   ASSERT_TRUE(read_attention(root_ + "/runs/" + run.run_id + "/analysis.h5",
-                             "/eval/test/seq16-mem32-cmem8-clamp-1-same0", a))
+                             "/eval/test/seq16-mem32-cmem8-clamp-1-same0-batch8-first20", a))
       << r.output;
   EXPECT_EQ(a.edges.back(), 8 + 32 + 16);
   AttentionRecord top;

@@ -309,10 +309,11 @@ TEST(Train, CompletedRunIsNotRetrainedAndEvalUsesOtherMemory) {
   auto ev = run_ctlab("eval " + run.run_id + " --results " + f.results("r") +
                       " --split test --mem-len 64 --cmem-len 32 --clamp-len 24 --same-length true");
   ASSERT_EQ(ev.exit_code, 0) << ev.output;
-  EXPECT_TRUE(contains(ev.output, "test split, seq16-mem64-cmem32-clamp24-same1: bpc")) << ev.output;
-  auto m = metrics(f.results("r"), run.run_id, "eval/test/seq16-mem64-cmem32-clamp24-same1/");
+  EXPECT_TRUE(contains(ev.output, "test split, seq16-mem64-cmem32-clamp24-same1-batch8-first10: bpc"))
+      << ev.output;
+  auto m = metrics(f.results("r"), run.run_id, "eval/test/seq16-mem64-cmem32-clamp24-same1-batch8-first10/");
   ASSERT_EQ(m.size(), 4u);  // the score and the loss, each with its standard error over segments
-  const std::string prefix = "eval/test/seq16-mem64-cmem32-clamp24-same1/";
+  const std::string prefix = "eval/test/seq16-mem64-cmem32-clamp24-same1-batch8-first10/";
   EXPECT_EQ(m[0].key, prefix + "bpc");
   EXPECT_EQ(m[1].key, prefix + "bpc_se");
   EXPECT_EQ(m[2].key, prefix + "loss");
@@ -320,6 +321,18 @@ TEST(Train, CompletedRunIsNotRetrainedAndEvalUsesOtherMemory) {
   for (const auto& row : m) EXPECT_TRUE(std::isfinite(row.value)) << row.key;
   EXPECT_GT(m[3].value, 0);
   EXPECT_NEAR(m[1].value, m[3].value / std::log(2.0), 1e-12);
+  // Other segments or batch sizes are other evaluations: stored beside, never over, it.
+  ASSERT_EQ(
+      run_ctlab("eval " + run.run_id + " --results " + f.results("r") +
+                " --split test --mem-len 64 --cmem-len 32 --clamp-len 24 --same-length true --segments 3 "
+                "--batch-size 2")
+          .exit_code,
+      0);
+  EXPECT_EQ(metrics(f.results("r"), run.run_id, prefix).size(), 4u);
+  EXPECT_EQ(metrics(f.results("r"), run.run_id, prefix)[0].value, m[0].value);
+  EXPECT_EQ(
+      metrics(f.results("r"), run.run_id, "eval/test/seq16-mem64-cmem32-clamp24-same1-batch2-first3/").size(),
+      4u);
   auto bad = run_ctlab("eval " + run.run_id + " --results " + f.results("r") + " --mem-len 15");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(contains(bad.output, "must be positive multiples of cmem_rate = 2")) << bad.output;

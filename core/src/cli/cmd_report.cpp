@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "report.h"
+#include "util/text.h"
 
 namespace ctlab {
 
@@ -24,6 +25,10 @@ int cmd_report(const std::vector<std::string>& args) {
   if (vm.count("help")) return print_help(self, desc);
   if (!vm.count("experiment"))
     throw Error("ctlab report: expected an experiment name, e.g. 'ctlab report quickstart'");
+  const auto experiment = vm["experiment"].as<std::string>();
+  if (!is_safe_name(experiment))
+    throw Error("ctlab report: experiment '" + experiment +
+                "' is not a valid experiment name (letters, digits, '.', '_' and '-')");
   ReportOptions o;
   o.results_root = results_layout(vm).root();
   o.experiment = vm["experiment"].as<std::string>();

@@ -10,6 +10,7 @@
 #include "config/run_data.h"
 #include "config/run_shape.h"
 #include "runtime/runtime.h"
+#include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
@@ -95,7 +96,7 @@ int cmd_train(const std::vector<std::string>& args) {
         " as the grid expected: was ctlab or a plugin changed while the grid ran? Re-run the grid command");
 
   const ResultsLayout layout = results_layout(vm);
-  boost::filesystem::create_directories(layout.root());
+  layout.prepare();
   RunStore store(layout.database());
   const auto paths = layout.run(run_id);
   if (auto existing = store.find_run(run_id); existing && existing->status == RunStatus::Completed) {
@@ -103,7 +104,17 @@ int cmd_train(const std::vector<std::string>& args) {
               << "); change the configuration or the seed for a new run\n";
     return kExitOk;
   }
+  if (boost::filesystem::exists(paths.checkpoint)) {
+    const auto owner = checkpoint_run_id(paths.checkpoint);
+    if (!owner.empty() && owner != run_id)
+      throw Error("checkpoint '" + paths.checkpoint + "' belongs to run " + owner + ", not to run " + run_id +
+                  " (was it copied from another run's folder?); remove it to train run " + run_id +
+                  " from step 0");
+  }
   boost::filesystem::create_directories(paths.dir);
+  if (int n = remove_stale_temp_files(paths.dir))
+    std::cout << "removed " << n << " temporary file(s) left in " << paths.dir
+              << " by writers that were killed\n";
   write_file_atomic(paths.config, "# run_id = " + run_id + "\n" + format_run_config(run.cfg));
   record_start(store, run, run_id, paths);
   Trainer trainer(run.cfg, *run.host, run.plugins, corpus, store, run_id, paths);

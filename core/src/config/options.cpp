@@ -235,9 +235,9 @@ OptionDef dataset_option() {
 const std::string pos = "a positive integer", nonneg = "a non-negative integer";
 
 void add_run_options(std::vector<OptionDef>& t) {
-  t.push_back(string_option("experiment", "run", "experiment name that groups runs in the results store",
-                            CTLAB_FIELD(experiment), "a non-empty name",
-                            [](const std::string& v) { return !v.empty(); }));
+  t.push_back(string_option(
+      "experiment", "run", "experiment name that groups runs in the results store", CTLAB_FIELD(experiment),
+      "a name of letters, digits, '.', '_' and '-' (a folder name under reports/)", is_safe_name));
   t.push_back(
       int_option("seed", "run", "one seed for init, dropout and data order", CTLAB_FIELD(seed), 0, nonneg));
   t.push_back(operational(string_option("device", "run", "auto | cpu | cuda | cuda:N", CTLAB_FIELD(device),
@@ -541,8 +541,15 @@ void validate_run_config(const RunConfig& cfg) {
 }
 
 std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& cfg) {
+  // Without compressed memory no compression function or loss runs: say so, rather than
+  // record the (unused) defaults as if they had.
+  const bool compresses = cfg.model.cmem_len > 0;
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& d : table()) out.emplace_back(d.info.key, d.get(cfg));
+  for (const auto& d : table()) {
+    const bool plugin = d.info.key == "compression" || d.info.key == "compression_loss";
+    out.emplace_back(d.info.key, plugin && !compresses ? "none" : d.get(cfg));
+  }
+  if (!compresses) return out;
   for (const auto& [k, v] : cfg.compression.params) out.emplace_back(std::string(kCompressionPrefix) + k, v);
   for (const auto& [k, v] : cfg.compression_loss.params) out.emplace_back(std::string(kLossPrefix) + k, v);
   return out;
@@ -584,6 +591,15 @@ std::string identity_text(const RunConfig& cfg) {
 
 std::string run_id_of(const RunConfig& cfg) { return sha256_hex(identity_text(cfg)).substr(0, 12); }
 
+// A value as the INI reader reads it back: in double quotes when it holds what would
+// otherwise start a comment (" #", " ;") or begins with a quote.
+static std::string ini_value(const std::string& v) {
+  const bool quote = (!v.empty() && v.front() == '"') || v.find(" #") != std::string::npos ||
+                     v.find("\t#") != std::string::npos || v.find(" ;") != std::string::npos ||
+                     v.find("\t;") != std::string::npos;
+  return quote ? "\"" + v + "\"" : v;
+}
+
 std::string format_run_config(const RunConfig& cfg) {
   std::ostringstream os;
   std::string group;
@@ -592,14 +608,14 @@ std::string format_run_config(const RunConfig& cfg) {
       group = d.info.group;
       os << (os.tellp() > 0 ? "\n" : "") << "[" << group << "]\n";
     }
-    os << d.info.key << " = " << d.get(cfg) << "\n";
+    os << d.info.key << " = " << ini_value(d.get(cfg)) << "\n";
   }
   // Plugin parameters: function parameters under [compression] (after the plugin keys),
   // loss parameters in their own section; both read back as compression[_loss].<key>.
-  for (const auto& [k, v] : cfg.compression.params) os << k << " = " << v << "\n";
+  for (const auto& [k, v] : cfg.compression.params) os << k << " = " << ini_value(v) << "\n";
   if (!cfg.compression_loss.params.empty()) {
     os << "\n[compression_loss]\n";
-    for (const auto& [k, v] : cfg.compression_loss.params) os << k << " = " << v << "\n";
+    for (const auto& [k, v] : cfg.compression_loss.params) os << k << " = " << ini_value(v) << "\n";
   }
   return os.str();
 }

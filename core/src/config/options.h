@@ -131,7 +131,9 @@ std::string get_setting(const RunConfig& cfg, const std::string& key);
 std::string format_run_config(const RunConfig& cfg);
 
 // Every key with its canonical value (plugin parameters as compression.<k> and
-// compression_loss.<k>), for the run store's params table.
+// compression_loss.<k>), for the run store's params table. Without compressed memory
+// (cmem_len = 0) compression and compression_loss are "none" and no plugin parameters
+// are listed: nothing of them ran.
 std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& cfg);
 
 // The run's identity: a 12-hex-digit hash of the canonical configuration without the

@@ -162,6 +162,24 @@ RunConfig cell_config(const GridSpec& g, const std::vector<std::pair<std::string
   return cfg;
 }
 
+// A command-line override may not change a key that an axis or a variant sets: the cells'
+// labels would then describe configurations they did not run (and cells would merge).
+void check_overrides(const GridSpec& g, const std::vector<std::string>& overrides) {
+  for (const auto& o : overrides) {
+    const std::string key = trim(o.substr(0, o.find('=')));
+    for (const auto& a : g.axes)
+      if (a.name == key)
+        throw Error("--set " + o + ": '" + key + "' is an axis of the grid (" + a.where +
+                    "); change the grid file instead, so every cell's label says what it ran");
+    for (const auto& [name, settings] : g.variants)
+      for (const auto& s : settings)
+        if (s.key == key)
+          throw Error("--set " + o + ": variant '" + name + "' sets '" + key + "' (" + s.where +
+                      "); overriding it would make the cells labelled variant=" + name +
+                      " run something else. Change the grid file instead");
+  }
+}
+
 // The baseline conditions must select at least one cell.
 void check_baseline(const GridSpec& spec, Grid& grid) {
   if (spec.baseline.empty()) return;
@@ -226,6 +244,7 @@ Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin
   Grid grid;
   grid.path = path;
   const GridSpec spec = parse_grid(read_ini(path), grid.axes);
+  check_overrides(spec, overrides);
   grid.host = std::make_unique<PluginHost>();
   grid.host->load_directories(PluginHost::search_path(plugin_dirs));
   std::map<std::string, Corpus> corpora;  // one load per distinct data configuration

@@ -111,13 +111,13 @@ class Scheduler {
         o_(o),
         layout_(o.results_root),
         cells_(shard_cells(grid, o.shard, o.shards)),
-        store_((boost::filesystem::create_directories(o.results_root), layout_.database())),
+        store_((layout_.prepare(), layout_.database())),
         self_(boost::dll::program_location().string()),
         owner_(host_name() + ":" + std::to_string(::getpid())),
         tty_(isatty(fileno(stdout))) {
     const bool gpu = !o.devices.empty();
     const int64_t slots = gpu ? static_cast<int64_t>(o.devices.size()) : std::max<int64_t>(1, o.jobs);
-    const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    const int64_t cores = available_cpus();  // the CPUs this scheduler was given, not the machine's
     threads_ = std::max<int64_t>(1, cores / slots);
     workers_.resize(slots);
     for (size_t i = 0; i < workers_.size(); ++i)

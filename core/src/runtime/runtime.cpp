@@ -2,6 +2,9 @@
 #include "runtime/runtime.h"
 
 #include <dlfcn.h>
+#include <sched.h>
+
+#include <cstdlib>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -50,10 +53,21 @@ void keep_freed_memory() {
 #endif
 }
 
+int64_t available_cpus() {
+  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
+    char* end = nullptr;
+    const long long n = std::strtoll(slurm, &end, 10);
+    if (end != slurm && *end == '\0' && n > 0) return n;
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 int set_threads(int64_t threads) {
   keep_freed_memory();
-  int n = threads > 0 ? static_cast<int>(threads)
-                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = static_cast<int>(threads > 0 ? threads : available_cpus());
   // With OpenBLAS, the matrix products get the threads and LibTorch's own (OpenMP) pool is
   // kept to one thread: OpenBLAS's pthread pool and an OpenMP pool of the same size spin
   // against each other between products. Measured on 2 cores (bench/RESULTS.md): 3,580

@@ -13,7 +13,11 @@ namespace ctlab {
 // not exist here.
 torch::Device resolve_device(const std::string& device);
 
-// Gives this worker `threads` cores (0 = all hardware threads) and returns that number.
+// The CPUs this process may use: SLURM_CPUS_PER_TASK when set, else the CPUs in its
+// affinity mask (taskset, cgroup cpusets), else the machine's hardware threads.
+int64_t available_cpus();
+
+// Gives this worker `threads` cores (0 = available_cpus()) and returns that number.
 // With OpenBLAS the matrix products get them and LibTorch's intra-op pool stays at one
 // thread (the two pools oversubscribe the cores otherwise); with another BLAS, LibTorch's
 // intra-op pool gets them.

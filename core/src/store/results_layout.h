@@ -32,6 +32,10 @@ class ResultsLayout {
   std::string runs_dir() const { return root_ + "/runs"; }
   RunPaths run(const std::string& run_id) const;
   std::string report_dir(const std::string& experiment) const { return root_ + "/reports/" + experiment; }
+  // Before anything is written to the root: creates it, and throws ctlab::Error (a usage
+  // error, exit 2) naming the path when it is a file, cannot be created or written, or
+  // holds an empty database beside run folders (a truncated or replaced store).
+  void prepare() const;
 
  private:
   std::string root_;

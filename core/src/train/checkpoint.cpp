@@ -6,6 +6,7 @@
 
 #include <boost/filesystem.hpp>
 #include <mutex>
+#include <sstream>
 
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -42,8 +43,9 @@ torch::Tensor read_opt(torch::serialize::InputArchive& a, const std::string& key
 }  // namespace
 
 void save_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
-                     const TrainState& st) {
+                     const TrainState& st, const std::string& run_id) {
   torch::serialize::OutputArchive a;
+  a.write("run_id", c10::IValue(run_id));
   torch::serialize::OutputArchive m, o;
   model->save(m);
   optimizer.save(o);
@@ -71,17 +73,31 @@ void save_checkpoint(const std::string& path, CompressiveTransformer& model, tor
       write_opt(a, k + "usage", lm.usage);
       write_opt(a, k + "age", lm.age);
     }
-  auto tmp = temp_path_for(path);
-  a.save_to(tmp);
-  commit_temp_file(tmp, path);
+  // Serialised in memory first, then written with checked POSIX writes: a full disk is a
+  // clear error (and the previous checkpoint stays) instead of an abort inside the zip writer.
+  std::ostringstream bytes;
+  a.save_to(bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+static std::string recorded_run_id(torch::serialize::InputArchive& a) {
+  c10::IValue v;
+  if (!a.try_read("run_id", v) || !v.isString()) return "";
+  return v.toStringRef();
 }
 
 bool load_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
-                     TrainState& st, const torch::Device& device) {
+                     TrainState& st, const torch::Device& device, const std::string& run_id) {
   if (!boost::filesystem::exists(path)) return false;
   try {
     torch::serialize::InputArchive a;
     a.load_from(path, device);
+    const auto owner = recorded_run_id(a);
+    if (!owner.empty() && owner != run_id)
+      throw Error("checkpoint '" + path + "' belongs to run " + owner + ", not to run " + run_id +
+                      " (was it copied from another run's folder?); remove it to train run " + run_id +
+                      " from step 0",
+                  ErrorKind::Usage);
     torch::serialize::InputArchive m, o;
     a.read("model", m);
     model->load(m);
@@ -123,6 +139,16 @@ bool load_checkpoint(const std::string& path, CompressiveTransformer& model, tor
                 ErrorKind::Run);
   }
   return true;
+}
+
+std::string checkpoint_run_id(const std::string& path) {
+  try {
+    torch::serialize::InputArchive a;
+    a.load_from(path, torch::kCPU);
+    return recorded_run_id(a);
+  } catch (const std::exception& e) {
+    throw Error("checkpoint '" + path + "' cannot be read: " + brief_what(e), ErrorKind::Run);
+  }
 }
 
 int64_t load_model_weights(const std::string& path, CompressiveTransformer& model,

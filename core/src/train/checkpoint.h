@@ -23,12 +23,18 @@ struct TrainState {
   std::vector<std::vector<LayerMemory>> chunk_memory;  // [accumulate][n_layer]
 };
 
+// Records `run_id` in the checkpoint; writes atomically (the previous checkpoint stays when
+// the disk is full), throwing ctlab::Error with the system's message.
 void save_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
-                     const TrainState& state);
+                     const TrainState& state, const std::string& run_id);
 // Returns false when there is no checkpoint at path. Throws ctlab::Error naming the file
-// when it exists but cannot be read or does not fit the model.
+// when it exists but cannot be read, does not fit the model, or belongs to another run
+// (checkpoints written before run ids were recorded load into any run of their shape).
 bool load_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
-                     TrainState& state, const torch::Device& device);
+                     TrainState& state, const torch::Device& device, const std::string& run_id);
+// The run id recorded in the checkpoint at path ("" when it has none). Throws ctlab::Error
+// for a file that cannot be read.
+std::string checkpoint_run_id(const std::string& path);
 // Model weights only (for evaluation), and the step they were saved at.
 int64_t load_model_weights(const std::string& path, CompressiveTransformer& model,
                            const torch::Device& device);

@@ -14,7 +14,8 @@ namespace ctlab {
 std::string EvalSettings::tag() const {
   return "seq" + std::to_string(seq_len) + "-mem" + std::to_string(memory.mem_len) + "-cmem" +
          std::to_string(memory.cmem_len) + "-clamp" + std::to_string(memory.clamp_len) + "-same" +
-         (memory.same_length ? "1" : "0");
+         (memory.same_length ? "1" : "0") + "-batch" + std::to_string(batch_size) +
+         (segments > 0 ? "-first" + std::to_string(segments) : std::string("-all"));
 }
 
 EvalSettings eval_settings(const RunConfig& cfg, const std::string& split) {

@@ -20,7 +20,9 @@ struct EvalSettings {
   int64_t batch_size = 1;
   int64_t segments = 0;  // 0 = the whole split
   MemoryConfig memory;
-  // "seq64-mem64-cmem32-clamp-1-same0": names the settings in metric keys.
+  // "seq64-mem64-cmem32-clamp-1-same0-batch8-all" (or "...-first50"): names every setting
+  // that changes an evaluation's value, in metric keys and analysis groups, so different
+  // evaluations never overwrite each other.
   std::string tag() const;
 };
 

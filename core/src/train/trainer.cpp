@@ -233,7 +233,7 @@ TrainOutcome Trainer::train(Session& s) {
                 std::to_string(mo.seq_len));
   s.st.chunk_memory = s.step->empty_memories();
   s.st.window_closs.assign(mo.n_layer, 0.0);
-  if (load_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, s.device))
+  if (load_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, s.device, run_id_))
     s.progress.note("resumed from " + paths_.checkpoint + " at step " + std::to_string(s.st.step));
   s.st.window_closs.resize(mo.n_layer, 0.0);
   s.series = logged_series(store_, run_id_, mo.n_layer, s.st.step);
@@ -315,13 +315,13 @@ void Trainer::after_step(Session& s) {
   }
   if (step % t.checkpoint_every == 0 && step < t.max_steps) {
     flush(store_, run_id_, s.pending, step);
-    save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st);
+    save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, run_id_);
   }
 }
 
 TrainOutcome Trainer::stop(Session& s, int signal) {
   flush(store_, run_id_, s.pending, s.st.step);
-  save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st);
+  save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, run_id_);
   s.progress.note("stopped by signal " + std::to_string(signal) + " at step " + std::to_string(s.st.step) +
                   "; checkpoint written, re-run the same command to resume");
   TrainOutcome out;
@@ -351,7 +351,7 @@ TrainOutcome Trainer::complete(Session& s) {
   s.final_eval = validate(s.model, cfg_, corpus_, s.device, s.bf16, s.st.step, s.pending, s.progress);
   const auto& final_eval = s.final_eval;
   flush(store_, run_id_, s.pending, s.st.step);
-  save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st);
+  save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, run_id_);
   write_final_analysis(s);
   TrainOutcome out;
   out.status = RunStatus::Completed;

@@ -2,10 +2,13 @@
 #include "util/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <boost/filesystem.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -34,14 +37,60 @@ void commit_temp_file(const std::string& tmp, const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
-  auto tmp = temp_path_for(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write '" + tmp + "': " + std::strerror(errno), ErrorKind::Run);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out) throw Error("cannot write '" + tmp + "': " + std::strerror(errno), ErrorKind::Run);
+  const auto tmp = temp_path_for(path);
+  // POSIX writes, each checked: a full disk or an I/O error is reported here (an ofstream
+  // would lose an error raised when it flushes on close) and the previous file stays.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot write '" + tmp + "': " + std::strerror(errno), ErrorKind::Run);
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error(std::string("cannot ") + what + " '" + tmp + "' (for '" + path + "'): " + std::strerror(err) +
+                    "; the previous file is unchanged",
+                ErrorKind::Run);
+  };
+  const char* p = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write");
+    p += n;
+    left -= static_cast<size_t>(n);
   }
-  commit_temp_file(tmp, path);
+  if (::fsync(fd) != 0) fail("sync");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error("cannot close '" + tmp + "': " + std::strerror(err) + "; the previous file is unchanged",
+                ErrorKind::Run);
+  }
+  try {
+    commit_temp_file(tmp, path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+int remove_stale_temp_files(const std::string& dir) {
+  namespace fs = boost::filesystem;
+  boost::system::error_code ec;
+  int removed = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const auto mark = name.rfind(".tmp.");
+    if (mark == std::string::npos || mark + 5 >= name.size()) continue;
+    const std::string pid_text = name.substr(mark + 5);
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::atoll(pid_text.c_str()));
+    const bool alive = pid == ::getpid() || (::kill(pid, 0) == 0 || errno != ESRCH);
+    if (alive) continue;
+    boost::system::error_code rm;
+    if (fs::remove(it->path(), rm)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace ctlab

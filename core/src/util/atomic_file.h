@@ -11,7 +11,11 @@ namespace ctlab {
 std::string temp_path_for(const std::string& path);
 // fsync(tmp), rename(tmp, path), fsync(folder). Throws ctlab::Error with errno's message.
 void commit_temp_file(const std::string& tmp, const std::string& path);
-// Writes `content` atomically.
+// Writes `content` atomically. A failed write (full disk, I/O error) throws ctlab::Error
+// with the system's message, removes the temporary file and leaves `path` as it was.
 void write_file_atomic(const std::string& path, const std::string& content);
+// Removes the temporary files (<name>.tmp.<pid>) in `dir` left by writers that died before
+// renaming them (their process is gone). Returns how many were removed.
+int remove_stale_temp_files(const std::string& dir);
 
 }  // namespace ctlab

@@ -1,6 +1,8 @@
 // INI parsing with line-accurate errors.
 #include "util/ini.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -11,6 +13,10 @@
 namespace ctlab {
 
 IniFile read_ini(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw Error("config file '" + path +
+                "' is a folder; expected an INI file (e.g. experiments/default/run.ini)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot read config file '" + path + "': no such file or not readable");
   std::ostringstream ss;
@@ -41,10 +47,22 @@ IniFile parse_ini(const std::string& text, const std::string& path) {
     if (eq == std::string::npos) throw Error(where + ": expected 'key = value', got '" + line + "'");
     IniEntry e{section, trim(line.substr(0, eq)), trim(line.substr(eq + 1)), line_no};
     if (e.key.empty()) throw Error(where + ": missing key before '='");
-    // Inline comments: " # ..." after the value.
-    for (const char* marker : {" #", "\t#", " ;", "\t;"}) {
-      auto c = e.value.find(marker);
-      if (c != std::string::npos) e.value = trim(e.value.substr(0, c));
+    // A value in double quotes is taken as it is (it may hold " #" or " ;"); otherwise
+    // whitespace followed by '#' or ';' starts a comment, and a '#' or ';' that follows
+    // a non-space character is part of the value ("run#1").
+    if (e.value.size() >= 2 && e.value.front() == '"') {
+      auto close = e.value.find('"', 1);
+      if (close == std::string::npos)
+        throw Error(where + ": the value of '" + e.key + "' opens a double quote that does not close");
+      const std::string rest = trim(e.value.substr(close + 1));
+      if (!rest.empty() && rest[0] != '#' && rest[0] != ';')
+        throw Error(where + ": unexpected '" + rest + "' after the quoted value of '" + e.key + "'");
+      e.value = e.value.substr(1, close - 1);
+    } else {
+      for (const char* marker : {" #", "\t#", " ;", "\t;"}) {
+        auto c = e.value.find(marker);
+        if (c != std::string::npos) e.value = trim(e.value.substr(0, c));
+      }
     }
     auto id = section + "\n" + e.key;
     auto it = seen.find(id);

@@ -2,6 +2,7 @@
 #include "util/text.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace ctlab {
 
@@ -68,6 +69,13 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
   auto m = closest_match(word, candidates);
   return m.empty() ? "" : " (did you mean '" + m + "'?)";
+}
+
+bool is_safe_name(const std::string& s) {
+  if (s.empty() || s.size() > 100 || s[0] == '.' || s[0] == '-') return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return true;
 }
 
 }  // namespace ctlab
