@@ -194,8 +194,9 @@ void write_comparisons(std::ostream& md, const ReportTables& t, const std::vecto
                         export_number(r.c.mean_cell), export_number(r.c.diff), export_number(r.c.ci_low),
                         export_number(r.c.ci_high), export_number(r.c.p_value),
                         std::to_string(r.n_baseline) + "/" + std::to_string(r.n_cell)});
-    const std::string what =
-        r.cell + " on " + r.metric + " (" + format_diff_ci(r.c) + ", p " + format_p(r.c.p_value) + ")";
+    const bool better = lower_is_better(r.metric) ? r.c.diff < 0 : r.c.diff > 0;
+    const std::string what = r.cell + (r.c.significant() ? (better ? " better" : " worse") : "") + " on " +
+                             r.metric + " (" + format_diff_ci(r.c) + ", p " + format_p(r.c.p_value) + ")";
     (r.c.significant() ? significant : not_significant).push_back(what);
   }
   md_table(md, {"cell", "metric", "baseline", "cell mean", "difference [95% CI]", "p", "test", "verdict"},

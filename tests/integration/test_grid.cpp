@@ -238,7 +238,8 @@ TEST(GridRun, TheShippedStudiesExpandAndValidate) {
   const std::pair<const char*, const char*> studies[] = {{"quickstart", "5 cells"},
                                                          {"ct-table5", "21 cells"},
                                                          {"ct-cmem-size", "4 cells"},
-                                                         {"txl-baselines", "6 cells"}};
+                                                         {"txl-baselines", "6 cells"},
+                                                         {"long-range", "27 cells"}};
   for (const auto& [study, cells] : studies) {
     auto r = run_ctlab(std::string("grid expand ") + CTLAB_TEST_SOURCE_DIR + "/experiments/" + study +
                        "/grid.ini --set dataset=synthetic");
