@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Run on a Debian 12 machine with network access: downloads the Debian packages that a GPU
 # box with PyTorch (but no Boost, GoogleTest or nlohmann-json development files, and no
-# network) needs to
-# build ctlab, into .gpu-deps/ at the repository root. bench/gpu.sh unpacks them into a
+# network) needs to build ctlab, into .gpu-deps/ at the repository root. bench/gpu.sh unpacks them into a
 # private prefix there (never into /).
 set -euo pipefail
 cd "$(dirname "$0")/.."
