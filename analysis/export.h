@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -64,6 +65,11 @@ Registry<ExportTableDef>& export_tables();
 // Builds the named table over the runs that pass the filter. Throws ctlab::Error for an
 // unknown table, a root without a database or a filter that selects no run.
 Table export_table(const std::string& what, const ResultsLayout& layout, const ExportFilter& filter);
+
+// The settings in an evaluation's key ("seq64-mem64-cmem32-clamp-1-same0-batch8-all"):
+// seq_len, mem_len, cmem_len, clamp_len, same_length (true/false), batch_size, segments
+// (0 = the whole split). Empty for text that is not such a key.
+std::map<std::string, std::string> parse_eval_tag(const std::string& tag);
 
 // Numbers as text: "%.10g", "" for NaN.
 std::string export_number(double v);

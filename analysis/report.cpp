@@ -73,7 +73,7 @@ void save_csv(const Table& t, const std::string& path) {
 
 // The exported tables a report is built from.
 struct ReportTables {
-  Table runs, attention, frequency, metrics;
+  Table runs, attention, frequency, metrics, evaluations;
   std::vector<std::string> axes;       // every axis
   std::vector<std::string> cell_axes;  // every axis but the seed
   std::string score = "score";         // bpc or ppl
@@ -90,6 +90,7 @@ ReportTables load_tables(const ReportOptions& o) {
   t.attention = export_table("attention", layout, f);
   t.frequency = export_table("frequency", layout, f);
   t.metrics = export_table("metrics", layout, f);
+  t.evaluations = export_table("evaluations", layout, f);
   t.axes = axes_of(t.runs, "status");
   for (const auto& a : t.axes)
     if (a != "seed") t.cell_axes.push_back(a);
@@ -292,6 +293,30 @@ void write_runs(std::ostream& md, const ReportTables& t) {
   md_table(md, {"run", "cell", "status", "step", t.score}, rows);
 }
 
+// Stored `ctlab eval` results, each with every setting that changes its value.
+void write_evaluations(std::ostream& md, const ReportTables& t) {
+  const Table& e = t.evaluations;
+  if (e.rows.empty()) return;
+  md << "## Evaluations (ctlab eval)\n\nEach row is one stored evaluation with the settings that produced it "
+        "(segments 0 = the whole split).\n\n";
+  const std::vector<std::string> settings = {"split",     "step",        "seq_len",    "mem_len", "cmem_len",
+                                             "clamp_len", "same_length", "batch_size", "segments"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : e.rows) {
+    std::vector<std::string> row = {"`" + r[0] + "`"};
+    for (const auto& s : settings) row.push_back(r[e.column(s)]);
+    const int sc = e.column(t.score), sc_se = e.column(t.score + "_se");
+    const std::string score = sc < 0 ? "" : r[sc], se = sc_se < 0 ? "" : r[sc_se];
+    row.push_back(score.empty() ? "-"
+                                : fmt(std::stod(score)) + (se.empty() ? "" : " ± " + fmt(std::stod(se))));
+    rows.push_back(row);
+  }
+  auto head = settings;
+  head.insert(head.begin(), "run");
+  head.push_back(t.score + " ± se");
+  md_table(md, head, rows);
+}
+
 std::string region_tag(const std::string& region) {
   return region == "compressed memory" ? "cm" : region == "memory" ? "m" : "s";
 }
@@ -424,15 +449,18 @@ std::string write_report(const ReportOptions& o) {
   save_csv(t.attention, out_dir + "/data/attention.csv");
   save_csv(t.frequency, out_dir + "/data/frequency.csv");
   save_csv(t.metrics, out_dir + "/data/metrics.csv");
+  save_csv(t.evaluations, out_dir + "/data/evaluations.csv");
   std::ostringstream md;
   write_summary(md, o, t);
   write_score_pivot(md, t);
   write_statistics(md, t, out_dir, ResultsLayout(o.results_root));
   write_runs(md, t);
+  write_evaluations(md, t);
   write_attention(md, t);
   write_frequency(md, t);
   write_figures(md, o, out_dir);
-  md << "Data behind every table: `data/*.csv` (runs, metrics, attention and frequency are the tables of "
+  md << "Data behind every table: `data/*.csv` (runs, metrics, evaluations, attention and frequency are the "
+        "tables of "
         "`ctlab export`; cells.csv and comparisons.csv hold the statistics above).\n";
   const std::string path = out_dir + "/report.md";
   write_file_atomic(path, md.str());

@@ -11,6 +11,7 @@ Table build(const ExportContext& ctx) {
   ctx.columns(t, {{"run_id", false}, {"experiment", false}},
               {{"status", false},
                {"attempt", true},
+               {"failures", true},
                {"step", true},
                {"valid_loss", true},
                {"score_name", false},
@@ -28,14 +29,14 @@ Table build(const ExportContext& ctx) {
     for (const auto& m : ctx.store.metrics(r.run_id, "valid/")) {  // by key and step: the last step wins
       if (m.key == "valid/loss") {
         loss = m.value;
-      } else {
+      } else if (m.key == "valid/bpc" || m.key == "valid/ppl") {
         name = m.key.substr(6);
         score = m.value;
       }
     }
     auto row = ctx.prefix(i);
-    for (auto v : {std::string(to_string(r.status)), std::to_string(r.attempt), std::to_string(r.step),
-                   export_number(loss), name, export_number(score),
+    for (auto v : {std::string(to_string(r.status)), std::to_string(r.attempt), std::to_string(r.failures),
+                   std::to_string(r.step), export_number(loss), name, export_number(score),
                    r.diverged_step ? std::to_string(*r.diverged_step) : std::string(), r.error, r.host,
                    r.device, r.started, r.ended})
       row.push_back(v);

@@ -210,7 +210,7 @@ TEST(GridRun, ACellWhosePluginThrowsFailsAndTheOthersComplete) {
   auto again = run_ctlab("grid run " + path + " --results " + dir.path() +
                          "/r --max-attempts 1 --plugin-dir " + CTLAB_TEST_FIXTURE_DIR "/misc");
   EXPECT_EQ(again.exit_code, 1);
-  EXPECT_TRUE(contains(again.output, "failed (attempts used up")) << again.output;
+  EXPECT_TRUE(contains(again.output, "failed (failed attempts used up")) << again.output;
 }
 
 TEST(GridRun, ExpandDryRunAndStatusTables) {

@@ -83,12 +83,22 @@ TEST(PluginHost, RejectsMissingEntryPoint) {
   EXPECT_NE(msg.find("missing entry point 'ctlab_plugin_register'"), std::string::npos) << msg;
 }
 
-TEST(PluginHost, RejectsDuplicateNameAtVersion) {
+TEST(PluginHost, ANameAtVersionOfferedWithOtherContentsNeedsAPin) {
   auto host = builtins();
-  auto first = host.compression_fn("mean_pool@1").path;
-  auto msg = rejection(host, fixture("duplicate"));
-  EXPECT_NE(msg.find("duplicate fn mean_pool@1, already provided by " + first), std::string::npos) << msg;
-  EXPECT_EQ(host.compression_fn("mean_pool@1").path, first);  // the first stays in place
+  const auto genuine = host.compression_fn("mean_pool@1").path;
+  host.load_file(fixture("duplicate"));
+  const auto msg = test::error_of([&] { host.compression_fn("mean_pool"); });
+  EXPECT_NE(msg.find("compression function mean_pool@1 is offered by libraries with different contents: " +
+                     genuine),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("libctlab_plugin_fixture_duplicate.so (sha256 "), std::string::npos) << msg;
+  EXPECT_EQ(host.compression_fn("max_pool").id, "max_pool@1");  // other names are unaffected
+  PluginHost pinned;
+  pinned.set_pins({"mean_pool@1=" + fixture("duplicate")});
+  pinned.load_directories({kPlugins, std::string(CTLAB_TEST_FIXTURE_DIR) + "/duplicate"});
+  EXPECT_NE(pinned.compression_fn("mean_pool@1").path.find("fixture_duplicate"), std::string::npos);
+  EXPECT_EQ(pinned.conflicts().size(), 1u);
 }
 
 TEST(PluginHost, RejectsThrowingRegistrationAndNonLibraries) {
@@ -117,8 +127,8 @@ TEST(PluginHost, ListingContinuesPastBadFiles) {
       EXPECT_FALSE(f.error.empty()) << f.path;
     }
   }
-  EXPECT_EQ(loaded, 10);   // the nine built-ins and misc
-  EXPECT_EQ(rejected, 6);  // junk + five bad fixtures
+  EXPECT_EQ(loaded, 11);   // the nine built-ins, misc and duplicate (a second mean_pool@1)
+  EXPECT_EQ(rejected, 5);  // junk + four bad fixtures
   EXPECT_EQ(host.compression_fn("throwing").id, "throwing@1");
 }
 

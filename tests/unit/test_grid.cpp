@@ -27,7 +27,8 @@ max_steps = 5
 )";
 
 Grid expand(const test::TempDir& dir, const std::string& extra, std::vector<std::string> sets = {}) {
-  return expand_grid(dir.file("grid.ini", std::string(kBase) + extra), {CTLAB_TEST_PLUGIN_DIR}, sets);
+  return expand_grid(dir.file("grid.ini", std::string(kBase) + extra),
+                     PluginSources{{CTLAB_TEST_PLUGIN_DIR}, {}}, sets);
 }
 
 }  // namespace

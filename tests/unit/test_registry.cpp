@@ -62,9 +62,11 @@ TEST(Registry, BuiltInsInHelpOrder) {
   EXPECT_EQ(datasets().names(),
             (std::vector<std::string>{"default", "brown", "enwik8", "text8", "wikitext103", "text",
                                       "synthetic", "recall", "distant_ref"}));
-  EXPECT_EQ(export_tables().names(), (std::vector<std::string>{"runs", "metrics", "attention", "frequency"}));
-  EXPECT_EQ(commands().names(), (std::vector<std::string>{"plugins", "config", "train", "eval", "grid",
-                                                          "merge", "export", "report", "scorecard"}));
+  EXPECT_EQ(export_tables().names(), (std::vector<std::string>{"runs", "metrics", "attention", "frequency",
+                                                               "evaluations", "history"}));
+  EXPECT_EQ(commands().names(),
+            (std::vector<std::string>{"plugins", "config", "train", "eval", "grid", "merge", "export",
+                                      "report", "scorecard", "check"}));
   EXPECT_TRUE(datasets().get("brown").word_level);
   EXPECT_FALSE(datasets().get("synthetic").word_level);
 }

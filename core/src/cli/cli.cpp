@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "config/run_shape.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 #include "util/text.h"
@@ -69,7 +70,18 @@ void parse_command_line(const std::vector<std::string>& args, const po::options_
 void add_plugin_dir_option(po::options_description& desc) {
   desc.add_options()("plugin-dir", po::value<std::vector<std::string>>()->composing(),
                      "extra folder searched for libctlab_plugin_*.so before $CTLAB_PLUGIN_PATH and the "
-                     "installed plugins (repeatable)");
+                     "installed plugins (repeatable)")(
+      "plugin-pin", po::value<std::vector<std::string>>()->composing()->value_name("ID=FILE"),
+      "use this library for name@version when libraries with different contents offer it, e.g. "
+      "mean_pool@1=/opt/plugins/libctlab_plugin_mean_pool.so (repeatable; also $CTLAB_PLUGIN_PIN, "
+      "comma-separated)");
+}
+
+PluginSources plugin_sources(const po::variables_map& vm) {
+  PluginSources s;
+  if (vm.count("plugin-dir")) s.dirs = vm["plugin-dir"].as<std::vector<std::string>>();
+  if (vm.count("plugin-pin")) s.pins = vm["plugin-pin"].as<std::vector<std::string>>();
+  return s;
 }
 
 void add_config_options(po::options_description& desc) {
@@ -97,13 +109,73 @@ ResolvedRun resolve_run(const std::string& file, const std::vector<std::string>&
                         const po::variables_map& vm) {
   ResolvedRun r;
   r.cfg = load_run_config(file, overrides);
-  std::vector<std::string> cli_dirs;
-  if (vm.count("plugin-dir")) cli_dirs = vm["plugin-dir"].as<std::vector<std::string>>();
   r.host = std::make_unique<PluginHost>();
-  r.host->load_directories(PluginHost::search_path(cli_dirs));
+  r.host->load(plugin_sources(vm));
   r.plugins = resolve_plugins(*r.host, r.cfg);
   pin_plugins(r.cfg, r.plugins);
   return r;
+}
+
+void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t workers) {
+  if (!resolve_device(cfg.device).is_cpu()) return;
+  const int64_t available = available_memory_bytes();
+  if (available < 0) return;
+  const auto estimate = estimate_memory(cfg, bptt);
+  if (estimate.total() * workers <= available) return;
+  throw Error(
+      what + " needs an estimated " + estimate.describe(cfg) +
+      (workers > 1 ? " per worker, x " + std::to_string(workers) + " workers," : "") + ", more than the " +
+      format_bytes(available) +
+      " this machine has available: lower batch_size (or raise accumulate), seq_len, mem_len, cmem_len, "
+      "n_layer, d_model or d_ff" +
+      (workers > 1 ? ", or run fewer workers (--jobs)" : "") + " (--skip-memory-check runs it anyway)");
+}
+
+std::vector<std::pair<std::string, std::string>> plugin_hash_params(const ResolvedRun& run) {
+  if (run.cfg.model.cmem_len <= 0) return {};
+  return {{"plugin.compression.sha256", run.plugins.fn->sha256},
+          {"plugin.compression_loss.sha256", run.plugins.loss->sha256}};
+}
+
+void add_accept_plugin_change_option(po::options_description& desc) {
+  desc.add_options()("accept-plugin-change",
+                     "go on although a plugin library's SHA-256 differs from the one recorded with the run "
+                     "(the change is written to the run's history)");
+}
+
+std::string check_recorded_plugins(RunStore& store, const std::string& run_id, const ResolvedRun& run,
+                                   bool accept, const std::string& doing) {
+  const auto params = store.params(run_id);
+  std::vector<std::string> legacy;  // runs recorded before the hashes were params: their plugin artifacts
+  for (const auto& a : store.artifacts(run_id))
+    if (a.kind == "plugin") legacy.push_back(a.sha256);
+  const std::pair<const char*, std::pair<const std::string*, const std::string*>> used[] = {
+      {"compression", {&run.plugins.fn->id, &run.plugins.fn->sha256}},
+      {"compression_loss", {&run.plugins.loss->id, &run.plugins.loss->sha256}}};
+  std::vector<std::string> changes;
+  for (const auto& [key, entry] : used) {
+    if (run.cfg.model.cmem_len <= 0) break;
+    const auto& [id, sha] = entry;
+    const auto path = key == std::string("compression") ? run.plugins.fn->path : run.plugins.loss->path;
+    auto it = params.find(std::string("plugin.") + key + ".sha256");
+    if (it != params.end() && it->second != *sha)
+      changes.push_back(std::string(key) + " " + *id + ": recorded sha256 " + it->second + ", found now " +
+                        *sha + " (" + path + ")");
+    else if (it == params.end() && !legacy.empty() &&
+             std::find(legacy.begin(), legacy.end(), *sha) == legacy.end())
+      changes.push_back(std::string(key) + " " + *id + ": recorded sha256 " + join(legacy, " or ") +
+                        ", found now " + *sha + " (" + path + ")");
+  }
+  if (changes.empty()) return "";
+  const std::string what = join(changes, "; ");
+  if (!accept)
+    throw Error("run " + run_id +
+                " was recorded with other plugin libraries than the ones found now: " + what +
+                ". Results of different code would mix; rebuild or pin the recorded library, or pass "
+                "--accept-plugin-change to " +
+                doing + " with the new one (recorded in the run's history)");
+  store.add_event(run_id, "plugin_change", doing + " with a changed library accepted: " + what);
+  return what;
 }
 
 void add_results_option(po::options_description& desc) {

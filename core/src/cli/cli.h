@@ -14,6 +14,7 @@
 #include "config/options.h"
 #include "config/resolve.h"
 #include "store/results_layout.h"
+#include "store/run_store.h"
 #include "util/registry.h"
 
 namespace ctlab {
@@ -40,8 +41,10 @@ namespace po = boost::program_options;
 void parse_command_line(const std::vector<std::string>& args, const po::options_description& desc,
                         const po::positional_options_description& positional, po::variables_map& vm,
                         const std::string& command);
-// "--plugin-dir" (repeatable).
+// "--plugin-dir" and "--plugin-pin" (both repeatable).
 void add_plugin_dir_option(po::options_description& desc);
+// The plugin folders and pins given on the command line.
+PluginSources plugin_sources(const po::variables_map& vm);
 // "--set key=value" (repeatable) and one "--<key> value" flag per run option.
 void add_config_options(po::options_description& desc);
 // The overrides given on the command line, as key=value strings, in order.
@@ -60,6 +63,23 @@ struct ResolvedRun {
 };
 ResolvedRun resolve_run(const std::string& file, const std::vector<std::string>& overrides,
                         const po::variables_map& vm);
+// The SHA-256 of the plugin libraries a run uses, as stored in its params
+// (plugin.compression.sha256, plugin.compression_loss.sha256); none for a run without
+// compressed memory, which runs no plugin.
+std::vector<std::pair<std::string, std::string>> plugin_hash_params(const ResolvedRun& run);
+// Refuses (ctlab::Error, exit 2) a run whose estimated training memory (config/run_shape.h)
+// exceeds what this machine has available, naming the keys that set its size. Made for
+// CPU devices only (a CUDA device's allocator reports its own out-of-memory errors, which
+// the trainer names with the same estimate). `workers` runs of this size share the memory.
+void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t workers = 1);
+// "--accept-plugin-change".
+void add_accept_plugin_change_option(po::options_description& desc);
+// Compares the plugin libraries recorded with an existing run with the ones resolved now.
+// A difference is refused (ctlab::Error, exit 2) naming both hashes and files, unless
+// `accept`, in which case it is written to the run's history and returned ("" when none).
+std::string check_recorded_plugins(RunStore& store, const std::string& run_id, const ResolvedRun& run,
+                                   bool accept, const std::string& doing);
+
 // "--results DIR" (default "results").
 void add_results_option(po::options_description& desc);
 ResultsLayout results_layout(const po::variables_map& vm);

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "config/resolve.h"
+#include "config/run_data.h"
 #include "config/run_shape.h"
 
 namespace ctlab {
@@ -23,17 +24,22 @@ int cmd_config(const std::vector<std::string>& args) {
 
   std::string file = vm.count("file") ? vm["file"].as<std::string>() : "";
   auto run = resolve_run(file, config_overrides(vm), vm);
+  // The data set the vocabulary (word-level data) and must hold one segment per stream:
+  // the run id printed is the one `ctlab train` uses.
+  load_run_data(run.cfg);
+  const bool bptt = run.plugins.loss->spec.mode == LossMode::Bptt;
   std::cout << "# run_id = " << run_id_of(run.cfg) << "\n"
             << "# " << cost_and_reach(run.cfg.model).describe(run.cfg.model) << "\n"
+            << "# training memory (estimate): " << estimate_memory(run.cfg, bptt).describe(run.cfg) << "\n"
             << format_run_config(run.cfg);
-  const auto warning = bptt_reach_warning(run.cfg, run.plugins.loss->spec.mode == LossMode::Bptt);
+  const auto warning = bptt_reach_warning(run.cfg, bptt);
   if (!warning.empty()) std::cerr << "warning: " << warning << "\n";
   return kExitOk;
 }
 
 CommandDef config_command() {
   return {"config", "ctlab config [<run.ini>] [--set key=value]... [--<key> value]...",
-          "resolve and validate a run configuration and print it as INI", cmd_config};
+          "resolve and validate a run configuration (with its data) and print it as INI", cmd_config};
 }
 
 }  // namespace ctlab

@@ -10,10 +10,13 @@
 #include "config/run_data.h"
 #include "model/factory.h"
 #include "runtime/runtime.h"
+#include "store/heartbeat.h"
+#include "store/ownership.h"
 #include "store/run_store.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "util/process.h"
 
 namespace ctlab {
 
@@ -46,12 +49,8 @@ void evaluate_run(ResolvedRun& run, const Corpus& corpus, RunStore& store, const
                    cfg.train.precision == Precision::Bf16);
   const auto& r = a.eval;
   const std::string group = "/eval/" + split + "/" + settings.tag();
-  std::string analysis_note;
-  try {
-    write_analysis(paths.analysis, group, a, {run_id, step, split, settings.tag()}, {}, &a.eval);
-  } catch (const Error& err) {
-    analysis_note = std::string("warning: ") + err.what();
-  }
+  // A failed write stores nothing: the previous analysis file and metrics stay as they were.
+  write_analysis(paths.analysis, group, a, {run_id, step, split, settings.tag()}, {}, &a.eval);
   const char* score = score_name(corpus.word_level);
   const double value = score_of(r.loss, corpus.word_level);
   const std::string prefix = "eval/" + split + "/" + settings.tag() + "/";
@@ -68,11 +67,8 @@ void evaluate_run(ResolvedRun& run, const Corpus& corpus, RunStore& store, const
   std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
               run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score,
               value, r.loss, static_cast<long long>(r.tokens), static_cast<long long>(r.segments));
-  if (analysis_note.empty())
-    std::printf("analysis (attention over %lld segments with full memories, token frequencies) in %s:%s\n",
-                static_cast<long long>(a.full_segments), paths.analysis.c_str(), group.c_str());
-  else
-    std::printf("%s\n", analysis_note.c_str());
+  std::printf("analysis (attention over %lld segments with full memories, token frequencies) in %s:%s\n",
+              static_cast<long long>(a.full_segments), paths.analysis.c_str(), group.c_str());
 }
 
 }  // namespace
@@ -93,6 +89,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       "threads", po::value<std::string>(), "intra-op threads");
   add_results_option(desc);
   add_plugin_dir_option(desc);
+  add_accept_plugin_change_option(desc);
   po::positional_options_description pos;
   pos.add("run_id", 1);
   po::variables_map vm;
@@ -116,6 +113,30 @@ int cmd_eval(const std::vector<std::string>& args) {
     throw Error("'" + paths.config + "' does not describe run " + run_id + " (its run_id is " +
                 run_id_of(run.cfg) + ")");
   Corpus corpus = load_run_data(run.cfg);
+  check_recorded_plugins(store, run_id, run, vm.count("accept-plugin-change") > 0, "evaluate");
+  const std::string owner = process_owner();
+  Holding seen;
+  if (!store.hold_run(run_id, owner, [&](const std::optional<RunRecord>& r) {
+        seen = holding_of(*r, kStaleAfterSeconds);
+        return !seen.held;
+      }))
+    throw Error("run " + run_id + " is held by " + seen.holder +
+                "; one process at a time trains or evaluates a run: wait for it, or stop it and re-run");
+  if (seen.takeover)
+    store.add_event(run_id, "takeover", "taken over by ctlab eval " + owner + " from " + seen.holder);
+  struct Release {
+    RunStore& store;
+    const std::string& run_id;
+    const std::string& owner;
+    ~Release() {
+      try {
+        store.release_run(run_id, owner);
+      } catch (...) {
+        // the holder is a process that is about to be gone: the next one sees it as free
+      }
+    }
+  } release{store, run_id, owner};
+  HeartbeatThread heartbeat(store.path(), run_id, owner);
   evaluate_run(run, corpus, store, run_id, paths, split);
   return kExitOk;
 }

@@ -108,7 +108,7 @@ int grid_status(const Grid& grid, const std::string& root, int64_t shard, int64_
 }
 
 GridRunOptions run_options(const po::variables_map& vm, const std::string& root, int64_t shard,
-                           int64_t shards, const std::vector<std::string>& plugin_dirs) {
+                           int64_t shards, const PluginSources& plugins) {
   GridRunOptions o;
   o.jobs = vm["jobs"].as<int64_t>();
   if (vm.count("devices")) {
@@ -124,8 +124,18 @@ GridRunOptions run_options(const po::variables_map& vm, const std::string& root,
   o.dry_run = vm.count("dry-run") > 0;
   o.stale_after = vm["stale-after"].as<int64_t>();
   o.results_root = root;
-  o.plugin_dirs = plugin_dirs;
+  o.plugins = plugins;
   return o;
+}
+
+// Every cell must fit in memory beside the other workers, before any of them starts.
+void check_grid_memory(const Grid& grid, const GridRunOptions& o) {
+  if (o.dry_run || !o.devices.empty()) return;
+  const int64_t workers = std::min<int64_t>(o.jobs, static_cast<int64_t>(grid.cells.size()));
+  for (const auto& c : grid.cells) {
+    const bool bptt = grid.host->compression_loss(c.cfg.compression_loss.name).spec.mode == LossMode::Bptt;
+    check_memory_fits(c.cfg, bptt, "grid cell [" + std::to_string(c.index) + "] " + c.name, workers);
+  }
 }
 
 po::options_description grid_options() {
@@ -138,12 +148,16 @@ po::options_description grid_options() {
       "shard", po::value<std::string>()->default_value(""),
       "run only shard i of N (i/N, 0-based); default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT")(
       "max-attempts", po::value<int64_t>()->default_value(2),
-      "retry a failed cell until it has this many attempts")("retry-diverged", "run diverged cells again")(
-      "stale-after", po::value<int64_t>()->default_value(120),
-      "seconds without a heartbeat after which a running cell is resumed")(
-      "dry-run", "show what would run, run nothing")("set",
-                                                     po::value<std::vector<std::string>>()->composing(),
-                                                     "override a key in every cell: --set max_steps=10");
+      "retry a failed cell until it has failed this many times (interruptions do not count)")(
+      "retry-diverged", "run diverged cells again")(
+      "stale-after", po::value<int64_t>()->default_value(kStaleAfterSeconds),
+      "seconds without a heartbeat after which a cell held on another host is taken over (a holder on "
+      "this host is waited for as long as its process lives)")("dry-run", "show what would run, run nothing")(
+      "skip-memory-check", "run cells even when their estimated memory exceeds what the machine has")(
+      "accept-plugin-change",
+      "resume cells although a plugin library's SHA-256 differs from the one recorded (written to each "
+      "run's history)")("set", po::value<std::vector<std::string>>()->composing(),
+                        "override a key in every cell: --set max_steps=10");
   add_results_option(desc);
   add_plugin_dir_option(desc);
   return desc;
@@ -170,15 +184,18 @@ int cmd_grid(const std::vector<std::string>& args) {
     throw Error("--jobs " + std::to_string(vm["jobs"].as<int64_t>()) + ": expected >= 1");
   if (vm["max-attempts"].as<int64_t>() < 1) throw Error("--max-attempts: expected >= 1");
 
-  std::vector<std::string> plugin_dirs, sets;
-  if (vm.count("plugin-dir")) plugin_dirs = vm["plugin-dir"].as<std::vector<std::string>>();
+  std::vector<std::string> sets;
+  const auto plugins = plugin_sources(vm);
   if (vm.count("set")) sets = vm["set"].as<std::vector<std::string>>();
   auto [shard, shards] = parse_shard(vm["shard"].as<std::string>());
-  Grid grid = expand_grid(vm["file"].as<std::string>(), plugin_dirs, sets);
+  Grid grid = expand_grid(vm["file"].as<std::string>(), plugins, sets);
   const std::string root = shard_root(vm, shard, shards);
   if (action == "expand") return grid_expand(grid, shards);
   if (action == "status") return grid_status(grid, root, shard, shards);
-  return run_grid(grid, run_options(vm, root, shard, shards, plugin_dirs));
+  auto options = run_options(vm, root, shard, shards, plugins);
+  if (!vm.count("skip-memory-check")) check_grid_memory(grid, options);
+  options.accept_plugin_change = vm.count("accept-plugin-change") > 0;
+  return run_grid(grid, options);
 }
 
 CommandDef grid_command() {

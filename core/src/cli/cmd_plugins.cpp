@@ -30,6 +30,21 @@ void print_params(const std::vector<ParamSpec>& params, const std::string& prefi
   }
 }
 
+// Names offered by libraries with different contents, and whether a pin settles them.
+void print_conflicts(const PluginHost& host) {
+  for (const auto& [what, offered] : host.conflicts()) {
+    const auto id = what.substr(what.find(' ') + 1);
+    const auto pin = host.pins().find(id);
+    std::cout << "\n"
+              << what << " is offered by libraries with different contents"
+              << (pin == host.pins().end()
+                      ? " (not usable until one is pinned with --plugin-pin " + id + "=FILE)"
+                      : " (pinned to " + pin->second + ")")
+              << ":\n";
+    for (const auto& p : offered) std::cout << "  " << p.path << "  sha256 " << p.sha256 << "\n";
+  }
+}
+
 }  // namespace
 
 int cmd_plugins(const std::vector<std::string>& args) {
@@ -46,11 +61,10 @@ int cmd_plugins(const std::vector<std::string>& args) {
   if (vm.count("help")) return print_help(self, desc);
 
   std::string action = vm.count("action") ? vm["action"].as<std::string>() : "list";
-  std::vector<std::string> cli_dirs;
-  if (vm.count("plugin-dir")) cli_dirs = vm["plugin-dir"].as<std::vector<std::string>>();
-  auto dirs = PluginHost::search_path(cli_dirs);
+  const auto sources = plugin_sources(vm);
+  const auto dirs = PluginHost::search_path(sources.dirs);
   PluginHost host;
-  host.load_directories(dirs);
+  host.load(sources);
 
   if (action == "list") {
     if (vm.count("name"))
@@ -74,6 +88,7 @@ int cmd_plugins(const std::vector<std::string>& args) {
       any_bad = true;
       std::cout << "  " << f.path << "\n    " << f.error << "\n";
     }
+    print_conflicts(host);
     std::cout << "\nsearched: " << join(dirs, ":") << "\n";
     return kExitOk;
   }

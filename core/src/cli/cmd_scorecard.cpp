@@ -85,11 +85,10 @@ std::string grid_text(const std::string& experiment, const std::string& fn, cons
 
 // The loss that trains the function: the user's, else none for a function without
 // parameters and attention_reconstruction for one with.
-std::string loss_for(const po::variables_map& vm, const std::vector<std::string>& plugin_dirs,
-                     const std::string& fn) {
+std::string loss_for(const po::variables_map& vm, const PluginSources& plugins, const std::string& fn) {
   if (vm.count("loss")) return vm["loss"].as<std::string>();
   PluginHost host;
-  host.load_directories(PluginHost::search_path(plugin_dirs));
+  host.load(plugins);
   return host.compression_fn(fn).spec.trainable ? "attention_reconstruction" : "none";
 }
 
@@ -168,11 +167,11 @@ int cmd_scorecard(const std::vector<std::string>& args) {
     throw Error("ctlab scorecard: expected a compression function, e.g. 'ctlab scorecard conv1d'");
   if (vm["jobs"].as<int64_t>() < 1)
     throw Error("--jobs " + std::to_string(vm["jobs"].as<int64_t>()) + ": expected >= 1");
-  std::vector<std::string> plugin_dirs, sets;
-  if (vm.count("plugin-dir")) plugin_dirs = vm["plugin-dir"].as<std::vector<std::string>>();
+  std::vector<std::string> sets;
+  const auto plugins = plugin_sources(vm);
   if (vm.count("set")) sets = vm["set"].as<std::vector<std::string>>();
   const std::string fn = vm["function"].as<std::string>();
-  const std::string loss = loss_for(vm, plugin_dirs, fn);
+  const std::string loss = loss_for(vm, plugins, fn);
   const ResultsLayout layout = results_layout(vm);
   const std::string experiment = "scorecard-" + slug(fn) + (vm.count("loss") ? "-" + slug(loss) : "");
   const std::string dir = layout.root() + "/scorecards/" + experiment;
@@ -183,7 +182,7 @@ int cmd_scorecard(const std::vector<std::string>& args) {
   write_file_atomic(tmp.string(), text);
   Grid grid;
   try {
-    grid = expand_grid(tmp.string(), plugin_dirs, sets);
+    grid = expand_grid(tmp.string(), plugins, sets);
   } catch (...) {
     fs::remove(tmp);
     throw;
@@ -195,7 +194,7 @@ int cmd_scorecard(const std::vector<std::string>& args) {
   GridRunOptions o;
   o.jobs = vm["jobs"].as<int64_t>();
   o.results_root = layout.root();
-  o.plugin_dirs = plugin_dirs;
+  o.plugins = plugins;
   const int rc = run_grid(grid, o);
   print_scorecard(grid, layout, fn, loss);
   return rc;

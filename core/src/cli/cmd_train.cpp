@@ -10,17 +10,21 @@
 #include "config/run_data.h"
 #include "config/run_shape.h"
 #include "runtime/runtime.h"
+#include "store/heartbeat.h"
+#include "store/ownership.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
+#include "util/process.h"
 #include "util/sha256.h"
 
 namespace ctlab {
 namespace {
 
 // Registers the run as running by this process, with its metadata, params and artifacts.
-void record_start(RunStore& store, const ResolvedRun& run, const std::string& run_id, const RunPaths& paths) {
+void record_start(RunStore& store, const ResolvedRun& run, const std::string& run_id, const RunPaths& paths,
+                  const std::string& owner) {
   const auto& cfg = run.cfg;
   RunRecord meta;
   meta.run_id = run_id;
@@ -33,13 +37,18 @@ void record_start(RunStore& store, const ResolvedRun& run, const std::string& ru
   meta.torch_version = torch_version();
   meta.blas = blas_info().summary();
   meta.config = format_run_config(cfg);
-  meta.owner = host_name() + ":" + std::to_string(::getpid());
+  meta.owner = owner;
   auto params = config_params(cfg);
+  const auto hashes = plugin_hash_params(run);
+  params.insert(params.end(), hashes.begin(), hashes.end());
   const auto shape = cost_and_reach(cfg.model);
   params.insert(params.end(), {{"derived.attention_cost", std::to_string(shape.key_slots)},
                                {"derived.reach_layer", std::to_string(shape.layer_reach)},
                                {"derived.reach_stack", std::to_string(shape.stack_reach)}});
-  store.start_run(meta, params);
+  const auto attempt = store.start_run(meta, params);
+  store.add_event(run_id, "start",
+                  "attempt " + std::to_string(attempt) + " by " + owner +
+                      (::getenv("CTLAB_GRID_WORKER") ? " (grid worker)" : ""));
   store.add_artifact(run_id, "plugin", run.plugins.fn->path, run.plugins.fn->sha256);
   store.add_artifact(run_id, "plugin", run.plugins.loss->path, run.plugins.loss->sha256);
   // Files of the run folder are recorded relative to the results root, so roots can move
@@ -66,6 +75,55 @@ int report_outcome(const TrainOutcome& outcome, RunStore& store, const std::stri
   return outcome.exit_code();
 }
 
+// Makes this process the run's holder (atomically, in the store), unless another live
+// process holds it. Logs a takeover from a silent holder on another host.
+void claim_for_training(RunStore& store, const ResolvedRun& run, const std::string& run_id,
+                        const std::string& owner) {
+  RunRecord meta;
+  meta.run_id = run_id;
+  meta.experiment = run.cfg.experiment;
+  meta.config = format_run_config(run.cfg);
+  Holding seen;
+  const bool claimed = store.claim_run(meta, owner, [&](const std::optional<RunRecord>& r) {
+    if (!r) return true;
+    seen = holding_of(*r, kStaleAfterSeconds);
+    return !seen.held;
+  });
+  if (!claimed)
+    throw Error("run " + run_id + " is held by " + seen.holder +
+                "; one process at a time trains or evaluates a run: wait for it, or stop it and re-run");
+  if (seen.takeover)
+    store.add_event(run_id, "takeover", "taken over by ctlab train " + owner + " from " + seen.holder);
+}
+
+// Checks everything that can refuse the run before anything is written: completed already,
+// a checkpoint of another run in its folder, changed plugin libraries, another holder.
+// Returns false when there is nothing to do.
+bool prepare_run(RunStore& store, const ResolvedRun& run, const std::string& run_id, const RunPaths& paths,
+                 bool accept_plugin_change, const std::string& owner) {
+  const auto existing = store.find_run(run_id);
+  if (existing && existing->status == RunStatus::Completed) {
+    std::cout << "run " << run_id << " already completed at step " << existing->step << " (" << paths.dir
+              << "); change the configuration or the seed for a new run\n";
+    return false;
+  }
+  if (boost::filesystem::exists(paths.checkpoint)) {
+    const auto belongs_to = checkpoint_run_id(paths.checkpoint);
+    if (!belongs_to.empty() && belongs_to != run_id)
+      throw Error("checkpoint '" + paths.checkpoint + "' belongs to run " + belongs_to + ", not to run " +
+                  run_id + " (was it copied from another run's folder?); remove it to train run " + run_id +
+                  " from step 0");
+  }
+  if (existing) {
+    if (auto held = holding_of(*existing, kStaleAfterSeconds); held.held)
+      throw Error("run " + run_id + " is held by " + held.holder +
+                  "; one process at a time trains or evaluates a run: wait for it, or stop it and re-run");
+    check_recorded_plugins(store, run_id, run, accept_plugin_change, "resume");
+  }
+  claim_for_training(store, run, run_id, owner);
+  return true;
+}
+
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& args) {
@@ -73,9 +131,11 @@ int cmd_train(const std::vector<std::string>& args) {
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "run file (INI)")(
       "expect-run-id", po::value<std::string>(),
-      "fail unless the resolved run has this id (used by grid workers)");
+      "fail unless the resolved run has this id (used by grid workers)")(
+      "skip-memory-check", "train even when the estimated memory exceeds what the machine has available");
   add_results_option(desc);
   add_plugin_dir_option(desc);
+  add_accept_plugin_change_option(desc);
   add_config_options(desc);
   po::positional_options_description pos;
   pos.add("file", 1);
@@ -87,6 +147,8 @@ int cmd_train(const std::vector<std::string>& args) {
 
   auto run = resolve_run(vm["file"].as<std::string>(), config_overrides(vm), vm);
   Corpus corpus = load_run_data(run.cfg);
+  if (!vm.count("skip-memory-check"))
+    check_memory_fits(run.cfg, run.plugins.loss->spec.mode == LossMode::Bptt, "run " + run_id_of(run.cfg));
   resolve_device(
       run.cfg.device);  // a CUDA device that is not there is a usage error, before anything is written
   const std::string run_id = run_id_of(run.cfg);
@@ -99,24 +161,20 @@ int cmd_train(const std::vector<std::string>& args) {
   layout.prepare();
   RunStore store(layout.database());
   const auto paths = layout.run(run_id);
-  if (auto existing = store.find_run(run_id); existing && existing->status == RunStatus::Completed) {
-    std::cout << "run " << run_id << " already completed at step " << existing->step << " (" << paths.dir
-              << "); change the configuration or the seed for a new run\n";
-    return kExitOk;
+  const std::string owner = process_owner();
+  if (!prepare_run(store, run, run_id, paths, vm.count("accept-plugin-change") > 0, owner)) return kExitOk;
+  try {
+    boost::filesystem::create_directories(paths.dir);
+    if (int n = remove_stale_temp_files(paths.dir))
+      std::cout << "removed " << n << " temporary file(s) left in " << paths.dir
+                << " by writers that were killed\n";
+    write_file_atomic(paths.config, "# run_id = " + run_id + "\n" + format_run_config(run.cfg));
+    record_start(store, run, run_id, paths, owner);
+  } catch (const std::exception& e) {
+    store.finish_run(run_id, RunStatus::Failed, 0, brief_what(e));
+    throw;
   }
-  if (boost::filesystem::exists(paths.checkpoint)) {
-    const auto owner = checkpoint_run_id(paths.checkpoint);
-    if (!owner.empty() && owner != run_id)
-      throw Error("checkpoint '" + paths.checkpoint + "' belongs to run " + owner + ", not to run " + run_id +
-                  " (was it copied from another run's folder?); remove it to train run " + run_id +
-                  " from step 0");
-  }
-  boost::filesystem::create_directories(paths.dir);
-  if (int n = remove_stale_temp_files(paths.dir))
-    std::cout << "removed " << n << " temporary file(s) left in " << paths.dir
-              << " by writers that were killed\n";
-  write_file_atomic(paths.config, "# run_id = " + run_id + "\n" + format_run_config(run.cfg));
-  record_start(store, run, run_id, paths);
+  HeartbeatThread heartbeat(store.path(), run_id, owner);
   Trainer trainer(run.cfg, *run.host, run.plugins, corpus, store, run_id, paths);
   return report_outcome(trainer.run(), store, run_id, paths, corpus);
 }

@@ -18,6 +18,22 @@ struct CostReach {
 };
 CostReach cost_and_reach(const ModelOptions& m);
 
+// What a training run needs in memory, estimated from the keys that set its size, before
+// anything is allocated. float32; parameters with their gradients and Adam's two moments,
+// and the activations one training chunk keeps for its backward pass (attention scores
+// and probabilities over every key slot, per-token hidden states, the output logits).
+struct MemoryEstimate {
+  int64_t parameters = 0;        // count (the compression function's own are not included)
+  int64_t parameter_bytes = 0;   // weights, gradients, Adam moments
+  int64_t activation_bytes = 0;  // one chunk of batch_size / accumulate streams
+  int64_t total() const { return parameter_bytes + activation_bytes; }
+  // "1.2 GiB (parameters 3.4M x 16 bytes = ...; activations ... for ...)" naming the keys.
+  std::string describe(const RunConfig& cfg) const;
+};
+// `bptt`: the compression loss unrolls train.bptt_segments segments in one graph.
+MemoryEstimate estimate_memory(const RunConfig& cfg, bool bptt);
+std::string format_bytes(int64_t bytes);
+
 // For a bptt compression loss (bptt = true): "" when the unrolled segments reach every
 // compression event whose slots a segment's loss reads, else a warning with the numbers.
 std::string bptt_reach_warning(const RunConfig& cfg, bool bptt);

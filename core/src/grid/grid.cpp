@@ -239,14 +239,14 @@ std::vector<const GridCell*> shard_cells(const Grid& grid, int64_t shard, int64_
   return out;
 }
 
-Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin_dirs,
+Grid expand_grid(const std::string& path, const PluginSources& plugins,
                  const std::vector<std::string>& overrides) {
   Grid grid;
   grid.path = path;
   const GridSpec spec = parse_grid(read_ini(path), grid.axes);
   check_overrides(spec, overrides);
   grid.host = std::make_unique<PluginHost>();
-  grid.host->load_directories(PluginHost::search_path(plugin_dirs));
+  grid.host->load(plugins);
   std::map<std::string, Corpus> corpora;  // one load per distinct data configuration
   std::set<std::string> seen_ids;
   std::vector<std::string> problems;

@@ -39,7 +39,7 @@ struct Grid {
 
 // Expands and validates the grid. `overrides` ("key=value") apply to every cell after the
 // file. Throws ctlab::Error naming the file and line, or every bad cell and its problem.
-Grid expand_grid(const std::string& path, const std::vector<std::string>& plugin_dirs,
+Grid expand_grid(const std::string& path, const PluginSources& plugins,
                  const std::vector<std::string>& overrides);
 
 // "i/N" -> (i, N) with 0 <= i < N; "" -> from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT,

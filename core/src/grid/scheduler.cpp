@@ -16,29 +16,17 @@
 #include <thread>
 
 #include "runtime/runtime.h"
+#include "store/heartbeat.h"
+#include "store/ownership.h"
 #include "store/results_layout.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/process.h"
 #include "util/signals.h"
 #include "util/text.h"
 
 namespace ctlab {
 namespace {
-
-int64_t age_seconds(const std::string& iso) {
-  std::tm tm{};
-  if (iso.empty() || !strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return 1LL << 40;
-  return static_cast<int64_t>(std::time(nullptr) - timegm(&tm));
-}
-
-// Whether the process named by owner ("host:pid") is certainly gone.
-bool owner_gone(const std::string& owner) {
-  auto colon = owner.rfind(':');
-  if (colon == std::string::npos) return true;
-  if (owner.substr(0, colon) != host_name()) return false;  // another machine: trust the heartbeat
-  pid_t pid = static_cast<pid_t>(std::atoll(owner.c_str() + colon + 1));
-  return pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH);
-}
 
 std::string last_line(const std::string& path) {
   std::ifstream in(path);
@@ -70,7 +58,7 @@ const char* action_name(CellAction a) {
     case CellAction::Diverged:
       return "diverged (skipped; --retry-diverged runs it again)";
     case CellAction::GaveUp:
-      return "failed (attempts used up; --max-attempts allows more)";
+      return "failed (failed attempts used up; --max-attempts allows more)";
     case CellAction::RunningElsewhere:
       return "running elsewhere";
   }
@@ -83,17 +71,17 @@ bool action_runs(CellAction a) {
 
 CellAction decide(const std::optional<RunRecord>& r, const GridRunOptions& o) {
   if (!r) return CellAction::Start;
+  if (r->status == RunStatus::Completed) return CellAction::Done;
+  if (r->status == RunStatus::Diverged && !o.retry_diverged) return CellAction::Diverged;
+  if (holding_of(*r, o.stale_after).held) return CellAction::RunningElsewhere;
   switch (r->status) {
     case RunStatus::Completed:
       return CellAction::Done;
     case RunStatus::Diverged:
-      return o.retry_diverged ? CellAction::Retry : CellAction::Diverged;
-    case RunStatus::Failed:
-      return r->attempt < o.max_attempts ? CellAction::Retry : CellAction::GaveUp;
-    case RunStatus::Running: {
-      const bool stale = owner_gone(r->owner) || age_seconds(r->heartbeat) > o.stale_after;
-      return stale ? CellAction::Resume : CellAction::RunningElsewhere;
-    }
+      return CellAction::Retry;
+    case RunStatus::Failed:  // only failures count: interruptions resume from their checkpoint
+      return r->failures < o.max_attempts ? CellAction::Retry : CellAction::GaveUp;
+    case RunStatus::Running:
     case RunStatus::Interrupted:
     case RunStatus::Pending:
       return CellAction::Resume;
@@ -113,7 +101,7 @@ class Scheduler {
         cells_(shard_cells(grid, o.shard, o.shards)),
         store_((layout_.prepare(), layout_.database())),
         self_(boost::dll::program_location().string()),
-        owner_(host_name() + ":" + std::to_string(::getpid())),
+        owner_(process_owner()),
         tty_(isatty(fileno(stdout))) {
     const bool gpu = !o.devices.empty();
     const int64_t slots = gpu ? static_cast<int64_t>(o.devices.size()) : std::max<int64_t>(1, o.jobs);
@@ -135,6 +123,8 @@ class Scheduler {
   bool reap();  // true while a worker is running
   void report_finished(Worker& w, int wait_status);
   void draw(bool force);
+  // Refreshes the heartbeat of cells claimed but not yet taken over by their worker.
+  void keep_claims_alive();
   void clear_live_block();
   int summarise();
 
@@ -151,7 +141,22 @@ class Scheduler {
   int drawn_ = 0;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point last_report_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_touch_ = std::chrono::steady_clock::now();
 };
+
+void Scheduler::keep_claims_alive() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_touch_ < std::chrono::seconds(HeartbeatThread::kPeriodSeconds)) return;
+  last_touch_ = now;
+  for (const auto& w : workers_) {
+    if (w.pid < 0) continue;
+    try {
+      store_.touch(w.cell->run_id, owner_);  // no-op once the worker holds the run
+    } catch (const Error&) {
+      // a busy or full store: the next period tries again
+    }
+  }
+}
 
 void Scheduler::plan() {
   std::printf(
@@ -176,9 +181,22 @@ bool Scheduler::claim(const GridCell& cell) {
   meta.run_id = cell.run_id;
   meta.experiment = cell.cfg.experiment;
   meta.config = format_run_config(cell.cfg);
-  if (!store_.claim_run(meta, owner_,
-                        [&](const std::optional<RunRecord>& r) { return action_runs(decide(r, o_)); }))
+  std::string taken_from;
+  if (!store_.claim_run(meta, owner_, [&](const std::optional<RunRecord>& r) {
+        if (!action_runs(decide(r, o_))) return false;
+        if (r) {
+          const auto h = holding_of(*r, o_.stale_after);
+          if (h.takeover) taken_from = h.holder;
+        }
+        return true;
+      }))
     return false;
+  if (!taken_from.empty()) {
+    store_.add_event(cell.run_id, "takeover", "claimed by grid scheduler " + owner_ + " from " + taken_from);
+    clear_live_block();
+    std::printf("takeover [%lld] %s: its holder was %s\n", static_cast<long long>(cell.index),
+                cell.run_id.c_str(), taken_from.c_str());
+  }
   // The cell's place in the grid, for exports and reports (grid.<axis> = value).
   std::vector<std::pair<std::string, std::string>> axes = {{"grid_axes", join(grid_.axes, ",")}};
   if (!grid_.baseline_text.empty()) axes.emplace_back("grid_baseline", grid_.baseline_text);
@@ -212,6 +230,7 @@ void Scheduler::exec_worker(const std::vector<std::string>& argv, const std::str
   if (f) dup2(fileno(stdout), fileno(stderr));
   setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);  // no oversubscription across workers
   setenv("OMP_NUM_THREADS", threads.c_str(), 1);
+  setenv("CTLAB_GRID_WORKER", "1", 1);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -226,11 +245,13 @@ void Scheduler::launch(Worker& w, const GridCell& cell) {
   write_file_atomic(paths.config, "# run_id = " + cell.run_id + "\n# grid cell: " + cell.name + "\n" +
                                       format_run_config(cell.cfg));
   const std::string threads = std::to_string(cell.cfg.threads > 0 ? cell.cfg.threads : threads_);
-  std::vector<std::string> argv = {self_,       "train",         paths.config,
-                                   "--results", o_.results_root, "--expect-run-id",
-                                   cell.run_id, "--set",         "threads=" + threads};
+  std::vector<std::string> argv = {
+      self_,       "train", paths.config,         "--results",          o_.results_root, "--expect-run-id",
+      cell.run_id, "--set", "threads=" + threads, "--skip-memory-check"};  // checked for all workers together
+  if (o_.accept_plugin_change) argv.push_back("--accept-plugin-change");
   if (!w.device.empty()) argv.insert(argv.end(), {"--set", "device=" + w.device});
-  for (const auto& d : o_.plugin_dirs) argv.insert(argv.end(), {"--plugin-dir", d});
+  for (const auto& d : o_.plugins.dirs) argv.insert(argv.end(), {"--plugin-dir", d});
+  for (const auto& p : o_.plugins.pins) argv.insert(argv.end(), {"--plugin-pin", p});
   pid_t parent = ::getpid();
   std::fflush(nullptr);  // or the child's copy of our buffered output is printed twice
   pid_t pid = fork();
@@ -356,6 +377,7 @@ int Scheduler::run() {
       for (auto& w : workers_) idle = idle && w.pid < 0;
       if (idle) break;
     }
+    keep_claims_alive();
     draw(false);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

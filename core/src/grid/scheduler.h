@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "grid/grid.h"
+#include "store/ownership.h"
 #include "store/run_store.h"
 
 namespace ctlab {
@@ -20,9 +21,10 @@ struct GridRunOptions {
   int64_t max_attempts = 2;  // a failed cell is retried until it has this many attempts
   bool retry_diverged = false;
   bool dry_run = false;
-  int64_t stale_after = 120;  // seconds without a heartbeat before a running cell is abandoned
+  int64_t stale_after = kStaleAfterSeconds;  // seconds without a heartbeat before a running cell is abandoned
   std::string results_root = "results";
-  std::vector<std::string> plugin_dirs;
+  PluginSources plugins;  // passed on to every worker
+  bool accept_plugin_change = false;
 };
 
 enum class CellAction { Start, Resume, Retry, Done, Diverged, GaveUp, RunningElsewhere };

@@ -81,6 +81,81 @@ std::vector<std::string> PluginHost::search_path(const std::vector<std::string>&
   return out;
 }
 
+void PluginHost::set_pins(const std::vector<std::string>& pins) {
+  for (const auto& pin : pins) {
+    const auto eq = pin.find('=');
+    const std::string id = eq == std::string::npos ? pin : trim(pin.substr(0, eq));
+    const std::string file = eq == std::string::npos ? "" : trim(pin.substr(eq + 1));
+    const auto at = id.find('@');
+    if (eq == std::string::npos || file.empty() || at == std::string::npos || !valid_name(id.substr(0, at)) ||
+        id.find_first_not_of("0123456789", at + 1) != std::string::npos || at + 1 == id.size())
+      throw Error(
+          "plugin pin '" + pin +
+          "': expected name@version=FILE, e.g. mean_pool@1=/opt/plugins/libctlab_plugin_mean_pool.so");
+    boost::system::error_code ec;
+    if (!fs::is_regular_file(file, ec))
+      throw Error("plugin pin '" + pin + "': no library file '" + file + "'");
+    const std::string canon = fs::weakly_canonical(fs::path(file), ec).string();
+    auto [it, added] = pins_.emplace(id, canon);
+    if (!added && it->second != canon)
+      throw Error("plugin pin '" + pin + "': " + id + " is already pinned to '" + it->second + "'");
+  }
+}
+
+void PluginHost::load(const PluginSources& sources) {
+  auto pins = sources.pins;
+  if (const char* env = std::getenv("CTLAB_PLUGIN_PIN"))
+    for (const auto& p : split(env, ','))
+      if (!trim(p).empty()) pins.push_back(trim(p));
+  set_pins(pins);
+  load_directories(search_path(sources.dirs));
+  for (const auto& [id, path] : pins_) {  // a pinned library outside the search path
+    try {
+      load_file(path);
+    } catch (const Error&) {
+      // recorded in files_; a lookup of the pinned id names it
+    }
+  }
+}
+
+template <class Map, class Spec>
+void PluginHost::add_entry(Map& map, const std::string& kind, Spec spec, const PluginFile& file) {
+  const auto id = make_id(spec.name, spec.version);
+  auto it = map.find(id);
+  if (it == map.end()) {
+    map.emplace(id, typename Map::mapped_type{std::move(spec), id, file.path, file.sha256});
+    return;
+  }
+  auto& existing = it->second;
+  if (existing.sha256 == file.sha256) return;  // the same library reached twice (a copy): no conflict
+  auto& offered = conflicts_[kind + " " + id];
+  if (offered.empty()) offered.push_back({existing.path, existing.sha256});
+  offered.push_back({file.path, file.sha256});
+  auto pin = pins_.find(id);
+  if (pin != pins_.end() && pin->second == file.path)
+    existing = typename Map::mapped_type{std::move(spec), id, file.path, file.sha256};
+}
+
+void PluginHost::check_identity(const std::string& kind, const std::string& id,
+                                const std::string& chosen) const {
+  const std::string what = (kind == "fn" ? "compression function " : "compression loss ") + id;
+  const auto conflict = conflicts_.find(kind + " " + id);
+  std::vector<std::string> offered;
+  if (conflict != conflicts_.end())
+    for (const auto& p : conflict->second)
+      offered.push_back(p.path + " (sha256 " + p.sha256.substr(0, 12) + ")");
+  else
+    offered.push_back(chosen);
+  const auto pin = pins_.find(id);
+  if (pin != pins_.end() && pin->second != chosen)
+    throw Error("plugin pin " + id + "=" + pin->second + ": that file does not offer " + what +
+                "; it is offered by " + join(offered, " and ") + rejected_summary());
+  if (conflict != conflicts_.end() && pin == pins_.end())
+    throw Error(what + " is offered by libraries with different contents: " + join(offered, " and ") +
+                "; choose one with --plugin-pin " + id + "=FILE (or CTLAB_PLUGIN_PIN=" + id +
+                "=FILE), or remove the other from the plugin search path");
+}
+
 void PluginHost::load_directories(const std::vector<std::string>& dirs) {
   for (const auto& d : dirs) {
     boost::system::error_code ec;
@@ -134,14 +209,8 @@ void PluginHost::load_file(const std::string& path_in) {
   if (reg.fns.empty() && reg.losses.empty())
     record_failure(file, "registers no compression function or loss");
   validate_registrations(file, reg.fns, reg.losses);
-  for (auto& s : reg.fns) {
-    auto id = make_id(s.name, s.version);
-    fns_[id] = FnEntry{std::move(s), id, file.path, file.sha256};
-  }
-  for (auto& s : reg.losses) {
-    auto id = make_id(s.name, s.version);
-    losses_[id] = LossEntry{std::move(s), id, file.path, file.sha256};
-  }
+  for (auto& s : reg.fns) add_entry(fns_, "fn", std::move(s), file);
+  for (auto& s : reg.losses) add_entry(losses_, "loss", std::move(s), file);
   file.loaded = true;
   files_.push_back(file);
 }
@@ -187,14 +256,10 @@ void PluginHost::validate_registrations(PluginFile& file, const std::vector<Comp
       record_failure(file, kind + " " + name + " has version " + std::to_string(version) + "; expected >= 1");
     auto id = make_id(name, version);
     if (!has_factory) record_failure(file, kind + " " + id + " has no create function");
-    bool dup_here = std::find(ids.begin(), ids.end(), kind + id) != ids.end();
-    std::string other;
-    if (kind == "fn" && fns_.count(id)) other = fns_.at(id).path;
-    if (kind == "loss" && losses_.count(id)) other = losses_.at(id).path;
-    if (dup_here || !other.empty())
+    // The same id from another library is settled by content (add_entry), not rejected.
+    if (std::find(ids.begin(), ids.end(), kind + id) != ids.end())
       record_failure(file, "duplicate " + kind + " " + id +
-                               (other.empty() ? " within this file" : ", already provided by " + other) +
-                               "; a changed plugin must register a new version");
+                               " within this file; a changed plugin must register a new version");
     for (const auto& p : params) {
       if (p.name.empty()) record_failure(file, kind + " " + id + " declares a parameter with no name");
     }
@@ -225,7 +290,10 @@ std::string PluginHost::rejected_summary() const {
 }
 
 const FnEntry& PluginHost::compression_fn(const std::string& name) const {
-  if (auto* e = lookup(fns_, name)) return *e;
+  if (auto* e = lookup(fns_, name)) {
+    check_identity("fn", e->id, e->path);
+    return *e;
+  }
   std::vector<std::string> names;
   for (const auto& [id, e] : fns_) names.push_back(e.spec.name);
   throw Error("no compression function '" + name + "'" + did_you_mean(name, names) +
@@ -233,7 +301,10 @@ const FnEntry& PluginHost::compression_fn(const std::string& name) const {
 }
 
 const LossEntry& PluginHost::compression_loss(const std::string& name) const {
-  if (auto* e = lookup(losses_, name)) return *e;
+  if (auto* e = lookup(losses_, name)) {
+    check_identity("loss", e->id, e->path);
+    return *e;
+  }
   std::vector<std::string> names;
   for (const auto& [id, e] : losses_) names.push_back(e.spec.name);
   throw Error("no compression loss '" + name + "'" + did_you_mean(name, names) +

@@ -28,6 +28,21 @@ struct PluginFile {
   std::vector<std::string> provides;  // "fn mean_pool@1", "loss none@1"
 };
 
+// Where plugins come from: extra folders searched first (--plugin-dir) and pins that say
+// which library provides a name@version when several libraries with different contents
+// offer it ("mean_pool@1=/path/libctlab_plugin_x.so", from --plugin-pin and from
+// $CTLAB_PLUGIN_PIN, comma-separated).
+struct PluginSources {
+  std::vector<std::string> dirs;
+  std::vector<std::string> pins;
+};
+
+// One library offering a name@version.
+struct Provider {
+  std::string path;
+  std::string sha256;
+};
+
 struct FnEntry {
   CompressionFnSpec spec;
   std::string id;    // name@version
@@ -50,6 +65,12 @@ class PluginHost {
   // build), then the compiled-in install prefix's plugin folder.
   static std::vector<std::string> search_path(const std::vector<std::string>& cli_dirs);
 
+  // Sets the pins (from `sources` and $CTLAB_PLUGIN_PIN), then loads the search path of
+  // `sources.dirs`. Throws ctlab::Error for a malformed pin.
+  void load(const PluginSources& sources);
+  // Pins: "name@version=FILE". Must come before loading. Throws for a malformed pin.
+  void set_pins(const std::vector<std::string>& pins);
+
   // Loads every libctlab_plugin_*.so in the directories (sorted by name within each). Bad
   // files are recorded in files() with the reason; this never throws for them.
   void load_directories(const std::vector<std::string>& dirs);
@@ -62,9 +83,15 @@ class PluginHost {
   std::vector<const LossEntry*> compression_losses() const;
 
   // Looks up "name" (highest version) or "name@version". Throws ctlab::Error listing what
-  // is available and any rejected files, when nothing matches.
+  // is available and any rejected files, when nothing matches, and naming every library
+  // when libraries with different contents offer the name@version and no pin chooses one
+  // (or the pin names a file that does not offer it).
   const FnEntry& compression_fn(const std::string& name) const;
   const LossEntry& compression_loss(const std::string& name) const;
+
+  // "fn mean_pool@1" -> every library offering it, when their contents differ.
+  const std::map<std::string, std::vector<Provider>>& conflicts() const { return conflicts_; }
+  const std::map<std::string, std::string>& pins() const { return pins_; }
 
   // Instantiates one plugin object per layer; exceptions are rethrown naming the plugin.
   std::shared_ptr<CompressionFn> create(const FnEntry& e, const PluginContext& ctx) const;
@@ -77,10 +104,18 @@ class PluginHost {
   void validate_registrations(PluginFile& file, const std::vector<CompressionFnSpec>& fns,
                               const std::vector<CompressionLossSpec>& losses);
   std::string rejected_summary() const;
+  // Registers one entry of a loaded library, or records the conflict when another library
+  // with different contents offers the same id (a pin on this file makes it the entry).
+  template <class Map, class Spec>
+  void add_entry(Map& map, const std::string& kind, Spec spec, const PluginFile& file);
+  // Throws when `kind id` is in conflict and not settled by a pin naming `chosen`.
+  void check_identity(const std::string& kind, const std::string& id, const std::string& chosen) const;
 
   std::vector<PluginFile> files_;
   std::map<std::string, FnEntry> fns_;       // by id
   std::map<std::string, LossEntry> losses_;  // by id
+  std::map<std::string, std::vector<Provider>> conflicts_;
+  std::map<std::string, std::string> pins_;  // id -> canonical path of the library
 };
 
 // Runs f(); any exception other than ctlab::Error is rethrown as ctlab::Error(kind Plugin)

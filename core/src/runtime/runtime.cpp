@@ -14,9 +14,11 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <thread>
 
 #include "util/error.h"
+#include "util/process.h"
 
 namespace ctlab {
 
@@ -63,6 +65,32 @@ int64_t available_cpus() {
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
   return std::max(1u, std::thread::hardware_concurrency());
+}
+
+namespace {
+int64_t read_number(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text) || text.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(text);
+}
+}  // namespace
+
+int64_t available_memory_bytes() {
+  int64_t available = -1;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") available = kib * 1024;
+  const int64_t limit = read_number("/sys/fs/cgroup/memory.max");  // "max" (no limit) reads as -1
+  const int64_t used = read_number("/sys/fs/cgroup/memory.current");
+  if (limit > 0 && used >= 0) {
+    const int64_t left = std::max<int64_t>(0, limit - used);
+    available = available < 0 ? left : std::min(available, left);
+  }
+  return available;
 }
 
 int set_threads(int64_t threads) {
@@ -134,11 +162,7 @@ void set_cuda_bf16_autocast(bool enabled) {
 
 void clear_autocast_cache() { at::autocast::clear_cache(); }
 
-std::string host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
+std::string host_name() { return this_host(); }
 
 std::string ctlab_version() { return CTLAB_VERSION; }
 std::string torch_version() { return TORCH_VERSION; }

@@ -16,6 +16,9 @@ torch::Device resolve_device(const std::string& device);
 // The CPUs this process may use: SLURM_CPUS_PER_TASK when set, else the CPUs in its
 // affinity mask (taskset, cgroup cpusets), else the machine's hardware threads.
 int64_t available_cpus();
+// Bytes this process may still allocate on the CPU: MemAvailable from /proc/meminfo, or
+// less under a cgroup memory limit (memory.max - memory.current). -1 when unknown.
+int64_t available_memory_bytes();
 
 // Gives this worker `threads` cores (0 = available_cpus()) and returns that number.
 // With OpenBLAS the matrix products get them and LibTorch's intra-op pool stays at one

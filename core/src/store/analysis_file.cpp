@@ -4,11 +4,14 @@
 
 #if CTLAB_HAVE_HDF5
 #include <boost/filesystem.hpp>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 
 #include "store/h5.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace ctlab {
 namespace {
@@ -210,12 +213,16 @@ void write_analysis_file(const std::string& path, const std::string& group, cons
     if (records.validation) write_validation(w, file.get(), group, *records.validation, meta);
     if (!series.steps.empty()) write_series(w, file.get(), series, meta, path);
     file.close("close", path);
+    if (inject_write_fault(fs::path(path).filename().string()))
+      throw Error("cannot write '" + tmp + "' (for '" + path + "'): " + std::strerror(errno) +
+                      "; the previous file is unchanged",
+                  ErrorKind::Run);
+    commit_temp_file(tmp, path);
   } catch (...) {
     boost::system::error_code ec;
     fs::remove(tmp, ec);
     throw;
   }
-  commit_temp_file(tmp, path);
 }
 
 namespace {

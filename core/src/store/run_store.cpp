@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace ctlab {
 namespace {
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
   torch_version TEXT,
   blas          TEXT,
   config        TEXT NOT NULL,
-  owner         TEXT
+  owner         TEXT,
+  failures      INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS params (
   run_id  TEXT NOT NULL REFERENCES runs(run_id),
@@ -60,6 +62,17 @@ CREATE TABLE IF NOT EXISTS artifacts (
   PRIMARY KEY (run_id, kind, path)
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment);
+)SQL";
+
+// Version 3: the run's history, and failures counted apart from attempts.
+const char* kEventsTable = R"SQL(
+CREATE TABLE IF NOT EXISTS events (
+  run_id  TEXT NOT NULL REFERENCES runs(run_id),
+  time    TEXT NOT NULL,
+  kind    TEXT NOT NULL,
+  detail  TEXT NOT NULL,
+  PRIMARY KEY (run_id, time, kind, detail)
+);
 )SQL";
 
 // A prepared statement with checked binds and steps.
@@ -173,12 +186,13 @@ RunRecord read_run(const Stmt& s) {
   r.blas = s.text(c++);
   r.config = s.text(c++);
   r.owner = s.text(c++);
+  r.failures = s.i64(c++);
   return r;
 }
 
 const char* kRunColumns =
     "run_id, experiment, status, attempt, host, device, threads, started, ended, heartbeat, error, "
-    "diverged_step, step, git_commit, ctlab_version, torch_version, blas, config, owner";
+    "diverged_step, step, git_commit, ctlab_version, torch_version, blas, config, owner, failures";
 
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -263,6 +277,11 @@ void RunStore::migrate() {
                 ", newer than this ctlab's " + std::to_string(kStoreSchemaVersion) + ": use a newer ctlab");
   if (version == 0) exec(kSchema);
   if (version == 1) exec("ALTER TABLE runs ADD COLUMN owner TEXT");  // 1 -> 2: who runs it
+  if (version >= 1 && version < 3) {                                 // 2 -> 3: failures apart from attempts
+    exec("ALTER TABLE runs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0");
+    exec("UPDATE runs SET failures = attempt WHERE status = 'failed'");
+  }
+  exec(kEventsTable);
   if (version < kStoreSchemaVersion) exec("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion));
   tx.commit();
 }
@@ -380,6 +399,7 @@ std::vector<std::string> RunStore::merge_from(const std::string& other) {
     exec("INSERT OR IGNORE INTO main.params SELECT run_id, key, value FROM src.params");
     exec("INSERT OR IGNORE INTO main.metrics SELECT run_id, key, step, value, wall_time FROM src.metrics");
     exec("INSERT OR IGNORE INTO main.artifacts SELECT run_id, kind, path, sha256 FROM src.artifacts");
+    exec("INSERT OR IGNORE INTO main.events SELECT run_id, time, kind, detail FROM src.events");
     tx.commit();
   } catch (...) {
     sqlite3_exec(db_, "DETACH DATABASE src", nullptr, nullptr, nullptr);
@@ -411,8 +431,8 @@ void RunStore::finish_run(const std::string& run_id, RunStatus status, int64_t s
                           std::optional<int64_t> diverged_step) {
   Transaction tx(*this, db_, path_);
   Stmt s(db_,
-         "UPDATE runs SET status = ?, step = ?, ended = ?, heartbeat = ?, error = ?, diverged_step = ? WHERE "
-         "run_id = ?",
+         "UPDATE runs SET status = ?, step = ?, ended = ?, heartbeat = ?, error = ?, diverged_step = ?, "
+         "owner = NULL, failures = failures + ?8 WHERE run_id = ?7",
          path_);
   auto now = now_utc();
   s.bind(1, std::string(to_string(status)))
@@ -422,8 +442,67 @@ void RunStore::finish_run(const std::string& run_id, RunStatus status, int64_t s
       .bind(5, error)
       .bind(6, diverged_step)
       .bind(7, run_id)
+      .bind(8, static_cast<int64_t>(status == RunStatus::Failed))
       .run();
   tx.commit();
+}
+
+void RunStore::touch(const std::string& run_id, const std::string& owner) {
+  Transaction tx(*this, db_, path_);
+  Stmt s(db_, "UPDATE runs SET heartbeat = ? WHERE run_id = ? AND owner = ?", path_);
+  s.bind(1, now_utc()).bind(2, run_id).bind(3, owner).run();
+  tx.commit();
+}
+
+bool RunStore::hold_run(const std::string& run_id, const std::string& owner,
+                        const std::function<bool(const std::optional<RunRecord>&)>& eligible) {
+  Transaction tx(*this, db_, path_);
+  auto current = find_run(run_id);
+  if (!current || !eligible(current)) return false;
+  Stmt u(db_, "UPDATE runs SET owner = ?, heartbeat = ? WHERE run_id = ?", path_);
+  u.bind(1, owner).bind(2, now_utc()).bind(3, run_id).run();
+  tx.commit();
+  return true;
+}
+
+void RunStore::release_run(const std::string& run_id, const std::string& owner) {
+  Transaction tx(*this, db_, path_);
+  Stmt u(db_, "UPDATE runs SET owner = NULL WHERE run_id = ? AND owner = ?", path_);
+  u.bind(1, run_id).bind(2, owner).run();
+  tx.commit();
+}
+
+std::vector<ArtifactRow> RunStore::artifacts(const std::string& run_id) {
+  Stmt s(db_, "SELECT kind, path, sha256 FROM artifacts WHERE run_id = ? ORDER BY kind, path", path_);
+  s.bind(1, run_id);
+  std::vector<ArtifactRow> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2)});
+  return out;
+}
+
+void RunStore::add_event(const std::string& run_id, const std::string& kind, const std::string& detail) {
+  Transaction tx(*this, db_, path_);
+  Stmt s(db_, "INSERT OR IGNORE INTO events(run_id, time, kind, detail) VALUES (?, ?, ?, ?)", path_);
+  s.bind(1, run_id).bind(2, now_utc()).bind(3, kind).bind(4, detail).run();
+  tx.commit();
+}
+
+std::vector<RunEvent> RunStore::events(const std::string& run_id) {
+  Stmt s(db_,
+         std::string("SELECT run_id, time, kind, detail FROM events") +
+             (run_id.empty() ? "" : " WHERE run_id = ?") + " ORDER BY time, rowid",
+         path_);
+  if (!run_id.empty()) s.bind(1, run_id);
+  std::vector<RunEvent> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
+  return out;
+}
+
+std::vector<std::string> RunStore::integrity_check() {
+  Stmt s(db_, "PRAGMA integrity_check", path_);
+  std::vector<std::string> out;
+  while (s.step()) out.push_back(s.text(0));
+  return out;
 }
 
 void RunStore::add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows) {
@@ -440,6 +519,8 @@ void RunStore::add_metrics(const std::string& run_id, const std::vector<MetricRo
         .bind(5, r.wall_time > 0 ? r.wall_time : unix_now())
         .run();
   }
+  if (inject_write_fault("sqlite"))  // as SQLite reports a full disk; the transaction rolls back
+    throw Error("results database '" + path_ + "': COMMIT failed: database or disk is full", ErrorKind::Run);
   tx.commit();
 }
 

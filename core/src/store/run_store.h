@@ -19,7 +19,7 @@ struct sqlite3_stmt;
 
 namespace ctlab {
 
-constexpr int kStoreSchemaVersion = 2;
+constexpr int kStoreSchemaVersion = 3;
 
 // A run's state. The store keeps it as text (the spelling of to_string); these two
 // functions are the only place that maps one to the other.
@@ -33,7 +33,8 @@ struct RunRecord {
   std::string run_id;
   std::string experiment;
   RunStatus status = RunStatus::Pending;
-  int64_t attempt = 0;
+  int64_t attempt = 0;   // times the run was started
+  int64_t failures = 0;  // attempts that ended failed (interruptions are not failures)
   std::string host, device;
   int64_t threads = 0;
   std::string started, ended, heartbeat;  // UTC, ISO 8601
@@ -42,7 +43,19 @@ struct RunRecord {
   int64_t step = 0;  // last completed training step
   std::string git_commit, ctlab_version, torch_version, blas;
   std::string config;  // the resolved config.ini text
-  std::string owner;   // "host:pid" of the process running it (while running)
+  std::string owner;   // "host:pid:start" of the process holding it (training or evaluating it)
+};
+
+// One line of a run's history: starts, takeovers, accepted plugin changes, failures.
+struct RunEvent {
+  std::string run_id;
+  std::string time;  // UTC, ISO 8601
+  std::string kind;  // start, takeover, plugin_change, ...
+  std::string detail;
+};
+
+struct ArtifactRow {
+  std::string kind, path, sha256;
 };
 
 struct MetricRow {
@@ -69,6 +82,14 @@ class RunStore {
   // in one transaction. Returns the attempt number.
   int64_t start_run(const RunRecord& meta, const std::vector<std::pair<std::string, std::string>>& params);
   void heartbeat(const std::string& run_id, int64_t step);
+  // Refreshes the heartbeat time only, and only while `owner` holds the run.
+  void touch(const std::string& run_id, const std::string& owner);
+  // Atomically: when eligible(record) says so, makes `owner` the run's holder without
+  // changing its status (an evaluation holds a run this way). Returns whether it did.
+  bool hold_run(const std::string& run_id, const std::string& owner,
+                const std::function<bool(const std::optional<RunRecord>&)>& eligible);
+  // Clears the holder when it is still `owner`.
+  void release_run(const std::string& run_id, const std::string& owner);
   // Adds or replaces params rows (e.g. a grid cell's axis values as grid.<axis>).
   void add_params(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& params);
   // Atomically (one BEGIN IMMEDIATE transaction): reads the run's record, and when
@@ -77,7 +98,8 @@ class RunStore {
   // concurrent grid schedulers never start the same cell twice.
   bool claim_run(const RunRecord& meta, const std::string& owner,
                  const std::function<bool(const std::optional<RunRecord>&)>& eligible);
-  // Sets the final status (completed, failed, diverged, interrupted) and ended time.
+  // Sets the final status (completed, failed, diverged, interrupted) and ended time, and
+  // clears the holder; a failed status also counts one failure.
   void finish_run(const std::string& run_id, RunStatus status, int64_t step, const std::string& error = "",
                   std::optional<int64_t> diverged_step = std::nullopt);
 
@@ -90,6 +112,12 @@ class RunStore {
   std::map<std::string, std::string> params(const std::string& run_id);
   void add_artifact(const std::string& run_id, const std::string& kind, const std::string& path,
                     const std::string& sha256);
+  std::vector<ArtifactRow> artifacts(const std::string& run_id);
+  void add_event(const std::string& run_id, const std::string& kind, const std::string& detail);
+  // The history of one run, or of every run when run_id is empty, oldest first.
+  std::vector<RunEvent> events(const std::string& run_id = "");
+  // SQLite's own consistency check ("ok" or its findings).
+  std::vector<std::string> integrity_check();
 
   // Merges another results database into this one, idempotently: runs this store lacks
   // are added; a run present in both is replaced when the other copy is completed and

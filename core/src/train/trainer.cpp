@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <new>
 
 #include "config/run_shape.h"
 #include "data/stream.h"
@@ -192,6 +193,12 @@ TrainOutcome Trainer::run() {
     out.status = RunStatus::Failed;
     out.step = s.st.step;
     out.error = brief_what(e);
+    if (dynamic_cast<const std::bad_alloc*>(&e) || out.error.find("out of memory") != std::string::npos ||
+        out.error.find("not enough memory") != std::string::npos)
+      out.error +=
+          " (this run needs an estimated " +
+          estimate_memory(cfg_, plugins_.loss->spec.mode == LossMode::Bptt).describe(cfg_) +
+          ": lower batch_size (or raise accumulate), seq_len, mem_len, cmem_len, n_layer, d_model or d_ff)";
     try {
       store_.add_metrics(run_id_, s.pending);
       store_.finish_run(run_id_, out.status, s.st.step, out.error);
@@ -374,14 +381,18 @@ void Trainer::write_final_analysis(Session& s) {
   try {
     write_analysis(paths_.analysis, "", r, {run_id_, s.st.step, "valid", settings.tag()}, s.series,
                    &s.final_eval);
-    store_.add_artifact(run_id_, "analysis", RunPaths::relative(run_id_, "analysis.h5"),
-                        sha256_file(paths_.analysis));
-    s.progress.note("analysis: attention by bucket over " + std::to_string(r.full_segments) +
-                    " segments with full memories, frequency buckets over " + std::to_string(r.eval.tokens) +
-                    " tokens -> " + paths_.analysis);
   } catch (const Error& err) {
-    s.progress.note(std::string("warning: no analysis file: ") + err.what());
+    // The run is not complete without its analysis; its final checkpoint is saved, so a
+    // re-run goes straight to the final evaluation and writes it.
+    throw Error(std::string(err.what()) + "; the checkpoint at step " + std::to_string(s.st.step) +
+                    " is saved: re-run to write the analysis",
+                ErrorKind::Run);
   }
+  store_.add_artifact(run_id_, "analysis", RunPaths::relative(run_id_, "analysis.h5"),
+                      sha256_file(paths_.analysis));
+  s.progress.note("analysis: attention by bucket over " + std::to_string(r.full_segments) +
+                  " segments with full memories, frequency buckets over " + std::to_string(r.eval.tokens) +
+                  " tokens -> " + paths_.analysis);
 }
 
 }  // namespace ctlab

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace ctlab {
 
@@ -52,6 +53,12 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   };
   const char* p = content.data();
   size_t left = content.size();
+  const auto slash = path.rfind('/');
+  if (inject_write_fault(slash == std::string::npos ? path : path.substr(slash + 1))) {
+    if (::write(fd, p, left / 2) < 0) fail("write");  // half written, then the disk is "full"
+    errno = ENOSPC;
+    fail("write");
+  }
   while (left > 0) {
     const ssize_t n = ::write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
@@ -74,10 +81,10 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   }
 }
 
-int remove_stale_temp_files(const std::string& dir) {
+std::vector<std::string> stale_temp_files(const std::string& dir) {
   namespace fs = boost::filesystem;
   boost::system::error_code ec;
-  int removed = 0;
+  std::vector<std::string> out;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     const auto mark = name.rfind(".tmp.");
@@ -86,9 +93,16 @@ int remove_stale_temp_files(const std::string& dir) {
     if (pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t pid = static_cast<pid_t>(std::atoll(pid_text.c_str()));
     const bool alive = pid == ::getpid() || (::kill(pid, 0) == 0 || errno != ESRCH);
-    if (alive) continue;
-    boost::system::error_code rm;
-    if (fs::remove(it->path(), rm)) ++removed;
+    if (!alive) out.push_back(it->path().string());
+  }
+  return out;
+}
+
+int remove_stale_temp_files(const std::string& dir) {
+  int removed = 0;
+  for (const auto& path : stale_temp_files(dir)) {
+    boost::system::error_code ec;
+    if (boost::filesystem::remove(path, ec)) ++removed;
   }
   return removed;
 }

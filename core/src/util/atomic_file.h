@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ctlab {
 
@@ -14,6 +15,8 @@ void commit_temp_file(const std::string& tmp, const std::string& path);
 // Writes `content` atomically. A failed write (full disk, I/O error) throws ctlab::Error
 // with the system's message, removes the temporary file and leaves `path` as it was.
 void write_file_atomic(const std::string& path, const std::string& content);
+// The temporary files (<name>.tmp.<pid>) in `dir` whose writer process is gone.
+std::vector<std::string> stale_temp_files(const std::string& dir);
 // Removes the temporary files (<name>.tmp.<pid>) in `dir` left by writers that died before
 // renaming them (their process is gone). Returns how many were removed.
 int remove_stale_temp_files(const std::string& dir);

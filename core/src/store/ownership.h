@@ -1,0 +1,31 @@
+// One live holder per run. A run row names its holder (owner "host:pid:start", see
+// util/process.h): the process training it (grid worker or plain `ctlab train`), the grid
+// scheduler that claimed it for a worker, or an evaluation writing to it. A holder on this
+// host is alive exactly while its process exists, however old its heartbeat; a holder on
+// another host is trusted until its heartbeat is older than the stale limit, after which
+// the run may be taken over (and the takeover is written to the run's history).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "store/run_store.h"
+
+namespace ctlab {
+
+// The default for how long a holder on another host may stay silent (grid --stale-after).
+constexpr int64_t kStaleAfterSeconds = 120;
+
+struct Holding {
+  bool held = false;      // another live process holds the run: leave it alone
+  bool takeover = false;  // free only because a holder on another host went silent
+  std::string holder;     // who, and why we think so ("" when nobody)
+};
+
+// Seconds since an ISO 8601 UTC time (very large for "" or unreadable text).
+int64_t age_seconds(const std::string& iso_utc);
+
+// Whether a process other than the caller (and its parent scheduler) holds the run.
+Holding holding_of(const RunRecord& record, int64_t stale_after_s);
+
+}  // namespace ctlab
