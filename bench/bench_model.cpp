@@ -9,6 +9,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -236,6 +237,7 @@ Timings time_config(const RunConfig& cfg, const BenchOptions& b, const torch::De
   model->train();
   torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(cfg.train.lr));
   TrainStep step(model, adam, cfg.train, b.bf16);
+  step.set_deferred(dev.is_cuda());  // as the trainer does by default (checks = auto)
   auto memories = step.empty_memories();
   const auto& m = cfg.model;
   Timings t;
@@ -275,8 +277,14 @@ Timings time_config(const RunConfig& cfg, const BenchOptions& b, const torch::De
   return t;
 }
 
-void print_result(const std::string& name, const BenchConfig& bc, const RunConfig& cfg, const Timings& t,
-                  int steps) {
+// One line of the closing table.
+struct Summary {
+  std::string name;
+  double train_tps = 0, train_ratio = 0, eval_tps = 0, eval_ratio = 0, matmul = 0;
+};
+
+Summary print_result(const std::string& name, const BenchConfig& bc, const RunConfig& cfg, const Timings& t,
+                     int steps) {
   const auto& m = cfg.model;
   const double mm_here = 0.5 * (t.mm_before + t.mm_after);
   const double tokens = static_cast<double>(steps) * m.seq_len * t.batch;
@@ -312,6 +320,27 @@ void print_result(const std::string& name, const BenchConfig& bc, const RunConfi
       1000.0 * t.eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm_here, eval_tps / train_tps);
   std::printf("peak RSS    %.0f MiB (process so far)\n", peak_rss_mib());
   std::fflush(stdout);
+  return {name, train_tps, train_gf / mm_here, eval_tps, eval_gf / mm_here, mm_here};
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return trim(line.substr(line.find(':') + 1));
+  return "unknown CPU";
+}
+
+// Every configuration in one table, with the machine it ran on.
+void print_summary(const std::vector<Summary>& rows, const torch::Device& dev, int threads) {
+  std::printf("\nsummary     %s; %s; %s; %d thread(s)\n", host_name().c_str(),
+              dev.is_cuda() ? "CUDA" : cpu_model().c_str(),
+              dev.is_cuda() ? "" : blas_info().summary().c_str(), threads);
+  std::printf("%-16s %12s %10s %12s %10s %11s %16s\n", "config", "train tok/s", "of matmul", "eval tok/s",
+              "of matmul", "eval/train", "matmul GFLOP/s");
+  for (const auto& r : rows)
+    std::printf("%-16s %12.0f %9.0f%% %12.0f %9.0f%% %10.2fx %16.1f\n", r.name.c_str(), r.train_tps,
+                100 * r.train_ratio, r.eval_tps, 100 * r.eval_ratio, r.eval_tps / r.train_tps, r.matmul);
 }
 
 void print_machine(const torch::Device& dev, bool bf16) {
@@ -352,13 +381,15 @@ int main(int argc, char** argv) {
     print_machine(dev, b.bf16);
     std::vector<std::string> names =
         split(b.names == "suite" ? "cpu-small,cpu-small-conv,cpu-small-txl" : b.names, ',');
+    std::vector<Summary> rows;
     for (const auto& n : names) {
       auto it = configs().find(n);
       if (it == configs().end()) throw Error("unknown config '" + n + "'");
       RunConfig cfg = config_of(it->second, b);
       const std::string trace = b.profile.empty() ? "" : b.profile + (names.size() > 1 ? "." + n : "");
-      print_result(n, it->second, cfg, time_config(cfg, b, dev, trace), b.steps);
+      rows.push_back(print_result(n, it->second, cfg, time_config(cfg, b, dev, trace), b.steps));
     }
+    print_summary(rows, dev, static_cast<int>(b.threads > 0 ? b.threads : available_cpus()));
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "ctlab_bench: " << brief_what(e) << "\n";

@@ -352,3 +352,56 @@ TEST(Train, LearningRateSchedule) {
   EXPECT_NEAR(learning_rate(t, 60), 1e-5 + 0.5 * (1e-3 - 1e-5), 1e-12);  // half-way down the cosine
   EXPECT_NEAR(learning_rate(t, 110), 1e-5, 1e-15);
 }
+
+// Deferred checks (the CUDA default; `checks = deferred` on any device): no host sync
+// inside a step, and the same numbers as reading every step.
+TEST(Train, DeferredChecksLogTheSameLossesGradNormsAndValidation) {
+  Fixture f;
+  const std::string flags =
+      " --set compression=conv1d --set compression_loss=attention_reconstruction --set max_steps=20";
+  auto a = run_ctlab("train " + f.ini + " --results " + f.results("step") + flags + " --set checks=step");
+  auto b =
+      run_ctlab("train " + f.ini + " --results " + f.results("deferred") + flags + " --set checks=deferred");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  const auto id = only_run(f.results("step")).run_id;
+  EXPECT_EQ(only_run(f.results("deferred")).run_id, id);  // an operational key: the same run
+  RunStore sa(f.results("step") + "/ctlab.sqlite"), sb(f.results("deferred") + "/ctlab.sqlite");
+  for (const char* prefix : {"train/loss", "train/compression_loss", "train/grad_norm", "valid/"}) {
+    auto x = sa.metrics(id, prefix), y = sb.metrics(id, prefix);
+    ASSERT_EQ(x.size(), y.size()) << prefix;
+    ASSERT_FALSE(x.empty()) << prefix;
+    for (size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(x[i].key, y[i].key);
+      EXPECT_NEAR(x[i].value, y[i].value, 1e-12 * std::max(1.0, std::fabs(x[i].value)))
+          << x[i].key << " " << x[i].step;
+    }
+  }
+}
+
+TEST(Train, DeferredChecksFindDivergenceAndBadPluginOutputAtTheNextRead) {
+  Fixture f;
+  // The compression loss turns NaN during step 11; steps are read every 5 (log_every).
+  auto r =
+      run_ctlab("train " + f.ini + " --results " + f.results("r") +
+                " --plugin-dir " CTLAB_TEST_FIXTURE_DIR
+                "/misc --set compression=learnable --set compression_loss=nan_late --set checks=deferred");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  auto run = only_run(f.results("r"));
+  EXPECT_EQ(run.status, RunStatus::Diverged);
+  ASSERT_TRUE(run.diverged_step.has_value());
+  EXPECT_EQ(*run.diverged_step, 11);
+  EXPECT_TRUE(
+      contains(r.output, "non-finite compression loss at step 11 (found by the deferred check at step 15)"))
+      << r.output;
+  // A compression function whose output is not finite is named at the next read.
+  auto nan = run_ctlab("train " + f.ini + " --results " + f.results("n") +
+                       " --plugin-dir " CTLAB_TEST_FIXTURE_DIR
+                       "/misc --set compression=nan_out --set checks=deferred");
+  EXPECT_EQ(nan.exit_code, 1) << nan.output;
+  EXPECT_TRUE(contains(nan.output,
+                       "compression function nan_out@1 at layer 0 returned non-finite values (found by "
+                       "the deferred check"))
+      << nan.output;
+  EXPECT_EQ(only_run(f.results("n")).status, RunStatus::Failed);
+}

@@ -339,6 +339,13 @@ void add_train_options(std::vector<OptionDef>& t) {
   t.push_back(enum_option("precision", "train", "fp32 | bf16 (autocast on CUDA; softmax and loss in fp32)",
                           CTLAB_FIELD(train.precision), "fp32 or bf16",
                           std::vector<Precision>{Precision::Fp32, Precision::Bf16}));
+  t.push_back(operational(enum_option(
+      "checks", "train",
+      "when losses, the divergence check and plugin output checks are read: step = after every step (a "
+      "non-finite loss stops before the update), deferred = once per log interval with no host sync inside "
+      "a step, auto = deferred on CUDA, step on CPU",
+      CTLAB_FIELD(train.checks), "auto, step or deferred",
+      std::vector<CheckTiming>{CheckTiming::Auto, CheckTiming::EveryStep, CheckTiming::Deferred})));
   t.push_back(int_option("eval_every", "train", "validate every N steps; 0 = at the end only",
                          CTLAB_FIELD(train.eval_every), 0, nonneg));
   t.push_back(operational(
@@ -423,6 +430,9 @@ const char* kLossPrefix = "compression_loss.";
 
 const char* to_string(Norm n) { return n == Norm::Pre ? "pre" : "post"; }
 const char* to_string(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
+const char* to_string(CheckTiming c) {
+  return c == CheckTiming::Deferred ? "deferred" : c == CheckTiming::EveryStep ? "step" : "auto";
+}
 
 const std::vector<OptionInfo>& option_infos() {
   static const std::vector<OptionInfo> infos = [] {

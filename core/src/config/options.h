@@ -17,6 +17,9 @@ namespace ctlab {
 // one place each: to_string() and the flag table in options.cpp.
 enum class Norm { Post, Pre };        // post-LN block (both papers) or pre-LN
 enum class Precision { Fp32, Bf16 };  // bf16 = CUDA autocast
+// When a training step's losses and checks are read on the host (train/step.h).
+enum class CheckTiming { Auto, EveryStep, Deferred };  // auto: deferred on CUDA, every step on CPU
+const char* to_string(CheckTiming c);
 const char* to_string(Norm n);
 const char* to_string(Precision p);
 
@@ -62,6 +65,7 @@ struct TrainOptions {
   int64_t update_period_from = 0;  // ... from this step on
   int64_t bptt_segments = 2;       // bptt loss: segments unrolled in one graph
   Precision precision = Precision::Fp32;
+  CheckTiming checks = CheckTiming::Auto;
   int64_t eval_every = 0;  // validation every N steps (0 = at the end only)
   int64_t log_every = 10;
   int64_t checkpoint_every = 100;

@@ -114,6 +114,26 @@ void CompressiveTransformerImpl::set_memory_config(const MemoryConfig& config) {
   reset_memory();
 }
 
+torch::Tensor CompressiveTransformerImpl::deferred_output_flag() const {
+  std::vector<torch::Tensor> set;
+  for (const auto& f : nonfinite_output_)
+    if (f.defined()) set.push_back(f);
+  return set.empty() ? torch::Tensor() : torch::stack(set).any();
+}
+
+void CompressiveTransformerImpl::check_deferred_outputs(bool report) {
+  auto flags = std::move(nonfinite_output_);
+  nonfinite_output_.clear();
+  if (!report) return;
+  for (size_t i = 0; i < flags.size(); ++i)
+    if (flags[i].defined() && flags[i].item<bool>())
+      throw Error(
+          "compression function " + setup_.fn_id + " at layer " + std::to_string(i) +
+              " returned non-finite values (found by the deferred check, which reads the outputs' flags "
+              "once per log interval)",
+          ErrorKind::Run);
+}
+
 void CompressiveTransformerImpl::detach_memory() {
   for (auto& m : memory_) {
     if (m.mem.defined()) m.mem = m.mem.detach();
@@ -248,7 +268,12 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
     auto& fn = setup_.fns[i];
     auto compressed = call_plugin(setup_.fn_id, setup_.fn_path, "forward (layer " + std::to_string(i) + ")",
                                   [&] { return fn->forward(in); });
-    check_compression_output(setup_.fn_id, in, compressed);
+    if (deferred_checks_) {
+      nonfinite_output_.resize(opts_.n_layer);
+      check_compression_output(setup_.fn_id, in, compressed, &nonfinite_output_[i]);
+    } else {
+      check_compression_output(setup_.fn_id, in, compressed);
+    }
     CompressionEvent event;
     event.layer = i;
     event.h = h_in.detach();

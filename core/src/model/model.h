@@ -108,6 +108,15 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   const MemoryConfig& memory_config() const { return mem_cfg_; }
   // bptt: memories keep their graph across segments until detach_memory().
   void set_keep_graph(bool keep) { keep_graph_ = keep; }
+  // Deferred output checks: the compression functions' outputs are checked for non-finite
+  // values on the device (no host sync per segment); check_deferred_outputs() reads the
+  // flags, throws ctlab::Error naming the plugin and the layer (unless !report), and
+  // clears them.
+  void set_deferred_output_checks(bool deferred) { deferred_checks_ = deferred; }
+  void check_deferred_outputs(bool report = true);
+  // Whether any layer's flag is set so far, as a bool tensor on the device (undefined when
+  // no output was checked).
+  torch::Tensor deferred_output_flag() const;
   void detach_memory();
 
   std::vector<torch::Tensor> transformer_parameters() const;
@@ -134,6 +143,8 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   MemoryConfig mem_cfg_;
   std::vector<LayerMemory> memory_;
   bool keep_graph_ = false;
+  bool deferred_checks_ = false;
+  std::vector<torch::Tensor> nonfinite_output_;  // per layer, while deferred
 };
 TORCH_MODULE(CompressiveTransformer);
 

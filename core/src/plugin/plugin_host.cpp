@@ -330,7 +330,7 @@ std::shared_ptr<CompressionLoss> PluginHost::create(const LossEntry& e, const Pl
 }
 
 void check_compression_output(const std::string& plugin_id, const CompressionInput& in,
-                              const torch::Tensor& out) {
+                              const torch::Tensor& out, torch::Tensor* nonfinite) {
   const auto& old = in.old;
   auto where = "compression function " + plugin_id + " at layer " + std::to_string(in.layer);
   auto shapes = " (input " + c10::str(old.sizes()) + ", rate " + std::to_string(in.rate) + ", output " +
@@ -348,6 +348,11 @@ void check_compression_output(const std::string& plugin_id, const CompressionInp
     throw Error(
         where + " returned a tensor on " + out.device().str() + ", expected " + old.device().str() + shapes,
         ErrorKind::Run);
+  if (nonfinite) {
+    auto bad = torch::isfinite(out.detach()).all().logical_not();
+    *nonfinite = nonfinite->defined() ? nonfinite->logical_or(bad) : bad;
+    return;
+  }
   if (!torch::isfinite(out.detach()).all().item<bool>())
     throw Error(where + " returned non-finite values" + shapes, ErrorKind::Run);
 }

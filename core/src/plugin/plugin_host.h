@@ -138,8 +138,10 @@ auto call_plugin(const std::string& id, const std::string& path, const std::stri
 
 // Checks a compression function's output against the plugin contract (plugin_api.h): shape
 // [n / rate, B, D], the input's dtype and device, and finite values. Throws
-// ctlab::Error(kind Run) naming the plugin, the layer and both shapes.
+// ctlab::Error(kind Run) naming the plugin, the layer and both shapes. With `nonfinite`
+// given, the finiteness check does not wait for the device: it ORs "some value is not
+// finite" into *nonfinite (a bool tensor on the output's device), to be read later.
 void check_compression_output(const std::string& plugin_id, const CompressionInput& in,
-                              const torch::Tensor& out);
+                              const torch::Tensor& out, torch::Tensor* nonfinite = nullptr);
 
 }  // namespace ctlab

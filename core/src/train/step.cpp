@@ -54,9 +54,16 @@ void TrainStep::run_chunk(int64_t c, double scale, const std::function<Segment(i
     auto seg_total = task;
     for (size_t i = 0; i < closs.size(); ++i) {
       seg_total = seg_total + closs[i];
-      stats.closs[fwd.compression[i].layer] += closs[i].item<double>() / per;
+      const int64_t layer = fwd.compression[i].layer;
+      if (deferred_)
+        step_closs_[layer].add_(closs[i].detach().to(torch::kFloat64) / per);
+      else
+        stats.closs[layer] += closs[i].item<double>() / per;
     }
-    stats.loss += task.item<double>() / per;
+    if (deferred_)
+      step_loss_.add_(task.detach().to(torch::kFloat64) / per);
+    else
+      stats.loss += task.item<double>() / per;
     total = total.defined() ? total + seg_total : seg_total;
   }
   (total * scale).backward();
@@ -68,16 +75,112 @@ void TrainStep::run_chunk(int64_t c, double scale, const std::function<Segment(i
   memory = model_->memory();
 }
 
+namespace {
+
+// Gradient-norm clipping as torch::nn::utils::clip_grad_norm_ computes it (the norm of the
+// per-parameter norms; grads scaled by min(1, max_norm / (norm + 1e-6))), without reading
+// the norm on the host. Returns the norm before clipping (undefined without gradients).
+torch::Tensor clip_by_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  std::vector<torch::Tensor> norms, grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) {
+      grads.push_back(p.grad().detach());
+      norms.push_back(grads.back().norm(2));
+    }
+  if (norms.empty()) return {};
+  auto total = torch::stack(norms).norm(2);
+  auto coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  for (auto& g : grads) g.mul_(coef);
+  return total;
+}
+
+}  // namespace
+
 void TrainStep::update(StepStats& stats) {
   if (t_.clip > 0) {
     // Transformer and compression parameters are clipped separately, so the compression
     // loss never rescales the transformer's update.
-    stats.grad_norm = torch::nn::utils::clip_grad_norm_(transformer_params_, t_.clip);
-    if (!compression_params_.empty()) torch::nn::utils::clip_grad_norm_(compression_params_, t_.clip);
+    auto norm = clip_by_norm(transformer_params_, t_.clip);
+    if (!compression_params_.empty()) clip_by_norm(compression_params_, t_.clip);
+    if (norm.defined()) {
+      if (deferred_)
+        grad_norm_ = norm.detach();
+      else
+        stats.grad_norm = norm.item<double>();
+    }
   }
   optimizer_.step();
   optimizer_.zero_grad();
   stats.updated = true;
+}
+
+void TrainStep::set_deferred(bool deferred) {
+  deferred_ = deferred;
+  model_->set_deferred_output_checks(deferred);
+  pending_steps_ = 0;
+  loss_sum_ = closs_sum_ = bad_task_ = bad_closs_ = bad_output_ = grad_norm_ = torch::Tensor();
+}
+
+void TrainStep::note_deferred(int64_t step) {
+  if (!loss_sum_.defined()) {
+    loss_sum_ = torch::zeros_like(step_loss_);
+    closs_sum_ = torch::zeros_like(step_closs_);
+    bad_task_ = torch::full({}, -1.0, step_loss_.options());
+    bad_closs_ = torch::full({}, -1.0, step_loss_.options());
+    bad_output_ = torch::full({}, -1.0, step_loss_.options());
+  }
+  loss_sum_.add_(step_loss_);
+  closs_sum_.add_(step_closs_);
+  const auto here = torch::full({}, static_cast<double>(step), step_loss_.options());
+  auto first = [&](torch::Tensor& slot, const torch::Tensor& value) {
+    slot = torch::where(torch::isfinite(value).logical_not().logical_and(slot < 0), here, slot);
+  };
+  first(bad_task_, step_loss_);
+  first(bad_closs_, step_closs_.sum());
+  if (auto flag = model_->deferred_output_flag(); flag.defined())  // NaN stands for "not finite"
+    first(bad_output_,
+          torch::where(flag, torch::full({}, NAN, step_loss_.options()), torch::zeros_like(here)));
+  ++pending_steps_;
+}
+
+CollectedSteps TrainStep::collect() {
+  CollectedSteps c;
+  c.closs.assign(n_layer_, 0.0);
+  if (!deferred_) return c;
+  c.steps = pending_steps_;
+  int64_t bad_output = -1;
+  if (pending_steps_ > 0) {
+    auto nan = torch::full({1}, NAN, loss_sum_.options());
+    auto packed =
+        torch::cat({loss_sum_.view(1), bad_task_.view(1), bad_closs_.view(1), bad_output_.view(1),
+                    grad_norm_.defined() ? grad_norm_.to(torch::kFloat64).view(1) : nan, closs_sum_})
+            .cpu();  // the one host sync of the interval
+    auto v = packed.accessor<double, 1>();
+    c.loss = v[0];
+    if (v[1] >= 0) c.nonfinite_task = static_cast<int64_t>(v[1]);
+    if (v[2] >= 0) c.nonfinite_closs = static_cast<int64_t>(v[2]);
+    if (v[3] >= 0) bad_output = static_cast<int64_t>(v[3]);
+    c.grad_norm = v[4];
+    for (int64_t i = 0; i < n_layer_; ++i) c.closs[i] = v[5 + i];
+  }
+  pending_steps_ = 0;
+  loss_sum_ = closs_sum_ = bad_task_ = bad_closs_ = bad_output_ = grad_norm_ = torch::Tensor();
+  // The earliest problem is the cause (an update with non-finite gradients spoils what
+  // follows); within one step a bad plugin output comes before the losses it spoils, and a
+  // compression loss before the task loss its update spoils.
+  const auto no_later = [](int64_t at, const std::optional<int64_t>& loss) { return !loss || at <= *loss; };
+  const bool output_first =
+      bad_output >= 0 && no_later(bad_output, c.nonfinite_task) && no_later(bad_output, c.nonfinite_closs);
+  if (output_first) {
+    c.nonfinite_task.reset();
+    c.nonfinite_closs.reset();
+  } else if (c.nonfinite_closs && no_later(*c.nonfinite_closs, c.nonfinite_task)) {
+    c.nonfinite_task.reset();
+  } else {
+    c.nonfinite_closs.reset();
+  }
+  model_->check_deferred_outputs(output_first);  // throws naming the plugin and the layer
+  return c;
 }
 
 StepStats TrainStep::run(int64_t step, const std::function<Segment(int64_t)>& segment,
@@ -90,7 +193,18 @@ StepStats TrainStep::run(int64_t step, const std::function<Segment(int64_t)>& se
   const bool periodic = t_.update_period > 1 && step >= t_.update_period_from;
   const double scale =
       1.0 / static_cast<double>(t_.accumulate * segments_ * (periodic ? t_.update_period : 1));
+  if (deferred_) {
+    const auto opts =
+        torch::TensorOptions().dtype(torch::kFloat64).device(transformer_params_.front().device());
+    step_loss_ = torch::zeros({}, opts);
+    step_closs_ = torch::zeros({n_layer_}, opts);
+  }
   for (int64_t c = 0; c < t_.accumulate; ++c) run_chunk(c, scale, segment, memories[c], stats);
+  if (deferred_) {
+    note_deferred(step);
+    if (!periodic || (step + 1 - t_.update_period_from) % t_.update_period == 0) update(stats);
+    return stats;
+  }
   double closs_sum = 0;
   for (double v : stats.closs) closs_sum += v;
   stats.finite = std::isfinite(stats.loss) && std::isfinite(closs_sum);

@@ -8,7 +8,9 @@
 
 #include <torch/optim/adam.h>
 
+#include <cmath>
 #include <functional>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -21,6 +23,9 @@ namespace ctlab {
 // cosine from lr to lr_min at max_steps.
 double learning_rate(const TrainOptions& t, int64_t step);
 
+// What one step reports. With deferred checks (TrainStep::set_deferred) the loss fields are
+// 0, `finite` is true and `grad_norm` NaN: the values accumulate on the device and come
+// from TrainStep::collect().
 struct StepStats {
   double loss = 0;            // task loss (mean NLL, nats), mean over chunks and segments
   std::vector<double> closs;  // compression loss per layer, mean over chunks and segments
@@ -28,6 +33,15 @@ struct StepStats {
   bool finite = true;    // false: the step diverged and nothing was updated
   bool updated = false;  // the optimizer stepped
   double grad_norm = 0;  // the transformer parameters' norm before clipping (when clipped)
+};
+
+// The sums of the steps run since the last collect() (deferred checks).
+struct CollectedSteps {
+  int64_t steps = 0;
+  double loss = 0;                                         // sum over the steps of each step's task loss
+  std::vector<double> closs;                               // per layer, sum over the steps
+  double grad_norm = NAN;                                  // of the last step that clipped
+  std::optional<int64_t> nonfinite_task, nonfinite_closs;  // the first step (0-based) with such a loss
 };
 
 class TrainStep {
@@ -46,11 +60,23 @@ class TrainStep {
   StepStats run(int64_t step, const std::function<Segment(int64_t)>& segment,
                 std::vector<std::vector<LayerMemory>>& memories);
 
+  // Deferred checks (the default on CUDA): no host sync inside a step. Losses, the
+  // divergence check, the grad norm and the compression functions' output checks
+  // accumulate on the device; collect() reads them (one sync) and resets them. A step
+  // whose loss is not finite is then only found at collect(), after its update.
+  void set_deferred(bool deferred);
+  bool deferred() const { return deferred_; }
+  // Throws ctlab::Error naming the plugin when a compression output was not finite (and no
+  // step diverged, which would be the cause).
+  CollectedSteps collect();
+
  private:
   // Forward and backward of one chunk over the step's segments; adds to `stats`.
   void run_chunk(int64_t chunk, double scale, const std::function<Segment(int64_t)>& segment,
                  std::vector<LayerMemory>& memory, StepStats& stats);
   void update(StepStats& stats);
+  // Deferred: adds this step's sums and divergence flags to the pending ones.
+  void note_deferred(int64_t step);
 
   CompressiveTransformer& model_;
   torch::optim::Adam& optimizer_;
@@ -58,6 +84,12 @@ class TrainStep {
   bool bf16_, bptt_;
   int64_t segments_, n_layer_;
   std::vector<torch::Tensor> transformer_params_, compression_params_;
+  bool deferred_ = false;
+  // Deferred sums on the device (float64): task loss, per-layer compression loss, the first
+  // non-finite steps (int64, -1 = none), the last grad norm.
+  int64_t pending_steps_ = 0;
+  torch::Tensor loss_sum_, closs_sum_, bad_task_, bad_closs_, bad_output_, grad_norm_;
+  torch::Tensor step_loss_, step_closs_;  // this step's, while it runs
 };
 
 }  // namespace ctlab

@@ -95,6 +95,7 @@ struct Trainer::Session {
   double tokens_per_step = 0;
   int64_t first_step = 0;
   Clock::time_point window_start, run_start, last_heartbeat;
+  double grad_norm = NAN;  // of the last step that clipped
 };
 
 int TrainOutcome::exit_code() const {
@@ -231,6 +232,8 @@ TrainOutcome Trainer::train(Session& s) {
   s.model->train();
   s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(), torch::optim::AdamOptions(t.lr));
   s.step = std::make_unique<TrainStep>(s.model, *s.optimizer, t, s.bf16);
+  s.step->set_deferred(t.checks == CheckTiming::Deferred ||
+                       (t.checks == CheckTiming::Auto && s.device.is_cuda()));
   const auto bptt_warning = bptt_reach_warning(cfg_, s.model->compression().loss_mode == LossMode::Bptt);
   if (!bptt_warning.empty()) s.progress.note("warning: " + bptt_warning);
   s.stream = std::make_unique<SegmentStream>(corpus_.train, t.batch_size, mo.seq_len);
@@ -259,13 +262,22 @@ TrainOutcome Trainer::train(Session& s) {
     const int64_t cursor = s.st.cursor;
     auto stats = s.step->run(
         s.st.step, [&](int64_t k) { return s.stream->segment(cursor + k, s.device); }, s.st.chunk_memory);
-    if (!stats.finite) return diverge(s, stats);
+    if (!stats.finite)
+      return diverge(s, s.st.step,
+                     std::isfinite(stats.loss) ? "non-finite compression loss" : "non-finite training loss");
+    if (stats.updated && t.clip > 0 && !s.step->deferred()) s.grad_norm = stats.grad_norm;
     s.st.step++;
     s.st.cursor += s.step->segments();
     s.st.window_steps++;
     s.st.window_loss += stats.loss;
     for (int64_t i = 0; i < mo.n_layer; ++i) s.st.window_closs[i] += stats.closs[i];
-    if (s.st.step % t.log_every == 0 || s.st.step == t.max_steps) log_window(s, stats);
+    const int64_t step = s.st.step;
+    const bool logs = step % t.log_every == 0 || step == t.max_steps;
+    const bool reads =
+        logs || step % t.checkpoint_every == 0 || (t.eval_every > 0 && step % t.eval_every == 0);
+    if (reads)
+      if (auto bad = absorb(s)) return diverge(s, bad->first, bad->second);
+    if (logs) log_window(s, stats);
     after_step(s);
   }
   return complete(s);
@@ -285,7 +297,8 @@ void Trainer::log_window(Session& s, const StepStats& stats) {
   pending.push_back({std::string("train/") + s.score, st.step, score_of(mean, corpus_.word_level), now});
   pending.push_back({"train/lr", st.step, stats.lr, now});
   pending.push_back({"train/tokens_per_s", st.step, tps, now});
-  if (stats.updated && t.clip > 0) pending.push_back({"train/grad_norm", st.step, stats.grad_norm, now});
+  if (t.clip > 0 && (stats.updated || s.step->deferred()) && std::isfinite(s.grad_norm))
+    pending.push_back({"train/grad_norm", st.step, s.grad_norm, now});
   if (mo.cmem_len > 0 && s.model->compression().loss_mode == LossMode::Auxiliary) {
     double sum = 0;
     std::vector<double> row;
@@ -326,7 +339,21 @@ void Trainer::after_step(Session& s) {
   }
 }
 
+std::optional<std::pair<int64_t, std::string>> Trainer::absorb(Session& s) {
+  if (!s.step->deferred()) return std::nullopt;
+  const auto c = s.step->collect();
+  s.st.window_loss += c.loss;
+  for (size_t i = 0; i < c.closs.size() && i < s.st.window_closs.size(); ++i)
+    s.st.window_closs[i] += c.closs[i];
+  if (std::isfinite(c.grad_norm)) s.grad_norm = c.grad_norm;
+  if (c.nonfinite_task) return std::make_pair(*c.nonfinite_task, std::string("non-finite training loss"));
+  if (c.nonfinite_closs)
+    return std::make_pair(*c.nonfinite_closs, std::string("non-finite compression loss"));
+  return std::nullopt;
+}
+
 TrainOutcome Trainer::stop(Session& s, int signal) {
+  if (auto bad = absorb(s)) return diverge(s, bad->first, bad->second);
   flush(store_, run_id_, s.pending, s.st.step);
   save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, run_id_);
   s.progress.note("stopped by signal " + std::to_string(signal) + " at step " + std::to_string(s.st.step) +
@@ -339,16 +366,16 @@ TrainOutcome Trainer::stop(Session& s, int signal) {
   return out;
 }
 
-TrainOutcome Trainer::diverge(Session& s, const StepStats& stats) {
+TrainOutcome Trainer::diverge(Session& s, int64_t at, const std::string& what) {
   flush(store_, run_id_, s.pending, s.st.step);
   TrainOutcome out;
   out.status = RunStatus::Diverged;
   out.step = s.st.step;
-  out.diverged_step = s.st.step;
+  out.diverged_step = at;
   out.error =
-      std::string(std::isfinite(stats.loss) ? "non-finite compression loss" : "non-finite training loss") +
-      " at step " + std::to_string(s.st.step);
-  store_.finish_run(run_id_, out.status, s.st.step, out.error, s.st.step);
+      what + " at step " + std::to_string(at) +
+      (s.step->deferred() ? " (found by the deferred check at step " + std::to_string(s.st.step) + ")" : "");
+  store_.finish_run(run_id_, out.status, s.st.step, out.error, at);
   s.progress.note("diverged: " + out.error);
   s.progress.done();
   return out;
@@ -360,6 +387,7 @@ TrainOutcome Trainer::complete(Session& s) {
   flush(store_, run_id_, s.pending, s.st.step);
   save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, run_id_);
   write_final_analysis(s);
+  if (s.step->deferred()) s.model->check_deferred_outputs();  // those of the final evaluation
   TrainOutcome out;
   out.status = RunStatus::Completed;
   out.step = s.st.step;

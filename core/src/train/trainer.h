@@ -46,7 +46,11 @@ class Trainer {
   void log_window(Session& s, const StepStats& stats);
   void after_step(Session& s);
   TrainOutcome stop(Session& s, int signal);
-  TrainOutcome diverge(Session& s, const StepStats& stats);
+  // `at`: the 0-based step whose loss was not finite; `what`: which loss.
+  TrainOutcome diverge(Session& s, int64_t at, const std::string& what);
+  // Deferred checks: folds the steps' device-side sums into the logging window. Returns
+  // the divergence ({step, what}) when one of the steps had a non-finite loss.
+  std::optional<std::pair<int64_t, std::string>> absorb(Session& s);
   TrainOutcome complete(Session& s);
   // Attention by bucket, frequency buckets and compression loss per layer into
   // runs/<run_id>/analysis.h5 (a failure to write it is a warning, not a failed run).
