@@ -101,6 +101,41 @@ inline CommandResult run_command(const std::string& cmd) {
   return r;
 }
 
+inline bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// The [model] section of the smallest model the integration tests train: one layer,
+// d_model 16, segments and memory of 8, 4 compressed slots at rate 2, no dropout.
+inline const std::string kTinyModel = R"([model]
+n_layer = 1
+d_model = 16
+n_head = 2
+d_ff = 32
+seq_len = 8
+mem_len = 8
+cmem_len = 4
+cmem_rate = 2
+dropout = 0
+)";
+
+// A run file for that model on the synthetic copy task: 4 steps of batch 4, a checkpoint
+// every 2, validation over 2 segments, no attention buckets (a run takes about a second).
+inline std::string tiny_run(const std::string& experiment) {
+  return "experiment = " + experiment + "\nthreads = 1\n" + kTinyModel + R"([data]
+dataset = synthetic
+synthetic_tokens = 4000
+[train]
+batch_size = 4
+max_steps = 4
+log_every = 2
+checkpoint_every = 2
+[eval]
+eval_segments = 2
+buckets_sequences = 0
+)";
+}
+
 // The real binary, with the plugin search path reduced to what the test passes.
 inline CommandResult run_ctlab(const std::string& args) {
   return run_command("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' " + args);

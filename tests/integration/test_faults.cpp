@@ -20,6 +20,7 @@
 #include "util/sha256.h"
 
 using namespace ctlab;
+using ctlab::test::contains;
 using ctlab::test::run_command;
 using ctlab::test::run_ctlab;
 using ctlab::test::TempDir;
@@ -27,32 +28,7 @@ namespace fs = boost::filesystem;
 
 namespace {
 
-bool contains(const std::string& h, const std::string& n) { return h.find(n) != std::string::npos; }
-
-const char* kTiny = R"(experiment = faults
-threads = 1
-[model]
-n_layer = 1
-d_model = 16
-n_head = 2
-d_ff = 32
-seq_len = 8
-mem_len = 8
-cmem_len = 4
-cmem_rate = 2
-dropout = 0
-[data]
-dataset = synthetic
-synthetic_tokens = 4000
-[train]
-batch_size = 4
-max_steps = 4
-log_every = 2
-checkpoint_every = 2
-[eval]
-eval_segments = 2
-buckets_sequences = 0
-)";
+const std::string kTiny = test::tiny_run("faults");
 
 const std::string kImpostorDir = CTLAB_TEST_FIXTURE_DIR "/duplicate";
 const std::string kImpostor = kImpostorDir + "/libctlab_plugin_fixture_duplicate.so";
@@ -123,6 +99,11 @@ TEST(Faults, TwoLibrariesOfferingOneNameAtVersionAreAnErrorUntilOneIsPinned) {
   auto bad_pin = run_ctlab("config " + ini + " --plugin-pin mean_pool=" + kGenuine);
   EXPECT_EQ(bad_pin.exit_code, 2);
   EXPECT_TRUE(contains(bad_pin.output, "expected name@version=FILE")) << bad_pin.output;
+  auto bad_env = run_command(
+      "CTLAB_PLUGIN_PIN=mean_pool@1=/no/such.so env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' config " + ini);
+  EXPECT_EQ(bad_env.exit_code, 2);
+  EXPECT_TRUE(contains(bad_env.output, "no library file '/no/such.so' (in $CTLAB_PLUGIN_PIN)"))
+      << bad_env.output;
   // An identical copy of a library elsewhere on the path is the same plugin: no conflict.
   fs::create_directories(dir.path() + "/copy");
   fs::copy_file(kGenuine, dir.path() + "/copy/libctlab_plugin_mean_pool.so");
@@ -198,6 +179,9 @@ TEST(Faults, ALiveHolderOnThisHostIsNeverDeclaredDead) {
         s.claim_run(meta, process_owner(holder.pid), [](const std::optional<RunRecord>&) { return true; }));
   }
   sleep(2);  // the holder's heartbeat is now older than --stale-after 1
+  auto zero = run_ctlab("grid run " + grid + " --results " + root + " --stale-after 0");
+  EXPECT_EQ(zero.exit_code, 2) << zero.output;
+  EXPECT_TRUE(contains(zero.output, "--stale-after 0: expected >= 1 second")) << zero.output;
   auto g = run_ctlab("grid run " + grid + " --results " + root + " --stale-after 1");
   EXPECT_EQ(g.exit_code, 1) << g.output;
   EXPECT_TRUE(contains(g.output, "running elsewhere")) << g.output;
@@ -234,6 +218,8 @@ TEST(Faults, ASilentHolderOnAnotherHostIsTakenOverAndTheTakeoverIsLogged) {
   EXPECT_TRUE(contains(history.output, "takeover,\"claimed by grid scheduler")) << history.output;
   EXPECT_TRUE(contains(history.output, "from process another-host:4242:77 on another host"))
       << history.output;
+  EXPECT_TRUE(contains(history.output, " (grid worker)"))
+      << history.output;  // the worker took the claim over
 }
 
 TEST(Faults, HeartbeatsKeepComingWhileTheProcessLives) {

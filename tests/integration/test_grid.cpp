@@ -27,17 +27,7 @@ std::string grid_file(
     const std::string& axes = "compression = mean_pool, max_pool, most_used\nseeds = 1, 2\n") {
   return dir.file("grid.ini", R"(experiment = gridtest
 threads = 1
-[model]
-n_layer = 1
-d_model = 16
-n_head = 2
-d_ff = 32
-seq_len = 8
-mem_len = 8
-cmem_len = 4
-cmem_rate = 2
-dropout = 0
-[data]
+)" + test::kTinyModel + R"([data]
 dataset = synthetic
 synthetic_tokens = 20000
 [train]

@@ -12,38 +12,14 @@
 #include "test_util.h"
 
 using namespace ctlab;
+using ctlab::test::contains;
 using ctlab::test::run_command;
 using ctlab::test::run_ctlab;
 using ctlab::test::TempDir;
 
 namespace {
 
-bool contains(const std::string& h, const std::string& n) { return h.find(n) != std::string::npos; }
-
-const char* kTiny = R"(experiment = integrity
-threads = 1
-[model]
-n_layer = 1
-d_model = 16
-n_head = 2
-d_ff = 32
-seq_len = 8
-mem_len = 8
-cmem_len = 4
-cmem_rate = 2
-dropout = 0
-[data]
-dataset = synthetic
-synthetic_tokens = 4000
-[train]
-batch_size = 4
-max_steps = 4
-log_every = 2
-checkpoint_every = 2
-[eval]
-eval_segments = 2
-buckets_sequences = 0
-)";
+const std::string kTiny = test::tiny_run("integrity");
 
 std::string param(const std::string& root, const std::string& run_id, const std::string& key) {
   RunStore s(root + "/ctlab.sqlite");

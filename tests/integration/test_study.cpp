@@ -36,17 +36,7 @@ TEST(Study, BaselineComparisonsInStatusAndReport) {
   TempDir dir;
   auto grid = dir.file("grid.ini", R"(experiment = study
 threads = 1
-[model]
-n_layer = 1
-d_model = 16
-n_head = 2
-d_ff = 32
-seq_len = 8
-mem_len = 8
-cmem_len = 4
-cmem_rate = 2
-dropout = 0
-[data]
+)" + ctlab::test::kTinyModel + R"([data]
 dataset = distant_ref
 synthetic_tokens = 4000
 ref_distance = 12

@@ -120,8 +120,7 @@ int cmd_eval(const std::vector<std::string>& args) {
         seen = holding_of(*r, kStaleAfterSeconds);
         return !seen.held;
       }))
-    throw Error("run " + run_id + " is held by " + seen.holder +
-                "; one process at a time trains or evaluates a run: wait for it, or stop it and re-run");
+    throw held_error(run_id, seen);
   if (seen.takeover)
     store.add_event(run_id, "takeover", "taken over by ctlab eval " + owner + " from " + seen.holder);
   struct Release {

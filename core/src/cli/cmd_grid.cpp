@@ -183,6 +183,9 @@ int cmd_grid(const std::vector<std::string>& args) {
   if (vm["jobs"].as<int64_t>() < 1)
     throw Error("--jobs " + std::to_string(vm["jobs"].as<int64_t>()) + ": expected >= 1");
   if (vm["max-attempts"].as<int64_t>() < 1) throw Error("--max-attempts: expected >= 1");
+  if (vm["stale-after"].as<int64_t>() < 1)
+    throw Error("--stale-after " + std::to_string(vm["stale-after"].as<int64_t>()) +
+                ": expected >= 1 second");
 
   std::vector<std::string> sets;
   const auto plugins = plugin_sources(vm);

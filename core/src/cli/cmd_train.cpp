@@ -24,7 +24,7 @@ namespace {
 
 // Registers the run as running by this process, with its metadata, params and artifacts.
 void record_start(RunStore& store, const ResolvedRun& run, const std::string& run_id, const RunPaths& paths,
-                  const std::string& owner) {
+                  const std::string& owner, bool grid_worker) {
   const auto& cfg = run.cfg;
   RunRecord meta;
   meta.run_id = run_id;
@@ -46,9 +46,9 @@ void record_start(RunStore& store, const ResolvedRun& run, const std::string& ru
                                {"derived.reach_layer", std::to_string(shape.layer_reach)},
                                {"derived.reach_stack", std::to_string(shape.stack_reach)}});
   const auto attempt = store.start_run(meta, params);
-  store.add_event(run_id, "start",
-                  "attempt " + std::to_string(attempt) + " by " + owner +
-                      (::getenv("CTLAB_GRID_WORKER") ? " (grid worker)" : ""));
+  store.add_event(
+      run_id, "start",
+      "attempt " + std::to_string(attempt) + " by " + owner + (grid_worker ? " (grid worker)" : ""));
   store.add_artifact(run_id, "plugin", run.plugins.fn->path, run.plugins.fn->sha256);
   store.add_artifact(run_id, "plugin", run.plugins.loss->path, run.plugins.loss->sha256);
   // Files of the run folder are recorded relative to the results root, so roots can move
@@ -76,31 +76,33 @@ int report_outcome(const TrainOutcome& outcome, RunStore& store, const std::stri
 }
 
 // Makes this process the run's holder (atomically, in the store), unless another live
-// process holds it. Logs a takeover from a silent holder on another host.
-void claim_for_training(RunStore& store, const ResolvedRun& run, const std::string& run_id,
+// process holds it. Logs a takeover from a silent holder on another host. Returns whether
+// the run was handed over by the grid scheduler that started this process.
+bool claim_for_training(RunStore& store, const ResolvedRun& run, const std::string& run_id,
                         const std::string& owner) {
   RunRecord meta;
   meta.run_id = run_id;
   meta.experiment = run.cfg.experiment;
   meta.config = format_run_config(run.cfg);
   Holding seen;
+  bool from_scheduler = false;
   const bool claimed = store.claim_run(meta, owner, [&](const std::optional<RunRecord>& r) {
     if (!r) return true;
     seen = holding_of(*r, kStaleAfterSeconds);
+    from_scheduler = owner_is_parent(r->owner);
     return !seen.held;
   });
-  if (!claimed)
-    throw Error("run " + run_id + " is held by " + seen.holder +
-                "; one process at a time trains or evaluates a run: wait for it, or stop it and re-run");
+  if (!claimed) throw held_error(run_id, seen);
   if (seen.takeover)
     store.add_event(run_id, "takeover", "taken over by ctlab train " + owner + " from " + seen.holder);
+  return from_scheduler;
 }
 
 // Checks everything that can refuse the run before anything is written: completed already,
 // a checkpoint of another run in its folder, changed plugin libraries, another holder.
 // Returns false when there is nothing to do.
 bool prepare_run(RunStore& store, const ResolvedRun& run, const std::string& run_id, const RunPaths& paths,
-                 bool accept_plugin_change, const std::string& owner) {
+                 bool accept_plugin_change) {
   const auto existing = store.find_run(run_id);
   if (existing && existing->status == RunStatus::Completed) {
     std::cout << "run " << run_id << " already completed at step " << existing->step << " (" << paths.dir
@@ -115,12 +117,11 @@ bool prepare_run(RunStore& store, const ResolvedRun& run, const std::string& run
                   " from step 0");
   }
   if (existing) {
-    if (auto held = holding_of(*existing, kStaleAfterSeconds); held.held)
-      throw Error("run " + run_id + " is held by " + held.holder +
-                  "; one process at a time trains or evaluates a run: wait for it, or stop it and re-run");
+    // Refused here before the plugin check can write to the run's history; the claim
+    // below is the atomic guard.
+    if (auto held = holding_of(*existing, kStaleAfterSeconds); held.held) throw held_error(run_id, held);
     check_recorded_plugins(store, run_id, run, accept_plugin_change, "resume");
   }
-  claim_for_training(store, run, run_id, owner);
   return true;
 }
 
@@ -162,14 +163,15 @@ int cmd_train(const std::vector<std::string>& args) {
   RunStore store(layout.database());
   const auto paths = layout.run(run_id);
   const std::string owner = process_owner();
-  if (!prepare_run(store, run, run_id, paths, vm.count("accept-plugin-change") > 0, owner)) return kExitOk;
+  if (!prepare_run(store, run, run_id, paths, vm.count("accept-plugin-change") > 0)) return kExitOk;
+  const bool grid_worker = claim_for_training(store, run, run_id, owner);
   try {
     boost::filesystem::create_directories(paths.dir);
     if (int n = remove_stale_temp_files(paths.dir))
       std::cout << "removed " << n << " temporary file(s) left in " << paths.dir
                 << " by writers that were killed\n";
     write_file_atomic(paths.config, "# run_id = " + run_id + "\n" + format_run_config(run.cfg));
-    record_start(store, run, run_id, paths, owner);
+    record_start(store, run, run_id, paths, owner, grid_worker);
   } catch (const std::exception& e) {
     store.finish_run(run_id, RunStatus::Failed, 0, brief_what(e));
     throw;

@@ -230,7 +230,6 @@ void Scheduler::exec_worker(const std::vector<std::string>& argv, const std::str
   if (f) dup2(fileno(stdout), fileno(stderr));
   setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);  // no oversubscription across workers
   setenv("OMP_NUM_THREADS", threads.c_str(), 1);
-  setenv("CTLAB_GRID_WORKER", "1", 1);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

@@ -103,11 +103,17 @@ void PluginHost::set_pins(const std::vector<std::string>& pins) {
 }
 
 void PluginHost::load(const PluginSources& sources) {
-  auto pins = sources.pins;
-  if (const char* env = std::getenv("CTLAB_PLUGIN_PIN"))
+  set_pins(sources.pins);
+  if (const char* env = std::getenv("CTLAB_PLUGIN_PIN")) {
+    std::vector<std::string> pins;
     for (const auto& p : split(env, ','))
       if (!trim(p).empty()) pins.push_back(trim(p));
-  set_pins(pins);
+    try {
+      set_pins(pins);
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " (in $CTLAB_PLUGIN_PIN)");
+    }
+  }
   load_directories(search_path(sources.dirs));
   for (const auto& [id, path] : pins_) {  // a pinned library outside the search path
     try {

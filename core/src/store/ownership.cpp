@@ -13,6 +13,11 @@ int64_t age_seconds(const std::string& iso) {
   return static_cast<int64_t>(std::time(nullptr) - timegm(&tm));
 }
 
+Error held_error(const std::string& run_id, const Holding& h) {
+  return Error("run " + run_id + " is held by " + h.holder +
+               "; one process at a time trains or evaluates a run: wait for it, or stop it and re-run");
+}
+
 Holding holding_of(const RunRecord& r, int64_t stale_after_s) {
   Holding h;
   const std::string& owner = r.owner;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "store/run_store.h"
+#include "util/error.h"
 
 namespace ctlab {
 
@@ -27,5 +28,8 @@ int64_t age_seconds(const std::string& iso_utc);
 
 // Whether a process other than the caller (and its parent scheduler) holds the run.
 Holding holding_of(const RunRecord& record, int64_t stale_after_s);
+
+// The refusal (a usage error, exit 2) when `h.held`: names the run and its holder.
+Error held_error(const std::string& run_id, const Holding& h);
 
 }  // namespace ctlab
