@@ -117,6 +117,16 @@ GridRunOptions run_options(const po::variables_map& vm, const std::string& root,
     RunConfig probe;
     for (const auto& d : o.devices) apply_setting(probe, "device", d, "--devices");
   }
+  o.ranks_per_cell = vm["ranks-per-cell"].as<int64_t>();
+  if (o.ranks_per_cell < 1)
+    throw Error("--ranks-per-cell " + std::to_string(o.ranks_per_cell) + ": expected >= 1");
+  if (!o.devices.empty() && static_cast<int64_t>(o.devices.size()) % o.ranks_per_cell != 0)
+    throw Error("--devices lists " + std::to_string(o.devices.size()) +
+                " device(s), which cannot be divided into " + "cells of --ranks-per-cell " +
+                std::to_string(o.ranks_per_cell));
+  for (const auto& d : o.devices)
+    if (o.ranks_per_cell > 1 && d.rfind("cuda:", 0) != 0)
+      throw Error("--devices " + d + ": with --ranks-per-cell, expected CUDA devices written cuda:N");
   o.shard = shard;
   o.shards = shards;
   o.max_attempts = vm["max-attempts"].as<int64_t>();
@@ -145,6 +155,9 @@ po::options_description grid_options() {
       "jobs,j", po::value<int64_t>()->default_value(1),
       "local CPU worker processes; cores are divided among them")(
       "devices", po::value<std::string>(), "one worker per device, e.g. cuda:0,cuda:1")(
+      "ranks-per-cell,devices-per-cell", po::value<int64_t>()->default_value(1),
+      "train each cell as one run of K data-parallel ranks (ctlab train --nproc K): K CPU ranks sharing "
+      "the worker's cores, or with --devices K devices per cell")(
       "shard", po::value<std::string>()->default_value(""),
       "run only shard i of N (i/N, 0-based); default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT")(
       "max-attempts", po::value<int64_t>()->default_value(2),

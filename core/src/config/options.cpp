@@ -498,9 +498,16 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   RunConfig cfg;
   if (!path.empty()) {
     IniFile ini = read_ini(path);
+    std::map<std::string, std::string> set_at;  // key -> where it was set
     for (const auto& e : ini.entries) {
       std::string where = ini.path + ":" + std::to_string(e.line);
-      apply_setting(cfg, ini_entry_key(e, where), e.value, where);
+      const auto key = ini_entry_key(e, where);
+      if (auto it = set_at.find(key); it != set_at.end())
+        throw Error(where + ": key '" + key + "' is already set at " + it->second +
+                    "; each key is set once per file (sections only group keys: the evaluation's own "
+                    "settings are the eval_* keys, e.g. eval_batch_size)");
+      set_at[key] = where;
+      apply_setting(cfg, key, e.value, where);
     }
   }
   for (const auto& o : overrides) apply_override(cfg, o);

@@ -12,6 +12,17 @@ SegmentStream::SegmentStream(const torch::Tensor& tokens, int64_t batch, int64_t
     throw Error("a split of " + std::to_string(tokens.numel()) + " tokens is too short for batch size " +
                 std::to_string(batch) + ": each stream needs at least 2 tokens");
   data_ = tokens.narrow(0, 0, rows_ * batch).view({batch, rows_}).t();  // [rows, B], strided view
+  width_ = batch;
+}
+
+SegmentStream SegmentStream::shard(int64_t first, int64_t count) const {
+  TORCH_CHECK(first >= 0 && count > 0 && first + count <= width_, "streams [", first, ", ", first + count,
+              ") are not within the ", width_, " streams held");
+  SegmentStream s = *this;
+  s.data_ = data_.narrow(1, first, count);
+  s.first_ = first_ + first;
+  s.width_ = count;
+  return s;
 }
 
 std::pair<torch::Tensor, torch::Tensor> SegmentStream::segment(int64_t t, const torch::Device& device) const {
@@ -33,6 +44,7 @@ torch::Tensor SegmentStream::targets_of(const torch::Tensor& aligned, int64_t t)
       .view({batch_, rows_})
       .t()
       .narrow(0, start + 1, len)
+      .narrow(1, first_, width_)
       .contiguous();
 }
 

@@ -104,12 +104,14 @@ class Scheduler {
         owner_(process_owner()),
         tty_(isatty(fileno(stdout))) {
     const bool gpu = !o.devices.empty();
-    const int64_t slots = gpu ? static_cast<int64_t>(o.devices.size()) : std::max<int64_t>(1, o.jobs);
+    const int64_t k = std::max<int64_t>(1, o.ranks_per_cell);
+    const int64_t slots = gpu ? static_cast<int64_t>(o.devices.size()) / k : std::max<int64_t>(1, o.jobs);
     const int64_t cores = available_cpus();  // the CPUs this scheduler was given, not the machine's
-    threads_ = std::max<int64_t>(1, cores / slots);
+    threads_ = std::max<int64_t>(1, cores / (slots * k));  // per rank
     workers_.resize(slots);
     for (size_t i = 0; i < workers_.size(); ++i)
-      if (gpu) workers_[i].device = o.devices[i];
+      if (gpu)
+        for (int64_t j = 0; j < k; ++j) workers_[i].device += (j ? "," : "") + o.devices[i * k + j];
   }
   int run();
 
@@ -248,14 +250,24 @@ void Scheduler::launch(Worker& w, const GridCell& cell) {
       self_,       "train", paths.config,         "--results",          o_.results_root, "--expect-run-id",
       cell.run_id, "--set", "threads=" + threads, "--skip-memory-check"};  // checked for all workers together
   if (o_.accept_plugin_change) argv.push_back("--accept-plugin-change");
-  if (!w.device.empty()) argv.insert(argv.end(), {"--set", "device=" + w.device});
+  std::string visible;  // a cell of several devices sees only its own, one per rank
+  if (o_.ranks_per_cell > 1) {
+    argv.insert(argv.end(), {"--nproc", std::to_string(o_.ranks_per_cell)});
+    for (const auto& d : split(w.device, ','))
+      if (!d.empty()) visible += (visible.empty() ? "" : ",") + d.substr(d.find(':') + 1);
+  }
+  if (!w.device.empty())
+    argv.insert(argv.end(), {"--set", "device=" + (visible.empty() ? w.device : std::string("cuda"))});
   for (const auto& d : o_.plugins.dirs) argv.insert(argv.end(), {"--plugin-dir", d});
   for (const auto& p : o_.plugins.pins) argv.insert(argv.end(), {"--plugin-pin", p});
   pid_t parent = ::getpid();
   std::fflush(nullptr);  // or the child's copy of our buffered output is printed twice
   pid_t pid = fork();
   if (pid < 0) throw Error("cannot start a worker process: fork failed", ErrorKind::Run);
-  if (pid == 0) exec_worker(argv, paths.stdout_log, threads, parent);
+  if (pid == 0) {
+    if (!visible.empty()) setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
+    exec_worker(argv, paths.stdout_log, threads, parent);
+  }
   w.pid = pid;
   w.cell = &cell;
   w.started = std::chrono::steady_clock::now();

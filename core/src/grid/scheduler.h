@@ -17,6 +17,7 @@ namespace ctlab {
 struct GridRunOptions {
   int64_t jobs = 1;                  // CPU workers (ignored when devices are given)
   std::vector<std::string> devices;  // one worker per device: cuda:0,cuda:1
+  int64_t ranks_per_cell = 1;        // > 1: each cell is `ctlab train --nproc K` (K devices each)
   int64_t shard = 0, shards = 1;
   int64_t max_attempts = 2;  // a failed cell is retried until it has this many attempts
   bool retry_diverged = false;

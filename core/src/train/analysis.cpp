@@ -84,6 +84,17 @@ torch::Tensor AttentionBuckets::mass_sq_mean() const { return mass_sq_sum_ / std
 torch::Tensor AttentionBuckets::slot_mean() const { return slot_sum_ / std::max<int64_t>(1, samples_); }
 torch::Tensor AttentionBuckets::slot_sq_mean() const { return slot_sq_sum_ / std::max<int64_t>(1, samples_); }
 
+void AttentionBuckets::reduce(const Comm& comm) {
+  if (!comm.distributed()) return;
+  for (auto* t : {&mass_sum_, &mass_sq_sum_, &slot_sum_, &slot_sq_sum_, &all_sum_, &all_sq_sum_})
+    comm.all_reduce_sum(*t);
+  auto counts = torch::tensor(layer_samples_, torch::kLong).to(torch::kFloat64);
+  comm.all_reduce_sum(counts);
+  for (size_t i = 0; i < layer_samples_.size(); ++i)
+    layer_samples_[i] = static_cast<int64_t>(counts[static_cast<int64_t>(i)].item<double>());
+  samples_ = layer_samples_.empty() ? 0 : layer_samples_[0];
+}
+
 FrequencyBuckets::FrequencyBuckets(const torch::Tensor& train_counts, std::vector<int64_t> edges)
     : edges_(std::move(edges)) {
   auto counts = train_counts.to(torch::kLong);
@@ -98,6 +109,12 @@ void FrequencyBuckets::add(const torch::Tensor& nll, const torch::Tensor& target
   auto b = bucket_of_.index_select(0, targets.reshape({-1}).to(torch::kCPU, torch::kLong));
   nll_sum_.index_add_(0, b, nll.reshape({-1}).to(torch::kCPU, torch::kFloat64));
   count_.index_add_(0, b, torch::ones_like(b));
+}
+
+void FrequencyBuckets::reduce(const Comm& comm) {
+  if (!comm.distributed()) return;
+  comm.all_reduce_sum(nll_sum_);
+  comm.all_reduce_sum(count_);
 }
 
 std::vector<std::string> FrequencyBuckets::labels() const {
@@ -126,7 +143,7 @@ torch::Tensor FrequencyBuckets::types() const {
 
 AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
                        int64_t buckets_sequences, int64_t per_region, const std::vector<int64_t>& freq_edges,
-                       const torch::Device& device, bool bf16, bool stop_when_counted) {
+                       const torch::Device& device, bool bf16, bool stop_when_counted, const Comm* comm) {
   AnalysisResult r;
   r.frequency = std::make_shared<FrequencyBuckets>(corpus.train_counts(), freq_edges);
   const auto& mo = model->options();
@@ -134,27 +151,33 @@ AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, cons
     r.attention = std::make_shared<AttentionBuckets>(
         mo.n_layer, mo.n_head,
         BucketLayout::make(s.memory.cmem_len, s.memory.mem_len, s.seq_len, per_region));
-  EvalAccumulator acc(corpus, s);
-  stream_split(model, corpus, s, device, bf16,
-               [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
-                 const auto& m0 = model->memory()[0];
-                 const bool full = (m0.mem.defined() ? m0.mem.size(0) : 0) == s.memory.mem_len &&
-                                   (m0.cmem.defined() ? m0.cmem.size(0) : 0) == s.memory.cmem_len;
-                 const bool take =
-                     r.attention && full && x.size(0) == s.seq_len && r.full_segments < buckets_sequences;
-                 ForwardOptions fo;
-                 fo.need_attention = take;
-                 auto out = model->forward(x, y, fo);
-                 if (take) {
-                   r.attention->add_segment(out.attention);
-                   r.full_segments++;
-                 } else if (!full) {
-                   r.warmup_segments++;
-                 }
-                 r.frequency->add(out.nll, y);
-                 acc.add(t, out.nll);
-                 return !(stop_when_counted && r.attention && r.full_segments >= buckets_sequences);
-               });
+  EvalAccumulator acc(corpus, s, comm);
+  stream_split(
+      model, corpus, s, device, bf16,
+      [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
+        const auto& m0 = model->memory()[0];
+        const bool full = (m0.mem.defined() ? m0.mem.size(0) : 0) == s.memory.mem_len &&
+                          (m0.cmem.defined() ? m0.cmem.size(0) : 0) == s.memory.cmem_len;
+        const bool take =
+            r.attention && full && x.size(0) == s.seq_len && r.full_segments < buckets_sequences;
+        ForwardOptions fo;
+        fo.need_attention = take;
+        auto out = model->forward(x, y, fo);
+        if (take) {
+          r.attention->add_segment(out.attention);
+          r.full_segments++;
+        } else if (!full) {
+          r.warmup_segments++;
+        }
+        r.frequency->add(out.nll, y);
+        acc.add(t, out.nll);
+        return !(stop_when_counted && r.attention && r.full_segments >= buckets_sequences);
+      },
+      comm);
+  if (const Comm* shards = eval_shards(comm, s.batch_size)) {
+    if (r.attention) r.attention->reduce(*shards);
+    r.frequency->reduce(*shards);
+  }
   r.eval = acc.result();
   return r;
 }

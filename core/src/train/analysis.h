@@ -46,6 +46,8 @@ class AttentionBuckets {
   // square (for a standard error of the all-layer mean).
   torch::Tensor all_mass_mean() const;
   torch::Tensor all_mass_sq_mean() const;
+  // Adds every rank's sums and sample counts (each rank having counted its own streams).
+  void reduce(const Comm& comm);
 
  private:
   torch::Tensor all_sum_, all_sq_sum_;
@@ -68,6 +70,8 @@ class FrequencyBuckets {
   torch::Tensor count() const { return count_; }      // [n_buckets] int64
   // Tokens of the vocabulary in each bucket (how many distinct ids).
   torch::Tensor types() const;
+  // Adds every rank's sums and counts.
+  void reduce(const Comm& comm);
 
  private:
   std::vector<int64_t> edges_;
@@ -87,11 +91,12 @@ struct AnalysisResult {
 // settings.segments segments); attention is taken from the first `buckets_sequences`
 // segments whose memories are full; the loss and frequencies over every segment streamed.
 // With stop_when_counted, streaming ends once those segments are counted. Leaves the
-// model as it found it.
+// model as it found it. Every rank of `comm` must call it; the streams are divided as in
+// evaluate() and every rank gets the numbers of one process over all of them.
 AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& settings,
                        int64_t buckets_sequences, int64_t buckets_per_region,
                        const std::vector<int64_t>& freq_edges, const torch::Device& device, bool bf16,
-                       bool stop_when_counted = false);
+                       bool stop_when_counted = false, const Comm* comm = nullptr);
 
 // The plain records the analysis file stores (store/analysis_file.h), from a result.
 AttentionRecord attention_record(const AnalysisResult& r);  // needs r.attention

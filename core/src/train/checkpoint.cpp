@@ -40,10 +40,83 @@ torch::Tensor read_opt(torch::serialize::InputArchive& a, const std::string& key
   return t.to(device);
 }
 
+// The recorded world size (1 for checkpoints written before data parallelism).
+int64_t recorded_world_size(torch::serialize::InputArchive& a) {
+  torch::Tensor t;
+  return a.try_read("world_size", t) ? t.item<int64_t>() : 1;
+}
+
+// This rank's random state: its own when the world size is the one recorded; otherwise
+// rank 0 takes the recorded rank 0's and the others keep their fresh seeds.
+void restore_rng(torch::serialize::InputArchive& a, const CheckpointShard& shard) {
+  const bool same_world = recorded_world_size(a) == shard.world_size;
+  if (shard.rank > 0 && !same_world) return;
+  torch::Tensor rng;
+  a.read(shard.rank == 0 ? std::string("rng_cpu") : "rng_cpu/" + std::to_string(shard.rank), rng);
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(rng.cpu());
+}
+
+std::vector<std::vector<LayerMemory>> read_memories(torch::serialize::InputArchive& a, int64_t n_layer,
+                                                    const torch::Device& device) {
+  const int64_t chunks = read_i64(a, "chunks");
+  std::vector<std::vector<LayerMemory>> out(chunks, std::vector<LayerMemory>(n_layer));
+  for (int64_t c = 0; c < chunks; ++c)
+    for (int64_t l = 0; l < n_layer; ++l) {
+      auto k = "memory/" + std::to_string(c) + "/" + std::to_string(l) + "/";
+      auto& lm = out[c][l];
+      lm.mem = read_opt(a, k + "mem", device);
+      lm.cmem = read_opt(a, k + "cmem", device);
+      lm.usage = read_opt(a, k + "usage", device);
+      lm.age = read_opt(a, k + "age", device);
+    }
+  return out;
+}
+
+// Streams (dim 1) of every chunk side by side, then cut into `parts` equal chunks.
+torch::Tensor recut(const std::vector<torch::Tensor>& pieces, int64_t parts, int64_t index) {
+  if (!pieces[0].defined()) return {};
+  auto all = torch::cat(pieces, 1);
+  return all.narrow(1, index * (all.size(1) / parts), all.size(1) / parts).contiguous();
+}
+
+// Rank shard.rank's `local` chunks of the recorded ones, re-dividing the streams when the
+// recorded chunking is not world_size x local.
+std::vector<std::vector<LayerMemory>> rank_share(std::vector<std::vector<LayerMemory>> all,
+                                                 const CheckpointShard& shard, int64_t local,
+                                                 const std::string& path) {
+  const int64_t recorded = static_cast<int64_t>(all.size()), wanted = shard.world_size * local;
+  if (recorded == 0 || local == 0) return all;
+  if (recorded == wanted) return {all.begin() + shard.rank * local, all.begin() + (shard.rank + 1) * local};
+  const auto& first = all[0][0].mem;
+  const int64_t streams = first.defined() ? first.size(1) * recorded : 0;
+  if (streams > 0 && streams % wanted != 0)
+    throw Error("checkpoint '" + path + "' holds the memories of " + std::to_string(streams) +
+                    " streams, which cannot be divided into " + std::to_string(wanted) + " chunks (" +
+                    std::to_string(shard.world_size) + " rank(s) x accumulate " + std::to_string(local) + ")",
+                ErrorKind::Usage);
+  const size_t n_layer = all[0].size();
+  std::vector<std::vector<LayerMemory>> out(local, std::vector<LayerMemory>(n_layer));
+  for (size_t l = 0; l < n_layer; ++l) {
+    std::vector<torch::Tensor> mem, cmem, usage;
+    for (const auto& chunk : all) {
+      mem.push_back(chunk[l].mem);
+      cmem.push_back(chunk[l].cmem);
+      usage.push_back(chunk[l].usage);
+    }
+    for (int64_t c = 0; c < local; ++c) {
+      const int64_t g = shard.rank * local + c;
+      out[c][l] = {recut(mem, wanted, g), recut(cmem, wanted, g), recut(usage, wanted, g), all[0][l].age};
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
-                     const TrainState& st, const std::string& run_id) {
+                     const TrainState& st, const std::string& run_id, const CheckpointShard& shard) {
   torch::serialize::OutputArchive a;
   a.write("run_id", c10::IValue(run_id));
   torch::serialize::OutputArchive m, o;
@@ -58,11 +131,16 @@ void save_checkpoint(const std::string& path, CompressiveTransformer& model, tor
   a.write("window_loss", scalar(st.window_loss));
   a.write("window_closs",
           torch::tensor(st.window_closs.empty() ? std::vector<double>{} : st.window_closs, torch::kFloat64));
-  {
+  if (shard.rng_states.empty()) {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     a.write("rng_cpu", gen.get_state());
+  } else {
+    a.write("rng_cpu", shard.rng_states[0].cpu());
+    for (size_t r = 1; r < shard.rng_states.size(); ++r)
+      a.write("rng_cpu/" + std::to_string(r), shard.rng_states[r].cpu());
   }
+  a.write("world_size", scalar(static_cast<int64_t>(std::max<size_t>(1, shard.rng_states.size()))));
   a.write("chunks", scalar(static_cast<int64_t>(st.chunk_memory.size())));
   for (size_t c = 0; c < st.chunk_memory.size(); ++c)
     for (size_t l = 0; l < st.chunk_memory[c].size(); ++l) {
@@ -87,7 +165,8 @@ static std::string recorded_run_id(torch::serialize::InputArchive& a) {
 }
 
 bool load_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
-                     TrainState& st, const torch::Device& device, const std::string& run_id) {
+                     TrainState& st, const torch::Device& device, const std::string& run_id,
+                     const CheckpointShard& shard) {
   if (!boost::filesystem::exists(path)) return false;
   try {
     torch::serialize::InputArchive a;
@@ -112,25 +191,10 @@ bool load_checkpoint(const std::string& path, CompressiveTransformer& model, tor
     a.read("window_closs", wc);
     wc = wc.cpu().to(torch::kFloat64).contiguous();
     st.window_closs.assign(wc.data_ptr<double>(), wc.data_ptr<double>() + wc.numel());
-    torch::Tensor rng;
-    a.read("rng_cpu", rng);
-    {
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(rng.cpu());
-    }
-    const int64_t chunks = read_i64(a, "chunks");
-    const int64_t n_layer = model->options().n_layer;
-    st.chunk_memory.assign(chunks, std::vector<LayerMemory>(n_layer));
-    for (int64_t c = 0; c < chunks; ++c)
-      for (int64_t l = 0; l < n_layer; ++l) {
-        auto k = "memory/" + std::to_string(c) + "/" + std::to_string(l) + "/";
-        auto& lm = st.chunk_memory[c][l];
-        lm.mem = read_opt(a, k + "mem", device);
-        lm.cmem = read_opt(a, k + "cmem", device);
-        lm.usage = read_opt(a, k + "usage", device);
-        lm.age = read_opt(a, k + "age", device);
-      }
+    const int64_t local_chunks = static_cast<int64_t>(st.chunk_memory.size());
+    restore_rng(a, shard);
+    st.chunk_memory = read_memories(a, model->options().n_layer, device);
+    st.chunk_memory = rank_share(std::move(st.chunk_memory), shard, local_chunks, path);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

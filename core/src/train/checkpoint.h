@@ -23,15 +23,31 @@ struct TrainState {
   std::vector<std::vector<LayerMemory>> chunk_memory;  // [accumulate][n_layer]
 };
 
+// Data parallelism: which part of a checkpoint's memories and random states a rank takes.
+// A checkpoint holds the chunks of every rank in stream order (rank 0's first), so a run
+// resumed with another world size or accumulate re-divides the same streams.
+struct CheckpointShard {
+  int rank = 0;
+  int world_size = 1;
+  // The CPU random state of every rank, rank order (save; empty: this process's only).
+  std::vector<torch::Tensor> rng_states;
+};
+
 // Records `run_id` in the checkpoint; writes atomically (the previous checkpoint stays when
 // the disk is full), throwing ctlab::Error with the system's message.
+// With data parallelism, `state.chunk_memory` holds every rank's chunks (rank order) and
+// `shard.rng_states` every rank's random state.
 void save_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
-                     const TrainState& state, const std::string& run_id);
+                     const TrainState& state, const std::string& run_id, const CheckpointShard& shard = {});
 // Returns false when there is no checkpoint at path. Throws ctlab::Error naming the file
 // when it exists but cannot be read, does not fit the model, or belongs to another run
 // (checkpoints written before run ids were recorded load into any run of their shape).
+// `state.chunk_memory` must come in with this rank's number of chunks: it gets this rank's
+// share of the recorded streams, re-divided when the recorded world size or chunking
+// differs (each rank's random state is restored only for the same world size).
 bool load_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
-                     TrainState& state, const torch::Device& device, const std::string& run_id);
+                     TrainState& state, const torch::Device& device, const std::string& run_id,
+                     const CheckpointShard& shard = {});
 // The run id recorded in the checkpoint at path ("" when it has none). Throws ctlab::Error
 // for a file that cannot be read.
 std::string checkpoint_run_id(const std::string& path);

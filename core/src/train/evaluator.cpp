@@ -52,12 +52,29 @@ EvalModeGuard::~EvalModeGuard() {
   model_->train(was_training_);
 }
 
+const Comm* eval_shards(const Comm* comm, int64_t batch_size) {
+  return comm && comm->distributed() && batch_size % comm->size() == 0 ? comm : nullptr;
+}
+
+namespace {
+
+// The split's streams this rank evaluates.
+SegmentStream eval_stream(const Corpus& corpus, const EvalSettings& s, const Comm* shards) {
+  SegmentStream stream(corpus.split(s.split), s.batch_size, s.seq_len);
+  if (!shards) return stream;
+  const int64_t per = s.batch_size / shards->size();
+  return stream.shard(shards->rank() * per, per);
+}
+
+}  // namespace
+
 int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
                      const torch::Device& device, bool bf16,
-                     const std::function<bool(int64_t, const torch::Tensor&, const torch::Tensor&)>& visit) {
+                     const std::function<bool(int64_t, const torch::Tensor&, const torch::Tensor&)>& visit,
+                     const Comm* comm) {
   EvalModeGuard guard(model, s.memory, bf16);
   torch::NoGradGuard no_grad;
-  SegmentStream stream(corpus.split(s.split), s.batch_size, s.seq_len);
+  const SegmentStream stream = eval_stream(corpus, s, eval_shards(comm, s.batch_size));
   const int64_t n = s.segments > 0 ? std::min(s.segments, stream.segments()) : stream.segments();
   if (bf16) set_cuda_bf16_autocast(true);
   int64_t visited = 0;
@@ -82,28 +99,45 @@ double EvalResult::recovered_se() const {
   return std::sqrt(var / n);
 }
 
-EvalAccumulator::EvalAccumulator(const Corpus& corpus, const EvalSettings& s)
-    : ideal_(corpus.ideal_loss(s.split)), layout_(corpus.split(s.split), s.batch_size, s.seq_len) {}
+EvalAccumulator::EvalAccumulator(const Corpus& corpus, const EvalSettings& s, const Comm* comm)
+    : ideal_(corpus.ideal_loss(s.split)),
+      comm_(eval_shards(comm, s.batch_size)),
+      layout_(eval_stream(corpus, s, comm_)) {}
 
 void EvalAccumulator::add(int64_t t, const torch::Tensor& nll) {
-  const double seg = nll.sum().item<double>();
-  const int64_t tokens = nll.numel();
+  // This rank's sums: nll, tokens, ideal best and blind, and on the relevant tokens their
+  // count, the model's, the best and the blind losses; then those of every rank.
+  double v[8] = {nll.sum().item<double>(), static_cast<double>(nll.numel()), 0, 0, 0, 0, 0, 0};
+  if (ideal_) {
+    auto best = layout_.targets_of(ideal_->best, t), blind = layout_.targets_of(ideal_->blind, t);
+    auto relevant = (blind - best) > 1e-12;  // the tokens that carry long-range information
+    v[2] = best.sum().item<double>();
+    v[3] = blind.sum().item<double>();
+    v[4] = static_cast<double>(relevant.sum().item<int64_t>());
+    if (v[4] > 0) {
+      v[5] = nll.detach().to(torch::kCPU, torch::kFloat64).masked_select(relevant).sum().item<double>();
+      v[6] = best.masked_select(relevant).sum().item<double>();
+      v[7] = blind.masked_select(relevant).sum().item<double>();
+    }
+  }
+  if (comm_) {
+    auto sums = torch::from_blob(v, {8}, torch::kFloat64).clone();
+    comm_->all_reduce_sum(sums);
+    for (int i = 0; i < 8; ++i) v[i] = sums[i].item<double>();
+  }
+  const double seg = v[0];
+  const int64_t tokens = static_cast<int64_t>(v[1]);
   nll_sum_ += seg;
   r_.tokens += tokens;
   r_.segments++;
   r_.segment_loss.push_back(seg / static_cast<double>(tokens));
   r_.segment_tokens.push_back(tokens);
   if (!ideal_) return;
-  auto best = layout_.targets_of(ideal_->best, t), blind = layout_.targets_of(ideal_->blind, t);
-  best_sum_ += best.sum().item<double>();
-  blind_sum_ += blind.sum().item<double>();
-  auto relevant = (blind - best) > 1e-12;  // the tokens that carry long-range information
-  const int64_t n = relevant.sum().item<int64_t>();
+  best_sum_ += v[2];
+  blind_sum_ += v[3];
+  const int64_t n = static_cast<int64_t>(v[4]);
   if (n == 0) return;
-  const double model =
-      nll.detach().to(torch::kCPU, torch::kFloat64).masked_select(relevant).sum().item<double>();
-  const double b = best.masked_select(relevant).sum().item<double>();
-  const double l = blind.masked_select(relevant).sum().item<double>();
+  const double model = v[5], b = v[6], l = v[7];
   rel_nll_ += model;
   rel_best_ += b;
   rel_blind_ += l;
@@ -136,14 +170,16 @@ EvalResult EvalAccumulator::result() const {
 }
 
 EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
-                    const torch::Device& device, bool bf16) {
-  EvalAccumulator acc(corpus, s);
-  stream_split(model, corpus, s, device, bf16,
-               [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
-                 auto out = model->forward(x, y);
-                 acc.add(t, out.nll);
-                 return true;
-               });
+                    const torch::Device& device, bool bf16, const Comm* comm) {
+  EvalAccumulator acc(corpus, s, comm);
+  stream_split(
+      model, corpus, s, device, bf16,
+      [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
+        auto out = model->forward(x, y);
+        acc.add(t, out.nll);
+        return true;
+      },
+      comm);
   return acc.result();
 }
 

@@ -11,6 +11,7 @@
 #include "data/corpus.h"
 #include "data/stream.h"
 #include "model/model.h"
+#include "runtime/distributed.h"
 
 namespace ctlab {
 
@@ -76,21 +77,32 @@ class EvalModeGuard {
 // no_grad (bf16 autocast when asked), calls visit(t, x, y) for the split's segments t = 0,
 // 1, ... in order (the first settings.segments of them, or all when 0) until visit returns
 // false. visit runs the forward pass itself. Returns the number of segments visited.
+// With a distributed `comm` whose size divides settings.batch_size, x and y hold only this
+// rank's streams (see eval_shards); otherwise every rank streams all of them.
 int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& settings,
                      const torch::Device& device, bool bf16,
-                     const std::function<bool(int64_t, const torch::Tensor&, const torch::Tensor&)>& visit);
+                     const std::function<bool(int64_t, const torch::Tensor&, const torch::Tensor&)>& visit,
+                     const Comm* comm = nullptr);
+
+// The comm an evaluation of `batch_size` streams is divided over: `comm` when it is
+// distributed and its size divides batch_size, else null (each rank evaluates every stream,
+// which gives the same numbers on every rank without communication).
+const Comm* eval_shards(const Comm* comm, int64_t batch_size);
 
 // Sums one evaluation stream into an EvalResult: per-segment losses, the standard error
 // over segments and, for generated tasks, the ideal losses of the same targets.
 class EvalAccumulator {
  public:
-  EvalAccumulator(const Corpus& corpus, const EvalSettings& settings);
+  // `comm`: as for stream_split; each segment's sums are then added over ranks, so the
+  // result is that of one process over all the streams.
+  EvalAccumulator(const Corpus& corpus, const EvalSettings& settings, const Comm* comm = nullptr);
   // Segment t of the stream with its per-target NLL [L, B] (any device).
   void add(int64_t t, const torch::Tensor& nll);
   EvalResult result() const;
 
  private:
   const IdealLoss* ideal_;
+  const Comm* comm_;
   SegmentStream layout_;
   EvalResult r_;
   double nll_sum_ = 0, best_sum_ = 0, blind_sum_ = 0;
@@ -98,9 +110,9 @@ class EvalAccumulator {
 };
 
 // Mean NLL over the streamed segments. Leaves the model's training/eval mode, memory
-// settings and memories as they were.
+// settings and memories as they were. Every rank of `comm` must call it; all get the result.
 EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& settings,
-                    const torch::Device& device, bool bf16);
+                    const torch::Device& device, bool bf16, const Comm* comm = nullptr);
 
 // bpc (bits per byte/char = loss / ln 2) for byte data, perplexity exp(loss) for words.
 const char* score_name(bool word_level);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "runtime/runtime.h"
+#include "util/error.h"
 
 namespace ctlab {
 
@@ -35,7 +36,7 @@ std::vector<std::vector<LayerMemory>> TrainStep::empty_memories() const {
 
 void TrainStep::run_chunk(int64_t c, double scale, const std::function<Segment(int64_t)>& segment,
                           std::vector<LayerMemory>& memory, StepStats& stats) {
-  const int64_t chunks = t_.accumulate, chunk_b = t_.batch_size / chunks;
+  const int64_t chunks = t_.accumulate;
   const double per = static_cast<double>(chunks * segments_);
   model_->set_memory(memory);
   model_->set_keep_graph(bptt_);
@@ -43,6 +44,7 @@ void TrainStep::run_chunk(int64_t c, double scale, const std::function<Segment(i
   for (int64_t k = 0; k < segments_; ++k) {
     auto [x, y] = segment(k);
     if (chunks > 1) {
+      const int64_t chunk_b = x.size(1) / chunks;  // this rank's streams, split into chunks
       x = x.narrow(1, c * chunk_b, chunk_b);
       y = y.narrow(1, c * chunk_b, chunk_b);
     }
@@ -96,7 +98,51 @@ torch::Tensor clip_by_norm(const std::vector<torch::Tensor>& params, double max_
 
 }  // namespace
 
+void TrainStep::average_gradients() {
+  if (!comm_ || !comm_->distributed()) return;
+  // Which parameters have gradients follows from the graph, which is the same on every rank.
+  std::vector<torch::Tensor> grads;
+  for (const auto* list : {&transformer_params_, &compression_params_})
+    for (const auto& p : *list)
+      if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return;
+  std::vector<torch::Tensor> flat_parts;
+  for (const auto& g : grads) flat_parts.push_back(g.reshape(-1));
+  auto flat = torch::cat(flat_parts);
+  comm_->all_reduce_sum(flat);
+  flat.div_(static_cast<double>(comm_->size()));
+  int64_t offset = 0;
+  for (auto& g : grads) {
+    g.copy_(flat.narrow(0, offset, g.numel()).view_as(g));
+    offset += g.numel();
+  }
+}
+
+void TrainStep::average_losses(StepStats& stats) {
+  if (!comm_ || !comm_->distributed()) return;
+  std::vector<double> v{stats.loss};
+  v.insert(v.end(), stats.closs.begin(), stats.closs.end());
+  auto t = torch::tensor(v, torch::kFloat64);
+  comm_->all_reduce_sum(t);
+  t.div_(static_cast<double>(comm_->size()));
+  stats.loss = t[0].item<double>();
+  for (size_t i = 0; i < stats.closs.size(); ++i) stats.closs[i] = t[1 + i].item<double>();
+}
+
+torch::Tensor TrainStep::average_deferred_losses() {
+  auto flag = model_->deferred_output_flag();
+  if (!comm_ || !comm_->distributed()) return flag;
+  auto f = flag.defined() ? flag.to(torch::kFloat64).view(1) : torch::zeros({1}, step_loss_.options());
+  auto packed = torch::cat({step_loss_.view(1), step_closs_, f});
+  comm_->all_reduce_sum(packed);
+  const double w = static_cast<double>(comm_->size());
+  step_loss_ = packed[0] / w;
+  step_closs_ = packed.narrow(0, 1, n_layer_) / w;
+  return packed[1 + n_layer_] > 0;
+}
+
 void TrainStep::update(StepStats& stats) {
+  average_gradients();
   if (t_.clip > 0) {
     // Transformer and compression parameters are clipped separately, so the compression
     // loss never rescales the transformer's update.
@@ -121,7 +167,7 @@ void TrainStep::set_deferred(bool deferred) {
   loss_sum_ = closs_sum_ = bad_task_ = bad_closs_ = bad_output_ = grad_norm_ = torch::Tensor();
 }
 
-void TrainStep::note_deferred(int64_t step) {
+void TrainStep::note_deferred(int64_t step, const torch::Tensor& flag) {
   if (!loss_sum_.defined()) {
     loss_sum_ = torch::zeros_like(step_loss_);
     closs_sum_ = torch::zeros_like(step_closs_);
@@ -137,7 +183,7 @@ void TrainStep::note_deferred(int64_t step) {
   };
   first(bad_task_, step_loss_);
   first(bad_closs_, step_closs_.sum());
-  if (auto flag = model_->deferred_output_flag(); flag.defined())  // NaN stands for "not finite"
+  if (flag.defined())  // NaN stands for "not finite"
     first(bad_output_,
           torch::where(flag, torch::full({}, NAN, step_loss_.options()), torch::zeros_like(here)));
   ++pending_steps_;
@@ -180,6 +226,10 @@ CollectedSteps TrainStep::collect() {
     c.nonfinite_closs.reset();
   }
   model_->check_deferred_outputs(output_first);  // throws naming the plugin and the layer
+  if (output_first)  // flagged on another rank, which reports the plugin and the layer
+    throw Error("a compression function returned non-finite values on another rank at step " +
+                    std::to_string(bad_output) + " (found by the deferred check)",
+                ErrorKind::Run);
   return c;
 }
 
@@ -201,10 +251,11 @@ StepStats TrainStep::run(int64_t step, const std::function<Segment(int64_t)>& se
   }
   for (int64_t c = 0; c < t_.accumulate; ++c) run_chunk(c, scale, segment, memories[c], stats);
   if (deferred_) {
-    note_deferred(step);
+    note_deferred(step, average_deferred_losses());
     if (!periodic || (step + 1 - t_.update_period_from) % t_.update_period == 0) update(stats);
     return stats;
   }
+  average_losses(stats);
   double closs_sum = 0;
   for (double v : stats.closs) closs_sum += v;
   stats.finite = std::isfinite(stats.loss) && std::isfinite(closs_sum);

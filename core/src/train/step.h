@@ -16,6 +16,7 @@
 
 #include "config/options.h"
 #include "model/model.h"
+#include "runtime/distributed.h"
 
 namespace ctlab {
 
@@ -70,13 +71,25 @@ class TrainStep {
   // step diverged, which would be the cause).
   CollectedSteps collect();
 
+  // Data parallelism: the segments hold this rank's streams only (batch_size / size()).
+  // Gradients are averaged over ranks before clipping, and the reported losses and
+  // divergence flags are those of the whole batch, so every rank takes the same update and
+  // the same decisions as one process over all the streams.
+  void set_comm(const Comm* comm) { comm_ = comm; }
+
  private:
   // Forward and backward of one chunk over the step's segments; adds to `stats`.
   void run_chunk(int64_t chunk, double scale, const std::function<Segment(int64_t)>& segment,
                  std::vector<LayerMemory>& memory, StepStats& stats);
   void update(StepStats& stats);
+  // The mean over ranks of every parameter's gradient, in one collective.
+  void average_gradients();
+  // The whole batch's losses from every rank's (non-deferred: on the host).
+  void average_losses(StepStats& stats);
+  // Deferred: the same on the device, with the plugin-output flag; returns the flag.
+  torch::Tensor average_deferred_losses();
   // Deferred: adds this step's sums and divergence flags to the pending ones.
-  void note_deferred(int64_t step);
+  void note_deferred(int64_t step, const torch::Tensor& output_flag);
 
   CompressiveTransformer& model_;
   torch::optim::Adam& optimizer_;
@@ -85,6 +98,7 @@ class TrainStep {
   int64_t segments_, n_layer_;
   std::vector<torch::Tensor> transformer_params_, compression_params_;
   bool deferred_ = false;
+  const Comm* comm_ = nullptr;
   // Deferred sums on the device (float64): task loss, per-layer compression loss, the first
   // non-finite steps (int64, -1 = none), the last grad norm.
   int64_t pending_steps_ = 0;

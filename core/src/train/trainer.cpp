@@ -1,15 +1,18 @@
 // The training loop.
 #include "train/trainer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 
 #include "config/run_shape.h"
@@ -48,10 +51,13 @@ std::string fmt_duration(double s) {
 // Progress to the terminal (one live line) or plain lines, and always to the run's log.
 class Progress {
  public:
-  explicit Progress(const std::string& log_path)
-      : log_(log_path, std::ios::app), tty_(isatty(fileno(stdout))) {}
+  // echo: also to the terminal (rank 0); other ranks only write their log.
+  Progress(const std::string& log_path, bool echo)
+      : log_(log_path, std::ios::app), tty_(echo && isatty(fileno(stdout))), echo_(echo) {}
   void line(const std::string& s) {
-    if (tty_)
+    if (!echo_)
+      ;
+    else if (tty_)
       std::printf("\r\033[K%s", s.c_str());
     else
       std::printf("%s\n", s.c_str());
@@ -60,9 +66,11 @@ class Progress {
     log_.flush();
   }
   void note(const std::string& s) {
-    if (tty_) std::printf("\r\033[K");
-    std::printf("%s\n", s.c_str());
-    std::fflush(stdout);
+    if (echo_) {
+      if (tty_) std::printf("\r\033[K");
+      std::printf("%s\n", s.c_str());
+      std::fflush(stdout);
+    }
     log_ << s << "\n";
     log_.flush();
   }
@@ -72,14 +80,14 @@ class Progress {
 
  private:
   std::ofstream log_;
-  bool tty_;
+  bool tty_, echo_;
 };
 
 using Clock = std::chrono::steady_clock;
 
 struct Trainer::Session {
-  Session(const RunConfig& cfg, const std::string& log_path)
-      : progress(log_path), bf16(cfg.train.precision == Precision::Bf16) {}
+  Session(const RunConfig& cfg, const std::string& log_path, bool echo)
+      : progress(log_path, echo), bf16(cfg.train.precision == Precision::Bf16) {}
   Progress progress;
   torch::Device device{torch::kCPU};  // set by train()
   bool bf16;
@@ -116,31 +124,26 @@ std::string compression_loss_key(int64_t layer) {
 }
 
 Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins,
-                 const Corpus& corpus, RunStore& store, const std::string& run_id, const RunPaths& paths)
+                 const Corpus& corpus, RunStore* store, const std::string& run_id, const RunPaths& paths,
+                 const Comm& comm)
     : cfg_(cfg),
       host_(host),
       plugins_(plugins),
       corpus_(corpus),
       store_(store),
       run_id_(run_id),
-      paths_(paths) {}
+      paths_(paths),
+      comm_(comm) {}
 
 namespace {
-
-// Writes the pending metric rows and a heartbeat.
-void flush(RunStore& store, const std::string& run_id, std::vector<MetricRow>& pending, int64_t step) {
-  store.add_metrics(run_id, pending);
-  pending.clear();
-  store.heartbeat(run_id, step);
-}
 
 // Validation on the [eval] settings: metric rows (the score with its standard error over
 // segments; for generated tasks the fraction of recoverable information recovered) and a
 // progress note.
 EvalResult validate(CompressiveTransformer& model, const RunConfig& cfg, const Corpus& corpus,
                     const torch::Device& device, bool bf16, int64_t step, std::vector<MetricRow>& pending,
-                    Progress& progress) {
-  auto r = evaluate(model, corpus, eval_settings(cfg, "valid"), device, bf16);
+                    Progress& progress, const Comm& comm) {
+  auto r = evaluate(model, corpus, eval_settings(cfg, "valid"), device, bf16, &comm);
   const bool words = corpus.word_level;
   const std::string score = score_name(words);
   double now = unix_now();
@@ -186,7 +189,8 @@ CompressionSeries logged_series(RunStore& store, const std::string& run_id, int6
 
 TrainOutcome Trainer::run() {
   StopSignals signals;
-  Session s(cfg_, paths_.log);
+  const bool lead = comm_.rank() == 0;
+  Session s(cfg_, lead ? paths_.log : paths_.dir + "/rank" + std::to_string(comm_.rank()) + ".log", lead);
   try {
     return train(s);
   } catch (const std::exception& e) {
@@ -194,6 +198,10 @@ TrainOutcome Trainer::run() {
     out.status = RunStatus::Failed;
     out.step = s.st.step;
     out.error = brief_what(e);
+    comm_.report_failure(out.error);
+    if (const auto peers = comm_.peer_failures();
+        !peers.empty() && out.error.find(peers) == std::string::npos)
+      out.error += "; " + peers;
     if (dynamic_cast<const std::bad_alloc*>(&e) || out.error.find("out of memory") != std::string::npos ||
         out.error.find("not enough memory") != std::string::npos)
       out.error +=
@@ -201,8 +209,10 @@ TrainOutcome Trainer::run() {
           estimate_memory(cfg_, plugins_.loss->spec.mode == LossMode::Bptt).describe(cfg_) +
           ": lower batch_size (or raise accumulate), seq_len, mem_len, cmem_len, n_layer, d_model or d_ff)";
     try {
-      store_.add_metrics(run_id_, s.pending);
-      store_.finish_run(run_id_, out.status, s.st.step, out.error);
+      if (store_) {
+        store_->add_metrics(run_id_, s.pending);
+        store_->finish_run(run_id_, out.status, s.st.step, out.error);
+      }
     } catch (const std::exception&) {
       // The store itself failed; the error is still reported below.
     }
@@ -211,10 +221,12 @@ TrainOutcome Trainer::run() {
   }
 }
 
-TrainOutcome Trainer::train(Session& s) {
+void Trainer::setup(Session& s) {
   const auto& t = cfg_.train;
   const auto& mo = cfg_.model;
   s.device = resolve_device(cfg_.device);
+  if (s.device.is_cuda() && comm_.distributed())  // one device per local rank
+    s.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm_.local_rank()));
   if (s.bf16 && !s.device.is_cuda())
     throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
   const int threads = set_threads(cfg_.threads);
@@ -222,7 +234,11 @@ TrainOutcome Trainer::train(Session& s) {
   s.progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " +
                   s.device.str() + ", " + std::to_string(threads) + " threads (" + thread_summary() +
                   "), BLAS " + blas.summary() +
-                  (s.device.is_cpu() ? ", " + fused_kernels_summary() : std::string()));
+                  (s.device.is_cpu() ? ", " + fused_kernels_summary() : std::string()) +
+                  (comm_.distributed()
+                       ? ", rank " + std::to_string(comm_.rank()) + " of " + std::to_string(comm_.size()) +
+                             " (" + comm_.backend() + ", pid " + std::to_string(getpid()) + ")"
+                       : std::string()));
   if (!blas.warning.empty()) s.progress.note("warning: " + blas.warning);
   s.progress.note(cost_and_reach(mo).describe(mo));
 
@@ -230,30 +246,53 @@ TrainOutcome Trainer::train(Session& s) {
   s.model = build_model(cfg_, host_, plugins_);
   s.model->to(s.device);
   s.model->train();
+  if (comm_.distributed()) {
+    // Every rank starts from rank 0's weights; dropout then draws a different stream per rank.
+    torch::NoGradGuard no_grad;
+    for (auto& p : s.model->parameters()) comm_.broadcast(p);
+    if (comm_.rank() > 0) torch::manual_seed(static_cast<uint64_t>(cfg_.seed) + 1000003ULL * comm_.rank());
+  }
   s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(), torch::optim::AdamOptions(t.lr));
   s.step = std::make_unique<TrainStep>(s.model, *s.optimizer, t, s.bf16);
   s.step->set_deferred(t.checks == CheckTiming::Deferred ||
                        (t.checks == CheckTiming::Auto && s.device.is_cuda()));
+  s.step->set_comm(&comm_);
   const auto bptt_warning = bptt_reach_warning(cfg_, s.model->compression().loss_mode == LossMode::Bptt);
   if (!bptt_warning.empty()) s.progress.note("warning: " + bptt_warning);
-  s.stream = std::make_unique<SegmentStream>(corpus_.train, t.batch_size, mo.seq_len);
+  if (t.batch_size % (comm_.size() * t.accumulate) != 0)
+    throw Error("batch_size = " + std::to_string(t.batch_size) + " cannot be divided between " +
+                std::to_string(comm_.size()) + " rank(s) x accumulate " + std::to_string(t.accumulate) +
+                ": choose a multiple of " + std::to_string(comm_.size() * t.accumulate));
+  {
+    const SegmentStream all(corpus_.train, t.batch_size, mo.seq_len);  // rank r: its block of streams
+    const int64_t per_rank = t.batch_size / comm_.size();
+    s.stream = std::make_unique<SegmentStream>(all.shard(comm_.rank() * per_rank, per_rank));
+  }
   if (s.stream->full_segments() < s.step->segments())
     throw Error("the training split (" + std::to_string(corpus_.train.numel()) +
                 " tokens) is too short for batch_size " + std::to_string(t.batch_size) + " and seq_len " +
                 std::to_string(mo.seq_len));
   s.st.chunk_memory = s.step->empty_memories();
   s.st.window_closs.assign(mo.n_layer, 0.0);
-  if (load_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, s.device, run_id_))
+  if (load_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, s.device, run_id_,
+                      {comm_.rank(), comm_.size(), {}}))
     s.progress.note("resumed from " + paths_.checkpoint + " at step " + std::to_string(s.st.step));
   s.st.window_closs.resize(mo.n_layer, 0.0);
-  s.series = logged_series(store_, run_id_, mo.n_layer, s.st.step);
+  if (store_) s.series = logged_series(*store_, run_id_, mo.n_layer, s.st.step);
   s.score = score_name(corpus_.word_level);
   s.tokens_per_step = static_cast<double>(t.batch_size * mo.seq_len * s.step->segments());
   s.window_start = s.run_start = s.last_heartbeat = Clock::now();
   s.first_step = s.st.step;
+}
 
+TrainOutcome Trainer::train(Session& s) {
+  const auto& t = cfg_.train;
+  const auto& mo = cfg_.model;
+  setup(s);
+
+  bool read_point = true;  // the previous step read the device (deferred checks)
   while (s.st.step < t.max_steps) {
-    if (int sig = stop_signal()) return stop(s, sig);
+    if (int sig = agreed_stop(s, read_point)) return stop(s, sig);
     if (s.st.cursor + s.step->segments() > s.stream->full_segments()) {  // next epoch: streams restart
       s.st.cursor = 0;
       s.st.epoch++;
@@ -275,6 +314,7 @@ TrainOutcome Trainer::train(Session& s) {
     const bool logs = step % t.log_every == 0 || step == t.max_steps;
     const bool reads =
         logs || step % t.checkpoint_every == 0 || (t.eval_every > 0 && step % t.eval_every == 0);
+    read_point = reads;
     if (reads)
       if (auto bad = absorb(s)) return diverge(s, bad->first, bad->second);
     if (logs) log_window(s, stats);
@@ -328,15 +368,75 @@ void Trainer::after_step(Session& s) {
   const auto& t = cfg_.train;
   const int64_t step = s.st.step;
   if (t.eval_every > 0 && step % t.eval_every == 0 && step < t.max_steps)
-    validate(s.model, cfg_, corpus_, s.device, s.bf16, step, s.pending, s.progress);
+    validate(s.model, cfg_, corpus_, s.device, s.bf16, step, s.pending, s.progress, comm_);
   if (Clock::now() - s.last_heartbeat > std::chrono::seconds(kHeartbeatSeconds)) {
-    flush(store_, run_id_, s.pending, step);  // a live heartbeat tells grid schedulers this run is not stale
+    flush(s);  // a live heartbeat tells grid schedulers this run is not stale
     s.last_heartbeat = Clock::now();
   }
   if (step % t.checkpoint_every == 0 && step < t.max_steps) {
-    flush(store_, run_id_, s.pending, step);
-    save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, run_id_);
+    flush(s);
+    save(s);
   }
+}
+
+void Trainer::flush(Session& s) {
+  if (!store_) return;
+  store_->add_metrics(run_id_, s.pending);
+  s.pending.clear();
+  store_->heartbeat(run_id_, s.st.step);
+}
+
+void Trainer::finish(Session& s, RunStatus status, const std::string& error, std::optional<int64_t> at) {
+  if (store_) store_->finish_run(run_id_, status, s.st.step, error, at);
+}
+
+int Trainer::agreed_stop(Session& s, bool read_point) {
+  const int sig = stop_signal();
+  if (!comm_.distributed()) return sig;
+  if (s.step->deferred() && !read_point) return 0;  // no host sync between read points
+  return comm_.any(sig != 0) ? (sig != 0 ? sig : SIGTERM) : 0;
+}
+
+namespace {
+
+// Every rank's chunks, rank order (the layout a checkpoint records).
+std::vector<std::vector<LayerMemory>> gather_memories(const Comm& comm,
+                                                      const std::vector<std::vector<LayerMemory>>& local) {
+  if (!comm.distributed()) return local;
+  const size_t a = local.size(), n_layer = a ? local[0].size() : 0;
+  std::vector<std::vector<LayerMemory>> all(a * comm.size(), std::vector<LayerMemory>(n_layer));
+  auto gather = [&](const torch::Tensor& t, size_t c, torch::Tensor LayerMemory::*field, size_t l) {
+    if (!t.defined()) return;  // the same on every rank: they run in lockstep
+    auto parts = comm.all_gather(t.contiguous());
+    for (int r = 0; r < comm.size(); ++r) all[r * a + c][l].*field = parts[r];
+  };
+  for (size_t c = 0; c < a; ++c)
+    for (size_t l = 0; l < n_layer; ++l) {
+      const auto& m = local[c][l];
+      gather(m.mem, c, &LayerMemory::mem, l);
+      gather(m.cmem, c, &LayerMemory::cmem, l);
+      gather(m.usage, c, &LayerMemory::usage, l);
+      gather(m.age, c, &LayerMemory::age, l);
+    }
+  return all;
+}
+
+}  // namespace
+
+void Trainer::save(Session& s) {
+  CheckpointShard shard{comm_.rank(), comm_.size(), {}};
+  TrainState st = s.st;
+  if (comm_.distributed()) {
+    st.chunk_memory = gather_memories(comm_, s.st.chunk_memory);
+    torch::Tensor rng;
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      rng = gen.get_state();
+    }
+    shard.rng_states = comm_.all_gather(rng);
+  }
+  if (comm_.rank() == 0) save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, st, run_id_, shard);
 }
 
 std::optional<std::pair<int64_t, std::string>> Trainer::absorb(Session& s) {
@@ -354,20 +454,20 @@ std::optional<std::pair<int64_t, std::string>> Trainer::absorb(Session& s) {
 
 TrainOutcome Trainer::stop(Session& s, int signal) {
   if (auto bad = absorb(s)) return diverge(s, bad->first, bad->second);
-  flush(store_, run_id_, s.pending, s.st.step);
-  save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, run_id_);
+  flush(s);
+  save(s);
   s.progress.note("stopped by signal " + std::to_string(signal) + " at step " + std::to_string(s.st.step) +
                   "; checkpoint written, re-run the same command to resume");
   TrainOutcome out;
   out.status = RunStatus::Interrupted;
   out.step = s.st.step;
-  store_.finish_run(run_id_, out.status, s.st.step);
+  finish(s, out.status);
   s.progress.done();
   return out;
 }
 
 TrainOutcome Trainer::diverge(Session& s, int64_t at, const std::string& what) {
-  flush(store_, run_id_, s.pending, s.st.step);
+  flush(s);
   TrainOutcome out;
   out.status = RunStatus::Diverged;
   out.step = s.st.step;
@@ -375,18 +475,20 @@ TrainOutcome Trainer::diverge(Session& s, int64_t at, const std::string& what) {
   out.error =
       what + " at step " + std::to_string(at) +
       (s.step->deferred() ? " (found by the deferred check at step " + std::to_string(s.st.step) + ")" : "");
-  store_.finish_run(run_id_, out.status, s.st.step, out.error, at);
+  finish(s, out.status, out.error, at);
   s.progress.note("diverged: " + out.error);
   s.progress.done();
   return out;
 }
 
 TrainOutcome Trainer::complete(Session& s) {
-  s.final_eval = validate(s.model, cfg_, corpus_, s.device, s.bf16, s.st.step, s.pending, s.progress);
+  s.final_eval = validate(s.model, cfg_, corpus_, s.device, s.bf16, s.st.step, s.pending, s.progress, comm_);
   const auto& final_eval = s.final_eval;
-  flush(store_, run_id_, s.pending, s.st.step);
-  save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, run_id_);
+  flush(s);
+  save(s);
   write_final_analysis(s);
+  // A rank that failed to write (rank 0) makes the others fail here instead of completing.
+  comm_.barrier();
   if (s.step->deferred()) s.model->check_deferred_outputs();  // those of the final evaluation
   TrainOutcome out;
   out.status = RunStatus::Completed;
@@ -394,7 +496,7 @@ TrainOutcome Trainer::complete(Session& s) {
   out.valid_loss = final_eval.loss;
   out.valid_score = score_of(final_eval.loss, corpus_.word_level);
   if (final_eval.has_bounds()) out.recovered = final_eval.recovered();
-  store_.finish_run(run_id_, out.status, s.st.step);
+  finish(s, out.status);
   s.progress.done();
   return out;
 }
@@ -405,7 +507,8 @@ void Trainer::write_final_analysis(Session& s) {
   // Stream until the attention sample is complete (eval_segments limits validation only).
   if (e.buckets_sequences > 0) settings.segments = 0;
   auto r = analyze(s.model, corpus_, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges,
-                   s.device, s.bf16, /*stop_when_counted=*/e.buckets_sequences > 0);
+                   s.device, s.bf16, /*stop_when_counted=*/e.buckets_sequences > 0, &comm_);
+  if (!store_) return;  // rank 0 writes
   try {
     write_analysis(paths_.analysis, "", r, {run_id_, s.st.step, "valid", settings.tag()}, s.series,
                    &s.final_eval);
@@ -416,8 +519,8 @@ void Trainer::write_final_analysis(Session& s) {
                     " is saved: re-run to write the analysis",
                 ErrorKind::Run);
   }
-  store_.add_artifact(run_id_, "analysis", RunPaths::relative(run_id_, "analysis.h5"),
-                      sha256_file(paths_.analysis));
+  store_->add_artifact(run_id_, "analysis", RunPaths::relative(run_id_, "analysis.h5"),
+                       sha256_file(paths_.analysis));
   s.progress.note("analysis: attention by bucket over " + std::to_string(r.full_segments) +
                   " segments with full memories, frequency buckets over " + std::to_string(r.eval.tokens) +
                   " tokens -> " + paths_.analysis);

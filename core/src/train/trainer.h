@@ -10,6 +10,7 @@
 #include "config/resolve.h"
 #include "data/corpus.h"
 #include "model/model.h"
+#include "runtime/distributed.h"
 #include "store/results_layout.h"
 #include "store/run_store.h"
 #include "train/step.h"
@@ -32,9 +33,12 @@ std::string compression_loss_key(int64_t layer);
 
 class Trainer {
  public:
-  // cfg must be resolved and pinned (plugins by name@version).
+  // cfg must be resolved and pinned (plugins by name@version). Data parallelism: every rank
+  // constructs a Trainer with the same configuration and `comm`; rank 0 passes the store
+  // (it alone writes the store, the checkpoint and the analysis), the others null, and
+  // log to runs/<run_id>/rank<r>.log.
   Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins, const Corpus& corpus,
-          RunStore& store, const std::string& run_id, const RunPaths& paths);
+          RunStore* store, const std::string& run_id, const RunPaths& paths, const Comm& comm);
   // Trains to max_steps, resuming from the checkpoint when there is one. Records status and
   // metrics in the store. Never throws for failures of the run itself: they become
   // status "failed" with the message.
@@ -43,6 +47,8 @@ class Trainer {
  private:
   struct Session;  // the state of one call of run(): model, optimizer, data, progress
   TrainOutcome train(Session& s);
+  // Device, model, optimizer, this rank's streams, the checkpoint when there is one.
+  void setup(Session& s);
   void log_window(Session& s, const StepStats& stats);
   void after_step(Session& s);
   TrainOutcome stop(Session& s, int signal);
@@ -52,6 +58,15 @@ class Trainer {
   // the divergence ({step, what}) when one of the steps had a non-finite loss.
   std::optional<std::pair<int64_t, std::string>> absorb(Session& s);
   TrainOutcome complete(Session& s);
+  // A stop signal that every rank agrees on (any rank's), checked every step, or only at
+  // the steps that read the device when checks are deferred.
+  int agreed_stop(Session& s, bool read_point);
+  // Gathers every rank's memories and random state; rank 0 writes the checkpoint.
+  void save(Session& s);
+  // Rank 0: the pending metrics and a heartbeat into the store.
+  void flush(Session& s);
+  void finish(Session& s, RunStatus status, const std::string& error = "",
+              std::optional<int64_t> diverged_at = std::nullopt);
   // Attention by bucket, frequency buckets and compression loss per layer into
   // runs/<run_id>/analysis.h5 (a failure to write it is a warning, not a failed run).
   void write_final_analysis(Session& s);
@@ -60,9 +75,10 @@ class Trainer {
   const PluginHost& host_;
   const ResolvedPlugins& plugins_;
   const Corpus& corpus_;
-  RunStore& store_;
+  RunStore* store_;  // null on ranks other than 0
   std::string run_id_;
   RunPaths paths_;
+  const Comm& comm_;
 };
 
 }  // namespace ctlab
