@@ -150,6 +150,18 @@ bool wait_for(const std::string& path, const std::string& text) {
   return false;
 }
 
+// Waits (up to 30 s) until a run of the results root has a file `name` in its folder
+// (log.txt for rank 0, rank1.log for rank 1); returns its path, or "" on timeout.
+std::string wait_for_run_file(const std::string& root, const std::string& name) {
+  for (int i = 0; i < 3000; ++i) {
+    if (fs::exists(root + "/runs"))
+      for (auto it = fs::directory_iterator(root + "/runs"); it != fs::directory_iterator(); ++it)
+        if (fs::exists(it->path() / name)) return (it->path() / name).string();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return "";
+}
+
 pid_t pid_in_log(const std::string& log) {
   std::smatch m;
   const std::string text = read_text(log);
@@ -174,13 +186,7 @@ TEST(Distributed, AKilledRankFailsTheRunWithAMessageAndTheReRunResumesToTheSameR
   const std::string root = dir.path() + "/r";
   const pid_t launcher =
       start_ctlab("train " + ini + " --results " + root + " --nproc 2", dir.path() + "/out.txt");
-  std::string log1;
-  for (int i = 0; i < 3000 && log1.empty(); ++i) {
-    for (auto it = fs::recursive_directory_iterator(dir.path()); it != fs::recursive_directory_iterator();
-         ++it)
-      if (it->path().filename() == "rank1.log") log1 = it->path().string();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const std::string log1 = wait_for_run_file(root, "rank1.log");
   ASSERT_FALSE(log1.empty()) << read_text(dir.path() + "/out.txt");
   ASSERT_TRUE(wait_for(log1, "step 60/")) << read_text(log1);
   const pid_t rank1 = pid_in_log(log1);
@@ -217,13 +223,7 @@ TEST(Distributed, AHungRankFailsTheRunWithinTheTimeout) {
   const std::string root = dir.path() + "/r";
   const pid_t launcher = start_ctlab("train " + ini + " --results " + root + " --nproc 2 --dist-timeout 2",
                                      dir.path() + "/out.txt");
-  std::string log1;
-  for (int i = 0; i < 3000 && log1.empty(); ++i) {
-    for (auto it = fs::recursive_directory_iterator(dir.path()); it != fs::recursive_directory_iterator();
-         ++it)
-      if (it->path().filename() == "rank1.log") log1 = it->path().string();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const std::string log1 = wait_for_run_file(root, "rank1.log");
   ASSERT_FALSE(log1.empty());
   ASSERT_TRUE(wait_for(log1, "step 60/")) << read_text(log1);
   const auto stopped = std::chrono::steady_clock::now();
@@ -245,13 +245,7 @@ TEST(Distributed, AKilledRankZeroIsRecordedByTheLauncher) {
   const std::string root = dir.path() + "/r";
   const pid_t launcher =
       start_ctlab("train " + ini + " --results " + root + " --nproc 2", dir.path() + "/out.txt");
-  std::string log0;
-  for (int i = 0; i < 3000 && log0.empty(); ++i) {
-    if (fs::exists(root + "/runs"))
-      for (auto it = fs::directory_iterator(root + "/runs"); it != fs::directory_iterator(); ++it)
-        if (fs::exists(it->path() / "log.txt")) log0 = (it->path() / "log.txt").string();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const std::string log0 = wait_for_run_file(root, "log.txt");
   ASSERT_FALSE(log0.empty());
   ASSERT_TRUE(wait_for(log0, "step 60/")) << read_text(log0);
   ASSERT_EQ(kill(pid_in_log(log0), SIGKILL), 0);
@@ -273,13 +267,7 @@ TEST(Distributed, AnInterruptedRunResumesWithAnotherWorldSize) {
   const std::string root = dir.path() + "/r";
   const pid_t launcher =
       start_ctlab("train " + ini + " --results " + root + " --nproc 2", dir.path() + "/out.txt");
-  std::string log0;
-  for (int i = 0; i < 3000 && log0.empty(); ++i) {
-    if (fs::exists(root + "/runs"))
-      for (auto it = fs::directory_iterator(root + "/runs"); it != fs::directory_iterator(); ++it)
-        if (fs::exists(it->path() / "log.txt")) log0 = (it->path() / "log.txt").string();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const std::string log0 = wait_for_run_file(root, "log.txt");
   ASSERT_FALSE(log0.empty());
   ASSERT_TRUE(wait_for(log0, "step 40/")) << read_text(log0);
   kill(launcher, SIGTERM);  // forwarded to both ranks, which agree on the step to stop at
