@@ -168,6 +168,19 @@ pid_t pid_in_log(const std::string& log) {
   return std::regex_search(text, m, std::regex("pid ([0-9]+)")) ? std::stoi(m[1]) : -1;
 }
 
+// A 300-step run (checkpoints every 50) started as `ctlab train --nproc 2 [extra]` in the
+// background, output in out.txt; the tests below interrupt it in various ways.
+struct LongRun {
+  std::string ini, root, out;
+  pid_t launcher;
+  LongRun(const TempDir& dir, const std::string& model, const std::string& extra = "")
+      : ini(dir.file("run.ini", dist_run(model, 300, 50))),
+        root(dir.path() + "/r"),
+        out(dir.path() + "/out.txt") {
+    launcher = start_ctlab("train " + ini + " --results " + root + " --nproc 2 " + extra, out);
+  }
+};
+
 }  // namespace
 
 TEST(Distributed, TwoRanksMatchOneProcessForTransformerXL) { expect_two_ranks_match_one(dist_run(kTxl, 6)); }
@@ -182,78 +195,70 @@ TEST(Distributed, TwoRanksMatchOneProcessWithChunksAndDeferredChecks) {
 
 TEST(Distributed, AKilledRankFailsTheRunWithAMessageAndTheReRunResumesToTheSameResult) {
   TempDir dir;
-  auto ini = dir.file("run.ini", dist_run(kCompressive, 300, 50));
-  const std::string root = dir.path() + "/r";
-  const pid_t launcher =
-      start_ctlab("train " + ini + " --results " + root + " --nproc 2", dir.path() + "/out.txt");
-  const std::string log1 = wait_for_run_file(root, "rank1.log");
-  ASSERT_FALSE(log1.empty()) << read_text(dir.path() + "/out.txt");
+  const LongRun run(dir, kCompressive);
+  const std::string log1 = wait_for_run_file(run.root, "rank1.log");
+  ASSERT_FALSE(log1.empty()) << read_text(run.out);
   ASSERT_TRUE(wait_for(log1, "step 60/")) << read_text(log1);
   const pid_t rank1 = pid_in_log(log1);
   ASSERT_GT(rank1, 0);
   ASSERT_EQ(kill(rank1, SIGKILL), 0);
-  EXPECT_EQ(wait_exit(launcher), 1);
-  const auto out = read_text(dir.path() + "/out.txt");
+  EXPECT_EQ(wait_exit(run.launcher), 1);
+  const auto out = read_text(run.out);
   EXPECT_TRUE(contains(out, "across ranks failed")) << out;
   EXPECT_TRUE(contains(out, "rank 1 was killed by signal 9")) << out;
-  const auto id = only_run_id(root);
+  const auto id = only_run_id(run.root);
   {
-    RunStore store(root + "/ctlab.sqlite");
+    RunStore store(run.root + "/ctlab.sqlite");
     auto rec = store.find_run(id);
     ASSERT_TRUE(rec);
     EXPECT_EQ(rec->status, RunStatus::Failed);  // not left "running"
     EXPECT_TRUE(contains(rec->error, "across ranks failed")) << rec->error;
   }
-  auto again = run_ctlab("train " + ini + " --results " + root + " --nproc 2");
+  auto again = run_ctlab("train " + run.ini + " --results " + run.root + " --nproc 2");
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_TRUE(contains(read_text(root + "/runs/" + id + "/log.txt"), "resumed from")) << again.output;
-  auto whole = run_ctlab("train " + ini + " --results " + dir.path() + "/whole");  // one process, no fault
+  EXPECT_TRUE(contains(read_text(run.root + "/runs/" + id + "/log.txt"), "resumed from")) << again.output;
+  auto whole =
+      run_ctlab("train " + run.ini + " --results " + dir.path() + "/whole");  // one process, no fault
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
-  RunStore a(root + "/ctlab.sqlite"), b(dir.path() + "/whole/ctlab.sqlite");
+  RunStore a(run.root + "/ctlab.sqlite"), b(dir.path() + "/whole/ctlab.sqlite");
   auto va = a.metrics_exact(id, {"valid/loss"}), vb = b.metrics_exact(id, {"valid/loss"});
   ASSERT_FALSE(va.empty());
   ASSERT_EQ(va.size(), vb.size());
   EXPECT_NEAR(va.back().value, vb.back().value, 1e-5);
-  expect_same_weights(root, dir.path() + "/whole", id);
+  expect_same_weights(run.root, dir.path() + "/whole", id);
 }
 
 TEST(Distributed, AHungRankFailsTheRunWithinTheTimeout) {
   TempDir dir;
-  auto ini = dir.file("run.ini", dist_run(kTxl, 300, 50));
-  const std::string root = dir.path() + "/r";
-  const pid_t launcher = start_ctlab("train " + ini + " --results " + root + " --nproc 2 --dist-timeout 2",
-                                     dir.path() + "/out.txt");
-  const std::string log1 = wait_for_run_file(root, "rank1.log");
+  const LongRun run(dir, kTxl, "--dist-timeout 2");
+  const std::string log1 = wait_for_run_file(run.root, "rank1.log");
   ASSERT_FALSE(log1.empty());
   ASSERT_TRUE(wait_for(log1, "step 60/")) << read_text(log1);
   const auto stopped = std::chrono::steady_clock::now();
   ASSERT_EQ(kill(pid_in_log(log1), SIGSTOP), 0);  // alive but silent
-  EXPECT_EQ(wait_exit(launcher), 1);
+  EXPECT_EQ(wait_exit(run.launcher), 1);
   // Rank 0 gives up after the 2 s timeout; the launcher kills the hung rank 15 s later.
   EXPECT_LT(std::chrono::steady_clock::now() - stopped, std::chrono::seconds(45));
-  const auto out = read_text(dir.path() + "/out.txt");
+  const auto out = read_text(run.out);
   EXPECT_TRUE(contains(out, "Timed out")) << out;
   EXPECT_TRUE(contains(out, "rank 1 was killed by signal 9")) << out;
-  auto rec = RunStore(root + "/ctlab.sqlite").find_run(only_run_id(root));
+  auto rec = RunStore(run.root + "/ctlab.sqlite").find_run(only_run_id(run.root));
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->status, RunStatus::Failed);
 }
 
 TEST(Distributed, AKilledRankZeroIsRecordedByTheLauncher) {
   TempDir dir;
-  auto ini = dir.file("run.ini", dist_run(kTxl, 300, 50));
-  const std::string root = dir.path() + "/r";
-  const pid_t launcher =
-      start_ctlab("train " + ini + " --results " + root + " --nproc 2", dir.path() + "/out.txt");
-  const std::string log0 = wait_for_run_file(root, "log.txt");
+  const LongRun run(dir, kTxl);
+  const std::string log0 = wait_for_run_file(run.root, "log.txt");
   ASSERT_FALSE(log0.empty());
   ASSERT_TRUE(wait_for(log0, "step 60/")) << read_text(log0);
   ASSERT_EQ(kill(pid_in_log(log0), SIGKILL), 0);
-  EXPECT_EQ(wait_exit(launcher), 1);
-  const auto out = read_text(dir.path() + "/out.txt");
+  EXPECT_EQ(wait_exit(run.launcher), 1);
+  const auto out = read_text(run.out);
   EXPECT_TRUE(contains(out, "rank 0 was killed by signal 9")) << out;
-  const auto id = only_run_id(root);
-  RunStore store(root + "/ctlab.sqlite");
+  const auto id = only_run_id(run.root);
+  RunStore store(run.root + "/ctlab.sqlite");
   auto rec = store.find_run(id);
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->status, RunStatus::Failed);  // recorded by the launcher, not left "running"
@@ -263,23 +268,20 @@ TEST(Distributed, AKilledRankZeroIsRecordedByTheLauncher) {
 
 TEST(Distributed, AnInterruptedRunResumesWithAnotherWorldSize) {
   TempDir dir;
-  auto ini = dir.file("run.ini", dist_run(kCompressive, 300, 50));
-  const std::string root = dir.path() + "/r";
-  const pid_t launcher =
-      start_ctlab("train " + ini + " --results " + root + " --nproc 2", dir.path() + "/out.txt");
-  const std::string log0 = wait_for_run_file(root, "log.txt");
+  const LongRun run(dir, kCompressive);
+  const std::string log0 = wait_for_run_file(run.root, "log.txt");
   ASSERT_FALSE(log0.empty());
   ASSERT_TRUE(wait_for(log0, "step 40/")) << read_text(log0);
-  kill(launcher, SIGTERM);  // forwarded to both ranks, which agree on the step to stop at
-  EXPECT_EQ(wait_exit(launcher), kExitInterrupted) << read_text(dir.path() + "/out.txt");
-  const auto id = only_run_id(root);
-  EXPECT_EQ(RunStore(root + "/ctlab.sqlite").find_run(id)->status, RunStatus::Interrupted);
-  auto one = run_ctlab("train " + ini + " --results " + root);  // resumes on one process
+  kill(run.launcher, SIGTERM);  // forwarded to both ranks, which agree on the step to stop at
+  EXPECT_EQ(wait_exit(run.launcher), kExitInterrupted) << read_text(run.out);
+  const auto id = only_run_id(run.root);
+  EXPECT_EQ(RunStore(run.root + "/ctlab.sqlite").find_run(id)->status, RunStatus::Interrupted);
+  auto one = run_ctlab("train " + run.ini + " --results " + run.root);  // resumes on one process
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  auto whole = run_ctlab("train " + ini + " --results " + dir.path() + "/whole");
+  auto whole = run_ctlab("train " + run.ini + " --results " + dir.path() + "/whole");
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
-  expect_same_metrics(root, dir.path() + "/whole", id);
-  expect_same_weights(root, dir.path() + "/whole", id);
+  expect_same_metrics(run.root, dir.path() + "/whole", id);
+  expect_same_weights(run.root, dir.path() + "/whole", id);
 }
 
 TEST(Distributed, BadLaunchesAreRefusedBeforeAnythingIsWritten) {
@@ -310,6 +312,13 @@ TEST(Distributed, BadLaunchesAreRefusedBeforeAnythingIsWritten) {
       ini + " --results " + dir.path() + "/a --nproc 2");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(contains(r.output, "use one launcher")) << r.output;
+  // Every rank on this machine holds the parameters and its share of the streams.
+  r = run_ctlab("train " + ini + " --results " + dir.path() +
+                "/a --nproc 2 --set d_model=8192 --set n_head=8 --set d_ff=32768 --set n_layer=64 --set "
+                "seq_len=1024 --set mem_len=1024 --set batch_size=64 --set synthetic_tokens=200000");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "per rank (batch_size / 2 ranks), x 2 processes on this machine"))
+      << r.output;
   EXPECT_FALSE(fs::exists(dir.path() + "/a"));
 }
 
@@ -329,4 +338,9 @@ TEST(Distributed, AGridRunsEachCellAsSeveralRanks) {
                 "/h --devices cuda:0,cuda:1,cuda:2 --ranks-per-cell 2");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(contains(r.output, "cannot be divided into cells of --ranks-per-cell 2")) << r.output;
+  r = run_ctlab("grid run " + grid + " --results " + dir.path() + "/k --ranks-per-cell 3");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "grid cell [0] seed=1 with --ranks-per-cell 3: key 'batch_size' = 8"))
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir.path() + "/k/ctlab.sqlite"));
 }

@@ -387,10 +387,9 @@ TEST(Faults, ARunThatCannotFitInMemoryIsRefusedBeforeAnythingIsWritten) {
   for (const char* key : {"d_model 8192", "n_layer 64", "batch_size 64", "seq_len 1024", "mem_len 1024"})
     EXPECT_TRUE(contains(r.output, key)) << key << "\n" << r.output;
   EXPECT_FALSE(fs::exists(dir.path() + "/r"));
-  auto grid =
-      dir.file("grid.ini",
-               std::string(kTiny) + "d_model = 8192\nn_layer = 64\nbatch_size = 256\n[grid]\nseed = 1, 2\n");
-  auto g = run_ctlab("grid run " + grid + " --results " + dir.path() + "/g");
+  auto grid = dir.file("grid.ini", std::string(kTiny) + "[grid]\nseed = 1, 2\n");
+  auto g = run_ctlab("grid run " + grid + " --results " + dir.path() +
+                     "/g --set d_model=8192 --set n_layer=64 --set batch_size=256");
   EXPECT_EQ(g.exit_code, 2) << g.output;
   EXPECT_TRUE(contains(g.output, "grid cell [0]")) << g.output;
   EXPECT_FALSE(fs::exists(dir.path() + "/g/ctlab.sqlite"));

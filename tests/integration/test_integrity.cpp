@@ -129,3 +129,22 @@ TEST(Integrity, WorkersAreSizedFromTheCpusGiven) {
                             " --dry-run --jobs 1 --results " + dir.path() + "/r 2>&1");
   EXPECT_TRUE(contains(pinned.output, "1 worker(s) x 1 thread(s)")) << pinned.output;
 }
+
+TEST(Integrity, AKeySetTwiceInOneFileIsAnError) {
+  // Sections only group keys: `batch_size` under [eval] is the training batch again, which
+  // used to override [train]'s silently.
+  TempDir dir;
+  auto ini = dir.file("twice.ini", kTiny + "batch_size = 8\n");
+  auto r = run_ctlab("train " + ini + " --results " + dir.path() + "/r");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(
+      contains(r.output, "twice.ini:24: key 'batch_size' is already set at " + dir.path() + "/twice.ini:17"))
+      << r.output;
+  EXPECT_TRUE(contains(r.output, "eval_batch_size")) << r.output;
+  EXPECT_FALSE(boost::filesystem::exists(dir.path() + "/r"));
+  auto grid = dir.file("twice-grid.ini", kTiny + "batch_size = 8\n[grid]\nseed = 1, 2\n");
+  r = run_ctlab("grid run " + grid + " --results " + dir.path() + "/g");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "key 'batch_size' is already set at")) << r.output;
+  EXPECT_FALSE(boost::filesystem::exists(dir.path() + "/g"));
+}

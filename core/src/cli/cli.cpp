@@ -116,19 +116,22 @@ ResolvedRun resolve_run(const std::string& file, const std::vector<std::string>&
   return r;
 }
 
-void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t workers) {
+void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t processes,
+                       int64_t world) {
   if (!resolve_device(cfg.device).is_cpu()) return;
   const int64_t available = available_memory_bytes();
   if (available < 0) return;
-  const auto estimate = estimate_memory(cfg, bptt);
-  if (estimate.total() * workers <= available) return;
-  throw Error(
-      what + " needs an estimated " + estimate.describe(cfg) +
-      (workers > 1 ? " per worker, x " + std::to_string(workers) + " workers," : "") + ", more than the " +
-      format_bytes(available) +
-      " this machine has available: lower batch_size (or raise accumulate), seq_len, mem_len, cmem_len, "
-      "n_layer, d_model or d_ff" +
-      (workers > 1 ? ", or run fewer workers (--jobs)" : "") + " (--skip-memory-check runs it anyway)");
+  const auto estimate = estimate_memory(cfg, bptt, world);
+  if (estimate.total() * processes <= available) return;
+  const auto n = [](int64_t v) { return std::to_string(v); };
+  throw Error(what + " needs an estimated " + estimate.describe(cfg) +
+              (world > 1 ? " per rank (batch_size / " + n(world) + " ranks)" : "") +
+              (processes > 1 ? ", x " + n(processes) + " processes on this machine," : "") +
+              ", more than the " + format_bytes(available) +
+              " this machine has available: lower batch_size (or raise accumulate), seq_len, mem_len, "
+              "cmem_len, n_layer, d_model or d_ff" +
+              (processes > 1 ? ", or run fewer workers (--jobs) or ranks" : "") +
+              " (--skip-memory-check runs it anyway)");
 }
 
 std::vector<std::pair<std::string, std::string>> plugin_hash_params(const ResolvedRun& run) {

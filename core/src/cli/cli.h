@@ -70,8 +70,10 @@ std::vector<std::pair<std::string, std::string>> plugin_hash_params(const Resolv
 // Refuses (ctlab::Error, exit 2) a run whose estimated training memory (config/run_shape.h)
 // exceeds what this machine has available, naming the keys that set its size. Made for
 // CPU devices only (a CUDA device's allocator reports its own out-of-memory errors, which
-// the trainer names with the same estimate). `workers` runs of this size share the memory.
-void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t workers = 1);
+// the trainer names with the same estimate). `processes` processes of this size share the
+// memory; each is one of `world` data-parallel ranks (batch_size / world streams).
+void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t processes = 1,
+                       int64_t world = 1);
 // "--accept-plugin-change".
 void add_accept_plugin_change_option(po::options_description& desc);
 // Compares the plugin libraries recorded with an existing run with the ones resolved now.

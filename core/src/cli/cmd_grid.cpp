@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "compare.h"
+#include "config/run_shape.h"
 #include "grid/grid.h"
 #include "grid/scheduler.h"
 #include "store/run_store.h"
@@ -138,13 +139,25 @@ GridRunOptions run_options(const po::variables_map& vm, const std::string& root,
   return o;
 }
 
-// Every cell must fit in memory beside the other workers, before any of them starts.
+// Every cell's batch must divide between its ranks, before any worker starts.
+void check_grid_ranks(const Grid& grid, const GridRunOptions& o) {
+  for (const auto& c : grid.cells) try {
+      check_rank_division(c.cfg, o.ranks_per_cell);
+    } catch (const Error& e) {
+      throw Error("grid cell [" + std::to_string(c.index) + "] " + c.name + " with --ranks-per-cell " +
+                  std::to_string(o.ranks_per_cell) + ": " + e.what());
+    }
+}
+
+// Every cell must fit in memory beside the other workers (and their ranks), before any of
+// them starts.
 void check_grid_memory(const Grid& grid, const GridRunOptions& o) {
   if (o.dry_run || !o.devices.empty()) return;
   const int64_t workers = std::min<int64_t>(o.jobs, static_cast<int64_t>(grid.cells.size()));
   for (const auto& c : grid.cells) {
     const bool bptt = grid.host->compression_loss(c.cfg.compression_loss.name).spec.mode == LossMode::Bptt;
-    check_memory_fits(c.cfg, bptt, "grid cell [" + std::to_string(c.index) + "] " + c.name, workers);
+    check_memory_fits(c.cfg, bptt, "grid cell [" + std::to_string(c.index) + "] " + c.name,
+                      workers * o.ranks_per_cell, o.ranks_per_cell);
   }
 }
 
@@ -209,6 +222,7 @@ int cmd_grid(const std::vector<std::string>& args) {
   if (action == "expand") return grid_expand(grid, shards);
   if (action == "status") return grid_status(grid, root, shard, shards);
   auto options = run_options(vm, root, shard, shards, plugins);
+  check_grid_ranks(grid, options);
   if (!vm.count("skip-memory-check")) check_grid_memory(grid, options);
   options.accept_plugin_change = vm.count("accept-plugin-change") > 0;
   return run_grid(grid, options);

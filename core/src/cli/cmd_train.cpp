@@ -28,7 +28,7 @@ namespace {
 
 // Registers the run as running by this process, with its metadata, params and artifacts.
 void record_start(RunStore& store, const ResolvedRun& run, const std::string& run_id, const RunPaths& paths,
-                  const std::string& owner, bool grid_worker, const Comm& comm) {
+                  const std::string& owner, bool handed_over, const Comm& comm) {
   const auto& cfg = run.cfg;
   RunRecord meta;
   meta.run_id = run_id;
@@ -52,7 +52,8 @@ void record_start(RunStore& store, const ResolvedRun& run, const std::string& ru
                                {"dist.world_size", std::to_string(comm.size())},
                                {"dist.backend", comm.backend()}});
   const auto attempt = store.start_run(meta, params);
-  std::string how = !grid_worker         ? std::string()
+  // Handed over: by the grid scheduler (one process) or by the --nproc launcher (rank 0).
+  std::string how = !handed_over         ? std::string()
                     : comm.distributed() ? std::string(" (handed over by its launcher)")
                                          : std::string(" (grid worker)");
   if (comm.distributed()) how += ", rank 0 of " + std::to_string(comm.size()) + " (" + comm.backend() + ")";
@@ -307,19 +308,14 @@ int cmd_train(const std::vector<std::string>& args) {
 
   req.run = resolve_run(vm["file"].as<std::string>(), config_overrides(vm), vm);
   req.corpus = load_run_data(req.run.cfg);
-  const auto& t = req.run.cfg.train;
-  if (t.batch_size % (world * t.accumulate) != 0)
-    throw Error("key 'batch_size' = " + std::to_string(t.batch_size) + ": " + std::to_string(world) +
-                " rank(s) x accumulate " + std::to_string(t.accumulate) +
-                " must divide it (each rank trains batch_size / world size streams); choose a multiple of " +
-                std::to_string(world * t.accumulate));
+  check_rank_division(req.run.cfg, world);
   if (world > 1 && !backend_available(req.backend))
     throw Error("--backend " + to_string(req.backend) + ": not available in this build" +
                 (req.backend == DistBackend::Nccl ? " (LibTorch without NCCL); use --backend gloo"
                                                   : " (built without Gloo's headers, Debian: libgloo-dev)"));
-  if (!vm.count("skip-memory-check"))
+  if (!vm.count("skip-memory-check"))  // every rank on this machine holds the parameters and its streams
     check_memory_fits(req.run.cfg, req.run.plugins.loss->spec.mode == LossMode::Bptt,
-                      "run " + run_id_of(req.run.cfg));
+                      "run " + run_id_of(req.run.cfg), nproc > 1 ? nproc : launch.local_world_size, world);
   resolve_device(
       req.run.cfg.device);  // a CUDA device that is not there is a usage error, before anything is written
   req.run_id = run_id_of(req.run.cfg);

@@ -59,7 +59,6 @@ namespace {
   set("MASTER_PORT", std::to_string(port));
   set("OPENBLAS_NUM_THREADS", std::to_string(l.threads_per_rank));
   set("OMP_NUM_THREADS", std::to_string(l.threads_per_rank));
-  if (!l.devices.empty() && !l.devices[rank].empty()) set("CUDA_VISIBLE_DEVICES", l.devices[rank]);
   std::vector<char*> args;
   for (const auto& a : l.argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

@@ -12,10 +12,9 @@ namespace ctlab {
 
 struct LocalLaunch {
   int nproc = 2;
-  std::vector<std::string> argv;     // each rank's command line (program path first)
-  int threads_per_rank = 1;          // OPENBLAS_NUM_THREADS / OMP_NUM_THREADS of each rank
-  std::chrono::seconds grace{300};   // after a rank fails, how long the others get to stop
-  std::vector<std::string> devices;  // CUDA: device per rank ("" = CPU); empty = none set
+  std::vector<std::string> argv;    // each rank's command line (program path first)
+  int threads_per_rank = 1;         // OPENBLAS_NUM_THREADS / OMP_NUM_THREADS of each rank
+  std::chrono::seconds grace{300};  // after a rank fails, how long the others get to stop
 };
 
 struct RankExit {

@@ -474,6 +474,15 @@ std::string get_setting(const RunConfig& cfg, const std::string& key) {
   return d->get(cfg);
 }
 
+void check_key_once(std::map<std::string, std::string>& set_at, const std::string& key,
+                    const std::string& where) {
+  if (auto it = set_at.find(key); it != set_at.end())
+    throw Error(where + ": key '" + key + "' is already set at " + it->second +
+                "; each key is set once per file (sections only group keys: the evaluation's own "
+                "settings are the eval_* keys, e.g. eval_batch_size)");
+  set_at[key] = where;
+}
+
 std::string ini_entry_key(const IniEntry& e, const std::string& where) {
   std::string key = e.key;
   bool dotted = starts_with(key, kCompressionPrefix) || starts_with(key, kLossPrefix);
@@ -498,15 +507,11 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   RunConfig cfg;
   if (!path.empty()) {
     IniFile ini = read_ini(path);
-    std::map<std::string, std::string> set_at;  // key -> where it was set
+    std::map<std::string, std::string> set_at;
     for (const auto& e : ini.entries) {
       std::string where = ini.path + ":" + std::to_string(e.line);
       const auto key = ini_entry_key(e, where);
-      if (auto it = set_at.find(key); it != set_at.end())
-        throw Error(where + ": key '" + key + "' is already set at " + it->second +
-                    "; each key is set once per file (sections only group keys: the evaluation's own "
-                    "settings are the eval_* keys, e.g. eval_batch_size)");
-      set_at[key] = where;
+      check_key_once(set_at, key, where);
       apply_setting(cfg, key, e.value, where);
     }
   }

@@ -118,6 +118,10 @@ struct IniEntry;
 // known sections ([run], [model], [data], [train], [eval]) only organise. Throws
 // ctlab::Error naming `where` for an unknown section.
 std::string ini_entry_key(const IniEntry& e, const std::string& where);
+// A file sets each key once: throws ctlab::Error naming both places when `key` is already in
+// `set_at` (key -> where), else records it.
+void check_key_once(std::map<std::string, std::string>& set_at, const std::string& key,
+                    const std::string& where);
 // Applies one "key=value" override (as from --set).
 void apply_override(RunConfig& cfg, const std::string& key_value);
 

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "util/error.h"
+
 namespace ctlab {
 
 CostReach cost_and_reach(const ModelOptions& m) {
@@ -23,14 +25,24 @@ std::string CostReach::describe(const ModelOptions& m) const {
          " layer(s)";
 }
 
-MemoryEstimate estimate_memory(const RunConfig& cfg, bool bptt) {
+void check_rank_division(const RunConfig& cfg, int64_t world) {
+  const auto& t = cfg.train;
+  if (t.batch_size % (world * t.accumulate) == 0) return;
+  throw Error("key 'batch_size' = " + std::to_string(t.batch_size) + ": " + std::to_string(world) +
+              " rank(s) x accumulate " + std::to_string(t.accumulate) +
+              " must divide it (each rank trains batch_size / world size streams); choose a multiple of " +
+              std::to_string(world * t.accumulate));
+}
+
+MemoryEstimate estimate_memory(const RunConfig& cfg, bool bptt, int64_t world) {
   const auto& m = cfg.model;
   const int64_t d = m.d_model, f = m.d_ff, v = m.vocab_size, layers = m.n_layer;
   MemoryEstimate e;
   const int64_t per_layer = 5 * d * d + 2 * d * f + f + 9 * d;  // q, k, v, o, r; feed-forward; biases, norms
   e.parameters = v * d + (m.tie_weight ? 0 : v * d) + v + layers * per_layer;
   e.parameter_bytes = e.parameters * 4 * 4;
-  const int64_t b = std::max<int64_t>(1, cfg.train.batch_size / std::max<int64_t>(1, cfg.train.accumulate));
+  const int64_t b = std::max<int64_t>(
+      1, cfg.train.batch_size / std::max<int64_t>(1, world) / std::max<int64_t>(1, cfg.train.accumulate));
   const int64_t keys = m.mem_len + m.cmem_len + m.seq_len;
   const int64_t per_layer_floats =
       5 * m.n_head * m.seq_len * keys + m.seq_len * (16 * d + 2 * f) + keys * 4 * d;

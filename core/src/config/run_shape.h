@@ -31,7 +31,12 @@ struct MemoryEstimate {
   std::string describe(const RunConfig& cfg) const;
 };
 // `bptt`: the compression loss unrolls train.bptt_segments segments in one graph.
-MemoryEstimate estimate_memory(const RunConfig& cfg, bool bptt);
+// `world`: data-parallel ranks; the estimate is one rank's (batch_size / world streams).
+MemoryEstimate estimate_memory(const RunConfig& cfg, bool bptt, int64_t world = 1);
+
+// Data parallelism: `world` ranks each train batch_size / world streams, split into
+// `accumulate` chunks. Throws ctlab::Error naming batch_size when it does not divide.
+void check_rank_division(const RunConfig& cfg, int64_t world);
 std::string format_bytes(int64_t bytes);
 
 // For a bptt compression loss (bptt = true): "" when the unrolled segments reach every

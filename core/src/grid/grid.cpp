@@ -92,6 +92,7 @@ GridSpec parse_grid(const IniFile& ini, std::vector<std::string>& axis_names) {
   GridSpec g;
   std::vector<std::string> variant_order, exclude_rules;
   std::string exclude_where;
+  std::map<std::string, std::string> base_set_at;  // the base keys: each set once
   Axis seeds{"seed", {}, ""};
   for (const auto& e : ini.entries) {
     const std::string where = ini.path + ":" + std::to_string(e.line);
@@ -115,7 +116,9 @@ GridSpec parse_grid(const IniFile& ini, std::vector<std::string>& axis_names) {
       g.variants[name].push_back(
           {e.key, e.value, where + " [variant " + name + "]"});  // dotted plugin or run keys
     } else {
-      g.base.push_back({ini_entry_key(e, where), e.value, where});
+      const auto key = ini_entry_key(e, where);
+      check_key_once(base_set_at, key, where);
+      g.base.push_back({key, e.value, where});
     }
   }
   if (!variant_order.empty()) g.axes.insert(g.axes.begin(), Axis{"variant", variant_order, ""});

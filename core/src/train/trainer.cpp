@@ -259,10 +259,7 @@ void Trainer::setup(Session& s) {
   s.step->set_comm(&comm_);
   const auto bptt_warning = bptt_reach_warning(cfg_, s.model->compression().loss_mode == LossMode::Bptt);
   if (!bptt_warning.empty()) s.progress.note("warning: " + bptt_warning);
-  if (t.batch_size % (comm_.size() * t.accumulate) != 0)
-    throw Error("batch_size = " + std::to_string(t.batch_size) + " cannot be divided between " +
-                std::to_string(comm_.size()) + " rank(s) x accumulate " + std::to_string(t.accumulate) +
-                ": choose a multiple of " + std::to_string(comm_.size() * t.accumulate));
+  check_rank_division(cfg_, comm_.size());
   {
     const SegmentStream all(corpus_.train, t.batch_size, mo.seq_len);  // rank r: its block of streams
     const int64_t per_rank = t.batch_size / comm_.size();
