@@ -60,14 +60,15 @@ TEST(Registry, RejectsDuplicatesAndNamesTheKnownOnes) {
 
 TEST(Registry, BuiltInsInHelpOrder) {
   EXPECT_EQ(datasets().names(),
-            (std::vector<std::string>{"default", "brown", "enwik8", "text8", "wikitext103", "text",
-                                      "synthetic", "recall", "distant_ref"}));
+            (std::vector<std::string>{"default", "brown", "pydoc_words", "enwik8", "text8", "wikitext103",
+                                      "text", "synthetic", "recall", "distant_ref"}));
   EXPECT_EQ(export_tables().names(), (std::vector<std::string>{"runs", "metrics", "attention", "frequency",
                                                                "evaluations", "history"}));
   EXPECT_EQ(commands().names(),
             (std::vector<std::string>{"plugins", "config", "train", "eval", "grid", "merge", "export",
                                       "report", "scorecard", "check"}));
   EXPECT_TRUE(datasets().get("brown").word_level);
+  EXPECT_TRUE(datasets().get("pydoc_words").word_level);
   EXPECT_FALSE(datasets().get("synthetic").word_level);
 }
 

@@ -293,7 +293,8 @@ void add_data_options(std::vector<OptionDef>& t) {
   t.push_back(dataset_option());
   t.push_back(
       string_option("data_path", "data",
-                    "file (enwik8, text8, text) or folder (wikitext103, brown); empty = the bundled copy",
+                    "file (enwik8, text8, text) or folder (wikitext103, brown: the folder of ca01 ... cr09 "
+                    "or NLTK's data folder); empty = the bundled copy or the searched folders",
                     CTLAB_FIELD(data.data_path), "a path", [](const std::string&) { return true; }));
   t.push_back(split_option());
   t.push_back(int_option("synthetic_vocab", "data", "synthetic copy task: alphabet size",

@@ -110,16 +110,21 @@ Corpus byte_corpus(const std::string& dataset, const std::string& source, const 
   return c;
 }
 
-Corpus fractional(const std::string& dataset, const std::string& source, const std::string& bytes,
-                  const std::vector<double>& split) {
-  const size_t n = bytes.size();
-  size_t n_train = static_cast<size_t>(n * split[0]);
-  size_t n_valid = static_cast<size_t>(n * split[1]);
-  size_t n_test = n - n_train - n_valid;
+std::array<size_t, 3> split_sizes(const std::string& dataset, const std::string& source, size_t n,
+                                  const std::vector<double>& split) {
+  const size_t n_train = static_cast<size_t>(n * split[0]);
+  const size_t n_valid = static_cast<size_t>(n * split[1]);
+  const size_t n_test = n - n_train - n_valid;
   if (n_train < 2 || (split[1] > 0 && n_valid < 2) || (split[2] > 0 && n_test < 2))
     throw Error(dataset + " data '" + source + "' has " + std::to_string(n) +
                 " bytes, too few for the split " +
                 join({std::to_string(split[0]), std::to_string(split[1]), std::to_string(split[2])}, ","));
+  return {n_train, n_valid, n_test};
+}
+
+Corpus fractional(const std::string& dataset, const std::string& source, const std::string& bytes,
+                  const std::vector<double>& split) {
+  const auto [n_train, n_valid, n_test] = split_sizes(dataset, source, bytes.size(), split);
   return byte_corpus(dataset, source, bytes, n_train, n_valid, n_test);
 }
 
@@ -144,7 +149,8 @@ std::string concatenated(const std::string& dataset, const std::vector<std::stri
   return all;
 }
 
-Corpus word_corpus(const std::string& dataset, const std::string& source, const WordSplits& w) {
+Corpus word_corpus(const std::string& dataset, const std::string& source, const WordSplits& w,
+                   int64_t min_count) {
   std::unordered_map<std::string, int64_t> counts;
   for (const auto& line : w.lines[0])
     for (const auto& tok : line) counts[tok]++;
@@ -159,7 +165,7 @@ Corpus word_corpus(const std::string& dataset, const std::string& source, const 
   c.vocab = {"<eos>", "<unk>"};
   std::unordered_map<std::string, int32_t> id = {{"<eos>", 0}, {"<unk>", 1}};
   for (const auto& [word, n] : sorted)
-    if (!id.count(word)) {
+    if (n >= min_count && !id.count(word)) {
       id[word] = static_cast<int32_t>(c.vocab.size());
       c.vocab.push_back(word);
     }

@@ -44,7 +44,8 @@ Corpus load_corpus(const DataOptions& opts);
 
 // Where cached binary forms of corpora live: $CTLAB_CACHE_DIR, else ~/.cache/ctlab.
 std::string cache_dir();
-// Where bundled data are looked for: $CTLAB_DATA_DIR, then /usr/local/share/ctlab/data.
+// Folders searched for data you install (e.g. the Brown corpus): $CTLAB_DATA_DIR, then
+// /usr/local/share/ctlab/data.
 std::vector<std::string> data_dirs();
 
 }  // namespace ctlab

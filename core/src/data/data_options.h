@@ -8,9 +8,9 @@
 namespace ctlab {
 
 struct DataOptions {
-  std::string dataset = "default";                // a registered dataset (data/dataset.h)
-  std::string data_path;                          // file (enwik8, text8, text) or folder (wikitext103, brown)
-  std::vector<double> split = {0.9, 0.05, 0.05};  // train/valid/test fractions (default, text)
+  std::string dataset = "default";  // a registered dataset (data/dataset.h)
+  std::string data_path;            // file (enwik8, text8, text) or folder (wikitext103, brown, ...)
+  std::vector<double> split = {0.9, 0.05, 0.05};  // train/valid/test fractions (default, pydoc_words, text)
   int64_t synthetic_vocab = 16;                   // synthetic: alphabet size
   int64_t synthetic_period = 24;      // synthetic: each block of this many tokens is repeated once
   int64_t synthetic_tokens = 200000;  // generated tasks: tokens in the training split (valid/test: 1/10)
