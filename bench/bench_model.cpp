@@ -20,11 +20,8 @@
 #include "model/factory.h"
 #include "model/fused.h"
 #include "runtime/runtime.h"
+#include "runtime/torch_compat.h"
 #include "train/step.h"
-#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
-#include <torch/csrc/autograd/profiler_legacy.h>
-#define CTLAB_HAVE_LEGACY_PROFILER 1
-#endif
 #include "util/error.h"
 #include "util/text.h"
 
@@ -117,14 +114,15 @@ std::pair<double, std::string> compression_flops_per_token(const RunConfig& cfg)
                                      ", n_c = " + std::to_string(static_cast<int64_t>(nc))};
 }
 
-// Matrix-product rate of this process: n x n x n (1024 on CPU, 4096 on GPU), same threads.
+// Matrix-product rate of this process: n x n x n (1024 on CPU; 8192 on GPU, the size at
+// which an H100/H200 reaches its bf16 peak), same threads.
 double matmul_gflops(const torch::Device& dev, torch::Dtype dtype = torch::kFloat32) {
-  const int64_t n = dev.is_cuda() ? 4096 : 1024;
+  const int64_t n = dev.is_cuda() ? 8192 : 1024;
   auto opts = torch::TensorOptions().dtype(dtype).device(dev);
   auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
   for (int i = 0; i < 3; ++i) a.mm(b);
   if (dev.is_cuda()) torch::cuda::synchronize();
-  const int iters = dev.is_cuda() ? 200 : 20;
+  const int iters = dev.is_cuda() ? 50 : 20;
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < iters; ++i) a.mm(b);
   if (dev.is_cuda()) torch::cuda::synchronize();
@@ -208,15 +206,14 @@ double timed(const std::function<void()>& f, int warm, int steps) {
 }
 
 double profiled(const std::function<void()>& f, int warm, int steps, const std::string& path) {
-#ifdef CTLAB_HAVE_LEGACY_PROFILER
   for (int i = 0; i < warm; ++i) f();
-  torch::autograd::profiler::RecordProfile guard(path);
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-#else
-  throw Error("--profile needs LibTorch's legacy profiler, which this LibTorch does not have");
-#endif
+  double secs = 0;
+  compat::record_profile(path, [&] {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < steps; ++i) f();
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  });
+  return secs;
 }
 
 struct Timings {
@@ -284,7 +281,7 @@ struct Summary {
 };
 
 Summary print_result(const std::string& name, const BenchConfig& bc, const RunConfig& cfg, const Timings& t,
-                     int steps) {
+                     int steps, const torch::Device& dev) {
   const auto& m = cfg.model;
   const double mm_here = 0.5 * (t.mm_before + t.mm_after);
   const double tokens = static_cast<double>(steps) * m.seq_len * t.batch;
@@ -319,6 +316,9 @@ Summary print_result(const std::string& name, const BenchConfig& bc, const RunCo
       "tokens/s\n",
       1000.0 * t.eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm_here, eval_tps / train_tps);
   std::printf("peak RSS    %.0f MiB (process so far)\n", peak_rss_mib());
+  if (dev.is_cuda())
+    std::printf("peak GPU    %.0f MiB allocated on %s (process so far)\n",
+                compat::cuda_peak_allocated_bytes(dev.index()) / 1048576.0, dev.str().c_str());
   std::fflush(stdout);
   return {name, train_tps, train_gf / mm_here, eval_tps, eval_gf / mm_here, mm_here};
 }
@@ -350,7 +350,7 @@ void print_machine(const torch::Device& dev, bool bf16) {
               dev.is_cuda() ? "CUDA" : blas.summary().c_str(), thread_summary().c_str(),
               torch_version().c_str(), dev.is_cuda() ? "" : (", " + fused_kernels_summary()).c_str());
   std::printf("matmul      %.1f GFLOP/s (%s %s, this process, same threads)\n", mm, bf16 ? "bf16" : "fp32",
-              dev.is_cuda() ? "4096^3" : "1024^3");
+              dev.is_cuda() ? "8192^3" : "1024^3");
   if (!blas.warning.empty() && !dev.is_cuda()) std::printf("warning     %s\n", blas.warning.c_str());
 }
 
@@ -387,7 +387,7 @@ int main(int argc, char** argv) {
       if (it == configs().end()) throw Error("unknown config '" + n + "'");
       RunConfig cfg = config_of(it->second, b);
       const std::string trace = b.profile.empty() ? "" : b.profile + (names.size() > 1 ? "." + n : "");
-      rows.push_back(print_result(n, it->second, cfg, time_config(cfg, b, dev, trace), b.steps));
+      rows.push_back(print_result(n, it->second, cfg, time_config(cfg, b, dev, trace), b.steps, dev));
     }
     print_summary(rows, dev, static_cast<int>(b.threads > 0 ? b.threads : available_cpus()));
     return 0;

@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
-# Configures and builds ctlab into build/ (binary: build/bin/ctlab, plugins:
-# build/lib/ctlab/plugins). Uses Ninja and ccache when present. Extra args go to cmake.
-# CTLAB_BUILD_TARGETS (space-separated) builds only those targets, e.g. "ctlab
-# ctlab_builtin_plugins" for the main job; by default everything (tests, benchmarks).
+# Configures and builds ctlab (binary: <build>/bin/ctlab, plugins: <build>/lib/ctlab/plugins).
+# Uses Ninja and ccache when present.
+#   scripts/build.sh [--torch debian|wheel|PYTHON|LIBTORCH_DIR] [cmake args...]
+# Debian's LibTorch 1.13 builds into build/, the PyPI wheel's LibTorch 2.11 (CUDA, NCCL)
+# into build-wheel/; see scripts/torch_env.sh. CTLAB_BUILD_TARGETS (space-separated) builds
+# only those targets, e.g. "ctlab ctlab_builtin_plugins" for the main job; by default
+# everything (tests, benchmarks, the gpu suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/torch_env.sh
+set -- "${torch_rest_args[@]+"${torch_rest_args[@]}"}"
+
+# A build folder configured for another LibTorch keeps that one's library paths in its
+# CMake cache: start its configuration afresh (object files and ccache stay).
+wanted="${torch_cmake_args[*]+"${torch_cmake_args[*]}"}"
+if [ -f "$build_dir/CMakeCache.txt" ] && [ "$(cat "$build_dir/.ctlab-torch" 2>/dev/null)" != "$wanted" ]; then
+  echo "build: $build_dir was configured for another LibTorch; configuring it afresh"
+  rm -f "$build_dir/CMakeCache.txt"
+fi
+mkdir -p "$build_dir"
+echo "$wanted" > "$build_dir/.ctlab-torch"
 
 gen=()
-command -v ninja >/dev/null 2>&1 && [ ! -f build/Makefile ] && gen=(-G Ninja)
+command -v ninja >/dev/null 2>&1 && [ ! -f "$build_dir/Makefile" ] && gen=(-G Ninja)
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 jobs=${CTLAB_BUILD_JOBS:-$(nproc)}
 
-cmake -S . -B build "${gen[@]}" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+cmake -S . -B "$build_dir" "${gen[@]}" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release \
+  "${torch_cmake_args[@]+"${torch_cmake_args[@]}"}" "$@"
 targets=()
 for t in ${CTLAB_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
-cmake --build build -j"$jobs" "${targets[@]}"
+cmake --build "$build_dir" -j"$jobs" "${targets[@]+"${targets[@]}"}"

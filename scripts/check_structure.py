@@ -5,6 +5,8 @@
    below it, as listed in LAYERS; no include cycle between folders.
 2. Function length: no function body in core/ or analysis/ longer than MAX_LINES lines
    (from the first line of its signature to its closing brace).
+3. LibTorch versions: only core/src/runtime/ tests the LibTorch version (TORCH_VERSION_*,
+   __has_include of a torch header); everything else calls runtime/torch_compat.h.
 
 Usage: check_structure.py [--lengths] [SOURCE_ROOT]   (--lengths prints every function
 over 40 lines, longest first, and checks nothing)
@@ -203,13 +205,39 @@ def check_lengths(root, report_only=False):
     return problems
 
 
+VERSION_TEST = re.compile(r"^\s*#\s*(if|elif).*(TORCH_VERSION_(MAJOR|MINOR|PATCH)|CTLAB_TORCH_AT_LEAST|"
+                          r"__has_include\s*\(\s*<(torch|ATen|c10)/)")
+VERSION_FOLDERS = ["core", "analysis", "plugins", "bench", "tests"]
+
+
+def check_version_tests(root):
+    """Version differences live in core/src/runtime/ only."""
+    problems = []
+    allowed = os.path.join("core", "src", "runtime") + os.sep
+    for folder in VERSION_FOLDERS:
+        for dirpath, _, names in os.walk(os.path.join(root, folder)):
+            for n in sorted(names):
+                if not n.endswith((".cpp", ".h", ".hpp", ".in")):
+                    continue
+                path = os.path.join(dirpath, n)
+                rel = os.path.relpath(path, root)
+                if rel.startswith(allowed):
+                    continue
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    for lineno, line in enumerate(f, 1):
+                        if VERSION_TEST.search(line):
+                            problems.append(f"{rel}:{lineno}: tests the LibTorch version; put the difference "
+                                            "in core/src/runtime/torch_compat.h")
+    return problems
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     root = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     if "--lengths" in sys.argv:
         check_lengths(root, report_only=True)
         return 0
-    problems = check_layers(root) + check_lengths(root)
+    problems = check_layers(root) + check_lengths(root) + check_version_tests(root)
     for p in problems:
         print(p)
     print(f"structure: {len(problems)} problem(s)")

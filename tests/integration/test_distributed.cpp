@@ -217,15 +217,23 @@ TEST(Distributed, AKilledRankFailsTheRunWithAMessageAndTheReRunResumesToTheSameR
   auto again = run_ctlab("train " + run.ini + " --results " + run.root + " --nproc 2");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_TRUE(contains(read_text(run.root + "/runs/" + id + "/log.txt"), "resumed from")) << again.output;
-  auto whole =
-      run_ctlab("train " + run.ini + " --results " + dir.path() + "/whole");  // one process, no fault
+  // The resumed run equals an uninterrupted one of the same ranks (weights within 1e-5;
+  // in practice bitwise), and one process in its losses. Weights are not compared with one
+  // process here: over 300 Adam steps the update of a weight whose gradient is about zero
+  // magnifies the rounding of the two reductions (one batch of 8 streams or two of 4) to
+  // about 6e-5 with LibTorch 2.11's CPU kernels, in a fault-free run too.
+  auto whole = run_ctlab("train " + run.ini + " --results " + dir.path() + "/whole");  // one process
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  auto ranks = run_ctlab("train " + run.ini + " --results " + dir.path() + "/ranks --nproc 2");  // no fault
+  ASSERT_EQ(ranks.exit_code, 0) << ranks.output;
   RunStore a(run.root + "/ctlab.sqlite"), b(dir.path() + "/whole/ctlab.sqlite");
-  auto va = a.metrics_exact(id, {"valid/loss"}), vb = b.metrics_exact(id, {"valid/loss"});
-  ASSERT_FALSE(va.empty());
-  ASSERT_EQ(va.size(), vb.size());
-  EXPECT_NEAR(va.back().value, vb.back().value, 1e-5);
-  expect_same_weights(run.root, dir.path() + "/whole", id);
+  for (const std::string key : {"train/loss", "valid/loss"}) {
+    auto va = a.metrics_exact(id, {key}), vb = b.metrics_exact(id, {key});
+    ASSERT_FALSE(va.empty()) << key;
+    ASSERT_EQ(va.size(), vb.size()) << key;
+    for (size_t i = 0; i < va.size(); ++i) EXPECT_NEAR(va[i].value, vb[i].value, 1e-5) << key << " " << i;
+  }
+  expect_same_weights(run.root, dir.path() + "/ranks", id);
 }
 
 TEST(Distributed, AHungRankFailsTheRunWithinTheTimeout) {

@@ -6,7 +6,10 @@
 #include <iostream>
 
 #include "config/run_shape.h"
+#include "model/kernels.h"
+#include "runtime/distributed.h"
 #include "runtime/runtime.h"
+#include "store/analysis_file.h"
 #include "util/error.h"
 #include "util/text.h"
 
@@ -207,6 +210,22 @@ static void print_main_help() {
                "interrupted\n";
 }
 
+// The build's features, one per line: what a bug report or a GPU machine's log needs.
+static void print_version() {
+  const auto yes_no = [](bool on, const std::string& detail) {
+    return std::string(on ? "yes" : "no") + (detail.empty() ? "" : " (" + detail + ")");
+  };
+  const std::string cuda = cuda_summary(), hdf5 = hdf5_version();
+  std::cout << "ctlab " << ctlab_version() << " (commit " << git_commit() << ")\n"
+            << "  LibTorch     " << torch_version() << "\n"
+            << "  CUDA         " << yes_no(!cuda.empty(), cuda.empty() ? "LibTorch built for CPU only" : cuda)
+            << "\n"
+            << "  NCCL         " << yes_no(backend_available(DistBackend::Nccl), "") << "\n"
+            << "  Gloo         " << yes_no(backend_available(DistBackend::Gloo), "") << "\n"
+            << "  HDF5         " << yes_no(!hdf5.empty(), hdf5.empty() ? "no analysis.h5" : hdf5) << "\n"
+            << "  CPU kernels  " << kernels::isa_name() << "\n";
+}
+
 int run_cli(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
@@ -218,7 +237,7 @@ int run_cli(int argc, char** argv) {
     }
   }
   if (args[0] == "--version") {
-    std::cout << "ctlab " << ctlab_version() << "\n";
+    print_version();
     return kExitOk;
   }
   try {

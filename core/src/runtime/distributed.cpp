@@ -23,6 +23,7 @@
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
+#include "runtime/torch_compat.h"
 
 namespace ctlab {
 namespace {
@@ -147,18 +148,9 @@ bool backend_available(DistBackend b) {
 }
 
 #if defined(CTLAB_HAVE_GLOO)
-// LibTorch 2.x splits process groups into a front (ProcessGroup) and backends (Backend:
-// Gloo, NCCL); 1.13's Gloo and NCCL groups are ProcessGroups themselves. Both offer the
-// collectives used here with the same signatures.
-#if TORCH_VERSION_MAJOR >= 2
-using GroupBase = c10d::Backend;
-#else
-using GroupBase = c10d::ProcessGroup;
-#endif
-
 struct Comm::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<GroupBase> group;
+  c10::intrusive_ptr<compat::C10dGroup> group;
   bool host_staging = false;          // Gloo with CUDA tensors: collectives go through host copies
   torch::Device device{torch::kCPU};  // NCCL: where host tensors go for a collective
   // The tensor a collective works on: a host copy (Gloo, CUDA tensor) or a device copy
@@ -200,14 +192,15 @@ void collective(const char* what, const Comm& comm, F&& f) {
 }  // namespace
 
 std::unique_ptr<Comm> Comm::connect(const LaunchInfo& info, DistBackend backend, const torch::Device& device,
-                                    std::chrono::seconds timeout) {
+                                    std::chrono::seconds timeout, bool group_for_one) {
   auto comm = std::make_unique<Comm>();
   comm->rank_ = info.rank;
   comm->size_ = info.world_size;
   comm->local_rank_ = info.local_rank;
   comm->timeout_ = timeout;
   comm->impl_ = std::make_unique<Impl>();
-  if (!info.distributed()) return comm;
+  if (!info.distributed() && !group_for_one) return comm;
+  comm->grouped_ = !info.distributed();
   if (backend == DistBackend::Auto)
     backend =
         device.is_cuda() && backend_available(DistBackend::Nccl) ? DistBackend::Nccl : DistBackend::Gloo;
@@ -339,8 +332,8 @@ std::string Comm::peer_failures() const {
 #else  // no Gloo headers at build time: single process only
 
 std::unique_ptr<Comm> Comm::connect(const LaunchInfo& info, DistBackend, const torch::Device&,
-                                    std::chrono::seconds timeout) {
-  if (info.distributed())
+                                    std::chrono::seconds timeout, bool group_for_one) {
+  if (info.distributed() || group_for_one)
     throw Error(
         "this ctlab was built without c10d's Gloo headers (Debian: libgloo-dev), so it cannot join a "
         "run of " +

@@ -54,14 +54,16 @@ class Comm {
 
   // Joins the rendezvous at info.master_addr:master_port (rank 0 serves it) and builds the
   // process group. `timeout` bounds every collective and the rendezvous: when a peer dies
-  // or hangs, the others get an error within it. Throws ctlab::Error.
+  // or hangs, the others get an error within it. Throws ctlab::Error. A single process
+  // gets no process group unless `group_for_one` (a backend's test on one device).
   static std::unique_ptr<Comm> connect(const LaunchInfo& info, DistBackend backend,
-                                       const torch::Device& device, std::chrono::seconds timeout);
+                                       const torch::Device& device, std::chrono::seconds timeout,
+                                       bool group_for_one = false);
 
   int rank() const { return rank_; }
   int local_rank() const { return local_rank_; }
   int size() const { return size_; }
-  bool distributed() const { return size_ > 1; }
+  bool distributed() const { return size_ > 1 || grouped_; }
   const std::string& backend() const { return backend_; }
   std::chrono::seconds timeout() const { return timeout_; }
 
@@ -85,6 +87,7 @@ class Comm {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, size_ = 1, local_rank_ = 0;
+  bool grouped_ = false;  // a process group of one (group_for_one)
   std::string backend_ = "none";
   std::chrono::seconds timeout_{0};
 };

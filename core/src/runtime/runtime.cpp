@@ -9,14 +9,21 @@
 #include <malloc.h>
 #endif
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
+#include <ATen/Version.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 #include <unistd.h>
+#ifdef CTLAB_CUDA_VERSION
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#include <torch/csrc/autograd/profiler_legacy.h>
+#endif
 
 #include <fstream>
 #include <thread>
 
+#include "runtime/torch_compat.h"
 #include "util/error.h"
 #include "util/process.h"
 
@@ -120,6 +127,27 @@ std::string thread_summary() {
 
 std::string BlasInfo::summary() const { return core.empty() ? library : library + " (core " + core + ")"; }
 
+// The BLAS that LibTorch's build configuration names (a PyPI wheel links MKL statically,
+// so no MKL symbol is visible): its "Math Kernel Library Version" line, else BLAS_INFO.
+static std::string blas_from_build_config() {
+  const std::string config = at::show_config();
+  auto line_with = [&](const std::string& what) -> std::string {
+    const auto at = config.find(what);
+    if (at == std::string::npos) return "";
+    const auto begin = config.rfind('\n', at) + 1, end = config.find('\n', at);
+    std::string line = config.substr(begin, end - begin);
+    line.erase(0, line.find_first_not_of(" -"));
+    return line;
+  };
+  if (auto mkl = line_with("Math Kernel Library Version"); !mkl.empty()) return mkl;
+  if (auto info = line_with("BLAS_INFO="); !info.empty()) {
+    const auto v = info.find("BLAS_INFO=") + 10;
+    const std::string name = info.substr(v, info.find(',', v) - v);
+    if (name != "generic" && !name.empty()) return name + " (LibTorch's build configuration)";
+  }
+  return "not OpenBLAS or MKL (the reference BLAS is about 10x slower: see README, Performance)";
+}
+
 BlasInfo blas_info() {
   BlasInfo b;
   using corename_fn = char* (*)();
@@ -132,7 +160,7 @@ BlasInfo blas_info() {
       mkl(buf, sizeof buf - 1);
       b.library = buf;
     } else {
-      b.library = "not OpenBLAS or MKL (the reference BLAS is about 10x slower: see README, Performance)";
+      b.library = blas_from_build_config();
     }
     return b;
   }
@@ -150,15 +178,7 @@ BlasInfo blas_info() {
   return b;
 }
 
-void set_cuda_bf16_autocast(bool enabled) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-#else
-  at::autocast::set_enabled(enabled);
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-#endif
-}
+void set_cuda_bf16_autocast(bool enabled) { compat::set_autocast(at::kCUDA, enabled, at::kBFloat16); }
 
 void clear_autocast_cache() { at::autocast::clear_cache(); }
 
@@ -166,5 +186,36 @@ std::string host_name() { return this_host(); }
 
 std::string ctlab_version() { return CTLAB_VERSION; }
 std::string torch_version() { return TORCH_VERSION; }
+
+namespace compat {
+int64_t cuda_peak_allocated_bytes(int device) {
+#ifdef CTLAB_CUDA_VERSION
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+  return stats.allocated_bytes[0].peak;  // StatType::AGGREGATE
+#else
+  (void)device;
+  return -1;
+#endif
+}
+
+void record_profile(const std::string& path, const std::function<void()>& body) {
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+  torch::autograd::profiler::RecordProfile guard(path);
+  body();
+#else
+  throw Error("profiling to '" + path +
+              "' needs LibTorch's legacy profiler, which LibTorch " TORCH_VERSION " does not have");
+#endif
+}
+}  // namespace compat
+
+std::string cuda_summary() {
+#ifdef CTLAB_CUDA_VERSION
+  return std::string("CUDA ") + CTLAB_CUDA_VERSION + ", " + std::to_string(torch::cuda::device_count()) +
+         " device(s) visible";
+#else
+  return "";
+#endif
+}
 
 }  // namespace ctlab

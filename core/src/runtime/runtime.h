@@ -48,5 +48,7 @@ std::string host_name();
 std::string git_commit();  // of the ctlab source tree at configure time, or "unknown"
 std::string ctlab_version();
 std::string torch_version();
+// "CUDA 13.0, 1 device(s) visible" for a LibTorch built with CUDA; "" without.
+std::string cuda_summary();
 
 }  // namespace ctlab

@@ -337,6 +337,12 @@ bool read_validation(const std::string& path, const std::string& group, Validati
   return true;
 }
 
+std::string hdf5_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+}
+
 }  // namespace ctlab
 
 #else  // built without HDF5 (CTLAB_WITH_HDF5=OFF)
@@ -358,6 +364,7 @@ bool read_frequency(const std::string&, const std::string&, FrequencyRecord&) {
 bool read_validation(const std::string&, const std::string&, ValidationRecord&) {
   throw Error(kNoHdf5, ErrorKind::Run);
 }
+std::string hdf5_version() { return ""; }
 }  // namespace ctlab
 
 #endif

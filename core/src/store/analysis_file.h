@@ -80,4 +80,7 @@ bool read_attention(const std::string& path, const std::string& group, Attention
 bool read_frequency(const std::string& path, const std::string& group, FrequencyRecord& out);
 bool read_validation(const std::string& path, const std::string& group, ValidationRecord& out);
 
+// "1.10.8" (the HDF5 library this build writes with), or "" when built without HDF5.
+std::string hdf5_version();
+
 }  // namespace ctlab

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Sourced by build.sh and test.sh: turns the LibTorch choice into CMake arguments and a
+# build folder. The choice comes from `--torch X` (first arguments) or CTLAB_TORCH:
+#   debian (default)  Debian's libtorch-dev 1.13 (CPU, Gloo), build folder build/
+#   wheel             the `torch` wheel from PyPI (CTLAB_TORCH_WHEEL, default 2.11.0, with
+#                     CUDA) installed into a private virtual environment
+#                     (CTLAB_TORCH_VENV, default ~/.cache/ctlab/torch-<version>), build-wheel/
+#   /path/to/python   a Python whose `torch` package to build against (a conda env, say)
+#   /path/to/dir      an unpacked LibTorch (the folder holding share/cmake/Torch)
+# CTLAB_BUILD_DIR overrides the build folder; CTLAB_EXTRA_PREFIX_PATH (';'-separated) adds
+# folders where CMake looks for the other packages (bench/gpu.sh's private prefix). Sets: torch_choice, build_dir, torch_cmake_args,
+# torch_python (empty for Debian and a plain LibTorch folder).
+torch_choice=${CTLAB_TORCH:-debian}
+if [ "${1:-}" = "--torch" ]; then
+  [ $# -ge 2 ] || { echo "$0: --torch needs a value: debian, wheel, a python executable or a LibTorch folder" >&2; exit 2; }
+  torch_choice=$2
+  shift 2
+fi
+torch_rest_args=("$@")
+torch_cmake_args=()
+torch_python=""
+
+ctlab_wheel_python() {
+  local version=${CTLAB_TORCH_WHEEL:-2.11.0}
+  local venv=${CTLAB_TORCH_VENV:-$HOME/.cache/ctlab/torch-$version}
+  local py=$venv/bin/python
+  if ! "$py" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$version')" 2>/dev/null; then
+    echo "torch: installing torch==$version from PyPI into $venv (about 4.5 GB with its CUDA libraries)" >&2
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      echo "torch: python3 -m venv failed; installing Debian's python3-venv" >&2
+      ${SUDO:-} apt-get install -y -q --no-install-recommends python3-venv >/dev/null
+      python3 -m venv "$venv"
+    fi
+    "$py" -m pip install -q --disable-pip-version-check "torch==$version" numpy >&2
+  fi
+  echo "$py"
+}
+
+case "$torch_choice" in
+  debian)
+    build_dir=${CTLAB_BUILD_DIR:-build}
+    ;;
+  wheel)
+    build_dir=${CTLAB_BUILD_DIR:-build-wheel}
+    torch_python=$(ctlab_wheel_python)
+    ;;
+  *)
+    if [ -d "$torch_choice" ]; then
+      build_dir=${CTLAB_BUILD_DIR:-build-custom}
+      torch_cmake_args+=("-DCMAKE_PREFIX_PATH=$(cd "$torch_choice" && pwd)${CTLAB_EXTRA_PREFIX_PATH:+;$CTLAB_EXTRA_PREFIX_PATH}")
+    elif [ -x "$torch_choice" ] && "$torch_choice" -c 'import torch' 2>/dev/null; then
+      build_dir=${CTLAB_BUILD_DIR:-build-custom}
+      torch_python=$torch_choice
+    else
+      echo "$0: --torch '$torch_choice': expected debian, wheel, a python executable with torch installed, or a LibTorch folder" >&2
+      exit 2
+    fi
+    ;;
+esac
+
+if [ -n "$torch_python" ]; then
+  # The wheel's CMake package, and the NCCL headers of the NCCL it was built with (the
+  # nvidia-nccl wheel beside it) so that ProcessGroupNCCL's layout matches the library.
+  # The package folder itself too, so that TorchConfig's find_library looks in torch/lib
+  # before the system's folders (where Debian's libtorch.so may be).
+  torch_prefix=$("$torch_python" -c 'import os, torch; print(torch.utils.cmake_prefix_path + ";" + os.path.dirname(torch.__file__))')
+  torch_cmake_args+=("-DCMAKE_PREFIX_PATH=$torch_prefix${CTLAB_EXTRA_PREFIX_PATH:+;$CTLAB_EXTRA_PREFIX_PATH}")
+  nccl_inc=$("$torch_python" -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))' 2>/dev/null || true)
+  [ -n "$nccl_inc" ] && [ -f "$nccl_inc/nccl.h" ] && torch_cmake_args+=("-DCTLAB_NCCL_INCLUDE=$nccl_inc")
+  if "$torch_python" -c 'import sys, torch; sys.exit(torch.version.cuda is None)'; then
+    # No GPU is needed to compile: name Hopper so that LibTorch's CMake does not probe for one.
+    torch_cmake_args+=("-DTORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}")
+    [ -d /usr/local/cuda ] && torch_cmake_args+=("-DCUDAToolkit_ROOT=${CUDA_HOME:-/usr/local/cuda}")
+  fi
+fi
