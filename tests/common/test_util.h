@@ -1,9 +1,13 @@
 // Shared test helpers: tensor comparison that reports the worst element, temporary
-// folders, and running the real ctlab binary.
+// folders, running the real ctlab binary, and a free port for a rendezvous.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/filesystem.hpp>
@@ -139,6 +143,30 @@ buckets_sequences = 0
 // The real binary, with the plugin search path reduced to what the test passes.
 inline CommandResult run_ctlab(const std::string& args) {
   return run_command("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' " + args);
+}
+
+// The real binary with environment assignments ("CTLAB_FAIL_WRITE=checkpoint.pt@2") for
+// that command only.
+inline CommandResult run_ctlab_with(const std::string& env_assignments, const std::string& args) {
+  return run_command("env -u CTLAB_PLUGIN_PATH " + env_assignments + " '" CTLAB_TEST_BIN "' " + args);
+}
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and released), for
+// a rendezvous; 0 when no socket could be bound.
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
 }
 
 }  // namespace ctlab::test
