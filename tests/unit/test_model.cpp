@@ -7,6 +7,7 @@
 #include "model/factory.h"
 #include "model/model.h"
 #include "plugin/plugin_host.h"
+#include "runtime/torch_compat.h"
 #include "test_util.h"
 
 using namespace ctlab;
@@ -344,4 +345,32 @@ TEST(Model, BadCompressionOutputFailsNamingPluginAndLayer) {
               std::string::npos)
         << e.what();
   }
+}
+
+// bf16 autocast (on CUDA in practice; on the CPU here, where LibTorch has the same
+// autocast): a learned function's products come back in bf16 while memory is fp32; the
+// compressed memory keeps fp32, so the host's dtype check passes and no error is raised.
+TEST(Model, LearnedCompressionUnderBf16AutocastKeepsTheMemoryDtype) {
+  auto o = tiny();
+  PluginHost host;
+  host.load_directories({CTLAB_TEST_PLUGIN_DIR});
+  RunConfig cfg;
+  cfg.model = o;
+  cfg.compression.name = "conv1d";
+  cfg.compression_loss.name = "attention_reconstruction";
+  auto resolved = resolve_plugins(host, cfg);
+  torch::manual_seed(0);
+  auto model = build_model(cfg, host, resolved);
+  compat::set_autocast(at::kCPU, true, at::kBFloat16);
+  for (int seg = 0; seg < 3; ++seg) {
+    auto x = tokens(8, 2, 32, seg);
+    auto out = model->forward(x, x);
+    EXPECT_TRUE(torch::isfinite(out.nll).all().item<bool>()) << "segment " << seg;
+  }
+  compat::set_autocast(at::kCPU, false, at::kBFloat16);
+  at::autocast::clear_cache();
+  const auto& m0 = model->memory()[0];
+  ASSERT_TRUE(m0.cmem.defined());
+  EXPECT_EQ(m0.cmem.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(m0.cmem.size(0), 4);
 }

@@ -8,6 +8,7 @@
 
 #include "model/fused.h"
 #include "plugin/plugin_host.h"
+#include "runtime/torch_compat.h"
 #include "util/error.h"
 
 namespace ctlab {
@@ -268,6 +269,11 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
     auto& fn = setup_.fns[i];
     auto compressed = call_plugin(setup_.fn_id, setup_.fn_path, "forward (layer " + std::to_string(i) + ")",
                                   [&] { return fn->forward(in); });
+    // Under bf16 autocast a function's products (conv1d's addmm) come back in bf16 while
+    // the memory it compresses is fp32: the compressed memory keeps the memory's dtype.
+    if (compressed.defined() && compressed.scalar_type() != in.old.scalar_type() &&
+        compressed.is_floating_point() && compat::autocast_enabled(in.old.device().type()))
+      compressed = compressed.to(in.old.scalar_type());
     if (deferred_checks_) {
       nonfinite_output_.resize(opts_.n_layer);
       check_compression_output(setup_.fn_id, in, compressed, &nonfinite_output_[i]);

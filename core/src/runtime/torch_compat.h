@@ -32,6 +32,15 @@ inline void set_autocast(at::DeviceType device, bool enabled, at::ScalarType dty
 #endif
 }
 
+// Whether autocast is on for `device` in the current thread.
+inline bool autocast_enabled(at::DeviceType device) {
+#if CTLAB_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(device);
+#else
+  return device == at::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+#endif
+}
+
 // Peak bytes the CUDA caching allocator handed out on `device` since the process began
 // (what torch.cuda.max_memory_allocated reports); -1 without CUDA. The statistics moved
 // from c10::cuda::CUDACachingAllocator to c10::CachingDeviceAllocator in 2.x.
