@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/gpu-out}
 mkdir -p "$out"
 t0=$(date +%s)
+: > "$out/steps.txt"
 log() { echo "== [$(( $(date +%s) - t0 )) s] $*" | tee -a "$out/steps.txt"; }
 py=${CTLAB_GPU_PYTHON:-python3}
 build=${CTLAB_BUILD_DIR:-build-gpu}
@@ -41,7 +42,7 @@ CTLAB_BUILD_DIR=$build CTLAB_BUILD_JOBS=$(nproc) \
   bash scripts/build.sh --torch "$py" -DBoost_NO_SYSTEM_PATHS=ON -DBOOST_ROOT="$prefix/usr" \
   -DHDF5_ROOT="$prefix/usr" -DHDF5_C_COMPILER_EXECUTABLE=/nonexistent \
   -DHDF5_C_INCLUDE_DIR="$prefix/usr/include/hdf5/serial" \
-  -DHDF5_C_LIBRARY_hdf5="$lib/hdf5/serial/libhdf5.so" \
+  -DHDF5_hdf5_LIBRARY_RELEASE="$lib/hdf5/serial/libhdf5.so" \
   -DCTLAB_GLOO_INCLUDE="$prefix/usr/include" > "$out/build.log" 2>&1
 rc=$?
 build_s=$(( $(date +%s) - start ))
@@ -56,14 +57,15 @@ missing=$(ldd "$build/bin/ctlab" | grep 'not found' || true)
 "$build/bin/ctlab" --version | tee "$out/version.txt"
 
 # --- 3. tests -----------------------------------------------------------------------------------
-suite() {  # label, jobs -> "passed/total (N failed: names)"
+suite() {  # label, jobs -> "N% tests passed, F failed out of T; S skipped; failed: names"
   (cd "$build" && ctest -L "$1" -j"$2" --output-on-failure --timeout 600) > "$out/tests_$1.log" 2>&1
-  local summary failed
+  local summary failed skipped
   summary=$(grep -E 'tests passed|tests failed' "$out/tests_$1.log" | tail -1)
-  failed=$(grep -E '^\s+[0-9]+ - ' "$out/tests_$1.log" | awk '{print $3}' | tr '\n' ' ')
-  local skipped
-  skipped=$(grep -c 'Skipped' "$out/tests_$1.log")
-  echo "$summary; $skipped skipped${failed:+; failed: $failed}"
+  # ctest's closing lists: "The following tests did not run:" (skipped) and "FAILED:".
+  skipped=$(grep -cE '^\s+[0-9]+ - .*\(Skipped\)$' "$out/tests_$1.log")
+  failed=$(sed -n '/The following tests FAILED:/,$p' "$out/tests_$1.log" | grep -E '^\s+[0-9]+ - ' |
+    awk '{print $3}' | tr '\n' ' ')
+  echo "${summary:-no ctest summary (see tests_$1.log)}; $skipped skipped${failed:+; failed: $failed}"
 }
 log "gpu suite"
 gpu_result=$(suite gpu 1)
