@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+start=$(date +%s)
 bash scripts/build.sh "$@"
+echo "test.sh: built in $(( $(date +%s) - start )) s"
 source scripts/torch_env.sh "$@"
 cd "$build_dir"
 bin/ctlab --version
+start=$(date +%s)
 ctest -LE gpu --output-on-failure -j"${CTLAB_TEST_JOBS:-2}"
+echo "test.sh: tests ran in $(( $(date +%s) - start )) s"

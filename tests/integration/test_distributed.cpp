@@ -11,6 +11,7 @@
 
 #include <boost/filesystem.hpp>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -45,7 +46,10 @@ std::string only_run_id(const std::string& root) {
   return RunStore(root + "/ctlab.sqlite").runs().front().run_id;
 }
 
-void expect_same_metrics(const std::string& a_root, const std::string& b_root, const std::string& id) {
+// Within `atol + rtol * |b|`: 1e-5 and 0 where the runs are the same computation up to
+// float rounding over a few steps; the long fault tests pass a relative term (see there).
+void expect_same_metrics(const std::string& a_root, const std::string& b_root, const std::string& id,
+                         double atol = 1e-5, double rtol = 0) {
   RunStore a(a_root + "/ctlab.sqlite"), b(b_root + "/ctlab.sqlite");
   for (const std::string key : {"train/loss", "train/grad_norm", "train/compression_loss", "valid/loss",
                                 "valid/loss_se", "valid/recovered"}) {
@@ -53,7 +57,8 @@ void expect_same_metrics(const std::string& a_root, const std::string& b_root, c
     ASSERT_EQ(ma.size(), mb.size()) << key;
     for (size_t i = 0; i < ma.size(); ++i) {
       EXPECT_EQ(ma[i].step, mb[i].step) << key;
-      EXPECT_NEAR(ma[i].value, mb[i].value, 1e-5) << key << " at step " << ma[i].step;
+      EXPECT_NEAR(ma[i].value, mb[i].value, atol + rtol * std::fabs(mb[i].value))
+          << key << " at step " << ma[i].step;
     }
   }
 }
@@ -69,14 +74,15 @@ std::map<std::string, torch::Tensor> model_tensors(const std::string& checkpoint
   return out;
 }
 
-void expect_same_weights(const std::string& a_root, const std::string& b_root, const std::string& id) {
+void expect_same_weights(const std::string& a_root, const std::string& b_root, const std::string& id,
+                         double tol = 1e-5) {
   auto a = model_tensors(a_root + "/runs/" + id + "/checkpoint.pt");
   auto b = model_tensors(b_root + "/runs/" + id + "/checkpoint.pt");
   ASSERT_FALSE(a.empty());
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, t] : a) {
     ASSERT_TRUE(b.count(name)) << name;
-    EXPECT_LE((t - b[name]).abs().max().item<double>(), 1e-5) << name;
+    EXPECT_LE((t - b[name]).abs().max().item<double>(), tol) << name;
   }
 }
 
@@ -170,6 +176,10 @@ pid_t pid_in_log(const std::string& log) {
 
 // A 300-step run (checkpoints every 50) started as `ctlab train --nproc 2 [extra]` in the
 // background, output in out.txt; the tests below interrupt it in various ways.
+// Tolerances of a 300-step run on two ranks against one process (see
+// AnInterruptedRunResumesWithAnotherWorldSize): 20x the largest difference measured.
+constexpr double kLongRunAtol = 1e-5, kLongRunRtol = 1e-3, kLongRunWeights = 1e-3;
+
 struct LongRun {
   std::string ini, root, out;
   pid_t launcher;
@@ -226,13 +236,7 @@ TEST(Distributed, AKilledRankFailsTheRunWithAMessageAndTheReRunResumesToTheSameR
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
   auto ranks = run_ctlab("train " + run.ini + " --results " + dir.path() + "/ranks --nproc 2");  // no fault
   ASSERT_EQ(ranks.exit_code, 0) << ranks.output;
-  RunStore a(run.root + "/ctlab.sqlite"), b(dir.path() + "/whole/ctlab.sqlite");
-  for (const std::string key : {"train/loss", "valid/loss"}) {
-    auto va = a.metrics_exact(id, {key}), vb = b.metrics_exact(id, {key});
-    ASSERT_FALSE(va.empty()) << key;
-    ASSERT_EQ(va.size(), vb.size()) << key;
-    for (size_t i = 0; i < va.size(); ++i) EXPECT_NEAR(va[i].value, vb[i].value, 1e-5) << key << " " << i;
-  }
+  expect_same_metrics(run.root, dir.path() + "/whole", id, kLongRunAtol, kLongRunRtol);
   expect_same_weights(run.root, dir.path() + "/ranks", id);
 }
 
@@ -288,8 +292,12 @@ TEST(Distributed, AnInterruptedRunResumesWithAnotherWorldSize) {
   ASSERT_EQ(one.exit_code, 0) << one.output;
   auto whole = run_ctlab("train " + run.ini + " --results " + dir.path() + "/whole");
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
-  expect_same_metrics(run.root, dir.path() + "/whole", id);
-  expect_same_weights(run.root, dir.path() + "/whole", id);
+  // Two ranks until the stop, one process after it, against one process throughout: equal
+  // but for rounding, which 300 Adam steps magnify where a weight's gradient is about zero
+  // (measured with LibTorch 2.11's CPU kernels: up to 5e-5 on a grad norm of 0.8 and 6e-5
+  // on a feed-forward weight; exactly equal with Debian's 1.13 and OpenBLAS).
+  expect_same_metrics(run.root, dir.path() + "/whole", id, kLongRunAtol, kLongRunRtol);
+  expect_same_weights(run.root, dir.path() + "/whole", id, kLongRunWeights);
 }
 
 TEST(Distributed, BadLaunchesAreRefusedBeforeAnythingIsWritten) {
