@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     std::cerr << "ctlab_kernel_bench: " << bad << "\n";
     return 2;
   }
+  keep_freed_memory();
   set_threads(threads);
   std::printf(
       "attention core [%lld, %lld, %lld, %lld], dropout p %.2f; relu+dropout [%lld, %lld, %lld]; %s\n",

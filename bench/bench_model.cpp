@@ -372,6 +372,7 @@ int main(int argc, char** argv) {
   BenchOptions b;
   if (auto rc = parse_options(argc, argv, b)) return *rc;
   try {
+    keep_freed_memory();
     set_threads(b.threads);
     if (b.kernels != "fused" && b.kernels != "reference")
       throw Error("--kernels: expected fused or reference, got '" + b.kernels + "'");

@@ -408,6 +408,37 @@ TEST(Faults, ConfigPrintsTheRunIdThatTrainUses) {
 
 // --- ctlab check -----------------------------------------------------------------------
 
+// Every command that rewrites a run's files records their new hashes, so a healthy root
+// passes its own check after any sequence: a run that failed half way, evaluated, resumed to
+// completion, evaluated again.
+TEST(Faults, CheckPassesAfterTrainEvalResumeAndEvalAgain) {
+  TempDir dir;
+  const auto ini = dir.file("tiny.ini", kTiny);
+  const std::string root = dir.path() + "/r";
+  const auto check_is_clean = [&](const std::string& after) {
+    auto c = run_ctlab("check --results " + root);
+    EXPECT_EQ(c.exit_code, 0) << "after " << after << ":\n" << c.output;
+    EXPECT_TRUE(contains(c.output, "no problems found")) << "after " << after << ":\n" << c.output;
+  };
+  // The second checkpoint write fails: the run ends failed with its first checkpoint.
+  auto first =
+      run_command("CTLAB_FAIL_WRITE=checkpoint.pt@2 env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' train " +
+                  ini + " --results " + root);
+  ASSERT_EQ(first.exit_code, 1) << first.output;
+  const std::string id = RunStore(root + "/ctlab.sqlite").runs().front().run_id;
+  check_is_clean("a failed train");
+  ASSERT_EQ(run_ctlab("eval " + id + " --results " + root + " --segments 3").exit_code, 0);
+  check_is_clean("eval of the failed run");
+  auto resumed = run_ctlab("train " + ini + " --results " + root);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(RunStore(root + "/ctlab.sqlite").find_run(id)->status, RunStatus::Completed);
+  check_is_clean("the resumed train");
+  ASSERT_EQ(run_ctlab("eval " + id + " --results " + root + " --segments 3").exit_code, 0);
+  check_is_clean("eval of the completed run");
+  ASSERT_EQ(run_ctlab("eval " + id + " --results " + root + " --segments 2 --split valid").exit_code, 0);
+  check_is_clean("a second eval");
+}
+
 TEST(Faults, CheckFindsWhatIsWrongInAResultsRoot) {
   TempDir dir;
   const std::string root = dir.path() + "/r";

@@ -146,7 +146,7 @@ TEST(RunStore, TwoProcessesWritingAtOnceLoseNothing) {
           std::vector<MetricRow> rows;
           for (int i = 0; i < kRows; ++i) rows.push_back({"m", b * kRows + i, static_cast<double>(p), 0});
           s.add_metrics(id, rows);
-          s.heartbeat(id, b);
+          s.record_progress(id, b);
         }
         s.finish_run(id, RunStatus::Completed, kBatches);
       } catch (...) {

@@ -17,6 +17,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "util/process.h"
+#include "util/sha256.h"
 
 namespace ctlab {
 
@@ -39,6 +40,7 @@ void evaluate_run(ResolvedRun& run, const Corpus& corpus, RunStore& store, const
                   const RunPaths& paths, const std::string& split) {
   const auto& cfg = run.cfg;
   const auto device = resolve_device(cfg.device);
+  keep_freed_memory();
   set_threads(cfg.threads);
   auto model = build_model(cfg, *run.host, run.plugins);
   model->to(device);
@@ -63,7 +65,10 @@ void evaluate_run(ResolvedRun& run, const Corpus& corpus, RunStore& store, const
     rows.push_back({prefix + "recovered", step, r.recovered(), 0});
     if (std::isfinite(r.recovered_se())) rows.push_back({prefix + "recovered_se", step, r.recovered_se(), 0});
   }
-  store.add_metrics(run_id, rows);
+  // The analysis file now holds this evaluation too: its new hash goes in with the metrics,
+  // so `ctlab check` keeps finding the file the store recorded.
+  store.add_metrics(run_id, rows,
+                    {{"analysis", RunPaths::relative(run_id, "analysis.h5"), sha256_file(paths.analysis)}});
   std::printf("run %s step %lld, %s split, %s: %s %.4f (loss %.4f nats over %lld tokens, %lld segments)\n",
               run_id.c_str(), static_cast<long long>(step), split.c_str(), settings.tag().c_str(), score,
               value, r.loss, static_cast<long long>(r.tokens), static_cast<long long>(r.segments));

@@ -35,7 +35,7 @@ void record_start(RunStore& store, const ResolvedRun& run, const std::string& ru
   meta.experiment = cfg.experiment;
   meta.host = host_name();
   meta.device = resolve_device(cfg.device).str();
-  meta.threads = set_threads(cfg.threads);
+  meta.threads = threads_for(cfg.threads);
   meta.git_commit = git_commit();
   meta.ctlab_version = ctlab_version();
   meta.torch_version = torch_version();

@@ -100,9 +100,10 @@ int64_t available_memory_bytes() {
   return available;
 }
 
+int threads_for(int64_t threads) { return static_cast<int>(threads > 0 ? threads : available_cpus()); }
+
 int set_threads(int64_t threads) {
-  keep_freed_memory();
-  int n = static_cast<int>(threads > 0 ? threads : available_cpus());
+  const int n = threads_for(threads);
   // With OpenBLAS, the matrix products get the threads and LibTorch's own (OpenMP) pool is
   // kept to one thread: OpenBLAS's pthread pool and an OpenMP pool of the same size spin
   // against each other between products. Measured on 2 cores (bench/RESULTS.md): 3,580

@@ -20,14 +20,15 @@ int64_t available_cpus();
 // less under a cgroup memory limit (memory.max - memory.current). -1 when unknown.
 int64_t available_memory_bytes();
 
-// Gives this worker `threads` cores (0 = available_cpus()) and returns that number.
-// With OpenBLAS the matrix products get them and LibTorch's intra-op pool stays at one
-// thread (the two pools oversubscribe the cores otherwise); with another BLAS, LibTorch's
-// intra-op pool gets them.
-// Also calls keep_freed_memory(): every process that computes goes through here.
+// The cores a `threads` setting means here: itself, or available_cpus() for 0.
+int threads_for(int64_t threads);
+// Gives this worker threads_for(threads) cores and returns that number. With OpenBLAS the
+// matrix products get them and LibTorch's intra-op pool stays at one thread (the two pools
+// oversubscribe the cores otherwise); with another BLAS, LibTorch's intra-op pool gets them.
 int set_threads(int64_t threads);
 // Tunes glibc's allocator to keep freed blocks for reuse (no mmap per large tensor, no
-// trimming of the heap top), which saves re-faulting activations every step. Idempotent.
+// trimming of the heap top), which saves re-faulting activations every step. Idempotent;
+// every process that trains or evaluates calls it before its first step.
 void keep_freed_memory();
 // "1 intra-op thread(s), 2 OpenBLAS thread(s)".
 std::string thread_summary();

@@ -420,7 +420,7 @@ void RunStore::add_params(const std::string& run_id,
   tx.commit();
 }
 
-void RunStore::heartbeat(const std::string& run_id, int64_t step) {
+void RunStore::record_progress(const std::string& run_id, int64_t step) {
   Transaction tx(*this, db_, path_);
   Stmt s(db_, "UPDATE runs SET heartbeat = ?, step = ? WHERE run_id = ?", path_);
   s.bind(1, now_utc()).bind(2, step).bind(3, run_id).run();
@@ -505,9 +505,15 @@ std::vector<std::string> RunStore::integrity_check() {
   return out;
 }
 
-void RunStore::add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows) {
-  if (rows.empty()) return;
+void RunStore::add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows,
+                           const std::vector<ArtifactRow>& files) {
+  if (rows.empty() && files.empty()) return;
   Transaction tx(*this, db_, path_);
+  Stmt f(db_, "INSERT OR REPLACE INTO artifacts(run_id, kind, path, sha256) VALUES (?, ?, ?, ?)", path_);
+  for (const auto& a : files) {
+    f.reset();
+    f.bind(1, run_id).bind(2, a.kind).bind(3, a.path).bind(4, a.sha256).run();
+  }
   Stmt s(db_, "INSERT OR REPLACE INTO metrics(run_id, key, step, value, wall_time) VALUES (?, ?, ?, ?, ?)",
          path_);
   for (const auto& r : rows) {

@@ -81,7 +81,9 @@ class RunStore {
   // Inserts or updates the run as `running`, attempt + 1, with its metadata and params,
   // in one transaction. Returns the attempt number.
   int64_t start_run(const RunRecord& meta, const std::vector<std::pair<std::string, std::string>>& params);
-  void heartbeat(const std::string& run_id, int64_t step);
+  // The step the run has reached, with the time (the trainer's log cadence). A run's holder
+  // is kept alive by store/heartbeat.h's thread, not by this.
+  void record_progress(const std::string& run_id, int64_t step);
   // Refreshes the heartbeat time only, and only while `owner` holds the run.
   void touch(const std::string& run_id, const std::string& owner);
   // Atomically: when eligible(record) says so, makes `owner` the run's holder without
@@ -103,8 +105,11 @@ class RunStore {
   void finish_run(const std::string& run_id, RunStatus status, int64_t step, const std::string& error = "",
                   std::optional<int64_t> diverged_step = std::nullopt);
 
-  // One transaction; rows with an existing (run_id, key, step) are replaced.
-  void add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows);
+  // One transaction; rows with an existing (run_id, key, step) are replaced. `files` are
+  // recorded in the same transaction (a command that rewrote a run's file, such as `ctlab
+  // eval` its analysis.h5, records the new hash with the metrics it computed from it).
+  void add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows,
+                   const std::vector<ArtifactRow>& files = {});
   std::vector<MetricRow> metrics(const std::string& run_id, const std::string& key_prefix = "");
   // The rows of exactly these keys, in key then step order.
   std::vector<MetricRow> metrics_exact(const std::string& run_id, const std::vector<std::string>& keys);

@@ -229,6 +229,7 @@ void Trainer::setup(Session& s) {
     s.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm_.local_rank()));
   if (s.bf16 && !s.device.is_cuda())
     throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
+  keep_freed_memory();
   const int threads = set_threads(cfg_.threads);
   const auto blas = blas_info();
   s.progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " +
@@ -380,7 +381,7 @@ void Trainer::flush(Session& s) {
   if (!store_) return;
   store_->add_metrics(run_id_, s.pending);
   s.pending.clear();
-  store_->heartbeat(run_id_, s.st.step);
+  store_->record_progress(run_id_, s.st.step);
 }
 
 void Trainer::finish(Session& s, RunStatus status, const std::string& error, std::optional<int64_t> at) {

@@ -63,12 +63,14 @@ class Trainer {
   int agreed_stop(Session& s, bool read_point);
   // Gathers every rank's memories and random state; rank 0 writes the checkpoint.
   void save(Session& s);
-  // Rank 0: the pending metrics and a heartbeat into the store.
+  // Rank 0: the pending metrics and the step reached into the store.
   void flush(Session& s);
   void finish(Session& s, RunStatus status, const std::string& error = "",
               std::optional<int64_t> diverged_at = std::nullopt);
   // Attention by bucket, frequency buckets and compression loss per layer into
-  // runs/<run_id>/analysis.h5 (a failure to write it is a warning, not a failed run).
+  // runs/<run_id>/analysis.h5, recording its hash. A failed write fails the run (the run is
+  // not complete without its analysis); the final checkpoint is saved first, so a re-run
+  // goes straight to the final evaluation and writes it.
   void write_final_analysis(Session& s);
 
   const RunConfig& cfg_;
