@@ -25,6 +25,9 @@ gen=()
 command -v ninja >/dev/null 2>&1 && [ ! -f "$build_dir/Makefile" ] && gen=(-G Ninja)
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# Paths inside the checkout hash as relative ones, so that another clone of the same
+# sources (CI's fresh clone, say) reuses the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 jobs=${CTLAB_BUILD_JOBS:-$(nproc)}
 
 cmake -S . -B "$build_dir" "${gen[@]}" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release \

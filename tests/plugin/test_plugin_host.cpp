@@ -2,9 +2,14 @@
 // lookup by name@version, guarded calls into plugin code and output validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+
 #include "config/resolve.h"
 #include "plugin/plugin_host.h"
 #include "test_util.h"
+#include "util/elf_needed.h"
 #include "util/sha256.h"
 
 using namespace ctlab;
@@ -75,6 +80,37 @@ TEST(PluginHost, RejectsWrongTorchVersion) {
   EXPECT_NE(msg.find("built against LibTorch 0.1 but this ctlab uses LibTorch " CTLAB_TORCH_VERSION_STRING),
             std::string::npos)
       << msg;
+}
+
+// A plugin linked against another LibTorch is refused before it is opened (opening it
+// would load a second LibTorch and crash the process). The case is made from a real plugin
+// whose libc10 dependency is renamed in place, as a plugin built against another LibTorch
+// names its own libc10.
+TEST(PluginHost, RejectsAPluginLinkedAgainstAnotherLibTorch) {
+  const std::string real = kPlugins + "/libctlab_plugin_mean_pool.so";
+  const auto needed = elf_needed_libraries(real);
+  const auto c10 = std::find_if(needed.begin(), needed.end(),
+                                [](const std::string& n) { return n.rfind("libc10", 0) == 0; });
+  ASSERT_NE(c10, needed.end()) << "mean_pool needs no libc10?";
+  EXPECT_TRUE(foreign_torch_libraries(needed, loaded_library_names()).empty()) << "the real plugin matches";
+  EXPECT_EQ(foreign_torch_libraries({"libc10.so.1.13", "libtorch_cpu.so.1.13", "libm.so.6"},
+                                    {"libc10.so", "libtorch_cpu.so", "libm.so.6"}),
+            (std::vector<std::string>{"libc10.so.1.13", "libtorch_cpu.so.1.13"}));
+
+  test::TempDir dir;
+  std::ifstream in(real, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string other = *c10;
+  other.back() = other.back() == 'X' ? 'Y' : 'X';  // same length: the file stays valid ELF
+  const auto at = bytes.find(*c10 + '\0');
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, c10->size(), other);
+  const std::string path = dir.path() + "/libctlab_plugin_other_torch.so";
+  std::ofstream(path, std::ios::binary) << bytes;
+  ASSERT_EQ(elf_needed_libraries(path).size(), needed.size());
+  PluginHost host;
+  const auto msg = rejection(host, path);
+  EXPECT_NE(msg.find("linked against another LibTorch (it needs " + other), std::string::npos) << msg;
 }
 
 TEST(PluginHost, RejectsMissingEntryPoint) {

@@ -7,6 +7,7 @@
 #include <boost/filesystem.hpp>
 #include <cstdlib>
 
+#include "util/elf_needed.h"
 #include "util/sha256.h"
 #include "util/text.h"
 
@@ -223,6 +224,14 @@ void PluginHost::load_file(const std::string& path_in) {
 
 boost::dll::shared_library* PluginHost::open_library(PluginFile& file) {
   boost::system::error_code ec;
+  // Before dlopen: a plugin linked against another LibTorch would load a second copy into
+  // this process, whose static initialisers crash it.
+  const auto foreign = foreign_torch_libraries(elf_needed_libraries(file.path), loaded_library_names());
+  if (!foreign.empty())
+    record_failure(file, "linked against another LibTorch (it needs " + join(foreign, ", ") +
+                             ", which this ctlab, built with LibTorch " + kHostTorch +
+                             ", does not use); build the plugin against this ctlab's installed package "
+                             "(find_package(ctlab) finds the LibTorch it was built with)");
   // Kept alive for the whole process: objects created by the plugin may outlive any scope.
   auto* lib = new boost::dll::shared_library();
   lib->load(file.path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
