@@ -14,7 +14,7 @@
 namespace ctlab {
 
 // Typed values of string keys. Their text (the INI/CLI/SQLite spelling) is mapped in
-// one place each: to_string() and the flag table in options.cpp.
+// one place each: to_string() and the flag table in option_table.cpp.
 enum class Norm { Post, Pre };        // post-LN block (both papers) or pre-LN
 enum class Precision { Fp32, Bf16 };  // bf16 = CUDA autocast
 // When a training step's losses and checks are read on the host (train/step.h).
@@ -95,12 +95,21 @@ struct RunConfig {
   bool allow_untrained_compression = false;
 };
 
+// Whether a key counts toward the run's identity (run_id). Declared per key in the flag
+// table; a dataset's own keys (DatasetDef::own_keys) count only for runs of that dataset.
+enum class IdentityRule {
+  Always,
+  WhenCompressing,  // only with compressed memory (cmem_len > 0): Transformer-XL runs that
+                    // differ only in compression settings are the same run
+  Never             // operational keys: device, threads, logging and checkpoint cadence
+};
+
 struct OptionInfo {
   std::string key;
   std::string group;     // INI section it is written under: run, model, ...
   std::string expected;  // "a positive integer"
   std::string help;
-  bool identity = true;  // part of the run's identity (run_id); false for operational keys
+  IdentityRule identity = IdentityRule::Always;
 };
 
 // Every option key with its group, expectation and help, in table order.
@@ -131,6 +140,10 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
 
 // Cross-key checks (divisibility, head size, ...). Throws ctlab::Error.
 void validate_run_config(const RunConfig& cfg);
+// The one check of adaptive-softmax cutoffs: every cutoff below `vocab_size`. `vocabulary`
+// says where that size came from ("vocab_size = 256", "dataset brown has a vocabulary of
+// 13,000"). Throws ctlab::Error.
+void check_cutoffs(const std::vector<int64_t>& cutoffs, int64_t vocab_size, const std::string& vocabulary);
 
 // Value of a key in canonical spelling; throws ctlab::Error for unknown keys.
 std::string get_setting(const RunConfig& cfg, const std::string& key);

@@ -32,10 +32,8 @@ void check_split_lengths(const RunConfig& cfg, const Corpus& corpus) {
 void bind_run_data(RunConfig& cfg, const Corpus& corpus) {
   check_split_lengths(cfg, corpus);
   cfg.model.vocab_size = corpus.vocab_size;
-  if (!cfg.model.cutoffs.empty() && cfg.model.cutoffs.back() >= corpus.vocab_size)
-    throw Error("cutoffs end at " + std::to_string(cfg.model.cutoffs.back()) + " but dataset " +
-                cfg.data.dataset + " has a vocabulary of " + std::to_string(corpus.vocab_size) +
-                ": expected every cutoff below it");
+  check_cutoffs(cfg.model.cutoffs, corpus.vocab_size,
+                "dataset " + cfg.data.dataset + " has a vocabulary of " + std::to_string(corpus.vocab_size));
   validate_run_config(cfg);
 }
 
