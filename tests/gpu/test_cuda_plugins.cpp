@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "builtin_plugins.h"
 #include "config/params.h"
 #include "config/resolve.h"
 #include "cuda_test_util.h"
@@ -22,31 +23,10 @@ using ctlab::test::tensors_close;
 
 namespace {
 
-const PluginHost& host() {
-  static PluginHost* h = [] {
-    auto* p = new PluginHost();
-    p->load_directories({CTLAB_TEST_PLUGIN_DIR});
-    return p;
-  }();
-  return *h;
-}
-
-std::vector<std::string> fn_ids() {
-  std::vector<std::string> ids;
-  for (const auto* e : host().compression_fns()) ids.push_back(e->id);
-  return ids;
-}
-std::vector<std::string> loss_ids() {
-  std::vector<std::string> ids;
-  for (const auto* e : host().compression_losses()) ids.push_back(e->id);
-  return ids;
-}
-
-std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string n;
-  for (char c : info.param) n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return n;
-}
+using test::fn_ids;
+using test::host;
+using test::loss_ids;
+using test::test_name;
 
 constexpr int64_t kD = 16, kB = 3, kHeads = 2, kRate = 2;
 constexpr double kLr = 1e-2;

@@ -3,6 +3,7 @@
 // device, finiteness, determinism, gradients, and a float64 finite-difference check.
 #include <gtest/gtest.h>
 
+#include "builtin_plugins.h"
 #include "config/params.h"
 #include "model/attention.h"
 #include "plugin/plugin_host.h"
@@ -12,31 +13,10 @@ using namespace ctlab;
 
 namespace {
 
-const PluginHost& host() {
-  static PluginHost* h = [] {
-    auto* p = new PluginHost();
-    p->load_directories({CTLAB_TEST_PLUGIN_DIR});
-    return p;
-  }();
-  return *h;
-}
-
-std::vector<std::string> fn_ids() {
-  std::vector<std::string> ids;
-  for (const auto* e : host().compression_fns()) ids.push_back(e->id);
-  return ids;
-}
-std::vector<std::string> loss_ids() {
-  std::vector<std::string> ids;
-  for (const auto* e : host().compression_losses()) ids.push_back(e->id);
-  return ids;
-}
-
-std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string n;
-  for (char c : info.param) n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return n;
-}
+using test::fn_ids;
+using test::host;
+using test::loss_ids;
+using test::test_name;
 
 constexpr int64_t kD = 8, kB = 2, kHeads = 2;
 
