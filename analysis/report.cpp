@@ -409,13 +409,14 @@ void write_figures(std::ostream& md, const ReportOptions& o, const std::string& 
   const std::string script = figures_script();
   const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   if (!o.figures || script.empty()) {
-    md << "Figures were not drawn (" << (o.figures ? "analysis/figures.py not found" : "--no-figures")
+    md << "Figures were not drawn (" << (o.figures ? "analysis/figures.py not found" : "turned off")
        << ").\n\n";
     return;
   }
   // An argument vector, never a shell: the folder names are passed as they are.
-  const std::vector<std::string> argv = {
-      python, script, "--data", out_dir + "/data", "--out", out_dir + "/figures"};
+  const std::vector<std::string> argv = {python,   script,
+                                         "--data", out_dir + "/data",      // another program's flag
+                                         "--out",  out_dir + "/figures"};  // another program's flag
   const auto r = run_process(argv);
   if (r.exit_code != 0) {
     md << "Figures were not drawn: `" << join(argv, " ") << "` failed (exit " << r.exit_code << "):\n\n```\n"

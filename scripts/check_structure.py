@@ -7,6 +7,9 @@
    (from the first line of its signature to its closing brace).
 3. LibTorch versions: only core/src/runtime/ tests the LibTorch version (TORCH_VERSION_*,
    __has_include of a torch header); everything else calls runtime/torch_compat.h.
+4. No upward dependency as a string: below cli/, no string literal is a command-line flag
+   of a cli/ command ("--results", "--nproc=2"), and grid/ and session/ name no cli/
+   command ("train"): processes pass typed jobs (session/job.h), not rebuilt command lines.
 
 Usage: check_structure.py [--lengths] [SOURCE_ROOT]   (--lengths prints every function
 over 40 lines, longest first, and checks nothing)
@@ -15,7 +18,7 @@ import os
 import re
 import sys
 
-MAX_LINES = 80
+MAX_LINES = 60
 
 # folder -> the folders it may include from (besides itself). Lower layers first.
 LAYERS = {
@@ -28,9 +31,13 @@ LAYERS = {
     "config": {"util", "plugin", "data"},
     "model": {"util", "plugin", "config", "runtime"},
     "train": {"util", "plugin", "data", "config", "model", "store", "runtime"},
-    "grid": {"util", "plugin", "data", "config", "store", "runtime"},
+    "session": {"util", "plugin", "data", "config", "model", "store", "runtime", "train"},
+    "grid": {"util", "plugin", "data", "config", "store", "runtime", "session"},
     "analysis": {"util", "store"},
-    "cli": {"util", "plugin", "data", "config", "model", "store", "runtime", "train", "grid", "analysis"},
+    "verify": {"util", "plugin", "data", "config", "model", "store", "runtime", "train", "session"},
+    "study": {"util", "plugin", "data", "config", "store", "runtime", "session", "grid", "analysis"},
+    "cli": {"util", "plugin", "data", "config", "model", "store", "runtime", "train", "session", "grid",
+            "analysis", "verify", "study"},
     "main": {"cli"},
 }
 
@@ -231,13 +238,49 @@ def check_version_tests(root):
     return problems
 
 
+FLAG_DEF = re.compile(r'\(\s*"([a-z][a-z0-9_-]+)(?:,\w)?"\s*,')
+COMMAND_DEF = re.compile(r'return\s*\{\s*"([a-z][a-z0-9_-]+)"\s*,\s*"ctlab ')
+LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+
+
+def check_string_dependencies(root):
+    """Below cli/, no literal spells a cli flag; grid/ and session/ name no cli command."""
+    flags, names = set(), set()
+    for path in source_files(root, ["core/src/cli"]):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        flags.update(FLAG_DEF.findall(text))
+        names.update(COMMAND_DEF.findall(text))
+    flags.discard("help")
+    names.discard("grid")  # also the [grid] section of grid files
+    problems = []
+    for path in source_files(root, ["core/src", "analysis"]):
+        me = folder_of(root, path)
+        if me in ("cli", "main"):
+            continue
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.lstrip().startswith("//") or "// another program's flag" in line:
+                    continue
+                for lit in LITERAL.findall(line):
+                    m = re.match(r"--([a-z][a-z0-9_-]*)(=.*)?$", lit)
+                    if m and m.group(1) in flags:
+                        problems.append(f"{os.path.relpath(path, root)}:{lineno}: '{me}' spells the cli flag "
+                                        f"\"{lit}\"; pass a typed value (session/job.h) instead")
+                    if me in ("grid", "session") and lit in names:
+                        problems.append(f"{os.path.relpath(path, root)}:{lineno}: '{me}' names the cli command "
+                                        f"\"{lit}\"; start workers with a job file (session/job.h)")
+    return problems
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     root = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     if "--lengths" in sys.argv:
         check_lengths(root, report_only=True)
         return 0
-    problems = check_layers(root) + check_lengths(root) + check_version_tests(root)
+    problems = (check_layers(root) + check_lengths(root) + check_version_tests(root) +
+                check_string_dependencies(root))
     for p in problems:
         print(p)
     print(f"structure: {len(problems)} problem(s)")

@@ -7,9 +7,11 @@
 
 #include <boost/filesystem.hpp>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <thread>
 
+#include "session/job.h"
 #include "store/run_store.h"
 #include "test_util.h"
 
@@ -240,4 +242,38 @@ TEST(GridRun, TheShippedStudiesExpandAndValidate) {
       run_ctlab(std::string("grid expand ") + CTLAB_TEST_SOURCE_DIR + "/experiments/ct-table5/grid.ini");
   EXPECT_EQ(needs_data.exit_code, 2);
   EXPECT_TRUE(contains(needs_data.output, "dataset = enwik8 needs data_path")) << needs_data.output;
+}
+
+TEST(GridRun, EachWorkerReceivesItsRunAsAVersionedJobFile) {
+  TempDir dir;
+  auto path = grid_file(dir, 5, "seeds = 1\n");
+  const std::string root = dir.path() + "/r";
+  auto r = run_ctlab("grid run " + path + " --results " + root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto all = runs(root);
+  ASSERT_EQ(all.size(), 1u);
+  const std::string id = all.begin()->first;
+  // The job: the cell's resolved configuration and the scheduler's operational settings.
+  const std::string job_file = root + "/runs/" + id + "/job.json";
+  const TrainJob job = read_job(job_file);
+  EXPECT_EQ(job.expect_run_id, id);
+  EXPECT_TRUE(contains(job.config_text, "dataset = synthetic")) << job.config_text;
+  EXPECT_EQ(job.overrides, std::vector<std::string>{"threads=1"});
+  EXPECT_EQ(job.results_root, root);
+  EXPECT_FALSE(job.check_memory);
+  // config.ini is written once, by the worker's session, as `ctlab train` writes it.
+  std::ifstream config(root + "/runs/" + id + "/config.ini");
+  std::string first_line;
+  std::getline(config, first_line);
+  EXPECT_EQ(first_line, "# run_id = " + id);
+  // A job file of another version is refused with its name, and the hidden command is hidden.
+  std::ifstream in(job_file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  text.replace(text.find("\"ctlab_job\": 1"), 14, "\"ctlab_job\": 7");
+  const auto bad = dir.file("bad.json", text);
+  auto refused = run_ctlab(std::string(kJobCommand) + " " + bad);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "job file '" + bad + "': version 7, this ctlab reads 1"))
+      << refused.output;
+  EXPECT_FALSE(contains(run_ctlab("--help").output, kJobCommand));
 }

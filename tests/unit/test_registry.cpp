@@ -43,10 +43,10 @@ struct Unregister {
 
 TEST(Registry, RejectsDuplicatesAndNamesTheKnownOnes) {
   Registry<DatasetDef> r("dataset");
-  r.add({"a", "first", false, nullptr, {}});
-  r.add({"b", "second", false, nullptr, {}});
-  EXPECT_THROW(r.add({"a", "again", false, nullptr, {}}), Error);
-  EXPECT_THROW(r.add({"", "nameless", false, nullptr, {}}), Error);
+  r.add({"a", "first", false, nullptr});
+  r.add({"b", "second", false, nullptr});
+  EXPECT_THROW(r.add({"a", "again", false, nullptr}), Error);
+  EXPECT_THROW(r.add({"", "nameless", false, nullptr}), Error);
   EXPECT_EQ(r.expected(), "one of a, b");
   try {
     r.get("unknown_thing");
@@ -66,17 +66,15 @@ TEST(Registry, BuiltInsInHelpOrder) {
                                                                "evaluations", "history"}));
   EXPECT_EQ(commands().names(),
             (std::vector<std::string>{"plugins", "config", "train", "eval", "grid", "merge", "export",
-                                      "report", "scorecard", "check"}));
+                                      "report", "scorecard", "check", "run-job"}));
+  EXPECT_TRUE(commands().get("run-job").hidden);  // started by schedulers, not listed in --help
   EXPECT_TRUE(datasets().get("brown").word_level);
   EXPECT_TRUE(datasets().get("pydoc_words").word_level);
   EXPECT_FALSE(datasets().get("synthetic").word_level);
 }
 
 TEST(Registry, ToyDatasetIsAcceptedAndLoaded) {
-  datasets().add({"toy_counting",
-                  "bytes 0, 1, 2, ... repeating",
-                  false,
-                  [](const DataOptions& o) {
+  datasets().add({"toy_counting", "bytes 0, 1, 2, ... repeating", false, [](const DataOptions& o) {
                     Corpus c;
                     c.dataset = "toy_counting";
                     c.source = "generated";
@@ -84,8 +82,7 @@ TEST(Registry, ToyDatasetIsAcceptedAndLoaded) {
                     c.valid = c.train.narrow(0, 0, 100);
                     c.test = c.train.narrow(0, 0, 100);
                     return c;
-                  },
-                  {}});
+                  }});
   Unregister<DatasetDef> cleanup{datasets(), "toy_counting"};
   auto cfg = load_run_config("", {"dataset=toy_counting"});
   EXPECT_EQ(cfg.data.dataset, "toy_counting");

@@ -5,7 +5,6 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
-#include "config/run_shape.h"
 #include "model/kernels.h"
 #include "runtime/distributed.h"
 #include "runtime/runtime.h"
@@ -108,80 +107,10 @@ std::vector<std::string> config_overrides(const po::variables_map& vm) {
   return out;
 }
 
-ResolvedRun resolve_run(const std::string& file, const std::vector<std::string>& overrides,
-                        const po::variables_map& vm) {
-  ResolvedRun r;
-  r.cfg = load_run_config(file, overrides);
-  r.host = std::make_unique<PluginHost>();
-  r.host->load(plugin_sources(vm));
-  r.plugins = resolve_plugins(*r.host, r.cfg);
-  pin_plugins(r.cfg, r.plugins);
-  return r;
-}
-
-void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t processes,
-                       int64_t world) {
-  if (!resolve_device(cfg.device).is_cpu()) return;
-  const int64_t available = available_memory_bytes();
-  if (available < 0) return;
-  const auto estimate = estimate_memory(cfg, bptt, world);
-  if (estimate.total() * processes <= available) return;
-  const auto n = [](int64_t v) { return std::to_string(v); };
-  throw Error(what + " needs an estimated " + estimate.describe(cfg) +
-              (world > 1 ? " per rank (batch_size / " + n(world) + " ranks)" : "") +
-              (processes > 1 ? ", x " + n(processes) + " processes on this machine," : "") +
-              ", more than the " + format_bytes(available) +
-              " this machine has available: lower batch_size (or raise accumulate), seq_len, mem_len, "
-              "cmem_len, n_layer, d_model or d_ff" +
-              (processes > 1 ? ", or run fewer workers (--jobs) or ranks" : "") +
-              " (--skip-memory-check runs it anyway)");
-}
-
-std::vector<std::pair<std::string, std::string>> plugin_hash_params(const ResolvedRun& run) {
-  if (run.cfg.model.cmem_len <= 0) return {};
-  return {{"plugin.compression.sha256", run.plugins.fn->sha256},
-          {"plugin.compression_loss.sha256", run.plugins.loss->sha256}};
-}
-
 void add_accept_plugin_change_option(po::options_description& desc) {
   desc.add_options()("accept-plugin-change",
                      "go on although a plugin library's SHA-256 differs from the one recorded with the run "
                      "(the change is written to the run's history)");
-}
-
-std::string check_recorded_plugins(RunStore& store, const std::string& run_id, const ResolvedRun& run,
-                                   bool accept, const std::string& doing) {
-  const auto params = store.params(run_id);
-  std::vector<std::string> legacy;  // runs recorded before the hashes were params: their plugin artifacts
-  for (const auto& a : store.artifacts(run_id))
-    if (a.kind == "plugin") legacy.push_back(a.sha256);
-  const std::pair<const char*, std::pair<const std::string*, const std::string*>> used[] = {
-      {"compression", {&run.plugins.fn->id, &run.plugins.fn->sha256}},
-      {"compression_loss", {&run.plugins.loss->id, &run.plugins.loss->sha256}}};
-  std::vector<std::string> changes;
-  for (const auto& [key, entry] : used) {
-    if (run.cfg.model.cmem_len <= 0) break;
-    const auto& [id, sha] = entry;
-    const auto path = key == std::string("compression") ? run.plugins.fn->path : run.plugins.loss->path;
-    auto it = params.find(std::string("plugin.") + key + ".sha256");
-    if (it != params.end() && it->second != *sha)
-      changes.push_back(std::string(key) + " " + *id + ": recorded sha256 " + it->second + ", found now " +
-                        *sha + " (" + path + ")");
-    else if (it == params.end() && !legacy.empty() &&
-             std::find(legacy.begin(), legacy.end(), *sha) == legacy.end())
-      changes.push_back(std::string(key) + " " + *id + ": recorded sha256 " + join(legacy, " or ") +
-                        ", found now " + *sha + " (" + path + ")");
-  }
-  if (changes.empty()) return "";
-  const std::string what = join(changes, "; ");
-  if (!accept)
-    throw Error("run " + run_id +
-                " was recorded with other plugin libraries than the ones found now: " + what +
-                ". Results of different code would mix; rebuild or pin the recorded library, or pass "
-                "--accept-plugin-change to " +
-                doing + " with the new one (recorded in the run's history)");
-  store.add_event(run_id, "plugin_change", doing + " with a changed library accepted: " + what);
-  return what;
 }
 
 void add_results_option(po::options_description& desc) {
@@ -203,6 +132,7 @@ static void print_main_help() {
             << ": Transformer-XL and Compressive Transformer experiments\n\n"
                "usage: ctlab <command> [options]    (ctlab <command> --help for details)\n\ncommands:\n";
   for (const auto& c : commands().all()) {
+    if (c.hidden) continue;
     std::string pad(10 > c.name.size() ? 10 - c.name.size() : 1, ' ');
     std::cout << "  " << c.name << pad << c.help << "\n";
   }

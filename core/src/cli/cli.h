@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "config/options.h"
-#include "config/resolve.h"
+#include "session/resolve.h"
 #include "store/results_layout.h"
 #include "store/run_store.h"
 #include "util/registry.h"
@@ -24,6 +24,7 @@ struct CommandDef {
   std::string usage;                                             // "ctlab plugins list|info <name> [options]"
   std::string help;                                              // one line for `ctlab --help`
   std::function<int(const std::vector<std::string>& args)> run;  // args after the command name
+  bool hidden = false;  // not listed by `ctlab --help` (internal commands)
 };
 
 // The registry, with the built-in commands registered at first use.
@@ -54,34 +55,8 @@ int print_help(const CommandDef& cmd, const po::options_description& desc);
 // A copy of the registered command (copies stay valid when the registry changes).
 CommandDef command(const std::string& name);
 
-// A run configuration bound to its plugins: defaults, file, overrides; plugins loaded from
-// the search path (--plugin-dir first), resolved and pinned to name@version.
-struct ResolvedRun {
-  RunConfig cfg;
-  std::unique_ptr<PluginHost> host;
-  ResolvedPlugins plugins;
-};
-ResolvedRun resolve_run(const std::string& file, const std::vector<std::string>& overrides,
-                        const po::variables_map& vm);
-// The SHA-256 of the plugin libraries a run uses, as stored in its params
-// (plugin.compression.sha256, plugin.compression_loss.sha256); none for a run without
-// compressed memory, which runs no plugin.
-std::vector<std::pair<std::string, std::string>> plugin_hash_params(const ResolvedRun& run);
-// Refuses (ctlab::Error, exit 2) a run whose estimated training memory (config/run_shape.h)
-// exceeds what this machine has available, naming the keys that set its size. Made for
-// CPU devices only (a CUDA device's allocator reports its own out-of-memory errors, which
-// the trainer names with the same estimate). `processes` processes of this size share the
-// memory; each is one of `world` data-parallel ranks (batch_size / world streams).
-void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t processes = 1,
-                       int64_t world = 1);
 // "--accept-plugin-change".
 void add_accept_plugin_change_option(po::options_description& desc);
-// Compares the plugin libraries recorded with an existing run with the ones resolved now.
-// A difference is refused (ctlab::Error, exit 2) naming both hashes and files, unless
-// `accept`, in which case it is written to the run's history and returned ("" when none).
-std::string check_recorded_plugins(RunStore& store, const std::string& run_id, const ResolvedRun& run,
-                                   bool accept, const std::string& doing);
-
 // "--results DIR" (default "results").
 void add_results_option(po::options_description& desc);
 ResultsLayout results_layout(const po::variables_map& vm);

@@ -4,8 +4,6 @@
 #include <iostream>
 
 #include "cli/cli.h"
-#include "config/resolve.h"
-#include "config/run_data.h"
 #include "config/run_shape.h"
 
 namespace ctlab {
@@ -23,12 +21,12 @@ int cmd_config(const std::vector<std::string>& args) {
   if (vm.count("help")) return print_help(self, desc);
 
   std::string file = vm.count("file") ? vm["file"].as<std::string>() : "";
-  auto run = resolve_run(file, config_overrides(vm), vm);
-  // The data set the vocabulary (word-level data) and must hold one segment per stream:
-  // the run id printed is the one `ctlab train` uses.
-  load_run_data(run.cfg);
+  // With its data, as training resolves it: the data set the vocabulary (word-level data)
+  // and must hold one segment per stream, so the run id printed is the one `ctlab train` uses.
+  CorpusCache data;
+  const auto run = resolve_run_file(file, config_overrides(vm), plugin_sources(vm), &data);
   const bool bptt = run.plugins.loss->spec.mode == LossMode::Bptt;
-  std::cout << "# run_id = " << run_id_of(run.cfg) << "\n"
+  std::cout << "# run_id = " << run.run_id << "\n"
             << "# " << cost_and_reach(run.cfg.model).describe(run.cfg.model) << "\n"
             << "# training memory (estimate): " << estimate_memory(run.cfg, bptt).describe(run.cfg) << "\n"
             << format_run_config(run.cfg);

@@ -8,11 +8,9 @@
 #include <iostream>
 
 #include "cli/cli.h"
-#include "compare.h"
-#include "config/run_shape.h"
 #include "grid/grid.h"
 #include "grid/scheduler.h"
-#include "store/run_store.h"
+#include "study/grid_status.h"
 #include "util/text.h"
 
 namespace ctlab {
@@ -23,21 +21,6 @@ std::string shard_root(const po::variables_map& vm, int64_t shard, int64_t shard
   const std::string root = results_layout(vm).root();
   if (!vm["results"].defaulted() || shards == 1) return root;
   return root + "/shard-" + std::to_string(shard) + "-of-" + std::to_string(shards);
-}
-
-std::string final_score(RunStore& store, const std::string& run_id) {
-  for (const char* key : {"valid/bpc", "valid/ppl"}) {
-    auto rows = store.metrics(run_id, key);
-    double v = NAN;
-    for (const auto& r : rows)
-      if (r.key == key) v = r.value;
-    if (!std::isnan(v)) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%s %.4f", key + 6, v);
-      return buf;
-    }
-  }
-  return "-";
 }
 
 int grid_expand(const Grid& grid, int64_t shards) {
@@ -51,60 +34,6 @@ int grid_expand(const Grid& grid, int64_t shards) {
   for (const auto& c : grid.cells)
     std::printf("%-5lld %-13s %-6lld %s\n", static_cast<long long>(c.index), c.run_id.c_str(),
                 static_cast<long long>(c.index % shards), c.name.c_str());
-  return kExitOk;
-}
-
-// Per cell over seeds: mean and 95% CI of each metric; comparisons with the baseline.
-void print_cell_statistics(const Grid& grid, const std::vector<RunResult>& results,
-                           const ResultsLayout& layout) {
-  auto cells = group_cells(results);
-  if (cells.empty()) return;
-  std::vector<std::string> metrics;
-  for (const char* m : {"bpc", "ppl", "recovered"})
-    for (const auto& c : cells)
-      if (c.values.count(m) && std::find(metrics.begin(), metrics.end(), m) == metrics.end())
-        metrics.push_back(m);
-  std::printf("\ncells over seeds (completed runs; mean [95%% CI]):\n");
-  for (const auto& c : cells) {
-    std::string line = "  " + c.name + " (" + std::to_string(c.run_ids.size()) + " run(s))";
-    for (const auto& m : metrics)
-      if (c.values.count(m)) line += "  " + m + " " + format_mean_ci(stats::summarize(c.values.at(m)));
-    std::printf("%s\n", line.c_str());
-  }
-  if (grid.baseline.empty()) return;
-  auto rows = compare_to_baseline(cells, grid.baseline, metrics, segment_values(layout));
-  std::printf("\nagainst the baseline %s (difference [95%% CI], p):\n", grid.baseline_text.c_str());
-  for (const auto& r : rows)
-    std::printf("  %s  %s %s, p %s (%s): %s\n", r.cell.c_str(), r.metric.c_str(), format_diff_ci(r.c).c_str(),
-                format_p(r.c.p_value).c_str(), r.c.test.c_str(), verdict(r).c_str());
-}
-
-int grid_status(const Grid& grid, const std::string& root, int64_t shard, int64_t shards) {
-  const std::string db = ResultsLayout(root).database();
-  if (!boost::filesystem::exists(db)) {
-    std::printf("grid %s: no results yet in %s (%zu cells)\n", grid.path.c_str(), root.c_str(),
-                grid.cells.size());
-    return kExitOk;
-  }
-  RunStore store(db);
-  std::printf("%-5s %-13s %-12s %-7s %-8s %-14s %s\n", "CELL", "RUN_ID", "STATUS", "ATTEMPT", "STEP", "FINAL",
-              "AXES");
-  int64_t done = 0;
-  const auto cells = shard_cells(grid, shard, shards);
-  std::vector<RunResult> results;
-  for (const auto* c : cells) {
-    if (auto res = final_result(store, c->run_id, c->axes)) results.push_back(*res);
-    auto r = store.find_run(c->run_id);
-    done += r && r->status == RunStatus::Completed;
-    std::printf("%-5lld %-13s %-12s %-7lld %-8s %-14s %s\n", static_cast<long long>(c->index),
-                c->run_id.c_str(), to_string(r ? r->status : RunStatus::Pending),
-                static_cast<long long>(r ? r->attempt : 0),
-                (std::to_string(r ? r->step : 0) + "/" + std::to_string(c->cfg.train.max_steps)).c_str(),
-                final_score(store, c->run_id).c_str(), c->name.c_str());
-  }
-  std::printf("%lld of %zu cells completed (results in %s)\n", static_cast<long long>(done), cells.size(),
-              root.c_str());
-  print_cell_statistics(grid, results, ResultsLayout(root));
   return kExitOk;
 }
 
@@ -137,28 +66,6 @@ GridRunOptions run_options(const po::variables_map& vm, const std::string& root,
   o.results_root = root;
   o.plugins = plugins;
   return o;
-}
-
-// Every cell's batch must divide between its ranks, before any worker starts.
-void check_grid_ranks(const Grid& grid, const GridRunOptions& o) {
-  for (const auto& c : grid.cells) try {
-      check_rank_division(c.cfg, o.ranks_per_cell);
-    } catch (const Error& e) {
-      throw Error("grid cell [" + std::to_string(c.index) + "] " + c.name + " with --ranks-per-cell " +
-                  std::to_string(o.ranks_per_cell) + ": " + e.what());
-    }
-}
-
-// Every cell must fit in memory beside the other workers (and their ranks), before any of
-// them starts.
-void check_grid_memory(const Grid& grid, const GridRunOptions& o) {
-  if (o.dry_run || !o.devices.empty()) return;
-  const int64_t workers = std::min<int64_t>(o.jobs, static_cast<int64_t>(grid.cells.size()));
-  for (const auto& c : grid.cells) {
-    const bool bptt = grid.host->compression_loss(c.cfg.compression_loss.name).spec.mode == LossMode::Bptt;
-    check_memory_fits(c.cfg, bptt, "grid cell [" + std::to_string(c.index) + "] " + c.name,
-                      workers * o.ranks_per_cell, o.ranks_per_cell);
-  }
 }
 
 po::options_description grid_options() {
@@ -220,10 +127,9 @@ int cmd_grid(const std::vector<std::string>& args) {
   Grid grid = expand_grid(vm["file"].as<std::string>(), plugins, sets);
   const std::string root = shard_root(vm, shard, shards);
   if (action == "expand") return grid_expand(grid, shards);
-  if (action == "status") return grid_status(grid, root, shard, shards);
+  if (action == "status") return print_grid_status(grid, root, shard, shards);
   auto options = run_options(vm, root, shard, shards, plugins);
-  check_grid_ranks(grid, options);
-  if (!vm.count("skip-memory-check")) check_grid_memory(grid, options);
+  check_grid_fits(grid, options, !vm.count("skip-memory-check"));
   options.accept_plugin_change = vm.count("accept-plugin-change") > 0;
   return run_grid(grid, options);
 }

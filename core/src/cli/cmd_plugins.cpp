@@ -45,57 +45,31 @@ void print_conflicts(const PluginHost& host) {
   }
 }
 
-}  // namespace
-
-int cmd_plugins(const std::vector<std::string>& args) {
-  const CommandDef self = command("plugins");
-  po::options_description desc("Options");
-  desc.add_options()("help,h", "show this help")("action", po::value<std::string>()->value_name("list|info"),
-                                                 "list (default) or info")(
-      "name", po::value<std::string>(), "plugin name or name@version (for info)");
-  add_plugin_dir_option(desc);
-  po::positional_options_description pos;
-  pos.add("action", 1).add("name", 1);
-  po::variables_map vm;
-  parse_command_line(args, desc, pos, vm, "plugins");
-  if (vm.count("help")) return print_help(self, desc);
-
-  std::string action = vm.count("action") ? vm["action"].as<std::string>() : "list";
-  const auto sources = plugin_sources(vm);
-  const auto dirs = PluginHost::search_path(sources.dirs);
-  PluginHost host;
-  host.load(sources);
-
-  if (action == "list") {
-    if (vm.count("name"))
-      throw Error("ctlab plugins list takes no name; did you mean 'ctlab plugins info " +
-                  vm["name"].as<std::string>() + "'?");
-    std::cout << std::left << std::setw(6) << "KIND" << std::setw(30) << "NAME@VERSION" << std::setw(18)
-              << "TRAINS/MODE" << std::setw(34) << "PARAMS (defaults)"
-              << "FILE\n";
-    for (const auto* e : host.compression_fns())
-      std::cout << std::setw(6) << "fn" << std::setw(30) << e->id << std::setw(18)
-                << (e->spec.trainable ? "trainable" : "parameter-free") << std::setw(34)
-                << params_brief(e->spec.params) << e->path << "\n";
-    for (const auto* e : host.compression_losses())
-      std::cout << std::setw(6) << "loss" << std::setw(30) << e->id << std::setw(18)
-                << loss_mode_name(e->spec.mode) << std::setw(34) << params_brief(e->spec.params) << e->path
-                << "\n";
-    bool any_bad = false;
-    for (const auto& f : host.files()) {
-      if (f.loaded) continue;
-      if (!any_bad) std::cout << "\nrejected files:\n";
-      any_bad = true;
-      std::cout << "  " << f.path << "\n    " << f.error << "\n";
-    }
-    print_conflicts(host);
-    std::cout << "\nsearched: " << join(dirs, ":") << "\n";
-    return kExitOk;
+int print_plugin_list(const PluginHost& host, const std::vector<std::string>& dirs) {
+  std::cout << std::left << std::setw(6) << "KIND" << std::setw(30) << "NAME@VERSION" << std::setw(18)
+            << "TRAINS/MODE" << std::setw(34) << "PARAMS (defaults)"
+            << "FILE\n";
+  for (const auto* e : host.compression_fns())
+    std::cout << std::setw(6) << "fn" << std::setw(30) << e->id << std::setw(18)
+              << (e->spec.trainable ? "trainable" : "parameter-free") << std::setw(34)
+              << params_brief(e->spec.params) << e->path << "\n";
+  for (const auto* e : host.compression_losses())
+    std::cout << std::setw(6) << "loss" << std::setw(30) << e->id << std::setw(18)
+              << loss_mode_name(e->spec.mode) << std::setw(34) << params_brief(e->spec.params) << e->path
+              << "\n";
+  bool any_bad = false;
+  for (const auto& f : host.files()) {
+    if (f.loaded) continue;
+    if (!any_bad) std::cout << "\nrejected files:\n";
+    any_bad = true;
+    std::cout << "  " << f.path << "\n    " << f.error << "\n";
   }
-  if (action != "info") throw Error("ctlab plugins: unknown action '" + action + "'; expected list or info");
-  if (!vm.count("name"))
-    throw Error("ctlab plugins info: expected a plugin name, e.g. 'ctlab plugins info mean_pool'");
-  std::string name = vm["name"].as<std::string>();
+  print_conflicts(host);
+  std::cout << "\nsearched: " << join(dirs, ":") << "\n";
+  return kExitOk;
+}
+
+int print_plugin_info(const PluginHost& host, const std::string& name) {
   const FnEntry* fn = nullptr;
   const LossEntry* loss = nullptr;
   try {
@@ -122,6 +96,37 @@ int cmd_plugins(const std::vector<std::string>& args) {
     std::cout << "  file:   " << loss->path << "\n  sha256: " << loss->sha256 << "\n";
   }
   return kExitOk;
+}
+
+}  // namespace
+
+int cmd_plugins(const std::vector<std::string>& args) {
+  const CommandDef self = command("plugins");
+  po::options_description desc("Options");
+  desc.add_options()("help,h", "show this help")("action", po::value<std::string>()->value_name("list|info"),
+                                                 "list (default) or info")(
+      "name", po::value<std::string>(), "plugin name or name@version (for info)");
+  add_plugin_dir_option(desc);
+  po::positional_options_description pos;
+  pos.add("action", 1).add("name", 1);
+  po::variables_map vm;
+  parse_command_line(args, desc, pos, vm, "plugins");
+  if (vm.count("help")) return print_help(self, desc);
+
+  std::string action = vm.count("action") ? vm["action"].as<std::string>() : "list";
+  const auto sources = plugin_sources(vm);
+  PluginHost host;
+  host.load(sources);
+  if (action == "list") {
+    if (vm.count("name"))
+      throw Error("ctlab plugins list takes no name; did you mean 'ctlab plugins info " +
+                  vm["name"].as<std::string>() + "'?");
+    return print_plugin_list(host, PluginHost::search_path(sources.dirs));
+  }
+  if (action != "info") throw Error("ctlab plugins: unknown action '" + action + "'; expected list or info");
+  if (!vm.count("name"))
+    throw Error("ctlab plugins info: expected a plugin name, e.g. 'ctlab plugins info mean_pool'");
+  return print_plugin_info(host, vm["name"].as<std::string>());
 }
 
 CommandDef plugins_command() {

@@ -1,11 +1,11 @@
 // A run's identity and its serialisations: the params rows, the identity text whose hash
 // is the run id, and the INI text of config.ini. Which keys count is declared once, per key,
-// in the flag table (OptionInfo::identity) and by each dataset's own keys.
+// in the flag table (OptionInfo::identity, and identity_datasets for a task's own keys).
+#include <algorithm>
 #include <sstream>
 
 #include "config/option_table.h"
 #include "config/options.h"
-#include "data/dataset.h"
 #include "util/sha256.h"
 
 namespace ctlab {
@@ -25,24 +25,13 @@ std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& 
   return out;
 }
 
-// Whether a dataset's own key belongs to a run's identity: only for runs of that dataset.
-static bool key_of_other_dataset(const RunConfig& cfg, const std::string& key) {
-  bool owned = false;
-  for (const auto& d : datasets().all())
-    for (const auto& k : d.own_keys)
-      if (k == key) {
-        if (d.name == cfg.data.dataset) return false;
-        owned = true;
-      }
-  return owned;
-}
-
 std::string identity_text(const RunConfig& cfg) {
   const bool compresses = cfg.model.cmem_len > 0;
   auto counts = [&](const OptionInfo& o) {
     if (o.identity == IdentityRule::Never) return false;
     if (o.identity == IdentityRule::WhenCompressing && !compresses) return false;
-    return !key_of_other_dataset(cfg, o.key);
+    const auto& only = o.identity_datasets;
+    return only.empty() || std::find(only.begin(), only.end(), cfg.data.dataset) != only.end();
   };
   std::string canon;
   for (const auto& d : option_table())

@@ -17,6 +17,11 @@ int64_t parse_int_at_least(const std::string& v, int64_t min_value, const std::s
   return x;
 }
 
+OptionDef for_datasets(OptionDef d, std::vector<std::string> datasets) {
+  d.info.identity_datasets = std::move(datasets);
+  return d;
+}
+
 OptionDef operational(OptionDef d) {
   d.info.identity = IdentityRule::Never;
   return d;

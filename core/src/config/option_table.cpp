@@ -72,8 +72,10 @@ void add_run_options(std::vector<OptionDef>& t) {
 }
 
 void add_model_options(std::vector<OptionDef>& t) {
-  t.push_back(int_option("vocab_size", "model", "vocabulary size (256 for bytes; word data sets it)",
-                         CTLAB_FIELD(model.vocab_size), 2, "an integer >= 2"));
+  t.push_back(int_option(
+      "vocab_size", "model",
+      "vocabulary size: the data set it (256 for bytes); a value given here must agree with the data",
+      CTLAB_FIELD(model.vocab_size), 2, "an integer >= 2"));
   t.push_back(
       int_option("n_layer", "model", "number of transformer layers", CTLAB_FIELD(model.n_layer), 1, pos));
   t.push_back(int_option("d_model", "model", "model width D", CTLAB_FIELD(model.d_model), 1, pos));
@@ -130,13 +132,18 @@ void add_data_options(std::vector<OptionDef>& t) {
                          CTLAB_FIELD(data.synthetic_period), 1, pos));
   t.push_back(int_option("synthetic_tokens", "data", "synthetic copy task: tokens in the training split",
                          CTLAB_FIELD(data.synthetic_tokens), 1000, "an integer >= 1000"));
-  t.push_back(int_option("recall_pairs", "data", "recall task: key/value pairs stored per episode",
-                         CTLAB_FIELD(data.recall_pairs), 1, pos));
-  t.push_back(int_option("recall_gap", "data",
-                         "recall task: filler tokens between the stored pairs and the queries",
-                         CTLAB_FIELD(data.recall_gap), 0, nonneg));
-  t.push_back(int_option("ref_distance", "data", "distant_ref task: tokens from a payload to its repeat",
-                         CTLAB_FIELD(data.ref_distance), 2, "an integer >= 2"));
+  t.push_back(
+      for_datasets(int_option("recall_pairs", "data", "recall task: key/value pairs stored per episode",
+                              CTLAB_FIELD(data.recall_pairs), 1, pos),
+                   {"recall"}));
+  t.push_back(for_datasets(
+      int_option("recall_gap", "data", "recall task: filler tokens between the stored pairs and the queries",
+                 CTLAB_FIELD(data.recall_gap), 0, nonneg),
+      {"recall"}));
+  t.push_back(
+      for_datasets(int_option("ref_distance", "data", "distant_ref task: tokens from a payload to its repeat",
+                              CTLAB_FIELD(data.ref_distance), 2, "an integer >= 2"),
+                   {"distant_ref"}));
 }
 
 void add_train_options(std::vector<OptionDef>& t) {

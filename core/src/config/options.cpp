@@ -51,6 +51,7 @@ void apply_setting(RunConfig& cfg, const std::string& raw_key, const std::string
   } catch (const std::invalid_argument& e) {
     throw Error(where + ": bad value for '" + key + "' = '" + trim(value) + "': expected " + e.what());
   }
+  if (d->info.key == "vocab_size") cfg.vocab_size_set_at = where;
 }
 
 std::string get_setting(const RunConfig& cfg, const std::string& key) {
@@ -89,16 +90,17 @@ void apply_override(RunConfig& cfg, const std::string& kv) {
 }
 
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_run_config(path.empty() ? IniFile{} : read_ini(path), overrides);
+}
+
+RunConfig parse_run_config(const IniFile& ini, const std::vector<std::string>& overrides) {
   RunConfig cfg;
-  if (!path.empty()) {
-    IniFile ini = read_ini(path);
-    std::map<std::string, std::string> set_at;
-    for (const auto& e : ini.entries) {
-      std::string where = ini.path + ":" + std::to_string(e.line);
-      const auto key = ini_entry_key(e, where);
-      check_key_once(set_at, key, where);
-      apply_setting(cfg, key, e.value, where);
-    }
+  std::map<std::string, std::string> set_at;
+  for (const auto& e : ini.entries) {
+    std::string where = ini.path + ":" + std::to_string(e.line);
+    const auto key = ini_entry_key(e, where);
+    check_key_once(set_at, key, where);
+    apply_setting(cfg, key, e.value, where);
   }
   for (const auto& o : overrides) apply_override(cfg, o);
   validate_run_config(cfg);

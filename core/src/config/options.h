@@ -93,10 +93,13 @@ struct RunConfig {
   PluginChoice compression{"mean_pool", {}};
   PluginChoice compression_loss{"none", {}};
   bool allow_untrained_compression = false;
+  // Where vocab_size was set by the user (file:line, --set), "" when it was not: the data
+  // decide the vocabulary, and a user value must agree with them (config/run_data.h).
+  std::string vocab_size_set_at;
 };
 
 // Whether a key counts toward the run's identity (run_id). Declared per key in the flag
-// table; a dataset's own keys (DatasetDef::own_keys) count only for runs of that dataset.
+// table, with the datasets a task's own key counts for (OptionInfo::identity_datasets).
 enum class IdentityRule {
   Always,
   WhenCompressing,  // only with compressed memory (cmem_len > 0): Transformer-XL runs that
@@ -110,6 +113,9 @@ struct OptionInfo {
   std::string expected;  // "a positive integer"
   std::string help;
   IdentityRule identity = IdentityRule::Always;
+  // A task's own key (e.g. recall_pairs) counts only for runs of these datasets, so adding
+  // a task never changes other runs' ids; empty: for every run.
+  std::vector<std::string> identity_datasets;
 };
 
 // Every option key with its group, expectation and help, in table order.
@@ -122,6 +128,7 @@ void apply_setting(RunConfig& cfg, const std::string& key, const std::string& va
                    const std::string& where);
 
 struct IniEntry;
+struct IniFile;
 // The full configuration key of an INI entry: keys in [compression] that are not run keys
 // become compression.<key>, keys in [compression_loss] compression_loss.<key>; the other
 // known sections ([run], [model], [data], [train], [eval]) only organise. Throws
@@ -137,6 +144,8 @@ void apply_override(RunConfig& cfg, const std::string& key_value);
 // Reads an INI run file (path may be empty: defaults only), then applies "key=value"
 // overrides in order, then validates. Throws ctlab::Error naming file:line, key and value.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides);
+// The same for a run file already read (e.g. a resolved configuration sent to a worker).
+RunConfig parse_run_config(const IniFile& ini, const std::vector<std::string>& overrides);
 
 // Cross-key checks (divisibility, head size, ...). Throws ctlab::Error.
 void validate_run_config(const RunConfig& cfg);

@@ -31,6 +31,11 @@ void check_split_lengths(const RunConfig& cfg, const Corpus& corpus) {
 
 void bind_run_data(RunConfig& cfg, const Corpus& corpus) {
   check_split_lengths(cfg, corpus);
+  if (!cfg.vocab_size_set_at.empty() && cfg.model.vocab_size != corpus.vocab_size)
+    throw Error(cfg.vocab_size_set_at + ": vocab_size = " + std::to_string(cfg.model.vocab_size) +
+                ", but dataset " + cfg.data.dataset + " has a vocabulary of " +
+                std::to_string(corpus.vocab_size) + ": the data decide it; remove the key or set it to " +
+                std::to_string(corpus.vocab_size));
   cfg.model.vocab_size = corpus.vocab_size;
   check_cutoffs(cfg.model.cutoffs, corpus.vocab_size,
                 "dataset " + cfg.data.dataset + " has a vocabulary of " + std::to_string(corpus.vocab_size));

@@ -7,7 +7,8 @@
 
 namespace ctlab {
 
-// Loads cfg's corpus, sets cfg.model.vocab_size from it (the data decide the vocabulary),
+// Loads cfg's corpus, sets cfg.model.vocab_size from it (the data decide the vocabulary;
+// a vocab_size the user set must agree with them, or ctlab::Error names both),
 // and validates the keys that depend on the data (cutoffs below the vocabulary size) and
 // the whole configuration again. Throws ctlab::Error naming the key and the dataset.
 Corpus load_run_data(RunConfig& cfg);

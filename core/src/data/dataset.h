@@ -21,9 +21,6 @@ struct DatasetDef {
   // Reads or generates the corpus. Throws ctlab::Error naming the file or folder and the
   // problem (missing, empty, too short, malformed).
   std::function<Corpus(const DataOptions&)> load;
-  // Keys only this dataset reads (e.g. recall_pairs). They count towards a run's identity
-  // only when the run uses this dataset, so adding a task never changes other runs' ids.
-  std::vector<std::string> own_keys;
 };
 
 // The registry, with the built-in datasets registered at first use.

@@ -6,9 +6,7 @@
 #include <map>
 #include <set>
 
-#include "config/resolve.h"
-#include "config/run_data.h"
-#include "data/corpus.h"
+#include "session/resolve.h"
 #include "util/error.h"
 #include "util/ini.h"
 #include "util/text.h"
@@ -248,9 +246,8 @@ Grid expand_grid(const std::string& path, const PluginSources& plugins,
   grid.path = path;
   const GridSpec spec = parse_grid(read_ini(path), grid.axes);
   check_overrides(spec, overrides);
-  grid.host = std::make_unique<PluginHost>();
-  grid.host->load(plugins);
-  std::map<std::string, Corpus> corpora;  // one load per distinct data configuration
+  grid.host = load_plugins(plugins);
+  CorpusCache corpora;  // one load per distinct data configuration
   std::set<std::string> seen_ids;
   std::vector<std::string> problems;
   std::vector<size_t> pos(spec.axes.size(), 0);  // the cartesian product, the last axis fastest
@@ -267,14 +264,11 @@ Grid expand_grid(const std::string& path, const PluginSources& plugins,
       grid.excluded++;
     } else {
       try {
-        RunConfig cfg = cell_config(spec, values, overrides);
-        if (grid.experiment.empty()) grid.experiment = cfg.experiment;
-        auto it = corpora.find(data_identity(cfg));
-        if (it == corpora.end()) it = corpora.emplace(data_identity(cfg), load_corpus(cfg.data)).first;
-        bind_run_data(cfg, it->second);
-        pin_plugins(cfg, resolve_plugins(*grid.host, cfg));
-        GridCell cell{0, name, values, std::move(cfg), ""};
-        cell.run_id = run_id_of(cell.cfg);
+        // The same pipeline as `ctlab train` (session/resolve.h): the same settings give the
+        // same run id.
+        auto run = resolve_config(cell_config(spec, values, overrides), grid.host, &corpora);
+        if (grid.experiment.empty()) grid.experiment = run.cfg.experiment;
+        GridCell cell{0, name, values, std::move(run.cfg), run.run_id};
         if (seen_ids.insert(cell.run_id).second) {
           cell.index = static_cast<int64_t>(grid.cells.size());
           grid.cells.push_back(std::move(cell));

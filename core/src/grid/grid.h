@@ -34,7 +34,7 @@ struct Grid {
   std::string baseline_text;  // as written, e.g. "variant=txl_same_cost"
   int64_t excluded = 0;       // combinations dropped by exclude rules
   int64_t duplicates = 0;     // combinations that are the same run as an earlier cell
-  std::unique_ptr<PluginHost> host;
+  std::shared_ptr<const PluginHost> host;
 };
 
 // Expands and validates the grid. `overrides` ("key=value") apply to every cell after the

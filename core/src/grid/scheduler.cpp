@@ -2,7 +2,6 @@
 #include "grid/scheduler.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,14 +14,17 @@
 #include <map>
 #include <thread>
 
+#include "config/run_shape.h"
 #include "runtime/runtime.h"
+#include "session/job.h"
+#include "session/resolve.h"
 #include "store/heartbeat.h"
 #include "store/ownership.h"
 #include "store/results_layout.h"
-#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/process.h"
 #include "util/signals.h"
+#include "util/spawn.h"
 #include "util/text.h"
 
 namespace ctlab {
@@ -120,8 +122,8 @@ class Scheduler {
   void fill_idle_workers();
   bool claim(const GridCell& cell);
   void launch(Worker& w, const GridCell& cell);
-  void exec_worker(const std::vector<std::string>& argv, const std::string& out_path,
-                   const std::string& threads, pid_t parent);
+  TrainJob worker_job(const Worker& w, const GridCell& cell, const std::string& threads,
+                      const std::string& visible) const;
   bool reap();  // true while a worker is running
   void report_finished(Worker& w, int wait_status);
   void draw(bool force);
@@ -222,53 +224,42 @@ void Scheduler::fill_idle_workers() {
   }
 }
 
-// In the child: the worker gets SIGTERM (checkpoint, then stop) when the scheduler dies.
-void Scheduler::exec_worker(const std::vector<std::string>& argv, const std::string& out_path,
-                            const std::string& threads, pid_t parent) {
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() != parent) _exit(kExitInterrupted);
-  signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the scheduler, which stops workers in order
-  FILE* f = std::freopen(out_path.c_str(), "a", stdout);
-  if (f) dup2(fileno(stdout), fileno(stderr));
-  setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);  // no oversubscription across workers
-  setenv("OMP_NUM_THREADS", threads.c_str(), 1);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  execv(self_.c_str(), args.data());
-  _exit(127);
+// The worker's job: the cell's resolved configuration and this scheduler's operational
+// settings (session/job.h), written beside the run.
+TrainJob Scheduler::worker_job(const Worker& w, const GridCell& cell, const std::string& threads,
+                               const std::string& visible) const {
+  TrainJob job;
+  job.config_text = format_run_config(cell.cfg);
+  job.expect_run_id = cell.run_id;
+  job.overrides = {"threads=" + threads};
+  if (!w.device.empty())
+    job.overrides.push_back("device=" + (visible.empty() ? w.device : std::string("cuda")));
+  job.results_root = o_.results_root;
+  job.plugins = o_.plugins;
+  job.accept_plugin_change = o_.accept_plugin_change;
+  job.check_memory = false;  // checked for all workers together
+  job.nproc = static_cast<int>(o_.ranks_per_cell);
+  return job;
 }
 
 void Scheduler::launch(Worker& w, const GridCell& cell) {
-  namespace fs = boost::filesystem;
   auto paths = layout_.run(cell.run_id);
-  fs::create_directories(paths.dir);
-  write_file_atomic(paths.config, "# run_id = " + cell.run_id + "\n# grid cell: " + cell.name + "\n" +
-                                      format_run_config(cell.cfg));
+  boost::filesystem::create_directories(paths.dir);
   const std::string threads = std::to_string(cell.cfg.threads > 0 ? cell.cfg.threads : threads_);
-  std::vector<std::string> argv = {
-      self_,       "train", paths.config,         "--results",          o_.results_root, "--expect-run-id",
-      cell.run_id, "--set", "threads=" + threads, "--skip-memory-check"};  // checked for all workers together
-  if (o_.accept_plugin_change) argv.push_back("--accept-plugin-change");
   std::string visible;  // a cell of several devices sees only its own, one per rank
-  if (o_.ranks_per_cell > 1) {
-    argv.insert(argv.end(), {"--nproc", std::to_string(o_.ranks_per_cell)});
+  if (o_.ranks_per_cell > 1)
     for (const auto& d : split(w.device, ','))
       if (!d.empty()) visible += (visible.empty() ? "" : ",") + d.substr(d.find(':') + 1);
-  }
-  if (!w.device.empty())
-    argv.insert(argv.end(), {"--set", "device=" + (visible.empty() ? w.device : std::string("cuda"))});
-  for (const auto& d : o_.plugins.dirs) argv.insert(argv.end(), {"--plugin-dir", d});
-  for (const auto& p : o_.plugins.pins) argv.insert(argv.end(), {"--plugin-pin", p});
-  pid_t parent = ::getpid();
-  std::fflush(nullptr);  // or the child's copy of our buffered output is printed twice
-  pid_t pid = fork();
-  if (pid < 0) throw Error("cannot start a worker process: fork failed", ErrorKind::Run);
-  if (pid == 0) {
-    if (!visible.empty()) setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
-    exec_worker(argv, paths.stdout_log, threads, parent);
-  }
-  w.pid = pid;
+  const std::string job_file = paths.dir + "/job.json";
+  write_job(job_file, worker_job(w, cell, threads, visible));
+  // The worker gets SIGTERM (checkpoint, then stop) when the scheduler dies; Ctrl-C reaches
+  // the scheduler, which stops workers in order. Its threads do not oversubscribe the cores.
+  ChildSpec child;
+  child.argv = {self_, kJobCommand, job_file};
+  child.output = paths.stdout_log;
+  child.env = {{"OPENBLAS_NUM_THREADS", threads}, {"OMP_NUM_THREADS", threads}};
+  if (!visible.empty()) child.env.emplace_back("CUDA_VISIBLE_DEVICES", visible);
+  w.pid = spawn_child(child);
   w.cell = &cell;
   w.started = std::chrono::steady_clock::now();
   ++started_;
@@ -395,7 +386,34 @@ int Scheduler::run() {
   return summarise();
 }
 
+// Every cell's batch must divide between its ranks, before any worker starts.
+void check_grid_ranks(const Grid& grid, const GridRunOptions& o) {
+  for (const auto& c : grid.cells) try {
+      check_rank_division(c.cfg, o.ranks_per_cell);
+    } catch (const Error& e) {
+      throw Error("grid cell [" + std::to_string(c.index) + "] " + c.name + " with --ranks-per-cell " +
+                  std::to_string(o.ranks_per_cell) + ": " + e.what());
+    }
+}
+
+// Every cell must fit in memory beside the other workers (and their ranks), before any of
+// them starts.
+void check_grid_memory(const Grid& grid, const GridRunOptions& o) {
+  if (o.dry_run || !o.devices.empty()) return;
+  const int64_t workers = std::min<int64_t>(o.jobs, static_cast<int64_t>(grid.cells.size()));
+  for (const auto& c : grid.cells) {
+    const bool bptt = grid.host->compression_loss(c.cfg.compression_loss.name).spec.mode == LossMode::Bptt;
+    check_memory_fits(c.cfg, bptt, "grid cell [" + std::to_string(c.index) + "] " + c.name,
+                      workers * o.ranks_per_cell, o.ranks_per_cell);
+  }
+}
+
 }  // namespace
+
+void check_grid_fits(const Grid& grid, const GridRunOptions& o, bool check_memory) {
+  check_grid_ranks(grid, o);
+  if (check_memory) check_grid_memory(grid, o);
+}
 
 int run_grid(const Grid& grid, const GridRunOptions& o) { return Scheduler(grid, o).run(); }
 

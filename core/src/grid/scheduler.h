@@ -1,5 +1,5 @@
-// Runs a grid's cells as local worker processes (`ctlab train` of each cell's resolved
-// config), several at a time: CPU threads divided among CPU workers, or one worker per
+// Runs a grid's cells as local worker processes (each trains its cell's resolved config as
+// a training job, session/job.h), several at a time: CPU threads divided among CPU workers, or one worker per
 // GPU. Cells are claimed atomically in the run store, so concurrent schedulers never run a
 // cell twice; re-running resumes, retries and skips by each cell's recorded status.
 #pragma once
@@ -17,7 +17,7 @@ namespace ctlab {
 struct GridRunOptions {
   int64_t jobs = 1;                  // CPU workers (ignored when devices are given)
   std::vector<std::string> devices;  // one worker per device: cuda:0,cuda:1
-  int64_t ranks_per_cell = 1;        // > 1: each cell is `ctlab train --nproc K` (K devices each)
+  int64_t ranks_per_cell = 1;        // > 1: each cell is one run of K local ranks (K devices each)
   int64_t shard = 0, shards = 1;
   int64_t max_attempts = 2;  // a failed cell is retried until it has this many attempts
   bool retry_diverged = false;
@@ -34,6 +34,11 @@ bool action_runs(CellAction a);
 
 // What a scheduler does with a cell in the given state.
 CellAction decide(const std::optional<RunRecord>& record, const GridRunOptions& options);
+
+// Refuses (ctlab::Error) a grid whose cells' batches cannot be divided between their ranks,
+// or (check_memory) whose cells do not fit in memory beside the other workers and ranks,
+// before any worker starts.
+void check_grid_fits(const Grid& grid, const GridRunOptions& options, bool check_memory);
 
 // Runs the cells of the options' shard. Returns 0 when all of them completed, 1 when any
 // did not, 130 when interrupted by a signal.

@@ -201,26 +201,55 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   if (final_ln) h = final_ln(h);
   h = ctlab::dropout(h, opts_.dropout, train);
 
-  if (adaptive) {
-    TORCH_CHECK(!fo.want_logits, "logits are not available with the adaptive softmax (cutoffs)");
-    auto res = adaptive(h.reshape({L * B, D}), targets.reshape({L * B}));
-    result.nll = -res.output.to(torch::kFloat32).view({L, B});
-  } else {
-    auto logits = out_bias.defined() ? torch::nn::functional::linear(h, embedding->weight, out_bias) : out(h);
-    if (targets.defined()) {
-      result.nll =
-          torch::nn::functional::cross_entropy(
-              logits.reshape({L * B, opts_.vocab_size}).to(torch::kFloat32), targets.reshape({L * B}),
-              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
-              .view({L, B});
-    }
-    if (fo.want_logits) result.logits = logits;
-  }
+  output_head(h, targets, fo, result);
   result.cmem_slots = cmem_slots;
   result.mem_slots = mem_slots;
   if (fo.need_attention) result.attention = probs;
   if (fo.update_memory) update_memory(inputs, probs, projections, cmem_slots, mem_slots, result.compression);
   return result;
+}
+
+void CompressiveTransformerImpl::output_head(const torch::Tensor& h, const torch::Tensor& targets,
+                                             const ForwardOptions& fo, ForwardOutput& result) {
+  const int64_t L = h.size(0), B = h.size(1);
+  if (adaptive) {
+    TORCH_CHECK(!fo.want_logits, "logits are not available with the adaptive softmax (cutoffs)");
+    auto res = adaptive(h.reshape({L * B, opts_.d_model}), targets.reshape({L * B}));
+    result.nll = -res.output.to(torch::kFloat32).view({L, B});
+    return;
+  }
+  auto logits = out_bias.defined() ? torch::nn::functional::linear(h, embedding->weight, out_bias) : out(h);
+  if (targets.defined()) {
+    result.nll = torch::nn::functional::cross_entropy(
+                     logits.reshape({L * B, opts_.vocab_size}).to(torch::kFloat32), targets.reshape({L * B}),
+                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+                     .view({L, B});
+  }
+  if (fo.want_logits) result.logits = logits;
+}
+
+torch::Tensor CompressiveTransformerImpl::compress(int64_t i, const torch::Tensor& old,
+                                                   const torch::Tensor& usage) {
+  CompressionInput in;
+  in.old = old;
+  in.rate = opts_.cmem_rate;
+  in.layer = i;
+  in.usage = usage;
+  auto& fn = setup_.fns[i];
+  auto compressed = call_plugin(setup_.fn_id, setup_.fn_path, "forward (layer " + std::to_string(i) + ")",
+                                [&] { return fn->forward(in); });
+  // Under bf16 autocast a function's products (conv1d's addmm) come back in bf16 while
+  // the memory it compresses is fp32: the compressed memory keeps the memory's dtype.
+  if (compressed.defined() && compressed.scalar_type() != in.old.scalar_type() &&
+      compressed.is_floating_point() && compat::autocast_enabled(in.old.device().type()))
+    compressed = compressed.to(in.old.scalar_type());
+  if (deferred_checks_) {
+    nonfinite_output_.resize(opts_.n_layer);
+    check_compression_output(setup_.fn_id, in, compressed, &nonfinite_output_[i]);
+  } else {
+    check_compression_output(setup_.fn_id, in, compressed);
+  }
+  return compressed;
 }
 
 void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>& inputs,
@@ -261,29 +290,12 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
     const int64_t n_c = (n_evict / c) * c;  // a short last segment: the oldest whole blocks
     if (mem_cfg_.cmem_len == 0 || n_c == 0) continue;
 
-    CompressionInput in;
-    in.old = old.narrow(0, 0, n_c);
-    in.rate = c;
-    in.layer = i;
-    if (track_usage) in.usage = full_usage.narrow(0, 0, n_c);
-    auto& fn = setup_.fns[i];
-    auto compressed = call_plugin(setup_.fn_id, setup_.fn_path, "forward (layer " + std::to_string(i) + ")",
-                                  [&] { return fn->forward(in); });
-    // Under bf16 autocast a function's products (conv1d's addmm) come back in bf16 while
-    // the memory it compresses is fp32: the compressed memory keeps the memory's dtype.
-    if (compressed.defined() && compressed.scalar_type() != in.old.scalar_type() &&
-        compressed.is_floating_point() && compat::autocast_enabled(in.old.device().type()))
-      compressed = compressed.to(in.old.scalar_type());
-    if (deferred_checks_) {
-      nonfinite_output_.resize(opts_.n_layer);
-      check_compression_output(setup_.fn_id, in, compressed, &nonfinite_output_[i]);
-    } else {
-      check_compression_output(setup_.fn_id, in, compressed);
-    }
+    const auto old_blocks = old.narrow(0, 0, n_c);
+    auto compressed = compress(i, old_blocks, track_usage ? full_usage.narrow(0, 0, n_c) : torch::Tensor());
     CompressionEvent event;
     event.layer = i;
     event.h = h_in.detach();
-    event.old = in.old.detach();
+    event.old = old_blocks.detach();
     event.compressed = compressed;
     if (!projections.empty()) {
       // The keys were concat(cm, m, h) and old is the oldest rows of concat(m, h): rows

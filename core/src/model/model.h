@@ -137,6 +137,12 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   void update_memory(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& probs,
                      const std::vector<AttentionProjections>& projections, int64_t cmem_slots,
                      int64_t mem_slots, std::vector<CompressionEvent>& events);
+  // Layer i's compressed memory for the oldest evicted blocks `old` (Algorithm 1's f_c),
+  // checked, in the memory's dtype.
+  torch::Tensor compress(int64_t layer, const torch::Tensor& old, const torch::Tensor& usage);
+  // The output layer: the tokens' negative log-likelihood of `targets` and, when asked, logits.
+  void output_head(const torch::Tensor& h, const torch::Tensor& targets, const ForwardOptions& fo,
+                   ForwardOutput& result);
 
   ModelOptions opts_;
   CompressionSetup setup_;

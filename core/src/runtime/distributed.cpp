@@ -189,6 +189,27 @@ void collective(const char* what, const Comm& comm, F&& f) {
   }
 }
 
+// The TCP store every rank meets at (rank 0 serves it), under ctlab's prefix.
+c10::intrusive_ptr<c10d::Store> rendezvous(const LaunchInfo& info, std::chrono::seconds timeout) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(info.master_port);
+    so.isServer = info.rank == 0;
+    so.numWorkers = info.world_size;
+    so.waitWorkers = true;
+    so.timeout = ms;
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(info.master_addr, so);
+    return c10::make_intrusive<c10d::PrefixStore>("ctlab", tcp);
+  } catch (const std::exception& e) {
+    throw Error("rank " + std::to_string(info.rank) + ": the rendezvous at " + info.master_addr + ":" +
+                    std::to_string(info.master_port) + " failed: " + brief_what(e) + " (all " +
+                    std::to_string(info.world_size) + " ranks must start within " +
+                    std::to_string(timeout.count()) + " s, and rank 0 must be able to listen on that port)",
+                ErrorKind::Run);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Comm> Comm::connect(const LaunchInfo& info, DistBackend backend, const torch::Device& device,
@@ -208,22 +229,7 @@ std::unique_ptr<Comm> Comm::connect(const LaunchInfo& info, DistBackend backend,
     throw Error("backend = " + to_string(backend) + " is not available in this build" +
                 (backend == DistBackend::Nccl ? " (LibTorch without CUDA/NCCL); use backend = gloo" : ""));
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
-  try {
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<std::uint16_t>(info.master_port);
-    so.isServer = info.rank == 0;
-    so.numWorkers = info.world_size;
-    so.waitWorkers = true;
-    so.timeout = ms;
-    auto tcp = c10::make_intrusive<c10d::TCPStore>(info.master_addr, so);
-    comm->impl_->store = c10::make_intrusive<c10d::PrefixStore>("ctlab", tcp);
-  } catch (const std::exception& e) {
-    throw Error("rank " + std::to_string(info.rank) + ": the rendezvous at " + info.master_addr + ":" +
-                    std::to_string(info.master_port) + " failed: " + brief_what(e) + " (all " +
-                    std::to_string(info.world_size) + " ranks must start within " +
-                    std::to_string(timeout.count()) + " s, and rank 0 must be able to listen on that port)",
-                ErrorKind::Run);
-  }
+  comm->impl_->store = rendezvous(info, timeout);
   try {
 #if defined(CTLAB_HAVE_NCCL)
     if (backend == DistBackend::Nccl) {

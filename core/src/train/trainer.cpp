@@ -24,7 +24,6 @@
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "util/error.h"
-#include "util/sha256.h"
 #include "util/signals.h"
 
 namespace ctlab {
@@ -124,13 +123,13 @@ std::string compression_loss_key(int64_t layer) {
 }
 
 Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins,
-                 const Corpus& corpus, RunStore* store, const std::string& run_id, const RunPaths& paths,
+                 const Corpus& corpus, RunSink* sink, const std::string& run_id, const RunPaths& paths,
                  const Comm& comm)
     : cfg_(cfg),
       host_(host),
       plugins_(plugins),
       corpus_(corpus),
-      store_(store),
+      sink_(sink),
       run_id_(run_id),
       paths_(paths),
       comm_(comm) {}
@@ -165,13 +164,13 @@ EvalResult validate(CompressiveTransformer& model, const RunConfig& cfg, const C
 }
 
 // The per-layer compression-loss series logged before `step` (by an earlier attempt of a
-// resumed run), from the store.
-CompressionSeries logged_series(RunStore& store, const std::string& run_id, int64_t n_layer, int64_t step) {
+// resumed run), from the sink.
+CompressionSeries logged_series(RunSink& sink, int64_t n_layer, int64_t step) {
   std::vector<std::string> keys;
   for (int64_t i = 0; i < n_layer; ++i) keys.push_back(compression_loss_key(i));
   std::map<int64_t, std::vector<double>> by_step;
   for (size_t i = 0; i < keys.size(); ++i)
-    for (const auto& m : store.metrics_exact(run_id, {keys[i]}))
+    for (const auto& m : sink.logged({keys[i]}))
       if (m.step <= step) {
         auto& row = by_step[m.step];
         row.resize(n_layer, NAN);
@@ -209,9 +208,9 @@ TrainOutcome Trainer::run() {
           estimate_memory(cfg_, plugins_.loss->spec.mode == LossMode::Bptt).describe(cfg_) +
           ": lower batch_size (or raise accumulate), seq_len, mem_len, cmem_len, n_layer, d_model or d_ff)";
     try {
-      if (store_) {
-        store_->add_metrics(run_id_, s.pending);
-        store_->finish_run(run_id_, out.status, s.st.step, out.error);
+      if (sink_) {
+        sink_->record(s.pending);
+        sink_->finish(out.status, s.st.step, out.error);
       }
     } catch (const std::exception&) {
       // The store itself failed; the error is still reported below.
@@ -219,6 +218,19 @@ TrainOutcome Trainer::run() {
     s.progress.note("failed at step " + std::to_string(s.st.step) + ": " + out.error);
     return out;
   }
+}
+
+void Trainer::note_machine(Session& s, int threads) {
+  const auto blas = blas_info();
+  s.progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " +
+                  s.device.str() + ", " + std::to_string(threads) + " threads (" + thread_summary() +
+                  "), BLAS " + blas.summary() +
+                  (s.device.is_cpu() ? ", " + fused_kernels_summary() : std::string()) +
+                  (comm_.distributed()
+                       ? ", rank " + std::to_string(comm_.rank()) + " of " + std::to_string(comm_.size()) +
+                             " (" + comm_.backend() + ", pid " + std::to_string(getpid()) + ")"
+                       : std::string()));
+  if (!blas.warning.empty()) s.progress.note("warning: " + blas.warning);
 }
 
 void Trainer::setup(Session& s) {
@@ -230,17 +242,7 @@ void Trainer::setup(Session& s) {
   if (s.bf16 && !s.device.is_cuda())
     throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
   keep_freed_memory();
-  const int threads = set_threads(cfg_.threads);
-  const auto blas = blas_info();
-  s.progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " +
-                  s.device.str() + ", " + std::to_string(threads) + " threads (" + thread_summary() +
-                  "), BLAS " + blas.summary() +
-                  (s.device.is_cpu() ? ", " + fused_kernels_summary() : std::string()) +
-                  (comm_.distributed()
-                       ? ", rank " + std::to_string(comm_.rank()) + " of " + std::to_string(comm_.size()) +
-                             " (" + comm_.backend() + ", pid " + std::to_string(getpid()) + ")"
-                       : std::string()));
-  if (!blas.warning.empty()) s.progress.note("warning: " + blas.warning);
+  note_machine(s, set_threads(cfg_.threads));
   s.progress.note(cost_and_reach(mo).describe(mo));
 
   torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
@@ -276,7 +278,7 @@ void Trainer::setup(Session& s) {
                       {comm_.rank(), comm_.size(), {}}))
     s.progress.note("resumed from " + paths_.checkpoint + " at step " + std::to_string(s.st.step));
   s.st.window_closs.resize(mo.n_layer, 0.0);
-  if (store_) s.series = logged_series(*store_, run_id_, mo.n_layer, s.st.step);
+  if (sink_) s.series = logged_series(*sink_, mo.n_layer, s.st.step);
   s.score = score_name(corpus_.word_level);
   s.tokens_per_step = static_cast<double>(t.batch_size * mo.seq_len * s.step->segments());
   s.window_start = s.run_start = s.last_heartbeat = Clock::now();
@@ -378,14 +380,14 @@ void Trainer::after_step(Session& s) {
 }
 
 void Trainer::flush(Session& s) {
-  if (!store_) return;
-  store_->add_metrics(run_id_, s.pending);
+  if (!sink_) return;
+  sink_->record(s.pending);
   s.pending.clear();
-  store_->record_progress(run_id_, s.st.step);
+  sink_->progress(s.st.step);
 }
 
 void Trainer::finish(Session& s, RunStatus status, const std::string& error, std::optional<int64_t> at) {
-  if (store_) store_->finish_run(run_id_, status, s.st.step, error, at);
+  if (sink_) sink_->finish(status, s.st.step, error, at);
 }
 
 int Trainer::agreed_stop(Session& s, bool read_point) {
@@ -506,7 +508,7 @@ void Trainer::write_final_analysis(Session& s) {
   if (e.buckets_sequences > 0) settings.segments = 0;
   auto r = analyze(s.model, corpus_, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges,
                    s.device, s.bf16, /*stop_when_counted=*/e.buckets_sequences > 0, &comm_);
-  if (!store_) return;  // rank 0 writes
+  if (!sink_) return;  // rank 0 writes
   try {
     write_analysis(paths_.analysis, "", r, {run_id_, s.st.step, "valid", settings.tag()}, s.series,
                    &s.final_eval);
@@ -517,8 +519,7 @@ void Trainer::write_final_analysis(Session& s) {
                     " is saved: re-run to write the analysis",
                 ErrorKind::Run);
   }
-  store_->add_artifact(run_id_, "analysis", RunPaths::relative(run_id_, "analysis.h5"),
-                       sha256_file(paths_.analysis));
+  sink_->record({}, {paths_.analysis});
   s.progress.note("analysis: attention by bucket over " + std::to_string(r.full_segments) +
                   " segments with full memories, frequency buckets over " + std::to_string(r.eval.tokens) +
                   " tokens -> " + paths_.analysis);

@@ -1,7 +1,8 @@
 // The training loop, the only one in ctlab: TXL-batched segments with memories carried per
 // batch chunk (train/step.h), periodic validation, divergence detection, checkpoints and
 // resume, signals, the heartbeat that tells grid schedulers the run is alive, metrics into
-// the run store and the final analyses into runs/<run_id>/analysis.h5.
+// a RunSink (the run store, through the session layer) and the final analyses into
+// runs/<run_id>/analysis.h5.
 #pragma once
 
 #include <optional>
@@ -12,7 +13,7 @@
 #include "model/model.h"
 #include "runtime/distributed.h"
 #include "store/results_layout.h"
-#include "store/run_store.h"
+#include "train/run_sink.h"
 #include "train/step.h"
 
 namespace ctlab {
@@ -34,13 +35,13 @@ std::string compression_loss_key(int64_t layer);
 class Trainer {
  public:
   // cfg must be resolved and pinned (plugins by name@version). Data parallelism: every rank
-  // constructs a Trainer with the same configuration and `comm`; rank 0 passes the store
-  // (it alone writes the store, the checkpoint and the analysis), the others null, and
+  // constructs a Trainer with the same configuration and `comm`; rank 0 passes the sink
+  // (it alone records the run and writes the checkpoint and the analysis), the others null, and
   // log to runs/<run_id>/rank<r>.log.
   Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins, const Corpus& corpus,
-          RunStore* store, const std::string& run_id, const RunPaths& paths, const Comm& comm);
+          RunSink* sink, const std::string& run_id, const RunPaths& paths, const Comm& comm);
   // Trains to max_steps, resuming from the checkpoint when there is one. Records status and
-  // metrics in the store. Never throws for failures of the run itself: they become
+  // metrics through the sink. Never throws for failures of the run itself: they become
   // status "failed" with the message.
   TrainOutcome run();
 
@@ -49,6 +50,8 @@ class Trainer {
   TrainOutcome train(Session& s);
   // Device, model, optimizer, this rank's streams, the checkpoint when there is one.
   void setup(Session& s);
+  // The log's first line: data, device, threads, BLAS, CPU kernels, rank.
+  void note_machine(Session& s, int threads);
   void log_window(Session& s, const StepStats& stats);
   void after_step(Session& s);
   TrainOutcome stop(Session& s, int signal);
@@ -63,7 +66,7 @@ class Trainer {
   int agreed_stop(Session& s, bool read_point);
   // Gathers every rank's memories and random state; rank 0 writes the checkpoint.
   void save(Session& s);
-  // Rank 0: the pending metrics and the step reached into the store.
+  // Rank 0: the pending metrics and the step reached into the sink.
   void flush(Session& s);
   void finish(Session& s, RunStatus status, const std::string& error = "",
               std::optional<int64_t> diverged_at = std::nullopt);
@@ -77,7 +80,7 @@ class Trainer {
   const PluginHost& host_;
   const ResolvedPlugins& plugins_;
   const Corpus& corpus_;
-  RunStore* store_;  // null on ranks other than 0
+  RunSink* sink_;  // null on ranks other than 0
   std::string run_id_;
   RunPaths paths_;
   const Comm& comm_;

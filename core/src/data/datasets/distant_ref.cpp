@@ -42,9 +42,7 @@ DatasetDef distant_ref_dataset() {
   return {
       "distant_ref",
       "distant reference: a marker and payload, and ref_distance tokens later a marker and the same payload",
-      false,
-      distant_ref,
-      {"ref_distance"}};
+      false, distant_ref};
 }
 
 }  // namespace ctlab

@@ -23,19 +23,13 @@ Corpus hutter(const std::string& dataset, const std::string& path) {
 }  // namespace
 
 DatasetDef enwik8_dataset() {
-  return {"enwik8",
-          "enwik8 (bytes): data_path = the 100,000,000-byte file",
-          false,
-          [](const DataOptions& o) { return hutter("enwik8", o.data_path); },
-          {}};
+  return {"enwik8", "enwik8 (bytes): data_path = the 100,000,000-byte file", false,
+          [](const DataOptions& o) { return hutter("enwik8", o.data_path); }};
 }
 
 DatasetDef text8_dataset() {
-  return {"text8",
-          "text8 (bytes): data_path = the 100,000,000-byte file",
-          false,
-          [](const DataOptions& o) { return hutter("text8", o.data_path); },
-          {}};
+  return {"text8", "text8 (bytes): data_path = the 100,000,000-byte file", false,
+          [](const DataOptions& o) { return hutter("text8", o.data_path); }};
 }
 
 }  // namespace ctlab

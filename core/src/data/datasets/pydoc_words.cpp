@@ -104,9 +104,7 @@ Corpus pydoc_words_corpus(const DataOptions& o) {
 DatasetDef pydoc_words_dataset() {
   return {"pydoc_words",
           "the Python documentation sources of `default` as words (about 2.4M tokens), split as `default`",
-          true,
-          pydoc_words_corpus,
-          {}};
+          true, pydoc_words_corpus};
 }
 
 }  // namespace ctlab

@@ -60,9 +60,7 @@ DatasetDef recall_dataset() {
   return {
       "recall",
       "associative recall: recall_pairs key/value pairs, recall_gap filler tokens, then every key queried",
-      false,
-      recall,
-      {"recall_pairs", "recall_gap"}};
+      false, recall};
 }
 
 }  // namespace ctlab

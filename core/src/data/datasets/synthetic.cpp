@@ -33,10 +33,8 @@ Corpus synthetic(const DataOptions& o) {
 
 DatasetDef synthetic_dataset() {
   return {"synthetic",
-          "a generated copy task: blocks of synthetic_period random tokens, each followed by its copy",
-          false,
-          synthetic,
-          {}};
+          "a generated copy task: blocks of synthetic_period random tokens, each followed by its copy", false,
+          synthetic};
 }
 
 }  // namespace ctlab

@@ -16,7 +16,7 @@ Corpus text_file(const DataOptions& o) {
 }  // namespace
 
 DatasetDef text_dataset() {
-  return {"text", "any file of text (bytes): data_path = the file, split by `split`", false, text_file, {}};
+  return {"text", "any file of text (bytes): data_path = the file, split by `split`", false, text_file};
 }
 
 }  // namespace ctlab

@@ -33,16 +33,13 @@ Corpus wikitext(const std::string& folder) {
 }  // namespace
 
 DatasetDef wikitext103_dataset() {
-  return {"wikitext103",
-          "WikiText-103 (words): data_path = the folder of wiki.{train,valid,test}.tokens",
-          true,
-          [](const DataOptions& o) {
+  return {"wikitext103", "WikiText-103 (words): data_path = the folder of wiki.{train,valid,test}.tokens",
+          true, [](const DataOptions& o) {
             std::vector<std::string> files;
             for (auto n : {"wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"})
               files.push_back((fs::path(o.data_path) / n).string());
             return cached_words("wikitext103", files, o.data_path, [&] { return wikitext(o.data_path); });
-          },
-          {}};
+          }};
 }
 
 }  // namespace ctlab

@@ -1,16 +1,13 @@
 // The local launcher behind `ctlab train --nproc N`.
-#include "cli/launch.h"
+#include "session/ranks.h"
 
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
-#include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -18,12 +15,6 @@
 #include "util/signals.h"
 
 namespace ctlab {
-
-std::string RankExit::describe() const {
-  if (signal != 0) return "was killed by signal " + std::to_string(signal);
-  if (code < 0) return "did not start";
-  return "exited with code " + std::to_string(code);
-}
 
 int free_local_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -46,46 +37,35 @@ int free_local_port() {
 
 namespace {
 
-[[noreturn]] void exec_rank(const LocalLaunch& l, int rank, int port, pid_t parent) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);  // a launcher that dies takes its ranks with it
-  if (::getppid() != parent) _exit(128 + SIGKILL);
-  signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the launcher, which forwards SIGTERM to every rank
-  const auto set = [](const char* k, const std::string& v) { setenv(k, v.c_str(), 1); };
-  set("RANK", std::to_string(rank));
-  set("LOCAL_RANK", std::to_string(rank));
-  set("WORLD_SIZE", std::to_string(l.nproc));
-  set("LOCAL_WORLD_SIZE", std::to_string(l.nproc));
-  set("MASTER_ADDR", "127.0.0.1");
-  set("MASTER_PORT", std::to_string(port));
-  set("OPENBLAS_NUM_THREADS", std::to_string(l.threads_per_rank));
-  set("OMP_NUM_THREADS", std::to_string(l.threads_per_rank));
-  std::vector<char*> args;
-  for (const auto& a : l.argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  execv(l.argv[0].c_str(), args.data());
-  _exit(127);
-}
-
-RankExit exit_of(int status) {
-  RankExit e;
-  if (WIFEXITED(status)) e.code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
-  return e;
+// A rank: the launcher conventions in its environment; a launcher that dies takes its
+// ranks with it (SIGKILL); Ctrl-C reaches the launcher, which forwards SIGTERM to every rank.
+ChildSpec rank_child(const LocalLaunch& l, int rank, int port) {
+  ChildSpec c;
+  c.argv = l.argv;
+  c.parent_death_signal = SIGKILL;
+  const std::string threads = std::to_string(l.threads_per_rank);
+  c.env = {{"RANK", std::to_string(rank)},
+           {"LOCAL_RANK", std::to_string(rank)},
+           {"WORLD_SIZE", std::to_string(l.nproc)},
+           {"LOCAL_WORLD_SIZE", std::to_string(l.nproc)},
+           {"MASTER_ADDR", "127.0.0.1"},
+           {"MASTER_PORT", std::to_string(port)},
+           {"OPENBLAS_NUM_THREADS", threads},
+           {"OMP_NUM_THREADS", threads}};
+  return c;
 }
 
 }  // namespace
 
-std::vector<RankExit> run_local_ranks(const LocalLaunch& l) {
+std::vector<ChildExit> run_local_ranks(const LocalLaunch& l) {
   StopSignals signals;  // Ctrl-C and SIGTERM are forwarded, not fatal to the launcher
   const int port = free_local_port();
   std::vector<pid_t> pids(l.nproc, -1);
-  std::vector<RankExit> exits(l.nproc);
-  const pid_t parent = ::getpid();
-  std::fflush(nullptr);
+  std::vector<ChildExit> exits(l.nproc);
   for (int r = 0; r < l.nproc; ++r) {
-    pids[r] = fork();
-    if (pids[r] == 0) exec_rank(l, r, port, parent);
-    if (pids[r] < 0) {
+    try {
+      pids[r] = spawn_child(rank_child(l, r, port));
+    } catch (const Error&) {
       for (int k = 0; k < r; ++k) ::kill(pids[k], SIGKILL);
       for (int k = 0; k < r; ++k) ::waitpid(pids[k], nullptr, 0);
       throw Error("cannot start rank " + std::to_string(r) + ": fork failed", ErrorKind::Run);
@@ -100,7 +80,7 @@ std::vector<RankExit> run_local_ranks(const LocalLaunch& l) {
     if (pid > 0) {
       for (int r = 0; r < l.nproc; ++r)
         if (pids[r] == pid) {
-          exits[r] = exit_of(status);
+          exits[r] = ChildExit::of(status);
           pids[r] = -1;
           --running;
           if ((exits[r].code != 0 || exits[r].signal != 0) && !deadline) deadline = Clock::now() + l.grace;

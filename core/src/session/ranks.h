@@ -1,4 +1,5 @@
-// `ctlab train --nproc N`: starts N ranks of one run on this machine as child processes
+// The local launcher behind `ctlab train --nproc N` (session/train_run.h): starts N ranks
+// of one run on this machine as child processes
 // (the launcher conventions RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set for
 // each), forwards Ctrl-C and SIGTERM to them, and when one rank fails stops the others
 // after the collective timeout at the latest.
@@ -7,6 +8,8 @@
 #include <chrono>
 #include <string>
 #include <vector>
+
+#include "util/spawn.h"
 
 namespace ctlab {
 
@@ -17,15 +20,9 @@ struct LocalLaunch {
   std::chrono::seconds grace{300};  // after a rank fails, how long the others get to stop
 };
 
-struct RankExit {
-  int code = -1;                 // exit status (-1: did not start or was killed)
-  int signal = 0;                // the signal that killed it, or 0
-  std::string describe() const;  // "exited with code 1", "was killed by signal 9"
-};
-
 // Runs the ranks to the end and returns their exits, rank order. Throws ctlab::Error when
 // a rank cannot be started (the ones started are stopped first).
-std::vector<RankExit> run_local_ranks(const LocalLaunch& launch);
+std::vector<ChildExit> run_local_ranks(const LocalLaunch& launch);
 
 // A free TCP port on the loopback interface for the ranks' rendezvous.
 int free_local_port();

@@ -1,0 +1,122 @@
+#include "session/eval_run.h"
+
+#include <boost/filesystem.hpp>
+#include <cmath>
+
+#include "model/factory.h"
+#include "runtime/runtime.h"
+#include "session/resolve.h"
+#include "session/store_sink.h"
+#include "store/heartbeat.h"
+#include "store/ownership.h"
+#include "train/analysis.h"
+#include "train/checkpoint.h"
+#include "train/evaluator.h"
+#include "util/error.h"
+#include "util/process.h"
+
+namespace ctlab {
+namespace {
+
+// This process holds the run (or throws held_error) until destroyed, with a heartbeat.
+class RunHold {
+ public:
+  RunHold(RunStore& store, const std::string& run_id, const std::string& doing)
+      : store_(store), run_id_(run_id), owner_(process_owner()) {
+    Holding seen;
+    if (!store.hold_run(run_id, owner_, [&](const std::optional<RunRecord>& r) {
+          seen = holding_of(*r, kStaleAfterSeconds);
+          return !seen.held;
+        }))
+      throw held_error(run_id, seen);
+    if (seen.takeover)
+      store.add_event(run_id, "takeover", "taken over by " + doing + " " + owner_ + " from " + seen.holder);
+    heartbeat_ = std::make_unique<HeartbeatThread>(store.path(), run_id, owner_);
+  }
+  ~RunHold() {
+    heartbeat_.reset();
+    try {
+      store_.release_run(run_id_, owner_);
+    } catch (...) {
+      // the holder is a process that is about to be gone: the next one sees it as free
+    }
+  }
+
+ private:
+  RunStore& store_;
+  std::string run_id_, owner_;
+  std::unique_ptr<HeartbeatThread> heartbeat_;
+};
+
+std::vector<MetricRow> eval_rows(const EvalResult& r, const std::string& prefix, int64_t step,
+                                 bool word_level) {
+  const std::string score = score_name(word_level);
+  std::vector<MetricRow> rows = {
+      {prefix + "loss", step, r.loss, 0},
+      {prefix + score, step, score_of(r.loss, word_level), 0},
+      {prefix + "loss_se", step, r.loss_se, 0},
+      {prefix + score + "_se", step, score_se_of(r.loss, r.loss_se, word_level), 0}};
+  if (r.has_bounds()) {
+    rows.push_back({prefix + "recovered", step, r.recovered(), 0});
+    if (std::isfinite(r.recovered_se())) rows.push_back({prefix + "recovered_se", step, r.recovered_se(), 0});
+  }
+  return rows;
+}
+
+// Evaluates, writes the analysis group, and records the metrics with the file's hash.
+EvalReport evaluate(const ResolvedRun& run, RunStore& store, const std::string& run_id, const RunPaths& paths,
+                    const std::string& split) {
+  const auto& cfg = run.cfg;
+  const auto device = resolve_device(cfg.device);
+  keep_freed_memory();
+  set_threads(cfg.threads);
+  auto model = build_model(cfg, *run.host, run.plugins);
+  model->to(device);
+  const int64_t step = load_model_weights(paths.checkpoint, model, device);
+  auto settings = eval_settings(cfg, split);
+  const auto& e = cfg.eval;
+  const Corpus& corpus = *run.corpus;
+  auto a = analyze(model, corpus, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges, device,
+                   cfg.train.precision == Precision::Bf16);
+  EvalReport rep;
+  rep.run_id = run_id;
+  rep.split = split;
+  rep.tag = settings.tag();
+  rep.score_name = score_name(corpus.word_level);
+  rep.step = step;
+  rep.analysis_file = paths.analysis;
+  rep.analysis_group = "/eval/" + split + "/" + settings.tag();
+  // A failed write stores nothing: the previous analysis file and metrics stay as they were.
+  write_analysis(paths.analysis, rep.analysis_group, a, {run_id, step, split, settings.tag()}, {}, &a.eval);
+  record_outputs(store, run_id,
+                 eval_rows(a.eval, "eval/" + split + "/" + settings.tag() + "/", step, corpus.word_level),
+                 {paths.analysis});
+  rep.score = score_of(a.eval.loss, corpus.word_level);
+  rep.loss = a.eval.loss;
+  rep.tokens = a.eval.tokens;
+  rep.segments = a.eval.segments;
+  rep.full_segments = a.full_segments;
+  return rep;
+}
+
+}  // namespace
+
+EvalReport eval_run(const EvalRequest& q) {
+  const ResultsLayout layout(q.results_root);
+  const std::string db = layout.database();
+  if (!boost::filesystem::exists(db))
+    throw Error("no results database at '" + db + "' (use --results to point at one)");
+  RunStore store(db);
+  if (!store.find_run(q.run_id)) throw Error("no run '" + q.run_id + "' in " + db);
+  const auto paths = layout.run(q.run_id);
+  CorpusCache data;
+  const auto run = resolve_run_file(paths.config, q.overrides, q.plugins, &data);
+  if (run.run_id != q.run_id && q.overrides.empty())
+    throw Error("'" + paths.config + "' does not describe run " + q.run_id + " (its run_id is " + run.run_id +
+                ")");
+  check_recorded_plugins(store, q.run_id, run, q.accept_plugin_change, "evaluate");
+  RunHold hold(store, q.run_id, "ctlab eval");
+  return evaluate(run, store, q.run_id, paths, q.split);
+}
+
+}  // namespace ctlab

@@ -1,0 +1,75 @@
+#include "session/job.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace ctlab {
+
+using json = nlohmann::json;
+
+std::string job_to_json(const TrainJob& j) {
+  json o = {{"ctlab_job", TrainJob::kVersion},
+            {"config_file", j.config_file},
+            {"config_text", j.config_text},
+            {"overrides", j.overrides},
+            {"expect_run_id", j.expect_run_id},
+            {"results_root", j.results_root},
+            {"plugin_dirs", j.plugins.dirs},
+            {"plugin_pins", j.plugins.pins},
+            {"accept_plugin_change", j.accept_plugin_change},
+            {"check_memory", j.check_memory},
+            {"nproc", j.nproc},
+            {"backend", to_string(j.backend)},
+            {"dist_timeout_s", j.dist_timeout_s}};
+  return o.dump(2) + "\n";
+}
+
+TrainJob job_from_json(const std::string& text, const std::string& path) {
+  json o;
+  try {
+    o = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error("job file '" + path + "': not valid JSON (" + e.what() + ")");
+  }
+  const auto field = [&](const char* key) -> const json& {
+    if (!o.is_object() || !o.contains(key)) throw Error("job file '" + path + "': no field '" + key + "'");
+    return o.at(key);
+  };
+  TrainJob j;
+  try {
+    if (field("ctlab_job").get<int>() != TrainJob::kVersion)
+      throw Error("job file '" + path + "': version " + field("ctlab_job").dump() + ", this ctlab reads " +
+                  std::to_string(TrainJob::kVersion) + " (written by another ctlab version?)");
+    j.config_file = field("config_file").get<std::string>();
+    j.config_text = field("config_text").get<std::string>();
+    j.overrides = field("overrides").get<std::vector<std::string>>();
+    j.expect_run_id = field("expect_run_id").get<std::string>();
+    j.results_root = field("results_root").get<std::string>();
+    j.plugins.dirs = field("plugin_dirs").get<std::vector<std::string>>();
+    j.plugins.pins = field("plugin_pins").get<std::vector<std::string>>();
+    j.accept_plugin_change = field("accept_plugin_change").get<bool>();
+    j.check_memory = field("check_memory").get<bool>();
+    j.nproc = field("nproc").get<int>();
+    j.backend = parse_backend(field("backend").get<std::string>());
+    j.dist_timeout_s = field("dist_timeout_s").get<int>();
+  } catch (const json::exception& e) {
+    throw Error("job file '" + path + "': a field has the wrong type (" + e.what() + ")");
+  }
+  return j;
+}
+
+void write_job(const std::string& path, const TrainJob& job) { write_file_atomic(path, job_to_json(job)); }
+
+TrainJob read_job(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read job file '" + path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  return job_from_json(text.str(), path);
+}
+
+}  // namespace ctlab
