@@ -65,8 +65,8 @@ TEST(Registry, BuiltInsInHelpOrder) {
   EXPECT_EQ(export_tables().names(), (std::vector<std::string>{"runs", "metrics", "attention", "frequency",
                                                                "evaluations", "history"}));
   EXPECT_EQ(commands().names(),
-            (std::vector<std::string>{"plugins", "config", "train", "eval", "grid", "merge", "export",
-                                      "report", "scorecard", "check", "run-job"}));
+            (std::vector<std::string>{"plugins", "config", "train", "eval", "sample", "grid", "merge",
+                                      "export", "report", "scorecard", "check", "run-job"}));
   EXPECT_TRUE(commands().get("run-job").hidden);  // started by schedulers, not listed in --help
   EXPECT_TRUE(datasets().get("brown").word_level);
   EXPECT_TRUE(datasets().get("pydoc_words").word_level);

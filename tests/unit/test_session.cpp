@@ -5,6 +5,7 @@
 #include "config/run_data.h"
 #include "session/job.h"
 #include "session/resolve.h"
+#include "store/safetensors.h"
 #include "test_util.h"
 #include "util/error.h"
 #include "util/ini.h"
@@ -83,4 +84,37 @@ TEST(Resolve, AResolvedConfigResolvesToItself) {
       resolve_config(parse_run_config(parse_ini(format_run_config(run.cfg), "job"), {}), host, &data);
   EXPECT_EQ(again.run_id, run.run_id);
   EXPECT_EQ(format_run_config(again.cfg), format_run_config(run.cfg));
+}
+
+TEST(SafeTensors, WritesTheFormatAndReadsItBack) {
+  test::TempDir dir;
+  const float a[] = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.0f};
+  const int64_t b[] = {42};
+  std::vector<SafeTensor> ts = {
+      {"layer.w", "F32", {2, 3}, std::string(reinterpret_cast<const char*>(a), sizeof a)},
+      {"step", "I64", {1}, std::string(reinterpret_cast<const char*>(b), sizeof b)}};
+  const std::string bytes = safetensors_bytes(ts, {{"run_id", "abc"}});
+  // An 8-byte little-endian header length, a JSON header padded to 8 bytes, then the data.
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  EXPECT_EQ(n % 8, 0u);
+  EXPECT_EQ(bytes.size(), 8 + n + sizeof a + sizeof b);
+  EXPECT_TRUE(
+      contains(bytes.substr(8, n), "\"layer.w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"))
+      << bytes.substr(8, n);
+  const auto path = dir.file("t.safetensors", bytes);
+  const auto back = read_safetensors(path);
+  EXPECT_EQ(back.metadata.at("run_id"), "abc");
+  ASSERT_EQ(back.tensors.size(), 2u);
+  for (const auto& t : back.tensors) {
+    const auto& want = t.name == "step" ? ts[1] : ts[0];
+    EXPECT_EQ(t.dtype, want.dtype);
+    EXPECT_EQ(t.shape, want.shape);
+    EXPECT_EQ(t.bytes, want.bytes);
+  }
+  ts[0].shape = {4, 3};
+  EXPECT_TRUE(contains(error_of([&] { safetensors_bytes(ts, {}); }),
+                       "'layer.w' has 24 bytes, its shape and dtype need 48"));
+  EXPECT_TRUE(
+      contains(error_of([&] { read_safetensors(dir.file("bad", "abc")); }), "not a safetensors file"));
 }
