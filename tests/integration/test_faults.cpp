@@ -439,6 +439,27 @@ TEST(Faults, CheckPassesAfterTrainEvalResumeAndEvalAgain) {
   check_is_clean("a second eval");
 }
 
+TEST(Faults, CheckAcceptsACellWhoseWorkerFailedBeforeItStarted) {
+  // The scheduler claimed the cell and made its folder (job.json, stdout.txt); the worker
+  // failed before its start record (say, its plugin changed): no config.ini, and no problem.
+  TempDir dir;
+  const std::string root = dir.path() + "/r";
+  train_tiny(dir, root);
+  RunStore s(root + "/ctlab.sqlite");
+  RunRecord meta;
+  meta.run_id = "0123456789ab";
+  meta.experiment = "faults";
+  meta.config = "x";
+  ASSERT_TRUE(
+      s.claim_run(meta, this_host() + ":999999:1", [](const std::optional<RunRecord>&) { return true; }));
+  s.finish_run(meta.run_id, RunStatus::Failed, 0, "worker process ended with exit code 2");
+  fs::create_directories(root + "/runs/0123456789ab");
+  dir.file("r/runs/0123456789ab/stdout.txt", "ctlab: error: ...\n");
+  auto c = run_ctlab("check --results " + root);
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_TRUE(contains(c.output, "no problems found")) << c.output;
+}
+
 TEST(Faults, CheckFindsWhatIsWrongInAResultsRoot) {
   TempDir dir;
   const std::string root = dir.path() + "/r";

@@ -109,7 +109,9 @@ void check_run(RunStore& store, const RunRecord& r, const ResultsLayout& layout,
       f.add(where, "recorded as running, but no live process holds it (its holder died); 'ctlab train " +
                        paths.config + "' or 'ctlab grid run' resumes it");
   }
-  if (!fs::exists(paths.config)) f.add(where, "has no " + paths.config);
+  // A run gets its config.ini when it starts (attempt 1); a cell claimed by a scheduler
+  // whose worker failed before that has only the worker's output.
+  if (!fs::exists(paths.config) && r.attempt > 0) f.add(where, "has no " + paths.config);
   check_temp_files(paths.dir, o.remove_temp_files, f);
   check_checkpoint(r, paths, o.plugins, f);
   check_analysis(r, paths, f);
