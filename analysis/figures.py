@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """Draws an experiment's figures from the CSV tables that `ctlab report` (or `ctlab export
-... --format csv`) writes:
+... --format csv`) writes, one panel or line per grid cell (the runs of a cell's seeds
+pooled), cells in the order and with the names of the report's tables (data/cells.csv):
 
   attention_by_bucket.png  share of attention per bucket of key slots, oldest first, bars
-                           coloured by region (compressed memory, memory, sequence) with
-                           standard-error bars, one panel per grid cell ([CT] Fig. 2)
-  learning_curves.png      training loss per step for every run, validation points on top
-  compression_loss.png     auxiliary compression loss per layer over training
+                           coloured by region (compressed memory, memory, sequence): the
+                           mean over the cell's seeds with its 95% confidence interval
+                           (Student's t over seeds; one seed: 1.96 standard errors of its
+                           sample), one small panel per cell ([CT] Fig. 2); more than 12
+                           cells continue on attention_by_bucket_2.png, ...
+  learning_curves.png      training loss per step: the mean over the cell's seeds with a
+                           95% band, validation means as dots; more than 8 cells become
+                           one small panel per cell (12 per page, learning_curves_2.png, ...)
+  compression_loss.png     auxiliary compression loss per layer over training, mean over seeds
 
-Usage: figures.py --data DIR --out DIR   (DIR holds attention.csv, metrics.csv)
+Usage: figures.py --data DIR --out DIR   (DIR holds attention.csv, metrics.csv, cells.csv)
 Needs matplotlib (Debian: python3-matplotlib).
 """
 import argparse
@@ -24,6 +30,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 REGION_COLOURS = {"compressed memory": "#d95f02", "memory": "#1b9e77", "sequence": "#7570b3"}
+PANELS_PER_PAGE = 12
+# Student's t, two-sided 95%, by degrees of freedom (1.96 beyond the table).
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042]
 
 
 def read(path):
@@ -42,119 +53,204 @@ def axes_between(header, last_fixed):
 
 
 def cell_name(row, axes):
-    return " ".join(f"{a}={row[a]}" for a in axes) or row["run_id"]
+    """A cell as the report names it: every axis but the seed, 'axis=value' joined by spaces."""
+    name = " ".join(f"{a}={row[a]}" for a in axes if a != "seed")
+    return name or "(all runs)"
 
 
-def attention_figure(data, out):
+def cell_order(data, names):
+    """The report's order (data/cells.csv: ranked), then any other cell in the order seen."""
+    _, rows = read(os.path.join(data, "cells.csv"))
+    order = []
+    for r in rows:
+        if r["cell"] in names and r["cell"] not in order:
+            order.append(r["cell"])
+    return order + [n for n in names if n not in order]
+
+
+def mean_ci(values, se_of_one=None):
+    """Mean and the half-width of its 95% interval: t over the values, or 1.96 x the
+    standard error of a single value's own sample."""
+    n = len(values)
+    m = sum(values) / n
+    if n == 1:
+        return m, 1.96 * se_of_one if se_of_one else 0.0
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+    t = T975[n - 2] if n - 2 < len(T975) else 1.96
+    return m, t * sd / math.sqrt(n)
+
+
+def pages(items, per_page):
+    return [items[i:i + per_page] for i in range(0, len(items), per_page)] or [[]]
+
+
+def page_path(out, stem, k):
+    return os.path.join(out, f"{stem}.png" if k == 0 else f"{stem}_{k + 1}.png")
+
+
+def panel_grid(n, width=4.2, height=3.0):
+    cols = min(4, n)
+    nrows = math.ceil(n / cols)
+    fig, grid = plt.subplots(nrows, cols, figsize=(width * cols, height * nrows + 0.8), squeeze=False,
+                             sharey=True)
+    for j in range(n, nrows * cols):
+        grid[j // cols][j % cols].axis("off")
+    return fig, grid, cols
+
+
+def attention_cells(data):
+    """cell -> bucket -> (region, [mass of each run], [se of each run])."""
     header, rows = read(os.path.join(data, "attention.csv"))
-    rows = [r for r in rows if r["layer"] == "all"]
-    if not rows:
-        return None
     axes = axes_between(header, "layer")
     cells = OrderedDict()
     for r in rows:
-        cells.setdefault(cell_name(r, axes), []).append(r)
-    n = len(cells)
-    cols = min(3, n)
-    nrows = math.ceil(n / cols)
-    fig, grid = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.4 * nrows), squeeze=False, sharey=True)
-    for i, (name, rs) in enumerate(cells.items()):
-        ax = grid[i // cols][i % cols]
-        rs = sorted(rs, key=lambda r: int(r["bucket"]))
-        mass = [100 * float(r["mass"]) for r in rs]
-        err = [100 * float(r["mass_se"]) if r["mass_se"] else 0 for r in rs]
-        colours = [REGION_COLOURS.get(r["region"], "grey") for r in rs]
-        ax.bar(range(len(rs)), mass, yerr=err, color=colours, capsize=2)
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks(range(len(rs)))
-        ax.set_xticklabels([str(i + 1) for i in range(len(rs))], fontsize=7)
-        ax.set_xlabel("bucket (oldest to newest)", fontsize=8)
-        if i % cols == 0:
-            ax.set_ylabel("attention (%)", fontsize=8)
-    for j in range(n, nrows * cols):
-        grid[j // cols][j % cols].axis("off")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in REGION_COLOURS.values()]
-    fig.legend(handles, list(REGION_COLOURS), loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle("Attention by bucket (mean over layers, heads and queries; ± standard error)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
-    path = os.path.join(out, "attention_by_bucket.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        if r["layer"] != "all":
+            continue
+        b = cells.setdefault(cell_name(r, axes), {}).setdefault(int(r["bucket"]), [r["region"], [], []])
+        b[1].append(100 * float(r["mass"]))
+        b[2].append(100 * float(r["mass_se"]) if r["mass_se"] else 0.0)
+    return cells
 
 
-def metric_series(rows, axes, predicate):
-    series = defaultdict(list)
+def attention_figure(data, out):
+    cells = attention_cells(data)
+    if not cells:
+        return []
+    order = cell_order(data, list(cells))
+    made = []
+    for k, page in enumerate(pages(order, PANELS_PER_PAGE)):
+        fig, grid, cols = panel_grid(len(page))
+        for i, name in enumerate(page):
+            ax = grid[i // cols][i % cols]
+            buckets = sorted(cells[name].items())
+            stats = [mean_ci(masses, ses[0]) for _, (_, masses, ses) in buckets]
+            runs = max(len(masses) for _, (_, masses, _) in buckets)
+            colours = [REGION_COLOURS.get(region, "grey") for _, (region, _, _) in buckets]
+            ax.bar(range(len(buckets)), [s[0] for s in stats], yerr=[s[1] for s in stats], color=colours,
+                   capsize=2)
+            ax.set_title(f"{name}  ({runs} seed{'s' if runs != 1 else ''})", fontsize=8)
+            ax.set_xticks(range(len(buckets)))
+            ax.set_xticklabels([str(b + 1) for b, _ in buckets], fontsize=7)
+            ax.set_xlabel("bucket (oldest to newest)", fontsize=7)
+            if i % cols == 0:
+                ax.set_ylabel("attention (%)", fontsize=8)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in REGION_COLOURS.values()]
+        fig.legend(handles, list(REGION_COLOURS), loc="lower center", ncol=3, fontsize=8, frameon=False)
+        more = f", page {k + 1} of {len(pages(order, PANELS_PER_PAGE))}" if len(order) > PANELS_PER_PAGE else ""
+        fig.suptitle("Attention by bucket per cell: mean over seeds (and layers, heads, queries) with 95% CI"
+                     + more, fontsize=10)
+        fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+        made.append(page_path(out, "attention_by_bucket", k))
+        fig.savefig(made[-1], dpi=110)
+        plt.close(fig)
+    return made
+
+
+def cell_series(rows, axes, predicate):
+    """(cell, key) -> step -> [value of each run]."""
+    series = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if predicate(r["key"]):
-            series[(cell_name(r, axes), r["key"])].append((int(r["step"]), float(r["value"])))
-    for v in series.values():
-        v.sort()
+            series[(cell_name(r, axes), r["key"])][int(r["step"])].append(float(r["value"]))
     return series
+
+
+def draw_curve(ax, colour, label, train, valid):
+    """Mean training loss with its 95% band over seeds; validation means as dots."""
+    steps = sorted(train)
+    stats = [mean_ci(train[s]) for s in steps]
+    ax.plot(steps, [m for m, _ in stats], color=colour, linewidth=1.2, label=label)
+    if any(len(train[s]) > 1 for s in steps):
+        ax.fill_between(steps, [m - h for m, h in stats], [m + h for m, h in stats], color=colour, alpha=0.2,
+                        linewidth=0)
+    if valid:
+        vs = sorted(valid)
+        ax.plot(vs, [mean_ci(valid[s])[0] for s in vs], "o", color=colour, markersize=3.5)
 
 
 def learning_curves(data, out):
     header, rows = read(os.path.join(data, "metrics.csv"))
-    if not rows:
-        return None
     axes = axes_between(header, "key")
-    train = metric_series(rows, axes, lambda k: k == "train/loss")
-    valid = metric_series(rows, axes, lambda k: k == "valid/loss")
+    train = cell_series(rows, axes, lambda k: k == "train/loss")
+    valid = cell_series(rows, axes, lambda k: k == "valid/loss")
     if not train:
-        return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for (name, _), points in sorted(train.items()):
-        line, = ax.plot([p[0] for p in points], [p[1] for p in points], label=name, linewidth=1.2)
-        v = valid.get((name, "valid/loss"))
-        if v:
-            ax.plot([p[0] for p in v], [p[1] for p in v], "o", color=line.get_color(), markersize=4)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats per token); dots: validation")
-    ax.set_title("Learning curves")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = os.path.join(out, "learning_curves.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        return []
+    order = cell_order(data, list(OrderedDict.fromkeys(name for name, _ in train)))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ylabel = "loss (nats per token)"
+    if len(order) <= 8:
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        for i, name in enumerate(order):
+            points = train[(name, "train/loss")]
+            seeds = max(len(v) for v in points.values())
+            draw_curve(ax, colours[i % len(colours)], f"{name} ({seeds} seed{'s' if seeds != 1 else ''})", points,
+                       valid.get((name, "valid/loss")))
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel + "; dots: validation")
+        ax.set_title("Learning curves per cell: mean over seeds, 95% band")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = os.path.join(out, "learning_curves.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return [path]
+    made = []
+    for k, page in enumerate(pages(order, PANELS_PER_PAGE)):
+        fig, grid, cols = panel_grid(len(page))
+        for i, name in enumerate(page):
+            ax = grid[i // cols][i % cols]
+            draw_curve(ax, colours[0], name, train[(name, "train/loss")], valid.get((name, "valid/loss")))
+            ax.set_title(name, fontsize=8)
+            ax.set_xlabel("step", fontsize=7)
+            ax.grid(alpha=0.3)
+            if i % cols == 0:
+                ax.set_ylabel(ylabel, fontsize=8)
+        fig.suptitle("Learning curves per cell: mean over seeds, 95% band; dots: validation", fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        made.append(page_path(out, "learning_curves", k))
+        fig.savefig(made[-1], dpi=110)
+        plt.close(fig)
+    return made
 
 
 def compression_loss(data, out):
     header, rows = read(os.path.join(data, "metrics.csv"))
     axes = axes_between(header, "key")
-    series = metric_series(rows, axes, lambda k: k.startswith("train/compression_loss/layer"))
+    series = cell_series(rows, axes, lambda k: k.startswith("train/compression_loss/layer"))
     if not series:
-        return None
-    cells = sorted({name for name, _ in series})
-    fig, grid = plt.subplots(1, len(cells), figsize=(5 * len(cells), 3.6), squeeze=False)
-    for i, name in enumerate(cells):
-        ax = grid[0][i]
+        return []
+    order = cell_order(data, list(OrderedDict.fromkeys(name for name, _ in series)))[:PANELS_PER_PAGE]
+    fig, grid, cols = panel_grid(len(order))
+    for i, name in enumerate(order):
+        ax = grid[i // cols][i % cols]
         for (n, key), points in sorted(series.items()):
             if n == name:
-                ax.plot([p[0] for p in points], [p[1] for p in points], label=key.split("/")[-1], linewidth=1)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("step")
+                steps = sorted(points)
+                ax.plot(steps, [mean_ci(points[s])[0] for s in steps], label=key.split("/")[-1], linewidth=1)
+        ax.set_title(name, fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
         ax.set_yscale("log")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    grid[0][0].set_ylabel("compression loss")
+        if i % cols == 0:
+            ax.set_ylabel("compression loss (mean over seeds)", fontsize=8)
     fig.tight_layout()
     path = os.path.join(out, "compression_loss.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return path
+    return [path]
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True, help="folder with attention.csv and metrics.csv")
+    p.add_argument("--data", required=True, help="folder with attention.csv, metrics.csv and cells.csv")
     p.add_argument("--out", required=True, help="folder for the PNG files")
     a = p.parse_args()
     if not os.path.isdir(a.data):
         sys.exit(f"figures.py: no data folder {a.data}")
     os.makedirs(a.out, exist_ok=True)
-    made = [f for f in (attention_figure(a.data, a.out), learning_curves(a.data, a.out), compression_loss(a.data, a.out)) if f]
+    made = attention_figure(a.data, a.out) + learning_curves(a.data, a.out) + compression_loss(a.data, a.out)
     for f in made:
         print(f)
     if not made:

@@ -423,8 +423,13 @@ void write_figures(std::ostream& md, const ReportOptions& o, const std::string& 
        << trim(r.output) << "\n```\n\n";
     return;
   }
-  for (const char* fig : {"attention_by_bucket.png", "learning_curves.png", "compression_loss.png"})
-    if (fs::exists(out_dir + "/figures/" + fig)) md << "![" << fig << "](figures/" << fig << ")\n\n";
+  // The script prints each figure it drew (pages of many cells included), in order.
+  for (const auto& line : split(r.output, '\n')) {
+    const std::string fig = fs::path(trim(line)).filename().string();
+    if (fig.size() > 4 && fig.compare(fig.size() - 4, 4, ".png") == 0 &&
+        fs::exists(out_dir + "/figures/" + fig))
+      md << "![" << fig << "](figures/" << fig << ")\n\n";
+  }
 }
 
 }  // namespace

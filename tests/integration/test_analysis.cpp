@@ -222,3 +222,49 @@ TEST_F(Analysis, ReportHasEveryCellThePivotAndFigures) {
     }
   }
 }
+
+// The figures are drawn per cell (seeds pooled), in the report's order, with pages of small
+// multiples for many cells; checked on constructed tables so that every count is known.
+TEST(Figures, PerCellMeansOverSeedsInTheReportsOrderWithPages) {
+  if (test::run_command("/usr/bin/python3 -c 'import matplotlib'").exit_code != 0)
+    GTEST_SKIP() << "no matplotlib for /usr/bin/python3 (Debian: python3-matplotlib)";
+  test::TempDir dir;
+  std::string attention =
+      "run_id,experiment,variant,seed,layer,head,bucket,region,slot_lo,slot_hi,mass,mass_se,"
+      "slot_mean,slot_mean_se,samples,sequences\n";
+  std::string metrics = "run_id,experiment,variant,seed,key,step,value,wall_time\n";
+  std::string cells = "cell,metric,runs,mean,ci_low,ci_high\n";
+  for (int c = 0; c < 14; ++c) {  // 14 cells x 2 seeds: two pages of 12 panels
+    cells += "variant=v" + std::to_string(13 - c) + ",bpc,2,1,1,1\n";
+    for (int seed = 1; seed <= 2; ++seed) {
+      const std::string run = "r" + std::to_string(c) + "s" + std::to_string(seed);
+      const std::string cols = run + ",figs,v" + std::to_string(c) + "," + std::to_string(seed) + ",";
+      for (int b = 0; b < 3; ++b)
+        attention += cols + "all,all," + std::to_string(b) + ",memory,0,1,0." + std::to_string(3 + b) +
+                     ",0.01,0.1,0.01,10,2\n";
+      for (int step = 10; step <= 30; step += 10)
+        metrics += cols + "train/loss," + std::to_string(step) + "," +
+                   std::to_string(3.0 - step / 100.0 + seed / 10.0) + ",0\n";
+    }
+  }
+  boost::filesystem::create_directories(dir.path() + "/data");
+  dir.file("data/attention.csv", attention);
+  dir.file("data/metrics.csv", metrics);
+  dir.file("data/cells.csv", cells);
+  auto r = test::run_command("/usr/bin/python3 '" CTLAB_TEST_SOURCE_DIR "/analysis/figures.py' --data " +
+                             dir.path() + "/data --out " + dir.path() + "/figures 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (auto f : {"attention_by_bucket.png", "attention_by_bucket_2.png", "learning_curves.png",
+                 "learning_curves_2.png"})
+    EXPECT_TRUE(contains(r.output, std::string("/figures/") + f)) << f << "\n" << r.output;
+  EXPECT_FALSE(contains(r.output, "attention_by_bucket_3.png")) << r.output;
+  // The statistics: the mean over seeds and a Student's t interval (t(2 df) = 4.303 for 3 values).
+  auto stats =
+      test::run_command("/usr/bin/python3 -c \"import sys; sys.path.insert(0, '" CTLAB_TEST_SOURCE_DIR
+                        "/analysis'); import figures; print('%.4f %.4f' % figures.mean_ci([1.0, 2.0, 3.0])); "
+                        "print('%.4f %.4f' % figures.mean_ci([2.5], 0.1)); print(figures.cell_order('" +
+                        dir.path() + "/data', ['variant=v0', 'variant=v13', 'other']))\" 2>&1");
+  EXPECT_TRUE(contains(stats.output, "2.0000 2.4843")) << stats.output;
+  EXPECT_TRUE(contains(stats.output, "2.5000 0.1960")) << stats.output;
+  EXPECT_TRUE(contains(stats.output, "['variant=v13', 'variant=v0', 'other']")) << stats.output;
+}

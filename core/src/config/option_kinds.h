@@ -40,7 +40,8 @@ bool valid_plugin_name(const std::string& v);
 template <class Access>
 inline OptionDef int_option(std::string key, std::string group, std::string help, Access access,
                             int64_t min_value, std::string expected) {
-  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  OptionDef d{
+      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
   d.set = [access, min_value, expected](RunConfig& c, const std::string& v) {
     access(c) = parse_int_at_least(v, min_value, expected);
   };
@@ -51,7 +52,8 @@ inline OptionDef int_option(std::string key, std::string group, std::string help
 template <class Access>
 inline OptionDef float_option(std::string key, std::string group, std::string help, Access access,
                               double min_value, double max_value, std::string expected) {
-  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  OptionDef d{
+      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
   d.set = [access, min_value, max_value, expected](RunConfig& c, const std::string& v) {
     double x;
     try {
@@ -69,7 +71,8 @@ inline OptionDef float_option(std::string key, std::string group, std::string he
 template <class Access>
 inline OptionDef bool_option(std::string key, std::string group, std::string help, Access access) {
   std::string expected = "a boolean (true/false)";
-  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  OptionDef d{
+      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
   d.set = [access](RunConfig& c, const std::string& v) {
     access(c) = canonical_value(ParamType::Bool, v) == "true";
   };
@@ -83,7 +86,8 @@ inline OptionDef bool_option(std::string key, std::string group, std::string hel
 template <class Access>
 inline OptionDef string_option(std::string key, std::string group, std::string help, Access access,
                                std::string expected, std::function<bool(const std::string&)> ok) {
-  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  OptionDef d{
+      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
   d.set = [access, ok, expected](RunConfig& c, const std::string& v) {
     auto t = trim(v);
     if (!ok(t)) throw std::invalid_argument(expected);
@@ -98,7 +102,8 @@ template <class Access>
 inline OptionDef optional_int_option(std::string key, std::string group, std::string help, Access access,
                                      int64_t min_value, std::string expected) {
   expected += ", or empty for the training value";
-  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  OptionDef d{
+      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
   d.set = [access, min_value, expected](RunConfig& c, const std::string& v) {
     if (trim(v).empty()) {
       access(c).reset();
@@ -116,7 +121,8 @@ inline OptionDef optional_int_option(std::string key, std::string group, std::st
 template <class Access>
 inline OptionDef int_list_option(std::string key, std::string group, std::string help, Access access) {
   std::string expected = "a comma-separated list of increasing positive integers, or empty";
-  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  OptionDef d{
+      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
   d.set = [expected, access](RunConfig& c, const std::string& v) {
     std::vector<int64_t> out;
     if (!trim(v).empty()) {
@@ -145,7 +151,8 @@ inline OptionDef int_list_option(std::string key, std::string group, std::string
 template <class Access, class E>
 inline OptionDef enum_option(std::string key, std::string group, std::string help, Access access,
                              std::string expected, std::vector<E> values) {
-  OptionDef d{{std::move(key), std::move(group), expected, std::move(help)}, {}, {}};
+  OptionDef d{
+      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
   d.set = [access, values, expected](RunConfig& c, const std::string& v) {
     auto t = trim(v);
     for (E e : values)

@@ -14,7 +14,12 @@ namespace {
 
 OptionDef split_option() {
   std::string expected = "three non-negative fractions train,valid,test summing to 1, e.g. 0.9,0.05,0.05";
-  OptionDef d{{"split", "data", expected, "train/valid/test fractions for the default corpus and text files"},
+  OptionDef d{{"split",
+               "data",
+               expected,
+               "train/valid/test fractions for the default corpus and text files",
+               IdentityRule::Always,
+               {}},
               {},
               {}};
   d.set = [expected](RunConfig& c, const std::string& v) {
@@ -47,7 +52,10 @@ OptionDef split_option() {
 // `dataset`: a name in the dataset registry; help and the accepted values come from it
 // when the error is raised, so a dataset registered later is accepted too.
 OptionDef dataset_option() {
-  OptionDef d{{"dataset", "data", datasets().expected(), join(datasets().names(), " | ")}, {}, {}};
+  OptionDef d{
+      {"dataset", "data", datasets().expected(), join(datasets().names(), " | "), IdentityRule::Always, {}},
+      {},
+      {}};
   d.set = [](RunConfig& c, const std::string& v) {
     auto t = trim(v);
     if (!datasets().find(t)) throw std::invalid_argument(datasets().expected());
