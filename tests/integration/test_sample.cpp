@@ -121,6 +121,12 @@ TEST_F(SampleTest, ASeedRepeatsItsTextAndBadValuesAreNamed) {
   auto bad = run_ctlab("sample " + id_ + " --results " + root_ + " --temperature -1");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(contains(bad.output, "--temperature -1")) << bad.output;
+  auto outside =
+      run_ctlab("sample " + id_ + " --results " + root_ + " --prompt A");  // byte 65, vocabulary 16
+  EXPECT_EQ(outside.exit_code, 2);
+  EXPECT_TRUE(contains(outside.output,
+                       "the prompt holds byte 65 at offset 0, outside dataset synthetic's vocabulary of 16"))
+      << outside.output;
   auto unknown = run_ctlab("sample deadbeef0000 --results " + root_);
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_TRUE(contains(unknown.output, "no run 'deadbeef0000'")) << unknown.output;

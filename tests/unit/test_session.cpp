@@ -58,6 +58,10 @@ TEST(TrainJob, RefusesOtherVersionsMissingFieldsAndWrongTypes) {
       error_of([&] { job_from_json(replaced("\"nproc\": 1", "\"nproc\": \"two\""), "j.json"); });
   EXPECT_TRUE(contains(type, "job file 'j.json': a field has the wrong type")) << type;
   EXPECT_TRUE(contains(error_of([&] { job_from_json("{not json", "j.json"); }), "not valid JSON"));
+  const auto ranks = error_of([&] { job_from_json(replaced("\"nproc\": 1", "\"nproc\": 0"), "j.json"); });
+  EXPECT_TRUE(contains(ranks, "job file 'j.json': nproc 0: expected 1 to 1024 ranks")) << ranks;
+  const auto none = error_of([&] { job_from_json(text, "j.json"); });  // neither a file nor a text
+  EXPECT_TRUE(contains(none, "expected either config_file or config_text")) << none;
 }
 
 TEST(Resolve, TheDataDecideVocabSizeAndAUserValueMustAgree) {

@@ -2,12 +2,11 @@
 // compressed memories carried as in evaluation (session/sample.h).
 #include <boost/program_options.hpp>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cli/cli.h"
 #include "session/sample.h"
+#include "util/file_io.h"
 
 namespace ctlab {
 namespace {
@@ -37,12 +36,7 @@ std::string read_prompt(const po::variables_map& vm) {
     throw Error("ctlab sample: give --prompt or --prompt-file, not both");
   if (vm.count("prompt")) return vm["prompt"].as<std::string>();
   if (!vm.count("prompt-file")) return "";
-  const auto path = vm["prompt-file"].as<std::string>();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("--prompt-file '" + path + "': cannot be read");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return read_file(vm["prompt-file"].as<std::string>(), "--prompt-file");
 }
 
 }  // namespace
@@ -73,6 +67,9 @@ int cmd_sample(const std::vector<std::string>& args) {
       std::cerr << "segment " << s.index << (s.generated ? " (generated)" : " (prompt)") << ": memory "
                 << s.mem_slots << " slots, compressed memory " << s.cmem_slots << " slots\n";
   });
+  if (r.unknown_words > 0)
+    std::cerr << "warning: " << r.unknown_words
+              << " prompt word(s) are not in the vocabulary and were read as <unk>\n";
   std::cerr << "run " << r.run_id << " step " << r.step << ": " << r.prompt.size() << " prompt tokens, "
             << r.generated.size() << " generated (segments of " << r.seq_len << ", memory " << r.mem_len
             << ", compressed memory " << r.cmem_len << ")\n";

@@ -20,6 +20,13 @@ struct OptionDef {
   std::function<std::string(const RunConfig&)> get;
 };
 
+// A definition with its info (counting toward the run id) and no setter or getter yet.
+inline OptionDef option_def(std::string key, std::string group, std::string expected, std::string help) {
+  OptionDef d;
+  d.info = {std::move(key), std::move(group), std::move(expected), std::move(help), IdentityRule::Always, {}};
+  return d;
+}
+
 // An accessor of one RunConfig field, for the factories below.
 #define CTLAB_FIELD(expr) \
   [](RunConfig & c) -> auto& { return c.expr; }
@@ -40,8 +47,7 @@ bool valid_plugin_name(const std::string& v);
 template <class Access>
 inline OptionDef int_option(std::string key, std::string group, std::string help, Access access,
                             int64_t min_value, std::string expected) {
-  OptionDef d{
-      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
+  OptionDef d = option_def(std::move(key), std::move(group), expected, std::move(help));
   d.set = [access, min_value, expected](RunConfig& c, const std::string& v) {
     access(c) = parse_int_at_least(v, min_value, expected);
   };
@@ -52,8 +58,7 @@ inline OptionDef int_option(std::string key, std::string group, std::string help
 template <class Access>
 inline OptionDef float_option(std::string key, std::string group, std::string help, Access access,
                               double min_value, double max_value, std::string expected) {
-  OptionDef d{
-      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
+  OptionDef d = option_def(std::move(key), std::move(group), expected, std::move(help));
   d.set = [access, min_value, max_value, expected](RunConfig& c, const std::string& v) {
     double x;
     try {
@@ -71,8 +76,7 @@ inline OptionDef float_option(std::string key, std::string group, std::string he
 template <class Access>
 inline OptionDef bool_option(std::string key, std::string group, std::string help, Access access) {
   std::string expected = "a boolean (true/false)";
-  OptionDef d{
-      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
+  OptionDef d = option_def(std::move(key), std::move(group), expected, std::move(help));
   d.set = [access](RunConfig& c, const std::string& v) {
     access(c) = canonical_value(ParamType::Bool, v) == "true";
   };
@@ -86,8 +90,7 @@ inline OptionDef bool_option(std::string key, std::string group, std::string hel
 template <class Access>
 inline OptionDef string_option(std::string key, std::string group, std::string help, Access access,
                                std::string expected, std::function<bool(const std::string&)> ok) {
-  OptionDef d{
-      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
+  OptionDef d = option_def(std::move(key), std::move(group), expected, std::move(help));
   d.set = [access, ok, expected](RunConfig& c, const std::string& v) {
     auto t = trim(v);
     if (!ok(t)) throw std::invalid_argument(expected);
@@ -102,8 +105,7 @@ template <class Access>
 inline OptionDef optional_int_option(std::string key, std::string group, std::string help, Access access,
                                      int64_t min_value, std::string expected) {
   expected += ", or empty for the training value";
-  OptionDef d{
-      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
+  OptionDef d = option_def(std::move(key), std::move(group), expected, std::move(help));
   d.set = [access, min_value, expected](RunConfig& c, const std::string& v) {
     if (trim(v).empty()) {
       access(c).reset();
@@ -121,8 +123,7 @@ inline OptionDef optional_int_option(std::string key, std::string group, std::st
 template <class Access>
 inline OptionDef int_list_option(std::string key, std::string group, std::string help, Access access) {
   std::string expected = "a comma-separated list of increasing positive integers, or empty";
-  OptionDef d{
-      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
+  OptionDef d = option_def(std::move(key), std::move(group), expected, std::move(help));
   d.set = [expected, access](RunConfig& c, const std::string& v) {
     std::vector<int64_t> out;
     if (!trim(v).empty()) {
@@ -151,8 +152,7 @@ inline OptionDef int_list_option(std::string key, std::string group, std::string
 template <class Access, class E>
 inline OptionDef enum_option(std::string key, std::string group, std::string help, Access access,
                              std::string expected, std::vector<E> values) {
-  OptionDef d{
-      {std::move(key), std::move(group), expected, std::move(help), IdentityRule::Always, {}}, {}, {}};
+  OptionDef d = option_def(std::move(key), std::move(group), expected, std::move(help));
   d.set = [access, values, expected](RunConfig& c, const std::string& v) {
     auto t = trim(v);
     for (E e : values)

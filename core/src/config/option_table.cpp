@@ -14,14 +14,8 @@ namespace {
 
 OptionDef split_option() {
   std::string expected = "three non-negative fractions train,valid,test summing to 1, e.g. 0.9,0.05,0.05";
-  OptionDef d{{"split",
-               "data",
-               expected,
-               "train/valid/test fractions for the default corpus and text files",
-               IdentityRule::Always,
-               {}},
-              {},
-              {}};
+  OptionDef d = option_def("split", "data", expected,
+                           "train/valid/test fractions for the default corpus and text files");
   d.set = [expected](RunConfig& c, const std::string& v) {
     auto parts = split(v, ',');
     if (parts.size() != 3) throw std::invalid_argument(expected);
@@ -52,10 +46,7 @@ OptionDef split_option() {
 // `dataset`: a name in the dataset registry; help and the accepted values come from it
 // when the error is raised, so a dataset registered later is accepted too.
 OptionDef dataset_option() {
-  OptionDef d{
-      {"dataset", "data", datasets().expected(), join(datasets().names(), " | "), IdentityRule::Always, {}},
-      {},
-      {}};
+  OptionDef d = option_def("dataset", "data", datasets().expected(), join(datasets().names(), " | "));
   d.set = [](RunConfig& c, const std::string& v) {
     auto t = trim(v);
     if (!datasets().find(t)) throw std::invalid_argument(datasets().expected());

@@ -87,17 +87,6 @@ void write_cache(const std::string& path, const Corpus& c) {
 
 }  // namespace
 
-std::string read_file(const std::string& path, const std::string& what) {
-  boost::system::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(what + " '" + path + "' does not exist");
-  if (fs::is_directory(path, ec)) throw Error(what + " '" + path + "' is a folder, expected a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(what + " '" + path + "' cannot be read");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Corpus byte_corpus(const std::string& dataset, const std::string& source, const std::string& bytes,
                    size_t n_train, size_t n_valid, size_t n_test) {
   Corpus c;

@@ -9,11 +9,9 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "util/file_io.h"  // read_file: the whole file, `what` naming it in errors
 
 namespace ctlab {
-
-// The whole file; `what` names it in errors ("text file", "Brown corpus file").
-std::string read_file(const std::string& path, const std::string& what);
 
 // Bytes [0, n_train), [n_train, +n_valid), [.., +n_test) as uint8 splits.
 Corpus byte_corpus(const std::string& dataset, const std::string& source, const std::string& bytes,

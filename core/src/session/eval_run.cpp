@@ -1,6 +1,5 @@
 #include "session/eval_run.h"
 
-#include <boost/filesystem.hpp>
 #include <cmath>
 
 #include "model/factory.h"
@@ -103,12 +102,8 @@ EvalReport evaluate(const ResolvedRun& run, RunStore& store, const std::string& 
 
 EvalReport eval_run(const EvalRequest& q) {
   const ResultsLayout layout(q.results_root);
-  const std::string db = layout.database();
-  if (!boost::filesystem::exists(db))
-    throw Error("no results database at '" + db + "' (use --results to point at one)");
-  RunStore store(db);
-  if (!store.find_run(q.run_id)) throw Error("no run '" + q.run_id + "' in " + db);
-  const auto paths = layout.run(q.run_id);
+  const auto paths = trained_run(layout, q.run_id);
+  RunStore store(layout.database());
   CorpusCache data;
   const auto run = resolve_run_file(paths.config, q.overrides, q.plugins, &data);
   if (run.run_id != q.run_id && q.overrides.empty())

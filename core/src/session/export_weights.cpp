@@ -1,17 +1,13 @@
 #include "session/export_weights.h"
 
-#include <boost/filesystem.hpp>
-#include <fstream>
-#include <sstream>
-
 #include "model/factory.h"
 #include "session/resolve.h"
 #include "store/results_layout.h"
-#include "store/run_store.h"
 #include "store/safetensors.h"
 #include "train/checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/file_io.h"
 
 namespace ctlab {
 namespace {
@@ -40,18 +36,14 @@ std::string dtype_name(torch::ScalarType t) {
   }
 }
 
+// safetensors is little-endian; the tensors' bytes are copied as they lie in memory.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "export weights assumes a little-endian machine");
+
 SafeTensor to_safe(const std::string& name, const torch::Tensor& value) {
   const auto t = value.detach().to(torch::kCPU).contiguous();
   SafeTensor s{name, dtype_name(t.scalar_type()), t.sizes().vec(), {}};
-  s.bytes.assign(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());  // x86: little-endian
+  s.bytes.assign(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
   return s;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -59,13 +51,7 @@ std::string read_text(const std::string& path) {
 WeightsExport export_weights(const std::string& results_root, const std::string& run_id,
                              const std::string& out, const PluginSources& plugins) {
   const ResultsLayout layout(results_root);
-  if (!boost::filesystem::exists(layout.database()))
-    throw Error("no results database at '" + layout.database() + "' (use --results to point at one)");
-  if (!RunStore(layout.database()).find_run(run_id))
-    throw Error("no run '" + run_id + "' in " + layout.database());
-  const auto paths = layout.run(run_id);
-  if (!boost::filesystem::exists(paths.checkpoint))
-    throw Error("run " + run_id + " has no checkpoint (" + paths.checkpoint + "): train it first");
+  const auto paths = trained_run(layout, run_id);
   const auto run = resolve_run_file(paths.config, {}, plugins, nullptr);
   auto model = build_model(run.cfg, *run.host, run.plugins);
   WeightsExport e{run_id, out};
@@ -76,11 +62,12 @@ WeightsExport export_weights(const std::string& results_root, const std::string&
     e.parameters += p.value().numel();
   }
   for (const auto& b : model->named_buffers()) tensors.push_back(to_safe(b.key(), b.value()));
-  const std::string bytes = safetensors_bytes(tensors, {{"format", "ctlab"},
-                                                        {"ctlab_weights", "1"},
-                                                        {"run_id", run_id},
-                                                        {"step", std::to_string(e.step)},
-                                                        {"config", read_text(paths.config)}});
+  const std::string bytes =
+      safetensors_bytes(tensors, {{"format", "ctlab"},
+                                  {"ctlab_weights", "1"},
+                                  {"run_id", run_id},
+                                  {"step", std::to_string(e.step)},
+                                  {"config", read_file(paths.config, "run configuration")}});
   write_file_atomic(out, bytes);
   e.tensors = static_cast<int64_t>(tensors.size());
   e.bytes = static_cast<int64_t>(bytes.size());

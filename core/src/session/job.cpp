@@ -1,11 +1,10 @@
 #include "session/job.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/file_io.h"
 
 namespace ctlab {
 
@@ -59,17 +58,18 @@ TrainJob job_from_json(const std::string& text, const std::string& path) {
   } catch (const json::exception& e) {
     throw Error("job file '" + path + "': a field has the wrong type (" + e.what() + ")");
   }
+  if (j.nproc < 1 || j.nproc > 1024)
+    throw Error("job file '" + path + "': nproc " + std::to_string(j.nproc) + ": expected 1 to 1024 ranks");
+  if (j.dist_timeout_s < 1)
+    throw Error("job file '" + path + "': dist_timeout_s " + std::to_string(j.dist_timeout_s) +
+                ": expected >= 1 second");
+  if (j.config_file.empty() == j.config_text.empty())
+    throw Error("job file '" + path + "': expected either config_file or config_text");
   return j;
 }
 
 void write_job(const std::string& path, const TrainJob& job) { write_file_atomic(path, job_to_json(job)); }
 
-TrainJob read_job(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read job file '" + path + "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  return job_from_json(text.str(), path);
-}
+TrainJob read_job(const std::string& path) { return job_from_json(read_file(path, "job file"), path); }
 
 }  // namespace ctlab

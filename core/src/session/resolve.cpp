@@ -2,6 +2,7 @@
 #include "session/resolve.h"
 
 #include <algorithm>
+#include <boost/filesystem.hpp>
 
 #include "config/run_data.h"
 #include "config/run_shape.h"
@@ -41,6 +42,17 @@ ResolvedRun resolve_config(RunConfig cfg, std::shared_ptr<const PluginHost> host
 ResolvedRun resolve_run_file(const std::string& path, const std::vector<std::string>& overrides,
                              const PluginSources& sources, CorpusCache* data) {
   return resolve_config(load_run_config(path, overrides), load_plugins(sources), data);
+}
+
+RunPaths trained_run(const ResultsLayout& layout, const std::string& run_id) {
+  if (!boost::filesystem::exists(layout.database()))
+    throw Error("no results database at '" + layout.database() + "' (use --results to point at one)");
+  if (!RunStore(layout.database()).find_run(run_id))
+    throw Error("no run '" + run_id + "' in " + layout.database());
+  auto paths = layout.run(run_id);
+  if (!boost::filesystem::exists(paths.checkpoint))
+    throw Error("run " + run_id + " has no checkpoint (" + paths.checkpoint + "): train it first");
+  return paths;
 }
 
 void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what, int64_t processes,

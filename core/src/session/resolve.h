@@ -16,6 +16,7 @@
 #include "config/resolve.h"
 #include "data/corpus.h"
 #include "plugin/plugin_host.h"
+#include "store/results_layout.h"
 #include "store/run_store.h"
 
 namespace ctlab {
@@ -45,6 +46,11 @@ ResolvedRun resolve_config(RunConfig cfg, std::shared_ptr<const PluginHost> host
 // A run file (path) with "key=value" overrides, plugins loaded from `sources`.
 ResolvedRun resolve_run_file(const std::string& path, const std::vector<std::string>& overrides,
                              const PluginSources& sources, CorpusCache* data);
+// The folder of a recorded run that a command reads (eval, sample, export weights): throws
+// ctlab::Error, before anything is written, for a root without a database, a run the
+// database does not know, or a run that has no checkpoint yet.
+RunPaths trained_run(const ResultsLayout& layout, const std::string& run_id);
+
 // A plugin host loaded from `sources`.
 std::shared_ptr<const PluginHost> load_plugins(const PluginSources& sources);
 

@@ -1,14 +1,13 @@
 #include "session/sample.h"
 
-#include <boost/filesystem.hpp>
 #include <cmath>
 #include <sstream>
+#include <unordered_map>
 
 #include "model/factory.h"
 #include "runtime/runtime.h"
 #include "session/resolve.h"
 #include "store/results_layout.h"
-#include "store/run_store.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "util/error.h"
@@ -16,19 +15,30 @@
 namespace ctlab {
 namespace {
 
-std::vector<int64_t> tokenize(const std::string& text, const Corpus& corpus) {
+// The prompt as tokens: its bytes (each must be below the vocabulary size: a generated
+// task's alphabet is small), or its words, those outside the vocabulary counted in
+// `unknown` and mapped to <unk>.
+std::vector<int64_t> tokenize(const std::string& text, const Corpus& corpus, int64_t& unknown) {
   std::vector<int64_t> out;
   if (!corpus.word_level) {
-    for (unsigned char c : text) out.push_back(c);
+    for (unsigned char c : text) {
+      if (c >= corpus.vocab_size)
+        throw Error("the prompt holds byte " + std::to_string(c) + " at offset " +
+                    std::to_string(out.size()) + ", outside dataset " + corpus.dataset + "'s vocabulary of " +
+                    std::to_string(corpus.vocab_size) + " tokens (0 to " +
+                    std::to_string(corpus.vocab_size - 1) + "); use --prompt-file for raw bytes");
+      out.push_back(c);
+    }
     return out;
   }
+  std::unordered_map<std::string, int64_t> ids;
+  for (size_t i = 0; i < corpus.vocab.size(); ++i) ids.emplace(corpus.vocab[i], static_cast<int64_t>(i));
   std::istringstream words(text);
   std::string w;
   while (words >> w) {
-    int64_t id = 1;  // <unk>
-    for (size_t i = 0; i < corpus.vocab.size(); ++i)
-      if (corpus.vocab[i] == w) id = static_cast<int64_t>(i);
-    out.push_back(id);
+    const auto it = ids.find(w);
+    unknown += it == ids.end();
+    out.push_back(it == ids.end() ? 1 : it->second);  // 1: <unk>
   }
   return out;
 }
@@ -121,13 +131,7 @@ void check_request(const SampleRequest& q) {
 SampleResult sample_run(const SampleRequest& q, const std::function<void(const SampleSegment&)>& on_segment) {
   check_request(q);
   const ResultsLayout layout(q.results_root);
-  if (!boost::filesystem::exists(layout.database()))
-    throw Error("no results database at '" + layout.database() + "' (use --results to point at one)");
-  if (!RunStore(layout.database()).find_run(q.run_id))
-    throw Error("no run '" + q.run_id + "' in " + layout.database());
-  const auto paths = layout.run(q.run_id);
-  if (!boost::filesystem::exists(paths.checkpoint))
-    throw Error("run " + q.run_id + " has no checkpoint (" + paths.checkpoint + "): train it first");
+  const auto paths = trained_run(layout, q.run_id);
   CorpusCache data;
   const auto run = resolve_run_file(
       paths.config,
@@ -147,7 +151,7 @@ SampleResult sample_run(const SampleRequest& q, const std::function<void(const S
   r.mem_len = settings.memory.mem_len;
   r.cmem_len = settings.memory.cmem_len;
   r.word_level = corpus.word_level;
-  r.prompt = tokenize(q.prompt, corpus);
+  r.prompt = tokenize(q.prompt, corpus, r.unknown_words);
   if (r.prompt.empty()) r.prompt = {corpus.word_level ? 0 : '\n'};  // start from <eos> / a new line
   r.prompt_text = detokenize(r.prompt, corpus);
   EvalModeGuard guard(model, settings.memory, false);

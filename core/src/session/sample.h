@@ -42,11 +42,13 @@ struct SampleResult {
   bool word_level = false;
   std::vector<int64_t> prompt, generated;
   std::vector<double> logprobs;   // the model's log-probability (temperature 1) of each generated token
+  int64_t unknown_words = 0;      // prompt words outside a word-level vocabulary (read as <unk>)
   std::string prompt_text, text;  // `text`: the generated tokens as text
 };
 
-// Throws ctlab::Error for a missing run or checkpoint, bad values, or a prompt word that
-// is not in a word-level vocabulary (it is mapped to <unk> with a warning instead).
+// Throws ctlab::Error, naming the value, for a missing run or checkpoint, bad settings, or
+// a prompt byte outside the vocabulary; prompt words outside a word-level vocabulary are
+// read as <unk> and counted (SampleResult::unknown_words).
 // `on_segment` is called as each segment enters the memories.
 SampleResult sample_run(const SampleRequest& request,
                         const std::function<void(const SampleSegment&)>& on_segment);

@@ -1,11 +1,10 @@
 #include "store/safetensors.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "util/error.h"
+#include "util/file_io.h"
 
 namespace ctlab {
 namespace {
@@ -57,11 +56,7 @@ std::string safetensors_bytes(const std::vector<SafeTensor>& tensors,
 }
 
 SafeTensorsHeader read_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read '" + path + "'");
-  std::stringstream s;
-  s << in.rdbuf();
-  const std::string data = s.str();
+  const std::string data = read_file(path, "safetensors file");
   if (data.size() < 8)
     throw Error("'" + path + "' is not a safetensors file: shorter than its header length");
   uint64_t n = 0;
