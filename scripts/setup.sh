@@ -8,6 +8,7 @@ packages=(
   libtorch-dev libgloo-dev           # LibTorch 1.13 (CPU); Gloo headers for c10d (one run, many ranks)
   libboost-dev libboost-program-options-dev libboost-filesystem-dev  # Boost.DLL is header-only
   libhdf5-dev libsqlite3-dev sqlite3 libgtest-dev nlohmann-json3-dev
+  libprotobuf-dev protobuf-compiler  # TensorBoard event files (Event/Summary protobuf messages)
   libopenblas0-pthread libopenblas-dev   # optimised BLAS: the reference BLAS is ~10x slower
   python3.11-doc                     # the bundled default corpus (Python docs sources)
   python3-matplotlib python3-h5py python3-numpy  # figures and HDF5 checks from Python

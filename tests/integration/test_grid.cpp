@@ -261,6 +261,8 @@ TEST(GridRun, EachWorkerReceivesItsRunAsAVersionedJobFile) {
   EXPECT_EQ(job.overrides, std::vector<std::string>{"threads=1"});
   EXPECT_EQ(job.results_root, root);
   EXPECT_FALSE(job.check_memory);
+  const std::vector<std::pair<std::string, std::string>> axes = {{"seed", "1"}};
+  EXPECT_EQ(job.hparams, axes);  // TensorBoard's hyperparameters: the cell's axes
   // config.ini is written once, by the worker's session, as `ctlab train` writes it.
   std::ifstream config(root + "/runs/" + id + "/config.ini");
   std::string first_line;
@@ -269,11 +271,11 @@ TEST(GridRun, EachWorkerReceivesItsRunAsAVersionedJobFile) {
   // A job file of another version is refused with its name, and the hidden command is hidden.
   std::ifstream in(job_file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  text.replace(text.find("\"ctlab_job\": 1"), 14, "\"ctlab_job\": 7");
+  text.replace(text.find("\"ctlab_job\": 2"), 14, "\"ctlab_job\": 7");
   const auto bad = dir.file("bad.json", text);
   auto refused = run_ctlab(std::string(kJobCommand) + " " + bad);
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
-  EXPECT_TRUE(contains(refused.output, "job file '" + bad + "': version 7, this ctlab reads 1"))
+  EXPECT_TRUE(contains(refused.output, "job file '" + bad + "': version 7, this ctlab reads 2"))
       << refused.output;
   EXPECT_FALSE(contains(run_ctlab("--help").output, kJobCommand));
 }

@@ -20,6 +20,7 @@ TEST(TrainJob, RoundTripsThroughJson) {
   j.overrides = {"threads=2", "device=cpu"};
   j.expect_run_id = "0123456789ab";
   j.results_root = "/tmp/r";
+  j.hparams = {{"variant", "txl"}, {"seed", "2"}};
   j.plugins.dirs = {"/a", "/b c"};
   j.plugins.pins = {"mean_pool@1=/x.so"};
   j.accept_plugin_change = true;
@@ -33,6 +34,7 @@ TEST(TrainJob, RoundTripsThroughJson) {
   EXPECT_EQ(r.overrides, j.overrides);
   EXPECT_EQ(r.expect_run_id, j.expect_run_id);
   EXPECT_EQ(r.results_root, j.results_root);
+  EXPECT_EQ(r.hparams, j.hparams);
   EXPECT_EQ(r.plugins.dirs, j.plugins.dirs);
   EXPECT_EQ(r.plugins.pins, j.plugins.pins);
   EXPECT_TRUE(r.accept_plugin_change);
@@ -50,8 +52,8 @@ TEST(TrainJob, RefusesOtherVersionsMissingFieldsAndWrongTypes) {
     return t;
   };
   const auto version =
-      error_of([&] { job_from_json(replaced("\"ctlab_job\": 1", "\"ctlab_job\": 99"), "j.json"); });
-  EXPECT_TRUE(contains(version, "job file 'j.json': version 99, this ctlab reads 1")) << version;
+      error_of([&] { job_from_json(replaced("\"ctlab_job\": 2", "\"ctlab_job\": 99"), "j.json"); });
+  EXPECT_TRUE(contains(version, "job file 'j.json': version 99, this ctlab reads 2")) << version;
   const auto missing = error_of([&] { job_from_json(replaced("\"nproc\"", "\"nprocs\""), "j.json"); });
   EXPECT_TRUE(contains(missing, "job file 'j.json': no field 'nproc'")) << missing;
   const auto type =

@@ -44,6 +44,10 @@ int cmd_train(const std::vector<std::string>& args) {
   TrainJob job;
   job.config_file = vm["file"].as<std::string>();
   job.overrides = config_overrides(vm);
+  for (const auto& o : job.overrides) {  // the keys set here are the run's hyperparameters
+    const auto eq = o.find('=');
+    if (eq != std::string::npos) job.hparams.emplace_back(o.substr(0, eq), o.substr(eq + 1));
+  }
   job.nproc = vm.count("nproc") ? vm["nproc"].as<int>() : 1;
   if (job.nproc < 1 || job.nproc > 1024)
     throw Error("--nproc " + std::to_string(job.nproc) + ": expected 1 to 1024 ranks");

@@ -186,6 +186,10 @@ void add_train_options(std::vector<OptionDef>& t) {
   t.push_back(
       operational(int_option("checkpoint_every", "train", "checkpoint every N steps (and on SIGINT/SIGTERM)",
                              CTLAB_FIELD(train.checkpoint_every), 1, pos)));
+  t.push_back(operational(bool_option(
+      "tensorboard", "train",
+      "write the run's scalars and hyperparameters as TensorBoard event files (runs/<id>/tensorboard/)",
+      CTLAB_FIELD(train.tensorboard))));
 }
 
 void add_eval_options(std::vector<OptionDef>& t) {

@@ -69,6 +69,7 @@ struct TrainOptions {
   int64_t eval_every = 0;  // validation every N steps (0 = at the end only)
   int64_t log_every = 10;
   int64_t checkpoint_every = 100;
+  bool tensorboard = true;  // rank 0 writes the scalars to runs/<id>/tensorboard/
 };
 
 // Evaluation settings ([CT] sec. 3.4): unset values take the training value.

@@ -235,6 +235,7 @@ TrainJob Scheduler::worker_job(const Worker& w, const GridCell& cell, const std:
   if (!w.device.empty())
     job.overrides.push_back("device=" + (visible.empty() ? w.device : std::string("cuda")));
   job.results_root = o_.results_root;
+  job.hparams = cell.axes;
   job.plugins = o_.plugins;
   job.accept_plugin_change = o_.accept_plugin_change;
   job.check_memory = false;  // checked for all workers together

@@ -17,6 +17,7 @@ std::string job_to_json(const TrainJob& j) {
             {"overrides", j.overrides},
             {"expect_run_id", j.expect_run_id},
             {"results_root", j.results_root},
+            {"hparams", j.hparams},
             {"plugin_dirs", j.plugins.dirs},
             {"plugin_pins", j.plugins.pins},
             {"accept_plugin_change", j.accept_plugin_change},
@@ -48,6 +49,7 @@ TrainJob job_from_json(const std::string& text, const std::string& path) {
     j.overrides = field("overrides").get<std::vector<std::string>>();
     j.expect_run_id = field("expect_run_id").get<std::string>();
     j.results_root = field("results_root").get<std::string>();
+    j.hparams = field("hparams").get<std::vector<std::pair<std::string, std::string>>>();
     j.plugins.dirs = field("plugin_dirs").get<std::vector<std::string>>();
     j.plugins.pins = field("plugin_pins").get<std::vector<std::string>>();
     j.accept_plugin_change = field("accept_plugin_change").get<bool>();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "plugin/plugin_host.h"
@@ -17,7 +18,7 @@ namespace ctlab {
 inline constexpr const char* kJobCommand = "run-job";
 
 struct TrainJob {
-  static constexpr int kVersion = 1;
+  static constexpr int kVersion = 2;
   // The run's configuration: a run file with "key=value" overrides (ctlab train), or the
   // text of an already resolved configuration (workers and ranks).
   std::string config_file;
@@ -27,6 +28,9 @@ struct TrainJob {
   // function, so a difference means the code or a plugin changed in between.
   std::string expect_run_id;
   std::string results_root = "results";
+  // The run's hyperparameters as TensorBoard shows them: a grid cell's axes, or the keys
+  // `ctlab train --set` gave.
+  std::vector<std::pair<std::string, std::string>> hparams;
   PluginSources plugins;
   bool accept_plugin_change = false;
   bool check_memory = true;

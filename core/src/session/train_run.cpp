@@ -9,6 +9,7 @@
 #include "session/ranks.h"
 #include "session/resolve.h"
 #include "session/store_sink.h"
+#include "session/tensorboard_sink.h"
 #include "store/heartbeat.h"
 #include "store/ownership.h"
 #include "train/checkpoint.h"
@@ -198,13 +199,20 @@ int train_rank(Prepared& p, const TrainJob& job) {
   std::unique_ptr<RunStore> store;
   if (rank0_decision(p, job, *comm, store) == 1) return kExitOk;
   std::unique_ptr<HeartbeatThread> heartbeat;
-  std::unique_ptr<StoreSink> sink;
+  std::unique_ptr<StoreSink> store_sink;
+  std::unique_ptr<TensorBoardSink> tensorboard;
+  RunSink* sink = nullptr;
   if (store) {
     heartbeat = std::make_unique<HeartbeatThread>(store->path(), p.run.run_id, process_owner());
-    sink = std::make_unique<StoreSink>(*store, p.run.run_id);
+    store_sink = std::make_unique<StoreSink>(*store, p.run.run_id);
+    sink = store_sink.get();
+    if (p.run.cfg.train.tensorboard) {
+      tensorboard = std::make_unique<TensorBoardSink>(*store_sink, p.paths.tensorboard, job.hparams,
+                                                      hparams_group(job.hparams));
+      sink = tensorboard.get();
+    }
   }
-  Trainer trainer(p.run.cfg, *p.run.host, p.run.plugins, *p.run.corpus, sink.get(), p.run.run_id, p.paths,
-                  *comm);
+  Trainer trainer(p.run.cfg, *p.run.host, p.run.plugins, *p.run.corpus, sink, p.run.run_id, p.paths, *comm);
   const auto outcome = trainer.run();
   if (store) return report_outcome(outcome, *store, p);
   if (outcome.status != RunStatus::Completed && !outcome.error.empty())

@@ -23,6 +23,7 @@ RunPaths ResultsLayout::run(const std::string& run_id) const {
   p.config = p.dir + "/config.ini";
   p.stdout_log = p.dir + "/stdout.txt";
   p.analysis = p.dir + "/analysis.h5";
+  p.tensorboard = p.dir + "/tensorboard";
   return p;
 }
 

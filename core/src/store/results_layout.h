@@ -3,7 +3,7 @@
 //
 //   <root>/ctlab.sqlite                 the run store (store/run_store.h)
 //   <root>/runs/<run_id>/               config.ini, checkpoint.pt, log.txt, stdout.txt,
-//                                       analysis.h5
+//                                       analysis.h5, tensorboard/
 //   <root>/reports/<experiment>/        report.md, data/*.csv, figures/*.png
 #pragma once
 
@@ -13,12 +13,13 @@ namespace ctlab {
 
 // The files of one run.
 struct RunPaths {
-  std::string dir;         // <root>/runs/<run_id>
-  std::string checkpoint;  // dir/checkpoint.pt
-  std::string log;         // dir/log.txt
-  std::string config;      // dir/config.ini
-  std::string stdout_log;  // dir/stdout.txt (grid workers' standard output and error)
-  std::string analysis;    // dir/analysis.h5
+  std::string dir;          // <root>/runs/<run_id>
+  std::string checkpoint;   // dir/checkpoint.pt
+  std::string log;          // dir/log.txt
+  std::string config;       // dir/config.ini
+  std::string stdout_log;   // dir/stdout.txt (grid workers' standard output and error)
+  std::string analysis;     // dir/analysis.h5
+  std::string tensorboard;  // dir/tensorboard/ (TensorBoard event files, store/tensorboard.h)
   // The same files relative to the results root ("runs/<run_id>/..."), as recorded in the
   // artifacts table so that roots can be moved and merged.
   static std::string relative(const std::string& run_id, const std::string& file);

@@ -15,6 +15,9 @@ namespace ctlab {
 class RunSink {
  public:
   virtual ~RunSink() = default;
+  // Training (re)starts after `step` (0, or the checkpoint's step): what an earlier attempt
+  // logged after it will be logged again.
+  virtual void begin(int64_t step) {}
   // Metric rows, and the run-folder files (paths) just written, whose new SHA-256 is
   // recorded in the same transaction as the rows.
   virtual void record(const std::vector<MetricRow>& rows, const std::vector<std::string>& written = {}) = 0;

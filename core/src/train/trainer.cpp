@@ -278,7 +278,10 @@ void Trainer::setup(Session& s) {
                       {comm_.rank(), comm_.size(), {}}))
     s.progress.note("resumed from " + paths_.checkpoint + " at step " + std::to_string(s.st.step));
   s.st.window_closs.resize(mo.n_layer, 0.0);
-  if (sink_) s.series = logged_series(*sink_, mo.n_layer, s.st.step);
+  if (sink_) {
+    sink_->begin(s.st.step);
+    s.series = logged_series(*sink_, mo.n_layer, s.st.step);
+  }
   s.score = score_name(corpus_.word_level);
   s.tokens_per_step = static_cast<double>(t.batch_size * mo.seq_len * s.step->segments());
   s.window_start = s.run_start = s.last_heartbeat = Clock::now();
