@@ -41,11 +41,17 @@ std::vector<Cell> group_cells(const std::vector<RunResult>& runs) {
       }
     auto it = std::find_if(cells.begin(), cells.end(), [&](const Cell& c) { return c.axes == axes; });
     if (it == cells.end()) {
-      cells.push_back({parts.empty() ? "(all runs)" : join(parts, " "), axes, {}, {}});
+      cells.push_back({parts.empty() ? "(all runs)" : join(parts, " "), axes, {}, {}, {}});
       it = cells.end() - 1;
     }
+    std::string seed;
+    for (const auto& [k, v] : r.axes)
+      if (k == "seed") seed = v;
     it->run_ids.push_back(r.run_id);
-    for (const auto& [m, v] : r.metrics) it->values[m].push_back(v);
+    for (const auto& [m, v] : r.metrics) {
+      it->values[m].push_back(v);
+      it->seeds[m].push_back(seed);
+    }
   }
   return cells;
 }
@@ -148,22 +154,54 @@ const Cell* baseline_of(const Cell& cell, const std::vector<Cell>& cells, const 
   return meeting == 1 ? only : nullptr;
 }
 
-stats::Comparison compare_metric(const Cell& base, const Cell& cell, const std::string& metric,
-                                 const SegmentValues& segments) {
+// The values of both cells for the seeds both have, in the baseline's order.
+std::pair<std::vector<double>, std::vector<double>> matched_by_seed(const Cell& base, const Cell& cell,
+                                                                    const std::string& metric) {
+  std::pair<std::vector<double>, std::vector<double>> out;
+  const auto& seeds_a = base.seeds.at(metric);
+  const auto& seeds_b = cell.seeds.at(metric);
+  for (size_t i = 0; i < seeds_a.size(); ++i)
+    for (size_t j = 0; j < seeds_b.size(); ++j)
+      if (!seeds_a[i].empty() && seeds_a[i] == seeds_b[j]) {
+        out.first.push_back(base.values.at(metric)[i]);
+        out.second.push_back(cell.values.at(metric)[j]);
+        break;
+      }
+  return out;
+}
+
+ComparisonRow compare_metric(const Cell& base, const Cell& cell, const std::string& metric,
+                             const SegmentValues& segments, bool paired) {
+  ComparisonRow r{base.name, cell.name, metric, {}, std::nullopt, 0, 0};
   const auto& a = base.values.at(metric);
   const auto& b = cell.values.at(metric);
+  r.n_baseline = static_cast<int64_t>(a.size());
+  r.n_cell = static_cast<int64_t>(b.size());
+  if (paired) {
+    const auto [pa, pb] = matched_by_seed(base, cell, metric);
+    if (pa.size() >= 2) {
+      r.c = stats::paired_t(pa, pb);
+      if (pa.size() <= 20) r.exact = stats::sign_flip(pa, pb);
+      r.n_baseline = r.n_cell = static_cast<int64_t>(pa.size());
+      return r;
+    }
+  }
   if (a.size() == 1 && b.size() == 1 && segments) {
     auto sa = segments(base.run_ids[0], metric), sb = segments(cell.run_ids[0], metric);
-    if (!sa.empty() && sa.size() == sb.size()) return stats::paired_bootstrap(sa, sb);
+    if (!sa.empty() && sa.size() == sb.size()) {
+      r.c = stats::paired_bootstrap(sa, sb);
+      return r;
+    }
   }
-  return stats::welch(a, b);
+  r.c = stats::welch(a, b);
+  return r;
 }
 
 }  // namespace
 
 std::vector<ComparisonRow> compare_to_baseline(const std::vector<Cell>& cells, const AxisValues& baseline,
                                                const std::vector<std::string>& metrics,
-                                               const SegmentValues& segments) {
+                                               const SegmentValues& segments, bool paired) {
   std::vector<ComparisonRow> rows;
   for (const auto& cell : cells) {
     if (meets(cell, baseline)) continue;
@@ -171,10 +209,7 @@ std::vector<ComparisonRow> compare_to_baseline(const std::vector<Cell>& cells, c
     if (!base) continue;
     for (const auto& m : metrics) {
       if (!base->values.count(m) || !cell.values.count(m)) continue;
-      ComparisonRow r{base->name, cell.name, m, compare_metric(*base, cell, m, segments), 0, 0};
-      r.n_baseline = static_cast<int64_t>(base->values.at(m).size());
-      r.n_cell = static_cast<int64_t>(cell.values.at(m).size());
-      rows.push_back(r);
+      rows.push_back(compare_metric(*base, cell, m, segments, paired));
     }
   }
   return rows;

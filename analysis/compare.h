@@ -1,8 +1,9 @@
 // Cells of a study and their comparison with a baseline cell: runs grouped by every grid
 // axis but the seed, per-metric means over seeds with 95% confidence intervals, and for
 // each cell the difference from its baseline with a 95% interval and a p-value (Welch's
-// t-test over seeds, or a paired bootstrap over evaluation segments when both cells have
-// one seed). Used by `ctlab report` and `ctlab grid status`.
+// t-test over seeds; in a paired grid a paired t-test and an exact sign-flip test over the
+// seeds both cells have; a paired bootstrap over evaluation segments when both cells have
+// one seed). Used by `ctlab report`, `ctlab grid status` and the scorecard.
 #pragma once
 
 #include <functional>
@@ -36,7 +37,8 @@ struct Cell {
   std::string name;  // "variant=conv1d cmem_rate=2" (every axis but the seed), "(all runs)" without axes
   AxisValues axes;   // without the seed
   std::vector<std::string> run_ids;
-  std::map<std::string, std::vector<double>> values;  // metric -> one value per run
+  std::map<std::string, std::vector<double>> values;      // metric -> one value per run
+  std::map<std::string, std::vector<std::string>> seeds;  // metric -> the seed of each value ("" if none)
 };
 // Groups runs into cells in first-seen order.
 std::vector<Cell> group_cells(const std::vector<RunResult>& runs);
@@ -48,17 +50,19 @@ using SegmentValues =
 
 struct ComparisonRow {
   std::string baseline, cell, metric;
-  stats::Comparison c;
-  int64_t n_baseline = 0, n_cell = 0;
+  stats::Comparison c;                     // Welch, paired t (paired grids) or bootstrap
+  std::optional<stats::Comparison> exact;  // paired grids: the sign-flip test of the same pairs
+  int64_t n_baseline = 0, n_cell = 0;      // values compared (paired: the seeds both cells have)
 };
 
 // Compares every cell with its baseline: the cell that meets `baseline` and agrees with it
 // on every other axis, or else the only cell that meets `baseline`. Cells without a
 // baseline, and the baselines themselves, give no row. `metrics` are compared in the order
-// given.
+// given. `paired` (a grid with `paired = true`): values are matched by seed, and two or
+// more matched seeds are compared with a paired t-test and a sign-flip test.
 std::vector<ComparisonRow> compare_to_baseline(const std::vector<Cell>& cells, const AxisValues& baseline,
                                                const std::vector<std::string>& metrics,
-                                               const SegmentValues& segments);
+                                               const SegmentValues& segments, bool paired = false);
 
 // A completed run's final validation score (metric "bpc" or "ppl") and, for generated
 // tasks, the share of long-range information recovered ("recovered"); nullopt for a run

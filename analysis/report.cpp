@@ -79,6 +79,7 @@ struct ReportTables {
   std::string score = "score";         // bpc or ppl
   std::vector<RunResult> results;      // completed runs' final metrics
   std::string baseline_text;           // the grid's `baseline`, "" when none
+  bool paired = false;                 // the grid's `paired = true`
 };
 
 ReportTables load_tables(const ReportOptions& o) {
@@ -103,6 +104,7 @@ ReportTables load_tables(const ReportOptions& o) {
     if (auto res = final_result(store, r[0], axes)) t.results.push_back(*res);
     auto params = store.params(r[0]);
     if (t.baseline_text.empty() && params.count("grid_baseline")) t.baseline_text = params["grid_baseline"];
+    t.paired = t.paired || (params.count("grid_paired") && params["grid_paired"] == "true");
   }
   return t;
 }
@@ -171,37 +173,46 @@ void write_comparisons(std::ostream& md, const ReportTables& t, const std::vecto
                        const std::vector<std::string>& metrics, const std::string& out_dir,
                        const ResultsLayout& layout) {
   Table csv;
-  csv.columns = {"baseline", "cell",   "metric",  "mean_baseline", "mean_cell",
-                 "diff",     "ci_low", "ci_high", "p_value",       "seeds"};
-  csv.numeric = {false, false, false, true, true, true, true, true, true, false};
+  csv.columns = {"baseline", "cell",    "metric",  "mean_baseline", "mean_cell", "diff",
+                 "ci_low",   "ci_high", "p_value", "seeds",         "test",      "p_value_exact"};
+  csv.numeric = {false, false, false, true, true, true, true, true, true, false, false, true};
   if (t.baseline_text.empty()) {
     save_csv(csv, out_dir + "/data/comparisons.csv");
     return;
   }
   auto rows = compare_to_baseline(cells, parse_conditions(t.baseline_text, "grid_baseline"), metrics,
-                                  segment_values(layout));
+                                  segment_values(layout), t.paired);
   md << "## Comparisons with the baseline (" << t.baseline_text << ")\n\n"
-     << "Difference = cell - baseline with a 95% confidence interval and a two-sided p-value: Welch's t-test "
-        "over seeds, or a paired bootstrap over the final validation's segments when both cells have one run "
-        "(then only evaluation noise is measured, not seed noise). Lower is better for bpc and ppl, higher "
-        "for "
-        "recovered.\n\n";
+     << "Difference = cell - baseline with a 95% confidence interval and a two-sided p-value: "
+     << (t.paired
+             ? "the grid is paired (every arm has the same data, transformer weights and dropout, seed by "
+               "seed), so runs are matched by seed: a paired t-test over the seeds both cells have (column "
+               "p) and an exact sign-flip test of the same pairs (column p exact; with n seeds it cannot go "
+               "below 2^(1-n))"
+             : "Welch's t-test over seeds")
+     << ", or a paired bootstrap over the final validation's segments when both cells have one run "
+        "(then only evaluation noise is measured, not seed noise). The column test names the test behind p. "
+        "Lower is better for bpc and ppl, higher for recovered.\n\n";
   std::vector<std::vector<std::string>> table;
   std::vector<std::string> significant, not_significant;
   for (const auto& r : rows) {
     table.push_back({r.cell, r.metric, fmt(r.c.mean_baseline), fmt(r.c.mean_cell), format_diff_ci(r.c),
-                     format_p(r.c.p_value), r.c.test, verdict(r)});
+                     format_p(r.c.p_value), r.exact ? format_p(r.exact->p_value) : "-", r.c.test,
+                     verdict(r)});
     csv.rows.push_back({r.baseline, r.cell, r.metric, export_number(r.c.mean_baseline),
                         export_number(r.c.mean_cell), export_number(r.c.diff), export_number(r.c.ci_low),
                         export_number(r.c.ci_high), export_number(r.c.p_value),
-                        std::to_string(r.n_baseline) + "/" + std::to_string(r.n_cell)});
+                        std::to_string(r.n_baseline) + "/" + std::to_string(r.n_cell), r.c.test,
+                        r.exact ? export_number(r.exact->p_value) : ""});
     const bool better = lower_is_better(r.metric) ? r.c.diff < 0 : r.c.diff > 0;
     const std::string what = r.cell + (r.c.significant() ? (better ? " better" : " worse") : "") + " on " +
                              r.metric + " (" + format_diff_ci(r.c) + ", p " + format_p(r.c.p_value) + ")";
     (r.c.significant() ? significant : not_significant).push_back(what);
   }
-  md_table(md, {"cell", "metric", "baseline", "cell mean", "difference [95% CI]", "p", "test", "verdict"},
-           table);
+  md_table(
+      md,
+      {"cell", "metric", "baseline", "cell mean", "difference [95% CI]", "p", "p exact", "test", "verdict"},
+      table);
   md << "In plain words: "
      << (significant.empty() ? "no difference from the baseline is significant at p < 0.05"
                              : "significant at p < 0.05: " + join(significant, "; "))

@@ -128,6 +128,65 @@ Comparison welch(const std::vector<double>& baseline, const std::vector<double>&
   return c;
 }
 
+namespace {
+
+std::vector<double> pair_differences(const std::vector<double>& baseline, const std::vector<double>& cell,
+                                     const char* test) {
+  if (baseline.size() != cell.size())
+    throw Error(std::string(test) + ": " + std::to_string(baseline.size()) + " baseline values but " +
+                std::to_string(cell.size()) + " paired cell values");
+  std::vector<double> d(cell.size());
+  for (size_t i = 0; i < d.size(); ++i) d[i] = cell[i] - baseline[i];
+  return d;
+}
+
+}  // namespace
+
+Comparison paired_t(const std::vector<double>& baseline, const std::vector<double>& cell, double level) {
+  const auto d = pair_differences(baseline, cell, "paired t-test");
+  Comparison c;
+  c.mean_baseline = mean_of(baseline);
+  c.mean_cell = mean_of(cell);
+  c.diff = c.mean_cell - c.mean_baseline;
+  c.ci_low = c.ci_high = c.p_value = kNaN;
+  c.test = "none";
+  if (d.size() < 2) return c;
+  const auto s = summarize(d, level);
+  c.test = "paired t";
+  if (s.se == 0) {  // every pair differs by the same amount
+    c.ci_low = c.ci_high = c.diff;
+    c.p_value = c.diff == 0 ? 1.0 : 0.0;
+    return c;
+  }
+  const double df = static_cast<double>(d.size() - 1);
+  c.p_value = std::min(1.0, 2 * student_t_cdf(-std::abs(s.mean / s.se), df));
+  c.ci_low = s.ci_low;
+  c.ci_high = s.ci_high;
+  return c;
+}
+
+Comparison sign_flip(const std::vector<double>& baseline, const std::vector<double>& cell, double level) {
+  const auto d = pair_differences(baseline, cell, "sign-flip test");
+  if (d.size() > 20)
+    throw Error("sign-flip test: " + std::to_string(d.size()) + " pairs; at most 20 (2^n patterns)");
+  Comparison c = paired_t(baseline, cell, level);
+  if (d.empty()) return c;
+  double observed = 0;
+  for (double x : d) observed += x;
+  observed = std::abs(observed);
+  const uint64_t patterns = uint64_t{1} << d.size();
+  uint64_t as_extreme = 0;
+  for (uint64_t m = 0; m < patterns; ++m) {
+    double sum = 0;
+    for (size_t i = 0; i < d.size(); ++i) sum += (m >> i & 1) ? -d[i] : d[i];
+    // A relative tolerance, so that the observed pattern counts despite rounding.
+    if (std::abs(sum) >= observed * (1 - 1e-12)) ++as_extreme;
+  }
+  c.p_value = static_cast<double>(as_extreme) / static_cast<double>(patterns);
+  c.test = "sign-flip";
+  return c;
+}
+
 Comparison paired_bootstrap(const std::vector<double>& baseline, const std::vector<double>& cell,
                             int64_t resamples, uint64_t seed, double level) {
   if (baseline.size() != cell.size())

@@ -32,13 +32,27 @@ struct Comparison {
   double diff = 0;                 // mean_cell - mean_baseline
   double ci_low = 0, ci_high = 0;  // 95% interval of diff; NaN when it cannot be estimated
   double p_value = 0;              // two-sided; NaN when it cannot be computed
-  std::string test;                // "welch", "bootstrap" or "none"
+  std::string test;                // "welch", "paired t", "sign-flip", "bootstrap" or "none"
   bool significant(double alpha = 0.05) const { return p_value == p_value && p_value < alpha; }
 };
 
 // Welch's t-test of cell against baseline (unequal variances, Welch-Satterthwaite df).
 // Needs at least 2 values on each side; otherwise test = "none" and NaN interval/p.
 Comparison welch(const std::vector<double>& baseline, const std::vector<double>& cell, double level = 0.95);
+
+// Paired t-test over seeds: baseline[i] and cell[i] come from the same seed (the same data
+// order and shared initial weights), so the test is on the differences d_i = cell[i] -
+// baseline[i] (t = mean(d) / (sd(d) / sqrt(n)), n - 1 df). Needs n >= 2 pairs.
+Comparison paired_t(const std::vector<double>& baseline, const std::vector<double>& cell,
+                    double level = 0.95);
+
+// Exact sign-flip permutation test of the same pairs: under "no difference" each d_i is as
+// likely -d_i, so the p-value is the share of the 2^n sign patterns whose |mean| is at
+// least the observed one (the observed pattern included: never below 2^-(n-1) for a
+// two-sided test; with 3 seeds the smallest p is 0.25, with 5 it is 0.0625). n <= 20; the
+// interval is the paired t's.
+Comparison sign_flip(const std::vector<double>& baseline, const std::vector<double>& cell,
+                     double level = 0.95);
 
 // Paired bootstrap over evaluation segments: baseline[i] and cell[i] are the mean losses
 // of the same segment i under the two models. Resamples segments with replacement

@@ -71,12 +71,28 @@ baseline = variant=txl
   EXPECT_TRUE(contains(report.output, "In plain words:")) << report.output;
   auto csv = lines(read(root + "/reports/study/data/comparisons.csv"));
   ASSERT_EQ(csv.size(), 3u) << read(root + "/reports/study/data/comparisons.csv");  // bpc and recovered
-  EXPECT_EQ(csv[0], "baseline,cell,metric,mean_baseline,mean_cell,diff,ci_low,ci_high,p_value,seeds");
+  EXPECT_EQ(
+      csv[0],
+      "baseline,cell,metric,mean_baseline,mean_cell,diff,ci_low,ci_high,p_value,seeds,test,p_value_exact");
   EXPECT_EQ(csv[1].rfind("variant=txl,variant=pool,bpc,", 0), 0u) << csv[1];
-  EXPECT_TRUE(contains(csv[1], ",2/2")) << csv[1];
+  EXPECT_TRUE(contains(csv[1], ",2/2,welch,")) << csv[1];
   EXPECT_EQ(csv[2].rfind("variant=txl,variant=pool,recovered,", 0), 0u) << csv[2];
   auto cells = read(root + "/reports/study/data/cells.csv");
   EXPECT_TRUE(contains(cells, "variant=txl,bpc,2,")) << cells;
+  // The same grid, paired: matched by seed, a paired t-test and its exact sign-flip p.
+  std::string paired_text = read(grid);
+  paired_text.replace(paired_text.find("experiment = study"), 18, "experiment = paired");
+  paired_text.insert(paired_text.find("baseline = variant=txl"), "paired = true\n");
+  auto paired = dir.file("paired.ini", paired_text);
+  ASSERT_EQ(run_ctlab("grid run " + paired + " --jobs 2 --results " + root).exit_code, 0);
+  status = run_ctlab("grid status " + paired + " --results " + root);
+  EXPECT_TRUE(contains(status.output, "(paired t), p ")) << status.output;
+  EXPECT_TRUE(contains(status.output, "(sign-flip)")) << status.output;
+  ASSERT_EQ(run_ctlab("report paired --no-figures --results " + root).exit_code, 0);
+  const auto paired_csv = lines(read(root + "/reports/paired/data/comparisons.csv"));
+  ASSERT_EQ(paired_csv.size(), 3u);
+  EXPECT_TRUE(contains(paired_csv[1], ",2/2,paired t,")) << paired_csv[1];
+  EXPECT_TRUE(contains(read(root + "/reports/paired/report.md"), "exact sign-flip test"));
   // A baseline that names no cell, or the seed, is refused before anything runs.
   auto bad = dir.file("bad.ini", read(grid).replace(read(grid).find("baseline = variant=txl"), 22,
                                                     "baseline = variant=nope"));
@@ -92,15 +108,59 @@ TEST(Study, ScorecardRunsTheSuiteOnATinySetting) {
                 " --set max_steps=2 --set synthetic_tokens=6000 --set d_model=16 --set n_head=2 --set d_ff=32"
                 " --set eval_segments=2 --set threads=1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "27 completed")) << r.output;
+  EXPECT_TRUE(contains(r.output, "36 completed")) << r.output;  // 3 tasks x 4 arms x 3 seeds
   for (const char* task : {"synthetic ", "distant_ref ", "recall "})
     EXPECT_TRUE(contains(r.output, task)) << r.output;
-  EXPECT_TRUE(contains(r.output, "vs txl_same_cost")) << r.output;
-  EXPECT_TRUE(contains(r.output, " p ")) << r.output;  // comparisons were computed
+  for (const char* column : {"gate", "max_pool", "mean_pool", "txl_same_cost", "txl_reach"})
+    EXPECT_TRUE(contains(r.output, column)) << r.output;
+  // Two steps teach nothing: the reach baseline fails every task, and nothing is compared.
+  EXPECT_TRUE(contains(r.output, "synthetic: uninformative: txl_reach recovers")) << r.output;
+  EXPECT_TRUE(contains(r.output, "(task uninformative: not compared)")) << r.output;
+  EXPECT_TRUE(contains(r.output, "paired t-test")) << r.output;  // the shipped suite is paired
   EXPECT_TRUE(boost::filesystem::exists(dir.path() + "/scorecards/scorecard-max_pool/grid.ini"));
   auto unknown = run_ctlab("scorecard no_such_fn --results " + dir.path() + "/x");
   EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
   EXPECT_FALSE(boost::filesystem::exists(dir.path() + "/x"));  // nothing written
+}
+
+// A suite of one's own (--suite): what it must hold is checked before anything runs, and
+// the references' runs are computed once per results root and reused by the next function.
+TEST(Study, ScorecardSuiteFileIsCheckedAndItsReferencesAreReused) {
+  TempDir dir;
+  const std::string base = "seed = 1\nthreads = 1\n" + ctlab::test::kTinyModel + R"([data]
+synthetic_tokens = 6000
+[train]
+batch_size = 4
+max_steps = 2
+[eval]
+eval_segments = 2
+buckets_sequences = 0
+[variant txl_same_cost]
+cmem_len = 0
+mem_len = 12
+)";
+  const std::string grid = "[grid]\ndataset = synthetic\nseeds = 1, 2\npaired = true\n";
+  const auto no_ceiling = dir.file("no_ceiling.ini", base + grid);
+  const std::string root = dir.path() + "/r";
+  auto r = run_ctlab("scorecard max_pool --suite " + no_ceiling + " --results " + root);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "scorecard suite '" + no_ceiling + "': expected [variant txl_reach]"))
+      << r.output;
+  const auto named = dir.file("named.ini", "experiment = mine\n" + base + grid);
+  r = run_ctlab("scorecard max_pool --suite " + named + " --results " + root);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "sets 'experiment'")) << r.output;
+  EXPECT_FALSE(boost::filesystem::exists(root));  // nothing written
+  const auto suite = dir.file("suite.ini", base + "[variant txl_reach]\ncmem_len = 0\nmem_len = 24\n" + grid);
+  r = run_ctlab("scorecard max_pool --suite " + suite + " --results " + root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "6 completed")) << r.output;  // 3 arms x 2 seeds
+  r = run_ctlab("scorecard mean_pool --suite " + suite + " --results " + root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  size_t starts = 0;
+  for (size_t at = r.output.find("start "); at != std::string::npos; at = r.output.find("start ", at + 1))
+    ++starts;
+  EXPECT_EQ(starts, 2u) << r.output;  // only the new function's two seeds ran
 }
 
 TEST(Study, ConfigPrintsCostAndReachAndWarnsForShortBptt) {

@@ -51,6 +51,17 @@ TEST(Grid, CartesianProductWithSeedsAndExclusions) {
   for (size_t i = 0; i < g.cells.size(); ++i) EXPECT_EQ(g.cells[i].index, static_cast<int64_t>(i));
 }
 
+TEST(Grid, PairedIsAGridSettingNotAnAxis) {
+  test::TempDir dir;
+  EXPECT_FALSE(expand(dir, "[grid]\ncmem_rate = 2, 4\n").paired);
+  auto g = expand(dir, "[grid]\ncmem_rate = 2, 4\nseeds = 1, 2\npaired = true\n");
+  EXPECT_TRUE(g.paired);
+  EXPECT_EQ(g.axes, (std::vector<std::string>{"cmem_rate", "seed"}));
+  EXPECT_EQ(g.cells.size(), 4u);
+  const auto bad = test::error_of([&] { expand(dir, "[grid]\ncmem_rate = 2\npaired = yes\n"); });
+  EXPECT_NE(bad.find("paired = 'yes': expected true or false"), std::string::npos) << bad;
+}
+
 TEST(Grid, VariantAxisComesFirstAndTxlCellsCollapseOverTheRate) {
   test::TempDir dir;
   auto g = expand(dir,

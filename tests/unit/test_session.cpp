@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "config/run_data.h"
+#include "data/stream.h"
+#include "model/factory.h"
 #include "session/job.h"
 #include "session/resolve.h"
 #include "store/safetensors.h"
@@ -123,4 +125,62 @@ TEST(SafeTensors, WritesTheFormatAndReadsItBack) {
                        "'layer.w' has 24 bytes, its shape and dtype need 48"));
   EXPECT_TRUE(
       contains(error_of([&] { read_safetensors(dir.file("bad", "abc")); }), "not a safetensors file"));
+}
+
+// Pairing: arms that differ only in their compression (none, mean pooling, a trained
+// convolution) get the same batches, the same transformer weights and the same later
+// draws (dropout), seed by seed; the convolution's own weights come from a stream of their
+// own. Another seed gives other weights.
+TEST(Pairing, ArmsThatDifferInCompressionShareBatchesInitialWeightsAndDraws) {
+  CorpusCache data;
+  auto host = load_plugins({});
+  const auto arm = [&](std::vector<std::string> sets, int seed = 3) {
+    std::vector<std::string> all = {"dataset=synthetic",
+                                    "synthetic_tokens=4000",
+                                    "n_layer=2",
+                                    "d_model=32",
+                                    "n_head=2",
+                                    "d_ff=64",
+                                    "seq_len=8",
+                                    "mem_len=8",
+                                    "cmem_len=4",
+                                    "cmem_rate=2",
+                                    "seed=" + std::to_string(seed)};
+    all.insert(all.end(), sets.begin(), sets.end());
+    return resolve_config(load_run_config("", all), host, &data);
+  };
+  struct Start {
+    std::map<std::string, torch::Tensor> transformer;
+    int64_t plugin_params = 0;
+    torch::Tensor next_draw, first_batch;
+  };
+  const auto start = [](const ResolvedRun& run) {
+    torch::manual_seed(static_cast<uint64_t>(run.cfg.seed));  // as the trainer does
+    auto model = build_model(run.cfg, *run.host, run.plugins);
+    Start s;
+    for (const auto& p : model->named_parameters()) {
+      if (p.key().rfind("compress_", 0) == 0 || p.key().rfind("closs_", 0) == 0)
+        s.plugin_params += p.value().numel();
+      else
+        s.transformer[p.key()] = p.value().detach().clone();
+    }
+    s.next_draw = torch::rand({8});
+    const SegmentStream stream(run.corpus->train, run.cfg.train.batch_size, run.cfg.model.seq_len);
+    s.first_batch = torch::cat({stream.segment(0, torch::kCPU).first, stream.segment(5, torch::kCPU).first});
+    return s;
+  };
+  const auto txl = start(arm({"cmem_len=0"}));
+  const auto mean = start(arm({"compression=mean_pool", "compression_loss=none"}));
+  const auto conv = start(arm({"compression=conv1d", "compression_loss=autoencoding"}));
+  EXPECT_EQ(mean.plugin_params, 0);
+  EXPECT_GT(conv.plugin_params, 0);
+  for (const auto* other : {&mean, &conv}) {
+    ASSERT_EQ(other->transformer.size(), txl.transformer.size());
+    for (const auto& [name, w] : txl.transformer)
+      EXPECT_TRUE(torch::equal(w, other->transformer.at(name))) << name;
+    EXPECT_TRUE(torch::equal(txl.next_draw, other->next_draw));
+    EXPECT_TRUE(torch::equal(txl.first_batch, other->first_batch));
+  }
+  const auto seed4 = start(arm({"compression=conv1d", "compression_loss=autoencoding"}, 4));
+  EXPECT_FALSE(torch::equal(seed4.transformer.begin()->second, conv.transformer.begin()->second));
 }

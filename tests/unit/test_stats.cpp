@@ -6,6 +6,7 @@
 
 #include "compare.h"
 #include "stats.h"
+#include "study/scorecard.h"
 #include "util/error.h"
 
 using namespace ctlab;
@@ -47,6 +48,33 @@ TEST(Stats, WelchAgainstHandComputedValues) {
   auto none = stats::welch({1.0}, {2.0, 3.0});
   EXPECT_EQ(none.test, "none");
   EXPECT_TRUE(std::isnan(none.p_value));
+}
+
+TEST(Stats, PairedTAndSignFlipAgainstHandComputedValues) {
+  // d = 0.5, 0.9, 0.2, 0.8: mean 0.6, sd sqrt(0.1), t = 0.6 / (sqrt(0.1) / 2) = 3.7947 with
+  // 3 df; the two-sided p from the closed-form t(3) cdf.
+  const std::vector<double> base = {1, 2, 3, 4}, cell = {1.5, 2.9, 3.2, 4.8};
+  auto t = stats::paired_t(base, cell);
+  EXPECT_EQ(t.test, "paired t");
+  EXPECT_NEAR(t.diff, 0.6, 1e-12);
+  EXPECT_NEAR(t.p_value, 0.03211941605041657, 1e-9);
+  EXPECT_NEAR(t.ci_low, 0.6 - 3.182446305284263 * std::sqrt(0.1) / 2, 1e-8);
+  EXPECT_NEAR(t.ci_high, 0.6 + 3.182446305284263 * std::sqrt(0.1) / 2, 1e-8);
+  // Welch ignores the pairing and sees no difference at this spread.
+  EXPECT_GT(stats::welch(base, cell).p_value, 0.4);
+  // Sign flips: of the 16 patterns only all + and all - reach |sum| >= 2.4: p = 2/16.
+  auto f = stats::sign_flip(base, cell);
+  EXPECT_EQ(f.test, "sign-flip");
+  EXPECT_DOUBLE_EQ(f.p_value, 0.125);
+  EXPECT_DOUBLE_EQ(f.ci_low, t.ci_low);
+  // d = 1, -1, 2: sums +-4, +-2, +-2, 0, 0: six of eight reach |2|.
+  EXPECT_DOUBLE_EQ(stats::sign_flip({0, 0, 0}, {1, -1, 2}).p_value, 0.75);
+  // Three seeds that all agree: the smallest p three pairs allow, 2/8.
+  EXPECT_DOUBLE_EQ(stats::sign_flip({0, 0, 0}, {1, 2, 3}).p_value, 0.25);
+  // Identical arms: p = 1; unequal lengths are an error.
+  EXPECT_DOUBLE_EQ(stats::sign_flip({1, 2}, {1, 2}).p_value, 1.0);
+  EXPECT_THROW(stats::paired_t({1, 2}, {1}), Error);
+  EXPECT_EQ(stats::paired_t({1}, {2}).test, "none");
 }
 
 TEST(Stats, PairedBootstrapSeesConsistentAndNoisyDifferences) {
@@ -96,4 +124,55 @@ TEST(Compare, CellsMatchTheirBaselineOnTheOtherAxes) {
   EXPECT_EQ(rows[1].baseline, "variant=txl rate=4");
   EXPECT_EQ(verdict(rows[1]), "not significant");
   EXPECT_THROW(parse_conditions("variant", "grid.ini:3"), Error);
+}
+
+TEST(Stats, PairedGridsMatchRunsBySeed) {
+  // A seed effect shared by both arms (seed 1 high, seed 3 low) and a small, consistent
+  // improvement: paired, the seeds cancel; unpaired, the spread hides it. Seeds come in
+  // different orders, and seed 4 has no partner.
+  std::vector<RunResult> runs;
+  auto add = [&](std::string v, std::string seed, double recovered) {
+    runs.push_back({v + seed, {{"variant", v}, {"seed", seed}}, {{"recovered", recovered}}});
+  };
+  add("base", "1", 0.60);
+  add("base", "2", 0.40);
+  add("base", "3", 0.20);
+  add("new", "3", 0.25);
+  add("new", "1", 0.66);
+  add("new", "2", 0.44);
+  add("new", "4", 0.90);
+  const auto cells = group_cells(runs);
+  const auto baseline = parse_conditions("variant=base", "test");
+  const auto unpaired = compare_to_baseline(cells, baseline, {"recovered"}, nullptr);
+  ASSERT_EQ(unpaired.size(), 1u);
+  EXPECT_EQ(unpaired[0].c.test, "welch");
+  EXPECT_FALSE(unpaired[0].exact.has_value());
+  EXPECT_GT(unpaired[0].c.p_value, 0.2);
+  const auto paired = compare_to_baseline(cells, baseline, {"recovered"}, nullptr, true);
+  ASSERT_EQ(paired.size(), 1u);
+  const auto& r = paired[0];
+  EXPECT_EQ(r.c.test, "paired t");
+  EXPECT_EQ(r.n_baseline, 3);  // seeds 1, 2, 3
+  EXPECT_EQ(r.n_cell, 3);
+  // Differences 0.06, 0.04, 0.05: mean 0.05, sd 0.01, t = 0.05 / (0.01 / sqrt 3) with 2 df.
+  EXPECT_NEAR(r.c.diff, 0.05, 1e-12);
+  // t(2)'s two-sided p has a closed form: 1 - t / sqrt(2 + t^2).
+  const double t = 0.05 / (0.01 / std::sqrt(3.0));
+  EXPECT_NEAR(r.c.p_value, 1 - t / std::sqrt(2 + t * t), 1e-9);
+  EXPECT_LT(r.c.p_value, 0.05);
+  ASSERT_TRUE(r.exact.has_value());
+  EXPECT_EQ(r.exact->test, "sign-flip");
+  EXPECT_DOUBLE_EQ(r.exact->p_value, 0.25);  // 3 pairs: 2 of 8 patterns
+}
+
+TEST(Stats, ScorecardGateNeedsALearnedCeilingAndAnUnreachedFloor) {
+  EXPECT_TRUE(scorecard_gate(0.95, 0.02).informative);
+  EXPECT_TRUE(scorecard_gate(0.9, 0.1).informative);  // the bounds themselves pass
+  const auto low = scorecard_gate(0.62, 0.0);
+  EXPECT_FALSE(low.informative);
+  EXPECT_NE(low.text.find("txl_reach recovers 0.620 < 0.900"), std::string::npos) << low.text;
+  const auto reached = scorecard_gate(0.97, 0.35);
+  EXPECT_FALSE(reached.informative);
+  EXPECT_NE(reached.text.find("txl_same_cost recovers 0.350 > 0.100"), std::string::npos) << reached.text;
+  EXPECT_FALSE(scorecard_gate(NAN, 0.0).informative);
 }

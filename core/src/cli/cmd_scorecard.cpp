@@ -17,7 +17,9 @@ po::options_description scorecard_options() {
       "attention_reconstruction otherwise)")("jobs,j", po::value<int64_t>()->default_value(2),
                                              "local CPU worker processes")(
       "set", po::value<std::vector<std::string>>()->composing(),
-      "override a key in every cell (e.g. --set max_steps=100 for a quick look; the scores then mean less)");
+      "override a key in every cell (e.g. --set max_steps=100 for a quick look; the scores then mean less)")(
+      "suite", po::value<std::string>(),
+      "the suite's grid file (default: experiments/scorecard/suite.ini, installed beside ctlab)");
   add_results_option(desc);
   add_plugin_dir_option(desc);
   return desc;
@@ -43,13 +45,15 @@ int cmd_scorecard(const std::vector<std::string>& args) {
   if (vm.count("set")) q.sets = vm["set"].as<std::vector<std::string>>();
   q.results_root = results_layout(vm).root();
   q.plugins = plugin_sources(vm);
+  if (vm.count("suite")) q.suite = vm["suite"].as<std::string>();
   return run_scorecard(q);
 }
 
 CommandDef scorecard_command() {
   return {
       "scorecard",
-      "ctlab scorecard <function>[@version] [--loss L] [--plugin-dir DIR] [--jobs N] [--results DIR]",
+      "ctlab scorecard <function>[@version] [--loss L] [--suite FILE] [--plugin-dir DIR] [--jobs N] "
+      "[--results DIR]",
       "score a compression function on the long-range suite against mean_pool and same-cost Transformer-XL",
       cmd_scorecard};
 }

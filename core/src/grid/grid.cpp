@@ -45,6 +45,7 @@ struct GridSpec {
   std::vector<std::vector<Condition>> excludes;
   std::vector<Condition> baseline;
   std::string baseline_text, baseline_where;
+  bool paired = false;
 };
 
 // One [grid] axis line; checks that the key exists.
@@ -97,6 +98,10 @@ GridSpec parse_grid(const IniFile& ini, std::vector<std::string>& axis_names) {
     if (e.section == "grid" && e.key == "baseline") {
       g.baseline_text = trim(e.value);
       g.baseline_where = where;
+    } else if (e.section == "grid" && e.key == "paired") {
+      const auto v = trim(e.value);
+      if (v != "true" && v != "false") throw Error(where + ": paired = '" + v + "': expected true or false");
+      g.paired = v == "true";
     } else if (e.section == "grid" && e.key == "exclude") {
       exclude_where = where;
       for (const auto& rule : split(e.value, ';'))
@@ -284,6 +289,7 @@ Grid expand_grid(const std::string& path, const PluginSources& plugins,
   if (!problems.empty()) throw Error(problems_message(path, problems, combination));
   if (grid.cells.empty()) throw Error("grid '" + path + "': every combination is excluded; nothing to run");
   check_baseline(spec, grid);
+  grid.paired = spec.paired;
   return grid;
 }
 

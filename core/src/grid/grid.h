@@ -32,8 +32,11 @@ struct Grid {
   // (with the same values of the axes the conditions do not name); empty when not given.
   std::vector<std::pair<std::string, std::string>> baseline;
   std::string baseline_text;  // as written, e.g. "variant=txl_same_cost"
-  int64_t excluded = 0;       // combinations dropped by exclude rules
-  int64_t duplicates = 0;     // combinations that are the same run as an earlier cell
+  // `paired = true` in [grid]: the arms share data, transformer weights and dropout seed by
+  // seed (model/factory.h), so comparisons match runs by seed and use paired tests.
+  bool paired = false;
+  int64_t excluded = 0;    // combinations dropped by exclude rules
+  int64_t duplicates = 0;  // combinations that are the same run as an earlier cell
   std::shared_ptr<const PluginHost> host;
 };
 

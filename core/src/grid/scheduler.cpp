@@ -204,6 +204,7 @@ bool Scheduler::claim(const GridCell& cell) {
   // The cell's place in the grid, for exports and reports (grid.<axis> = value).
   std::vector<std::pair<std::string, std::string>> axes = {{"grid_axes", join(grid_.axes, ",")}};
   if (!grid_.baseline_text.empty()) axes.emplace_back("grid_baseline", grid_.baseline_text);
+  if (grid_.paired) axes.emplace_back("grid_paired", "true");
   for (const auto& [k, v] : cell.axes) axes.emplace_back("grid." + k, v);
   store_.add_params(cell.run_id, axes);
   return true;
@@ -328,8 +329,10 @@ void Scheduler::report_finished(Worker& w, int wait_status) {
   std::printf("%-9s [%lld] %s %s%s\n", rec ? to_string(rec->status) : "?",
               static_cast<long long>(w.cell->index), w.cell->run_id.c_str(), w.cell->name.c_str(),
               rec && !rec->error.empty() ? (": " + rec->error).c_str() : "");
+  const GridCell* cell = w.cell;
   w.pid = -1;
   w.cell = nullptr;
+  if (o_.on_finished) o_.on_finished(*cell);
 }
 
 bool Scheduler::reap() {

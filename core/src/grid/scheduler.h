@@ -4,6 +4,7 @@
 // cell twice; re-running resumes, retries and skips by each cell's recorded status.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ struct GridRunOptions {
   std::string results_root = "results";
   PluginSources plugins;  // passed on to every worker
   bool accept_plugin_change = false;
+  // Called in the scheduler's process after each cell's worker ends (whatever its status).
+  std::function<void(const GridCell&)> on_finished;
 };
 
 enum class CellAction { Start, Resume, Retry, Done, Diverged, GaveUp, RunningElsewhere };

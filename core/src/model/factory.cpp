@@ -1,7 +1,29 @@
 // Model construction from configuration and plugins.
 #include "model/factory.h"
 
+#include <mutex>
+
 namespace ctlab {
+
+namespace {
+
+// Runs `make` with the CPU generator seeded to `seed`, then puts the generator back as it
+// was, so what `make` draws does not move the stream the caller goes on with.
+template <class Make>
+void with_own_stream(uint64_t seed, Make&& make) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  torch::Tensor saved;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    saved = gen.get_state();
+    gen.set_current_seed(seed);
+  }
+  make();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(saved);
+}
+
+}  // namespace
 
 CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host,
                                    const ResolvedPlugins& plugins) {
@@ -14,21 +36,27 @@ CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host,
     setup.loss_path = plugins.loss->path;
     setup.needs_usage = plugins.fn->spec.needs_usage;
     setup.loss_mode = plugins.loss->spec.mode;
-    for (int64_t i = 0; i < m.n_layer; ++i) {
-      PluginContext ctx;
-      ctx.layer = i;
-      ctx.n_layer = m.n_layer;
-      ctx.d_model = m.d_model;
-      ctx.n_head = m.n_head;
-      ctx.d_head = m.d_model / m.n_head;
-      ctx.rate = m.cmem_rate;
-      ctx.params = plugins.fn_params;
-      setup.fns.push_back(host.create(*plugins.fn, ctx));
-      if (setup.loss_mode == LossMode::Auxiliary) {
-        ctx.params = plugins.loss_params;
-        setup.losses.push_back(host.create(*plugins.loss, ctx));
+    // Pairing: the plugins draw their initial weights from a stream of their own (derived
+    // from the run's seed), so the transformer's initial weights and every later draw
+    // (dropout) depend on the seed and the transformer's shape alone. Runs that differ only
+    // in their compression start from the same transformer, seed by seed.
+    with_own_stream(static_cast<uint64_t>(cfg.seed) ^ 0x9e3779b97f4a7c15ULL, [&] {
+      for (int64_t i = 0; i < m.n_layer; ++i) {
+        PluginContext ctx;
+        ctx.layer = i;
+        ctx.n_layer = m.n_layer;
+        ctx.d_model = m.d_model;
+        ctx.n_head = m.n_head;
+        ctx.d_head = m.d_model / m.n_head;
+        ctx.rate = m.cmem_rate;
+        ctx.params = plugins.fn_params;
+        setup.fns.push_back(host.create(*plugins.fn, ctx));
+        if (setup.loss_mode == LossMode::Auxiliary) {
+          ctx.params = plugins.loss_params;
+          setup.losses.push_back(host.create(*plugins.loss, ctx));
+        }
       }
-    }
+    });
   }
   return CompressiveTransformer(m, std::move(setup));
 }

@@ -47,11 +47,14 @@ void print_cell_statistics(const Grid& grid, const std::vector<RunResult>& resul
     std::printf("%s\n", line.c_str());
   }
   if (grid.baseline.empty()) return;
-  auto rows = compare_to_baseline(cells, grid.baseline, metrics, segment_values(layout));
+  auto rows = compare_to_baseline(cells, grid.baseline, metrics, segment_values(layout), grid.paired);
   std::printf("\nagainst the baseline %s (difference [95%% CI], p):\n", grid.baseline_text.c_str());
-  for (const auto& r : rows)
-    std::printf("  %s  %s %s, p %s (%s): %s\n", r.cell.c_str(), r.metric.c_str(), format_diff_ci(r.c).c_str(),
-                format_p(r.c.p_value).c_str(), r.c.test.c_str(), verdict(r).c_str());
+  for (const auto& r : rows) {
+    const std::string exact = r.exact ? ", p " + format_p(r.exact->p_value) + " (" + r.exact->test + ")" : "";
+    std::printf("  %s  %s %s, p %s (%s)%s: %s\n", r.cell.c_str(), r.metric.c_str(),
+                format_diff_ci(r.c).c_str(), format_p(r.c.p_value).c_str(), r.c.test.c_str(), exact.c_str(),
+                verdict(r).c_str());
+  }
 }
 
 }  // namespace

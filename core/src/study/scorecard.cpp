@@ -1,6 +1,8 @@
 #include "study/scorecard.h"
 
+#include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/filesystem.hpp>
+#include <cmath>
 #include <cstdio>
 
 #include "compare.h"
@@ -9,59 +11,19 @@
 #include "store/results_layout.h"
 #include "store/run_store.h"
 #include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/file_io.h"
+#include "util/ini.h"
 #include "util/text.h"
+
+namespace fs = boost::filesystem;
 
 namespace ctlab {
 namespace {
 
-// The suite: one layer, segments of 32, memory 32 + compressed memory 32 at rate 2 (96
-// key slots per query, reach 96 tokens before the segment); Transformer-XL with memory 64
-// has the same cost and reaches 64.
-const char* kSuite = R"INI(
-[model]
-n_layer = 1
-d_model = 64
-n_head = 4
-d_ff = 256
-seq_len = 32
-mem_len = 32
-cmem_len = 32
-cmem_rate = 2
-dropout = 0.0
-
-[data]
-synthetic_vocab = 16
-synthetic_tokens = 400000
-synthetic_period = 96
-ref_distance = 96
-recall_pairs = 4
-recall_gap = 80
-
-[train]
-batch_size = 16
-max_steps = 3000
-warmup_steps = 100
-lr = 0.003
-log_every = 250
-checkpoint_every = 1000
-bptt_segments = 3
-
-[eval]
-eval_batch_size = 16
-buckets_sequences = 0
-
-[variant mean_pool]
-compression = mean_pool
-compression_loss = none
-
-[variant txl_same_cost]
-cmem_len = 0
-mem_len = 64
-
-[grid]
-dataset = synthetic, distant_ref, recall
-seeds = 1, 2, 3
-)INI";
+constexpr const char* kCandidate = "candidate";
+constexpr const char* kFloor = "txl_same_cost";
+constexpr const char* kCeiling = "txl_reach";
 
 // "conv1d@1" -> "conv1d-1": usable as an experiment and folder name.
 std::string slug(const std::string& name) {
@@ -71,10 +33,44 @@ std::string slug(const std::string& name) {
   return s;
 }
 
-std::string grid_text(const std::string& experiment, const std::string& fn, const std::string& loss) {
-  return "# ctlab scorecard: the long-range suite for " + fn + " (written by ctlab; re-running resumes)\n" +
-         "experiment = " + experiment + "\nseed = 1\n" + kSuite +
-         "\n[variant candidate]\ncompression = " + fn + "\ncompression_loss = " + loss + "\n";
+// The shipped suite: beside an installed ctlab (share/ctlab/experiments/scorecard), else
+// in the source tree it was built from.
+std::string default_suite() {
+  boost::system::error_code ec;
+  const auto exe = boost::dll::program_location(ec);
+  std::vector<fs::path> candidates;
+  if (!ec)
+    candidates.push_back(exe.parent_path().parent_path() / "share" / "ctlab" / "experiments" / "scorecard" /
+                         "suite.ini");
+  candidates.push_back(fs::path(CTLAB_SOURCE_DIR) / "experiments" / "scorecard" / "suite.ini");
+  for (const auto& c : candidates)
+    if (fs::exists(c)) return c.string();
+  throw Error(
+      "ctlab scorecard: the suite experiments/scorecard/suite.ini is not installed beside ctlab; "
+      "give one with --suite FILE");
+}
+
+// The suite's text, refused when it sets what the scorecard sets itself.
+std::string read_suite(const std::string& path) {
+  const std::string text = read_file(path, "scorecard suite");
+  for (const auto& e : parse_ini(text, path).entries)
+    if (e.section.empty() && e.key == "experiment")
+      throw Error("scorecard suite '" + path + "', line " + std::to_string(e.line) +
+                  ": sets 'experiment'; the scorecard names its experiments itself (remove the line)");
+    else if (e.section == std::string("variant ") + kCandidate)
+      throw Error("scorecard suite '" + path + "', line " + std::to_string(e.line) + ": defines [variant " +
+                  kCandidate + "]; the scorecard adds that variant itself (the function under test)");
+  return text;
+}
+
+// The grid: the references under one experiment shared by every scorecard of the suite
+// (so their runs are computed once per results root), the candidate under its own.
+std::string grid_text(const std::string& suite_text, const std::string& suite_path,
+                      const std::string& experiment, const std::string& fn, const std::string& loss) {
+  return "# ctlab scorecard: the suite " + suite_path + " for " + fn +
+         " (written by ctlab; re-running resumes)\n" + "experiment = scorecard-references\n" + suite_text +
+         "\n[variant " + kCandidate + "]\nexperiment = " + experiment + "\ncompression = " + fn +
+         "\ncompression_loss = " + loss + "\n";
 }
 
 // The loss that trains the function: the user's, else none for a function without
@@ -83,72 +79,182 @@ std::string loss_for(const ScorecardRequest& q) {
   if (!q.loss.empty()) return q.loss;
   PluginHost host;
   host.load(q.plugins);
-  const std::string& fn = q.function;
-  return host.compression_fn(fn).spec.trainable ? "attention_reconstruction" : "none";
+  return host.compression_fn(q.function).spec.trainable ? "attention_reconstruction" : "none";
 }
 
-void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::string& fn,
-                     const std::string& loss) {
-  RunStore store(layout.database());
-  std::vector<RunResult> results;
-  for (const auto& c : grid.cells)
-    if (auto r = final_result(store, c.run_id, c.axes)) results.push_back(*r);
-  const auto cells = group_cells(results);
-  auto versus = [&](const std::string& baseline) {
-    return compare_to_baseline(cells, parse_conditions("variant=" + baseline, "scorecard"), {"recovered"},
-                               segment_values(layout));
+// The suite's shape: a dataset axis (the tasks) and the floor and ceiling variants.
+void check_suite_grid(const Grid& grid, const std::string& path) {
+  const auto has_axis = [&](const std::string& a) {
+    return std::find(grid.axes.begin(), grid.axes.end(), a) != grid.axes.end();
   };
-  const auto vs_txl = versus("txl_same_cost"), vs_pool = versus("mean_pool");
-  std::printf(
-      "\nscorecard: %s trained by %s; share of the long-range information recovered (0 = none, 1 = "
-      "ideal), mean [95%% CI] over seeds\n",
-      fn.c_str(), loss.c_str());
-  std::printf("%-12s %-26s %-26s %-26s %-34s %s\n", "task", fn.c_str(), "mean_pool", "txl_same_cost",
-              "vs txl_same_cost", "vs mean_pool");
-  for (const char* task : {"synthetic", "distant_ref", "recall"}) {
-    auto is = [&](const Cell& c, const std::string& variant) {
-      AxisValues want = {{"variant", variant}, {"dataset", task}};
-      return c.axes == want;
-    };
-    auto cell = [&](const std::string& variant) -> std::string {
-      for (const auto& c : cells)
-        if (is(c, variant) && c.values.count("recovered"))
-          return format_mean_ci(stats::summarize(c.values.at("recovered")), 3);
-      return "-";
-    };
-    auto against = [&](const std::vector<ComparisonRow>& rows) -> std::string {
-      for (const auto& c : cells)
-        if (is(c, "candidate"))
-          for (const auto& r : rows)
-            if (r.cell == c.name)
-              return format_diff_ci(r.c, 3) + " p " + format_p(r.c.p_value) + " " +
-                     (r.c.significant() ? (r.c.diff > 0 ? "better" : "worse") : "n.s.");
-      return "-";
-    };
-    std::printf("%-12s %-26s %-26s %-26s %-34s %s\n", task, cell("candidate").c_str(),
-                cell("mean_pool").c_str(), cell("txl_same_cost").c_str(), against(vs_txl).c_str(),
-                against(vs_pool).c_str());
+  if (!has_axis("dataset"))
+    throw Error("scorecard suite '" + path + "': expected a 'dataset' axis in [grid] (the tasks)");
+  for (const char* v : {kFloor, kCeiling}) {
+    bool found = false;
+    for (const auto& c : grid.cells)
+      for (const auto& [k, val] : c.axes) found = found || (k == "variant" && val == v);
+    if (!found)
+      throw Error("scorecard suite '" + path + "': expected [variant " + v + "] (" +
+                  (std::string(v) == kFloor
+                       ? "a Transformer-XL of the candidate's cost that cannot reach the answer"
+                       : "a Transformer-XL that reaches the answer") +
+                  ")");
   }
-  std::printf("(n.s. = not significant at p < 0.05; `ctlab report %s --results %s` has every table)\n",
-              grid.experiment.c_str(), layout.root().c_str());
 }
 
 }  // namespace
 
+namespace {
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+const Cell* find_cell(const std::vector<Cell>& cells, const std::string& variant, const std::string& task) {
+  const AxisValues want = {{"variant", variant}, {"dataset", task}};
+  for (const auto& c : cells)
+    if (c.axes == want && c.values.count("recovered")) return &c;
+  return nullptr;
+}
+
+// The gate of a task over the cells finished so far ("pending" until both ends have one).
+ScorecardGate gate_of(const std::vector<Cell>& cells, const std::string& task) {
+  const Cell* ceiling = find_cell(cells, kCeiling, task);
+  const Cell* floor = find_cell(cells, kFloor, task);
+  if (!ceiling || !floor) return {false, "pending"};
+  return scorecard_gate(stats::summarize(ceiling->values.at("recovered")).mean,
+                        stats::summarize(floor->values.at("recovered")).mean);
+}
+
+// The variants in grid order, the candidate first and the floor and ceiling last.
+std::vector<std::string> column_order(const Grid& grid) {
+  std::vector<std::string> refs;
+  for (const auto& c : grid.cells)
+    for (const auto& [k, v] : c.axes)
+      if (k == "variant" && v != kCandidate && v != kFloor && v != kCeiling &&
+          std::find(refs.begin(), refs.end(), v) == refs.end())
+        refs.push_back(v);
+  std::vector<std::string> out = {kCandidate};
+  out.insert(out.end(), refs.begin(), refs.end());
+  out.push_back(kFloor);
+  out.push_back(kCeiling);
+  return out;
+}
+
+std::vector<std::string> tasks_of(const Grid& grid) {
+  std::vector<std::string> tasks;
+  for (const auto& c : grid.cells)
+    for (const auto& [k, v] : c.axes)
+      if (k == "dataset" && std::find(tasks.begin(), tasks.end(), v) == tasks.end()) tasks.push_back(v);
+  return tasks;
+}
+
+std::vector<Cell> scorecard_cells(const Grid& grid, const ResultsLayout& layout) {
+  RunStore store(layout.database());
+  std::vector<RunResult> results;
+  for (const auto& c : grid.cells)
+    if (auto r = final_result(store, c.run_id, c.axes)) results.push_back(*r);
+  return group_cells(results);
+}
+
+void print_recovered_table(const Grid& grid, const std::vector<Cell>& cells, const std::string& fn) {
+  const auto columns = column_order(grid);
+  std::printf("%-12s %-14s", "task", "gate");
+  for (const auto& v : columns) std::printf(" %-22s", v == kCandidate ? fn.c_str() : v.c_str());
+  std::printf("\n");
+  for (const auto& task : tasks_of(grid)) {
+    const auto gate = gate_of(cells, task);
+    std::printf("%-12s %-14s", task.c_str(),
+                gate.informative         ? "passes"
+                : gate.text == "pending" ? "pending"
+                                         : "uninformative");
+    for (const auto& v : columns) {
+      const Cell* c = find_cell(cells, v, task);
+      std::printf(" %-22s", c ? format_mean_ci(stats::summarize(c->values.at("recovered")), 3).c_str() : "-");
+    }
+    std::printf("\n");
+  }
+  for (const auto& task : tasks_of(grid)) {
+    const auto g = gate_of(cells, task);
+    if (!g.informative && g.text != "pending") std::printf("  %s: %s\n", task.c_str(), g.text.c_str());
+  }
+}
+
+void print_comparisons(const Grid& grid, const std::vector<Cell>& cells, const ResultsLayout& layout,
+                       const std::string& fn) {
+  std::printf(
+      "\n%s against each reference, per task that passes the gate: difference in recovered [95%% CI]; %s\n",
+      fn.c_str(),
+      grid.paired ? "p from a paired t-test over seeds, and from an exact sign-flip test (its smallest "
+                    "possible p with n seeds is 2^(1-n))"
+                  : "p from Welch's t-test over seeds");
+  std::printf("%-12s %-16s %-30s %-10s %-10s %s\n", "task", "vs", "difference", "p", "p exact", "verdict");
+  const auto columns = column_order(grid);
+  for (const auto& task : tasks_of(grid)) {
+    const auto gate = gate_of(cells, task);
+    const Cell* mine = find_cell(cells, kCandidate, task);
+    for (size_t i = 1; i + 1 < columns.size(); ++i) {
+      const auto rows = compare_to_baseline(cells, {{"variant", columns[i]}}, {"recovered"},
+                                            segment_values(layout), grid.paired);
+      for (const auto& r : rows) {
+        if (!mine || r.cell != mine->name) continue;
+        if (!gate.informative) {
+          std::printf("%-12s %-16s %s\n", task.c_str(), columns[i].c_str(),
+                      gate.text == "pending" ? "(gate pending)" : "(task uninformative: not compared)");
+          continue;
+        }
+        std::printf("%-12s %-16s %-30s %-10s %-10s %s\n", task.c_str(), columns[i].c_str(),
+                    format_diff_ci(r.c, 3).c_str(), (format_p(r.c.p_value) + "").c_str(),
+                    r.exact ? format_p(r.exact->p_value).c_str() : "-", verdict(r).c_str());
+      }
+    }
+  }
+}
+
+void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::string& fn,
+                     const std::string& loss, const std::string& candidate_experiment) {
+  const auto cells = scorecard_cells(grid, layout);
+  std::printf(
+      "\nscorecard: %s trained by %s; share of the long-range information recovered (0 = none, 1 = "
+      "ideal), mean [95%% CI] over seeds. Gate: %s >= %s and %s <= %s, else the task is uninformative\n",
+      fn.c_str(), loss.c_str(), kCeiling, num(kScorecardCeilingMin).c_str(), kFloor,
+      num(kScorecardFloorMax).c_str());
+  print_recovered_table(grid, cells, fn);
+  print_comparisons(grid, cells, layout, fn);
+  std::printf("(`ctlab report %s --results %s` has every table of the candidate's runs)\n",
+              candidate_experiment.c_str(), layout.root().c_str());
+}
+
+}  // namespace
+
+ScorecardGate scorecard_gate(double ceiling, double floor) {
+  if (!(ceiling >= kScorecardCeilingMin))
+    return {false, std::string("uninformative: ") + kCeiling + " recovers " + num(ceiling) + " < " +
+                       num(kScorecardCeilingMin) + " (not learned within the suite's budget)"};
+  if (!(floor <= kScorecardFloorMax))
+    return {false, std::string("uninformative: ") + kFloor + " recovers " + num(floor) + " > " +
+                       num(kScorecardFloorMax) + " (the answer is within its reach)"};
+  return {true, "passes"};
+}
+
 int run_scorecard(const ScorecardRequest& q) {
   const std::string& fn = q.function;
   const std::string loss = loss_for(q);
+  const std::string suite = q.suite.empty() ? default_suite() : q.suite;
+  const std::string suite_text = read_suite(suite);
   const ResultsLayout layout(q.results_root);
   const std::string experiment = "scorecard-" + slug(fn) + (!q.loss.empty() ? "-" + slug(loss) : "");
   const std::string dir = layout.root() + "/scorecards/" + experiment;
-  const std::string text = grid_text(experiment, fn, loss);
+  const std::string text = grid_text(suite_text, suite, experiment, fn, loss);
   // Validate before anything is written: expand a temporary copy first.
-  namespace fs = boost::filesystem;
   const fs::path tmp = fs::temp_directory_path() / fs::unique_path("ctlab-scorecard-%%%%%%%%.ini");
   write_file_atomic(tmp.string(), text);
   Grid grid;
   try {
     grid = expand_grid(tmp.string(), q.plugins, q.sets);
+    check_suite_grid(grid, suite);
   } catch (...) {
     fs::remove(tmp);
     throw;
@@ -161,8 +267,9 @@ int run_scorecard(const ScorecardRequest& q) {
   o.jobs = q.jobs;
   o.results_root = layout.root();
   o.plugins = q.plugins;
+  o.on_finished = [&](const GridCell&) { print_recovered_table(grid, scorecard_cells(grid, layout), fn); };
   const int rc = run_grid(grid, o);
-  print_scorecard(grid, layout, fn, loss);
+  print_scorecard(grid, layout, fn, loss, experiment);
   return rc;
 }
 

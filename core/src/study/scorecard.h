@@ -21,7 +21,18 @@ struct ScorecardRequest {
   std::vector<std::string> sets;  // "key=value" for every cell
   std::string results_root = "results";
   PluginSources plugins;
+  std::string suite;  // the suite's grid file; "" = experiments/scorecard/suite.ini
 };
+
+// The validity gate of one task, from the means over seeds of `recovered` of the suite's
+// ceiling (txl_reach: must reach kCeilingMin) and floor (txl_same_cost: at most kFloorMax).
+// A task that fails it cannot tell compression functions apart at the suite's size.
+inline constexpr double kScorecardCeilingMin = 0.9, kScorecardFloorMax = 0.1;
+struct ScorecardGate {
+  bool informative = false;
+  std::string text;  // "passes", or why the task is uninformative (with the numbers)
+};
+ScorecardGate scorecard_gate(double ceiling, double floor);
 
 // Runs (or resumes) the suite's grid and prints the scorecard table. Returns the grid's exit code.
 int run_scorecard(const ScorecardRequest& request);
