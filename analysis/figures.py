@@ -21,6 +21,7 @@ import argparse
 import csv
 import math
 import os
+import statistics
 import sys
 from collections import OrderedDict, defaultdict
 
@@ -168,6 +169,21 @@ def draw_curve(ax, colour, label, train, valid):
         ax.plot(vs, [mean_ci(valid[s])[0] for s in vs], "o", color=colour, markersize=3.5)
 
 
+def zoom_past_start(ax, curves):
+    """Limits the y axis to what the curves reach after the first 10% of their steps: the
+    first drop from the initial loss would otherwise flatten every later difference.
+    Returns whether anything was left above the axis."""
+    last = max((max(c) for c in curves if c), default=0)
+    late = [statistics.mean(v) for c in curves for s, v in c.items() if s >= 0.1 * last]
+    every = [statistics.mean(v) for c in curves for v in c.values()]
+    if not late:
+        return False
+    low, high = min(late), max(late)
+    pad = 0.08 * (high - low) if high > low else 0.05 * abs(high) + 1e-3
+    ax.set_ylim(low - pad, high + pad)
+    return max(every) > high + pad
+
+
 def learning_curves(data, out):
     header, rows = read(os.path.join(data, "metrics.csv"))
     axes = axes_between(header, "key")
@@ -185,9 +201,13 @@ def learning_curves(data, out):
             seeds = max(len(v) for v in points.values())
             draw_curve(ax, colours[i % len(colours)], f"{name} ({seeds} seed{'s' if seeds != 1 else ''})", points,
                        valid.get((name, "valid/loss")))
+        curves = [train[(name, "train/loss")] for name in order] + [v for (n, k), v in valid.items()]
+        clipped = zoom_past_start(ax, curves)
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel + "; dots: validation")
-        ax.set_title("Learning curves per cell: mean over seeds, 95% band")
+        ax.set_title("Learning curves per cell: mean over seeds, 95% band" +
+                     ("\n(y axis from the first 10% of steps on; the start runs above it)" if clipped else ""),
+                     fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
         fig.tight_layout()
@@ -201,12 +221,14 @@ def learning_curves(data, out):
         for i, name in enumerate(page):
             ax = grid[i // cols][i % cols]
             draw_curve(ax, colours[0], name, train[(name, "train/loss")], valid.get((name, "valid/loss")))
+            zoom_past_start(ax, [train[(name, "train/loss")], valid.get((name, "valid/loss"), {})])
             ax.set_title(name, fontsize=8)
             ax.set_xlabel("step", fontsize=7)
             ax.grid(alpha=0.3)
             if i % cols == 0:
                 ax.set_ylabel(ylabel, fontsize=8)
-        fig.suptitle("Learning curves per cell: mean over seeds, 95% band; dots: validation", fontsize=10)
+        fig.suptitle("Learning curves per cell: mean over seeds, 95% band; dots: validation (y axis from the first "
+                     "10% of steps on)", fontsize=10)
         fig.tight_layout(rect=(0, 0, 1, 0.95))
         made.append(page_path(out, "learning_curves", k))
         fig.savefig(made[-1], dpi=110)

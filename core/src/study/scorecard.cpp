@@ -21,6 +21,7 @@ namespace fs = boost::filesystem;
 namespace ctlab {
 namespace {
 
+// The function under test: one variant per loss that trains it ("candidate-<loss>").
 constexpr const char* kCandidate = "candidate";
 constexpr const char* kFloor = "txl_same_cost";
 constexpr const char* kCeiling = "txl_reach";
@@ -57,29 +58,47 @@ std::string read_suite(const std::string& path) {
     if (e.section.empty() && e.key == "experiment")
       throw Error("scorecard suite '" + path + "', line " + std::to_string(e.line) +
                   ": sets 'experiment'; the scorecard names its experiments itself (remove the line)");
-    else if (e.section == std::string("variant ") + kCandidate)
-      throw Error("scorecard suite '" + path + "', line " + std::to_string(e.line) + ": defines [variant " +
-                  kCandidate + "]; the scorecard adds that variant itself (the function under test)");
+    else if (e.section.rfind(std::string("variant ") + kCandidate, 0) == 0)
+      throw Error("scorecard suite '" + path + "', line " + std::to_string(e.line) + ": defines [" +
+                  e.section + "]; variants named " + kCandidate +
+                  "* are the ones the scorecard adds (the function under test)");
   return text;
 }
 
+bool is_candidate(const std::string& variant) { return variant.rfind(kCandidate, 0) == 0; }
+
 // The grid: the references under one experiment shared by every scorecard of the suite
-// (so their runs are computed once per results root), the candidate under its own.
+// (so their runs are computed once per results root), the candidates under their own, one
+// variant per loss.
 std::string grid_text(const std::string& suite_text, const std::string& suite_path,
-                      const std::string& experiment, const std::string& fn, const std::string& loss) {
-  return "# ctlab scorecard: the suite " + suite_path + " for " + fn +
-         " (written by ctlab; re-running resumes)\n" + "experiment = scorecard-references\n" + suite_text +
-         "\n[variant " + kCandidate + "]\nexperiment = " + experiment + "\ncompression = " + fn +
-         "\ncompression_loss = " + loss + "\n";
+                      const std::string& experiment, const std::string& fn,
+                      const std::vector<std::string>& losses) {
+  std::string text = "# ctlab scorecard: the suite " + suite_path + " for " + fn +
+                     " (written by ctlab; re-running resumes)\nexperiment = scorecard-references\n" +
+                     suite_text;
+  for (const auto& loss : losses)
+    text += "\n[variant " + std::string(kCandidate) + "-" + loss + "]\nexperiment = " + experiment +
+            "\ncompression = " + fn + "\ncompression_loss = " + loss + "\n";
+  return text;
 }
 
-// The loss that trains the function: the user's, else none for a function without
-// parameters and attention_reconstruction for one with.
-std::string loss_for(const ScorecardRequest& q) {
-  if (!q.loss.empty()) return q.loss;
+// The losses that train the function: the user's; none for a function without parameters;
+// for a trainable one, every auxiliary loss the plugin host has (each is its own arm, so a
+// new function is not judged by the loss that suits it least).
+std::vector<std::string> losses_for(const ScorecardRequest& q) {
+  if (!q.loss.empty()) return {q.loss};
   PluginHost host;
   host.load(q.plugins);
-  return host.compression_fn(q.function).spec.trainable ? "attention_reconstruction" : "none";
+  if (!host.compression_fn(q.function).spec.trainable) return {"none"};
+  std::vector<std::string> out;
+  for (const auto* l : host.compression_losses())
+    if (l->spec.mode == LossMode::Auxiliary && std::find(out.begin(), out.end(), l->spec.name) == out.end())
+      out.push_back(l->spec.name);
+  if (out.empty())
+    throw Error("ctlab scorecard: " + q.function +
+                " has parameters but no auxiliary compression loss is "
+                "installed to train it; name one with --loss");
+  return out;
 }
 
 // The suite's shape: a dataset axis (the tasks) and the floor and ceiling variants.
@@ -128,19 +147,26 @@ ScorecardGate gate_of(const std::vector<Cell>& cells, const std::string& task) {
                         stats::summarize(floor->values.at("recovered")).mean);
 }
 
-// The variants in grid order, the candidate first and the floor and ceiling last.
+// The variants in grid order: the candidates first, then the references, then the floor
+// and the ceiling.
 std::vector<std::string> column_order(const Grid& grid) {
-  std::vector<std::string> refs;
+  std::vector<std::string> mine, refs;
   for (const auto& c : grid.cells)
-    for (const auto& [k, v] : c.axes)
-      if (k == "variant" && v != kCandidate && v != kFloor && v != kCeiling &&
-          std::find(refs.begin(), refs.end(), v) == refs.end())
-        refs.push_back(v);
-  std::vector<std::string> out = {kCandidate};
-  out.insert(out.end(), refs.begin(), refs.end());
-  out.push_back(kFloor);
-  out.push_back(kCeiling);
-  return out;
+    for (const auto& [k, v] : c.axes) {
+      auto& list = is_candidate(v) ? mine : refs;
+      if (k == "variant" && v != kFloor && v != kCeiling &&
+          std::find(list.begin(), list.end(), v) == list.end())
+        list.push_back(v);
+    }
+  mine.insert(mine.end(), refs.begin(), refs.end());
+  mine.push_back(kFloor);
+  mine.push_back(kCeiling);
+  return mine;
+}
+
+// A column's title: "conv1d+autoencoding" for a candidate, else the variant.
+std::string title(const std::string& variant, const std::string& fn) {
+  return is_candidate(variant) ? fn + "+" + variant.substr(std::string(kCandidate).size() + 1) : variant;
 }
 
 std::vector<std::string> tasks_of(const Grid& grid) {
@@ -162,7 +188,7 @@ std::vector<Cell> scorecard_cells(const Grid& grid, const ResultsLayout& layout)
 void print_recovered_table(const Grid& grid, const std::vector<Cell>& cells, const std::string& fn) {
   const auto columns = column_order(grid);
   std::printf("%-12s %-14s", "task", "gate");
-  for (const auto& v : columns) std::printf(" %-22s", v == kCandidate ? fn.c_str() : v.c_str());
+  for (const auto& v : columns) std::printf(" %-22s", title(v, fn).c_str());
   std::printf("\n");
   for (const auto& task : tasks_of(grid)) {
     const auto gate = gate_of(cells, task);
@@ -182,6 +208,7 @@ void print_recovered_table(const Grid& grid, const std::vector<Cell>& cells, con
   }
 }
 
+// One row per task, candidate and reference (every other column but the ceiling).
 void print_comparisons(const Grid& grid, const std::vector<Cell>& cells, const ResultsLayout& layout,
                        const std::string& fn) {
   std::printf(
@@ -190,36 +217,40 @@ void print_comparisons(const Grid& grid, const std::vector<Cell>& cells, const R
       grid.paired ? "p from a paired t-test over seeds, and from an exact sign-flip test (its smallest "
                     "possible p with n seeds is 2^(1-n))"
                   : "p from Welch's t-test over seeds");
-  std::printf("%-12s %-16s %-30s %-10s %-10s %s\n", "task", "vs", "difference", "p", "p exact", "verdict");
+  std::printf("%-12s %-28s %-16s %-24s %-10s %-10s %s\n", "task", "arm", "vs", "difference", "p", "p exact",
+              "verdict");
   const auto columns = column_order(grid);
   for (const auto& task : tasks_of(grid)) {
     const auto gate = gate_of(cells, task);
-    const Cell* mine = find_cell(cells, kCandidate, task);
-    for (size_t i = 1; i + 1 < columns.size(); ++i) {
-      const auto rows = compare_to_baseline(cells, {{"variant", columns[i]}}, {"recovered"},
-                                            segment_values(layout), grid.paired);
-      for (const auto& r : rows) {
-        if (!mine || r.cell != mine->name) continue;
-        if (!gate.informative) {
-          std::printf("%-12s %-16s %s\n", task.c_str(), columns[i].c_str(),
-                      gate.text == "pending" ? "(gate pending)" : "(task uninformative: not compared)");
-          continue;
+    for (const auto& arm : columns) {
+      const Cell* mine = is_candidate(arm) ? find_cell(cells, arm, task) : nullptr;
+      if (!mine) continue;
+      for (const auto& ref : columns) {
+        if (is_candidate(ref) || ref == kCeiling) continue;
+        for (const auto& r : compare_to_baseline(cells, {{"variant", ref}}, {"recovered"},
+                                                 segment_values(layout), grid.paired)) {
+          if (r.cell != mine->name) continue;
+          if (!gate.informative)
+            std::printf("%-12s %-28s %-16s %s\n", task.c_str(), title(arm, fn).c_str(), ref.c_str(),
+                        gate.text == "pending" ? "(gate pending)" : "(task uninformative: not compared)");
+          else
+            std::printf("%-12s %-28s %-16s %-24s %-10s %-10s %s\n", task.c_str(), title(arm, fn).c_str(),
+                        ref.c_str(), format_diff_ci(r.c, 3).c_str(), format_p(r.c.p_value).c_str(),
+                        r.exact ? format_p(r.exact->p_value).c_str() : "-", verdict(r).c_str());
         }
-        std::printf("%-12s %-16s %-30s %-10s %-10s %s\n", task.c_str(), columns[i].c_str(),
-                    format_diff_ci(r.c, 3).c_str(), (format_p(r.c.p_value) + "").c_str(),
-                    r.exact ? format_p(r.exact->p_value).c_str() : "-", verdict(r).c_str());
       }
     }
   }
 }
 
 void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::string& fn,
-                     const std::string& loss, const std::string& candidate_experiment) {
+                     const std::vector<std::string>& losses, const std::string& candidate_experiment) {
   const auto cells = scorecard_cells(grid, layout);
   std::printf(
-      "\nscorecard: %s trained by %s; share of the long-range information recovered (0 = none, 1 = "
+      "\nscorecard: %s trained by %s (one arm each); share of the long-range information recovered (0 = "
+      "none, 1 = "
       "ideal), mean [95%% CI] over seeds. Gate: %s >= %s and %s <= %s, else the task is uninformative\n",
-      fn.c_str(), loss.c_str(), kCeiling, num(kScorecardCeilingMin).c_str(), kFloor,
+      fn.c_str(), join(losses, ", ").c_str(), kCeiling, num(kScorecardCeilingMin).c_str(), kFloor,
       num(kScorecardFloorMax).c_str());
   print_recovered_table(grid, cells, fn);
   print_comparisons(grid, cells, layout, fn);
@@ -241,13 +272,13 @@ ScorecardGate scorecard_gate(double ceiling, double floor) {
 
 int run_scorecard(const ScorecardRequest& q) {
   const std::string& fn = q.function;
-  const std::string loss = loss_for(q);
+  const auto losses = losses_for(q);
   const std::string suite = q.suite.empty() ? default_suite() : q.suite;
   const std::string suite_text = read_suite(suite);
   const ResultsLayout layout(q.results_root);
-  const std::string experiment = "scorecard-" + slug(fn) + (!q.loss.empty() ? "-" + slug(loss) : "");
+  const std::string experiment = "scorecard-" + slug(fn) + (!q.loss.empty() ? "-" + slug(q.loss) : "");
   const std::string dir = layout.root() + "/scorecards/" + experiment;
-  const std::string text = grid_text(suite_text, suite, experiment, fn, loss);
+  const std::string text = grid_text(suite_text, suite, experiment, fn, losses);
   // Validate before anything is written: expand a temporary copy first.
   const fs::path tmp = fs::temp_directory_path() / fs::unique_path("ctlab-scorecard-%%%%%%%%.ini");
   write_file_atomic(tmp.string(), text);
@@ -269,7 +300,7 @@ int run_scorecard(const ScorecardRequest& q) {
   o.plugins = q.plugins;
   o.on_finished = [&](const GridCell&) { print_recovered_table(grid, scorecard_cells(grid, layout), fn); };
   const int rc = run_grid(grid, o);
-  print_scorecard(grid, layout, fn, loss, experiment);
+  print_scorecard(grid, layout, fn, losses, experiment);
   return rc;
 }
 

@@ -1,10 +1,12 @@
-// The scorecard study (`ctlab scorecard <function>[@version]`): the long-range suite for
-// one compression function. Three generated tasks whose answer lies 82-96 tokens back (copy, distant
-// reference, associative recall), each trained with 3 seeds for the function under test,
-// for mean_pool and for Transformer-XL with the same attention cost (which cannot reach
-// that far); one table of the share of long-range information each recovers, with 95%
-// confidence intervals and Welch's t-test against both references. It is an experiment
-// grid like any other (resumable; `ctlab report scorecard-<name>` reports it).
+// The scorecard study (`ctlab scorecard <function>[@version]`): a suite (a grid file,
+// experiments/scorecard/suite.ini by default) of generated tasks whose answer lies 80-96
+// tokens back, trained with 3 seeds for the function under test (one arm per loss that
+// trains it), the suite's references, and two Transformer-XL arms: one of the same cost
+// that cannot reach the answer (the floor) and one that can (the ceiling). A task counts
+// only when it passes the gate (scorecard_gate). One table of the share of long-range
+// information each arm recovers, with 95% confidence intervals, and paired tests of each
+// candidate arm against each reference. It is an experiment grid like any other
+// (resumable; `ctlab report scorecard-<name>` reports the candidate's runs).
 #pragma once
 
 #include <string>
@@ -16,8 +18,8 @@ namespace ctlab {
 
 struct ScorecardRequest {
   std::string function;  // name or name@version
-  std::string loss;      // "" = none for a function without parameters, else attention_reconstruction
-  int64_t jobs = 2;      // local CPU worker processes
+  std::string loss;  // "" = none for a function without parameters, else every auxiliary loss (one arm each)
+  int64_t jobs = 2;  // local CPU worker processes
   std::vector<std::string> sets;  // "key=value" for every cell
   std::string results_root = "results";
   PluginSources plugins;
