@@ -164,9 +164,12 @@ std::vector<std::string> column_order(const Grid& grid) {
   return mine;
 }
 
-// A column's title: "conv1d+autoencoding" for a candidate, else the variant.
+// A column's title: "conv1d+autoencoding" for a candidate ("max_pool" with no loss), else
+// the variant.
 std::string title(const std::string& variant, const std::string& fn) {
-  return is_candidate(variant) ? fn + "+" + variant.substr(std::string(kCandidate).size() + 1) : variant;
+  if (!is_candidate(variant)) return variant;
+  const std::string loss = variant.substr(std::string(kCandidate).size() + 1);
+  return loss == "none" ? fn : fn + "+" + loss;
 }
 
 std::vector<std::string> tasks_of(const Grid& grid) {
