@@ -115,3 +115,27 @@ TEST(TensorBoardOff, TheKeyTurnsTheFilesOff) {
   EXPECT_TRUE(boost::filesystem::exists(root + "/runs/" + id + "/checkpoint.pt"));
   EXPECT_FALSE(boost::filesystem::exists(root + "/runs/" + id + "/tensorboard"));
 }
+
+// The event files are a view: when they cannot be written (here the folder's path is a
+// file), the run warns and completes, with every row in the run store.
+TEST(TensorBoardOff, AnUnwritableFolderIsAWarningNotAFailedRun) {
+  TempDir dir;
+  const auto ini = dir.file("tiny.ini", tiny());
+  const std::string root = dir.path() + "/r";
+  auto config = run_ctlab("config " + ini);
+  const auto at = config.output.find("# run_id = ");
+  ASSERT_NE(at, std::string::npos) << config.output;
+  const std::string id = config.output.substr(at + 11, 12);
+  boost::filesystem::create_directories(root + "/runs/" + id);
+  dir.file("r/runs/" + id + "/tensorboard", "not a folder");
+  auto r = run_ctlab("train " + ini + " --results " + root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(
+      r.output.find("warning: TensorBoard: TensorBoard folder '" + root + "/runs/" + id + "/tensorboard'"),
+      std::string::npos)
+      << r.output;
+  const auto run = RunStore(root + "/ctlab.sqlite").find_run(id);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->status, RunStatus::Completed);
+  EXPECT_FALSE(RunStore(root + "/ctlab.sqlite").metrics_exact(id, {"train/loss"}).empty());
+}

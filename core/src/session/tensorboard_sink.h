@@ -1,9 +1,12 @@
 // A run's scalars as TensorBoard curves: a sink that passes everything on to the run store
 // and writes every metric row to the run's event file (runs/<run_id>/tensorboard/), with
 // the run's hyperparameters (a grid cell's axes) for TensorBoard's HParams view. Only rank
-// 0 has a sink, so only rank 0 writes.
+// 0 has a sink, so only rank 0 writes. A failed write (full disk, a path that is not a
+// folder) is a warning on standard error, and the attempt goes on without TensorBoard
+// records: the event files are a view of the run store, which has every row.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -32,6 +35,7 @@ class TensorBoardSink : public RunSink {
   std::vector<MetricRow> logged(const std::vector<std::string>& keys) override { return inner_.logged(keys); }
 
  private:
+  void guarded(const std::function<void()>& write);
   RunSink& inner_;
   std::string dir_;
   std::vector<std::pair<std::string, std::string>> hparams_;
