@@ -172,6 +172,14 @@ std::string title(const std::string& variant, const std::string& fn) {
   return loss == "none" ? fn : fn + "+" + loss;
 }
 
+// The widest column title, at least `least` characters: the table stays aligned for long
+// plugin and loss names.
+int title_width(const Grid& grid, const std::string& fn, size_t least) {
+  size_t w = least;
+  for (const auto& v : column_order(grid)) w = std::max(w, title(v, fn).size());
+  return static_cast<int>(w);
+}
+
 std::vector<std::string> tasks_of(const Grid& grid) {
   std::vector<std::string> tasks;
   for (const auto& c : grid.cells)
@@ -191,7 +199,8 @@ std::vector<Cell> scorecard_cells(const Grid& grid, const ResultsLayout& layout)
 void print_recovered_table(const Grid& grid, const std::vector<Cell>& cells, const std::string& fn) {
   const auto columns = column_order(grid);
   std::printf("%-12s %-14s", "task", "gate");
-  for (const auto& v : columns) std::printf(" %-22s", title(v, fn).c_str());
+  const int width = title_width(grid, fn, 22);
+  for (const auto& v : columns) std::printf(" %-*s", width, title(v, fn).c_str());
   std::printf("\n");
   for (const auto& task : tasks_of(grid)) {
     const auto gate = gate_of(cells, task);
@@ -201,7 +210,8 @@ void print_recovered_table(const Grid& grid, const std::vector<Cell>& cells, con
                                          : "uninformative");
     for (const auto& v : columns) {
       const Cell* c = find_cell(cells, v, task);
-      std::printf(" %-22s", c ? format_mean_ci(stats::summarize(c->values.at("recovered")), 3).c_str() : "-");
+      std::printf(" %-*s", width,
+                  c ? format_mean_ci(stats::summarize(c->values.at("recovered")), 3).c_str() : "-");
     }
     std::printf("\n");
   }
@@ -220,8 +230,9 @@ void print_comparisons(const Grid& grid, const std::vector<Cell>& cells, const R
       grid.paired ? "p from a paired t-test over seeds, and from an exact sign-flip test (its smallest "
                     "possible p with n seeds is 2^(1-n))"
                   : "p from Welch's t-test over seeds");
-  std::printf("%-12s %-28s %-16s %-24s %-10s %-10s %s\n", "task", "arm", "vs", "difference", "p", "p exact",
-              "verdict");
+  const int width = title_width(grid, fn, 20);
+  std::printf("%-12s %-*s %-16s %-24s %-10s %-10s %s\n", "task", width, "arm", "vs", "difference", "p",
+              "p exact", "verdict");
   const auto columns = column_order(grid);
   for (const auto& task : tasks_of(grid)) {
     const auto gate = gate_of(cells, task);
@@ -234,12 +245,13 @@ void print_comparisons(const Grid& grid, const std::vector<Cell>& cells, const R
                                                  segment_values(layout), grid.paired)) {
           if (r.cell != mine->name) continue;
           if (!gate.informative)
-            std::printf("%-12s %-28s %-16s %s\n", task.c_str(), title(arm, fn).c_str(), ref.c_str(),
+            std::printf("%-12s %-*s %-16s %s\n", task.c_str(), width, title(arm, fn).c_str(), ref.c_str(),
                         gate.text == "pending" ? "(gate pending)" : "(task uninformative: not compared)");
           else
-            std::printf("%-12s %-28s %-16s %-24s %-10s %-10s %s\n", task.c_str(), title(arm, fn).c_str(),
-                        ref.c_str(), format_diff_ci(r.c, 3).c_str(), format_p(r.c.p_value).c_str(),
-                        r.exact ? format_p(r.exact->p_value).c_str() : "-", verdict(r).c_str());
+            std::printf("%-12s %-*s %-16s %-24s %-10s %-10s %s\n", task.c_str(), width,
+                        title(arm, fn).c_str(), ref.c_str(), format_diff_ci(r.c, 3).c_str(),
+                        format_p(r.c.p_value).c_str(), r.exact ? format_p(r.exact->p_value).c_str() : "-",
+                        verdict(r).c_str());
         }
       }
     }
