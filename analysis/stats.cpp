@@ -100,13 +100,23 @@ Summary summarize(const std::vector<double>& xs, double level) {
   return s;
 }
 
-Comparison welch(const std::vector<double>& baseline, const std::vector<double>& cell, double level) {
+namespace {
+
+// The means and their difference, with no test yet (NaN interval and p, test "none").
+Comparison untested(const std::vector<double>& baseline, const std::vector<double>& cell) {
   Comparison c;
   c.mean_baseline = mean_of(baseline);
   c.mean_cell = mean_of(cell);
   c.diff = c.mean_cell - c.mean_baseline;
   c.ci_low = c.ci_high = c.p_value = kNaN;
   c.test = "none";
+  return c;
+}
+
+}  // namespace
+
+Comparison welch(const std::vector<double>& baseline, const std::vector<double>& cell, double level) {
+  Comparison c = untested(baseline, cell);
   if (baseline.size() < 2 || cell.size() < 2) return c;
   const double va = variance_of(baseline, c.mean_baseline) / static_cast<double>(baseline.size());
   const double vb = variance_of(cell, c.mean_cell) / static_cast<double>(cell.size());
@@ -144,12 +154,7 @@ std::vector<double> pair_differences(const std::vector<double>& baseline, const 
 
 Comparison paired_t(const std::vector<double>& baseline, const std::vector<double>& cell, double level) {
   const auto d = pair_differences(baseline, cell, "paired t-test");
-  Comparison c;
-  c.mean_baseline = mean_of(baseline);
-  c.mean_cell = mean_of(cell);
-  c.diff = c.mean_cell - c.mean_baseline;
-  c.ci_low = c.ci_high = c.p_value = kNaN;
-  c.test = "none";
+  Comparison c = untested(baseline, cell);
   if (d.size() < 2) return c;
   const auto s = summarize(d, level);
   c.test = "paired t";
@@ -192,12 +197,7 @@ Comparison paired_bootstrap(const std::vector<double>& baseline, const std::vect
   if (baseline.size() != cell.size())
     throw Error("paired bootstrap: " + std::to_string(baseline.size()) + " baseline segments but " +
                 std::to_string(cell.size()) + " cell segments");
-  Comparison c;
-  c.mean_baseline = mean_of(baseline);
-  c.mean_cell = mean_of(cell);
-  c.diff = c.mean_cell - c.mean_baseline;
-  c.ci_low = c.ci_high = c.p_value = kNaN;
-  c.test = "none";
+  Comparison c = untested(baseline, cell);
   const size_t n = cell.size();
   if (n < 2 || resamples < 1) return c;
   std::vector<double> d(n);

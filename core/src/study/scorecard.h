@@ -27,7 +27,8 @@ struct ScorecardRequest {
 };
 
 // The validity gate of one task, from the means over seeds of `recovered` of the suite's
-// ceiling (txl_reach: must reach kCeilingMin) and floor (txl_same_cost: at most kFloorMax).
+// ceiling (txl_reach: at least kScorecardCeilingMin) and floor (txl_same_cost: at most
+// kScorecardFloorMax).
 // A task that fails it cannot tell compression functions apart at the suite's size.
 inline constexpr double kScorecardCeilingMin = 0.9, kScorecardFloorMax = 0.1;
 struct ScorecardGate {
