@@ -226,4 +226,54 @@ Comparison paired_bootstrap(const std::vector<double>& baseline, const std::vect
   return c;
 }
 
+double crossing(const std::vector<double>& loads, const std::vector<double>& means, double level) {
+  if (loads.empty() || loads.size() != means.size()) return NAN;
+  if (means[0] < level) return -INFINITY;
+  for (size_t i = 1; i < loads.size(); ++i)
+    if (means[i] < level) {
+      const double a = std::log(loads[i - 1]), b = std::log(loads[i]);
+      const double f = (means[i - 1] - level) / (means[i - 1] - means[i]);
+      return std::exp(a + f * (b - a));
+    }
+  return INFINITY;
+}
+
+Threshold load_threshold(const std::vector<double>& loads, const std::vector<std::vector<double>>& values,
+                         double level, int64_t resamples, uint64_t seed, double ci) {
+  Threshold t;
+  if (loads.empty() || loads.size() != values.size()) return t;
+  const size_t n = values[0].size();
+  for (const auto& v : values)
+    if (v.size() != n || n == 0) return t;
+  auto means_of = [&](const std::vector<size_t>& pick) {
+    std::vector<double> m;
+    for (const auto& v : values) {
+      double s = 0;
+      for (size_t i : pick) s += v[i];
+      m.push_back(s / static_cast<double>(pick.size()));
+    }
+    return m;
+  };
+  std::vector<size_t> all(n);
+  for (size_t i = 0; i < n; ++i) all[i] = i;
+  t.estimate = crossing(loads, means_of(all), level);
+  std::mt19937_64 gen(seed);
+  std::uniform_int_distribution<size_t> draw(0, n - 1);
+  std::vector<double> boot;
+  std::vector<size_t> pick(n);
+  for (int64_t r = 0; r < resamples; ++r) {
+    for (auto& p : pick) p = draw(gen);
+    boot.push_back(crossing(loads, means_of(pick), level));
+  }
+  std::sort(boot.begin(), boot.end());
+  auto at = [&](double q) {
+    const size_t i =
+        std::min(boot.size() - 1, static_cast<size_t>(std::floor(q * static_cast<double>(boot.size()))));
+    return boot[i];
+  };
+  t.low = at((1 - ci) / 2);
+  t.high = at(1 - (1 - ci) / 2);
+  return t;
+}
+
 }  // namespace ctlab::stats

@@ -4,6 +4,7 @@
 // doubles; report.cpp and `ctlab grid status` use them.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,5 +61,18 @@ Comparison sign_flip(const std::vector<double>& baseline, const std::vector<doub
 // the two-sided p-value 2 min(P(d* <= 0), P(d* >= 0)) (at least 1/resamples).
 Comparison paired_bootstrap(const std::vector<double>& baseline, const std::vector<double>& cell,
                             int64_t resamples = 10000, uint64_t seed = 1, double level = 0.95);
+
+// The load at which a curve falls to `level`: loads ascending (> 0), values[i] the seeds'
+// values at loads[i] (the same seeds in the same order at every load). The crossing of the
+// mean curve from >= level to < level, interpolated linearly in log(load); -inf when the
+// mean is below level already at the smallest load, +inf when it never falls below it.
+// The interval: percentiles of the same statistic over `resamples` bootstrap resamples of
+// the seeds (one draw of seeds for all loads, as the seeds are paired across loads).
+struct Threshold {
+  double estimate = NAN, low = NAN, high = NAN;  // +-inf: beyond the loads measured
+};
+double crossing(const std::vector<double>& loads, const std::vector<double>& means, double level);
+Threshold load_threshold(const std::vector<double>& loads, const std::vector<std::vector<double>>& values,
+                         double level = 0.5, int64_t resamples = 2000, uint64_t seed = 1, double ci = 0.95);
 
 }  // namespace ctlab::stats

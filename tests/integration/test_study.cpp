@@ -108,7 +108,11 @@ TEST(Study, ScorecardRunsTheSuiteOnATinySetting) {
                 " --set max_steps=2 --set synthetic_tokens=6000 --set d_model=16 --set n_head=2 --set d_ff=32"
                 " --set eval_segments=2 --set threads=1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "12 completed")) << r.output;  // the copy task x 4 arms x 3 seeds
+  // The copy task x 3 seeds x (max_pool and mean_pool at 3 loads, and the two Transformer-XLs).
+  EXPECT_TRUE(contains(r.output, "24 completed")) << r.output;
+  EXPECT_TRUE(contains(r.output, "capacity: recovered at each load (cmem_rate 1 cmem_len 64; cmem_rate 2"))
+      << r.output;
+  EXPECT_TRUE(contains(r.output, "retained vs used")) << r.output;
   EXPECT_TRUE(contains(r.output, "synthetic ")) << r.output;
   for (const char* column : {"gate", "max_pool", "mean_pool", "txl_same_cost", "txl_reach"})
     EXPECT_TRUE(contains(r.output, column)) << r.output;
@@ -149,6 +153,16 @@ mem_len = 12
   r = run_ctlab("scorecard max_pool --suite " + named + " --results " + root);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(contains(r.output, "sets 'experiment'")) << r.output;
+  // [capacity]: levels in ascending order, as many for every key.
+  const auto descending = dir.file("descending.ini", base + "[capacity]\ncmem_rate = 4, 2\n" + grid);
+  r = run_ctlab("scorecard max_pool --suite " + descending + " --results " + root);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "the load levels must be positive numbers in ascending order")) << r.output;
+  const auto uneven =
+      dir.file("uneven.ini", base + "[capacity]\ncmem_rate = 1, 2\ncmem_len = 16, 8, 4\n" + grid);
+  r = run_ctlab("scorecard max_pool --suite " + uneven + " --results " + root);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "[capacity] cmem_len has 3 levels, cmem_rate has 2")) << r.output;
   EXPECT_FALSE(boost::filesystem::exists(root));  // nothing written
   const auto suite = dir.file("suite.ini", base + "[variant txl_reach]\ncmem_len = 0\nmem_len = 24\n" + grid);
   r = run_ctlab("scorecard max_pool --suite " + suite + " --results " + root);

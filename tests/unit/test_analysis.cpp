@@ -3,6 +3,8 @@
 
 #include "test_util.h"
 #include "train/analysis.h"
+#include "train/retention.h"
+#include "util/error.h"
 
 using namespace ctlab;
 
@@ -56,4 +58,65 @@ TEST(Frequency, TargetsAreBucketedByTrainingCounts) {
   EXPECT_TRUE(test::tensors_close(f.types(), torch::tensor({2, 1, 1}, torch::kLong), 0, 0));
   FrequencyBuckets words(torch::tensor({1, 20000}, torch::kLong), {100, 1000, 10000});
   EXPECT_EQ(words.labels(), (std::vector<std::string>{"< 100", "100-1K", "1K-10K", ">= 10K"}));
+}
+
+namespace {
+
+// n rows of `r` random token ids from a vocabulary of v; the features are `features(labels)`.
+ProbeSet probe_set(int64_t n, int64_t r, int64_t v, uint64_t seed,
+                   const std::function<torch::Tensor(const torch::Tensor&)>& features) {
+  torch::manual_seed(seed);
+  ProbeSet s;
+  s.labels = torch::randint(v, {n, r}, torch::kLong);
+  s.features = features(s.labels);
+  s.bucket = torch::arange(n, torch::kLong) % 2;
+  return s;
+}
+
+}  // namespace
+
+TEST(RetentionProbe, IdentityIsFullyDecodableAndAConstantNotAtAll) {
+  torch::manual_seed(7);
+  const auto embed = torch::randn({16, 32});
+  auto identity = [&](const torch::Tensor& y) { return embed.index_select(0, y.select(1, 0)); };
+  auto p = fit_probe(probe_set(3000, 1, 16, 1, identity), probe_set(1000, 1, 16, 2, identity), 2);
+  EXPECT_GT(p.overall, 0.95);
+  EXPECT_EQ(p.retained.size(), 2u);
+  for (double b : p.retained) EXPECT_GT(b, 0.95);
+  EXPECT_NEAR(p.baseline_nats, std::log(16.0), 0.05);  // uniform tokens: the marginal is ln V
+  EXPECT_EQ(p.classes, 17);                            // 16 ids and the pooled class
+
+  auto constant = [](const torch::Tensor& y) { return torch::ones({y.size(0), 32}); };
+  auto c = fit_probe(probe_set(3000, 1, 16, 1, constant), probe_set(1000, 1, 16, 2, constant), 2);
+  EXPECT_NEAR(c.overall, 0.0, 0.01);
+}
+
+TEST(RetentionProbe, AVerbatimSlotOfEachPairRetainsHalfItsSources) {
+  torch::manual_seed(7);
+  const auto embed = torch::randn({16, 32});
+  auto first = [&](const torch::Tensor& y) { return embed.index_select(0, y.select(1, 0)); };
+  auto p = fit_probe(probe_set(3000, 2, 16, 1, first), probe_set(1000, 2, 16, 2, first), 2);
+  ASSERT_EQ(p.per_source.size(), 2u);
+  EXPECT_GT(p.per_source[0], 0.95);
+  EXPECT_NEAR(p.per_source[1], 0.0, 0.02);
+  EXPECT_NEAR(p.overall, 0.5, 0.03);
+}
+
+TEST(RetentionProbe, RareIdsArePooledAndEmptyOrMismatchedSetsAreRefused) {
+  auto noise = [](const torch::Tensor& y) { return torch::randn({y.size(0), 8}); };
+  auto p = fit_probe(probe_set(500, 1, 200, 1, noise), probe_set(200, 1, 200, 2, noise), 1, 50, 32);
+  EXPECT_EQ(p.classes, 32);
+  EXPECT_LT(p.overall, 0.05);  // noise features decode nothing (slightly negative: overfit)
+  EXPECT_THROW(fit_probe(ProbeSet{}, probe_set(10, 1, 4, 2, noise), 1), Error);
+  auto wide = [](const torch::Tensor& y) { return torch::randn({y.size(0), 9}); };
+  EXPECT_THROW(fit_probe(probe_set(50, 1, 4, 1, noise), probe_set(50, 1, 4, 2, wide), 1), Error);
+}
+
+TEST(RetentionProbe, BucketLabelsSayHowFarBackTheirTokensLie) {
+  // 32 slots at rate 2 behind 32 memory slots: slot 0 holds tokens 95-96 back, slot 31 33-34.
+  const auto edges = retention_edges(32, 4);
+  EXPECT_EQ(edges, (std::vector<int64_t>{0, 8, 16, 24, 32}));
+  EXPECT_EQ(retention_labels(edges, 32, 32, 2),
+            (std::vector<std::string>{"tokens 81-96 back", "tokens 65-80 back", "tokens 49-64 back",
+                                      "tokens 33-48 back"}));
 }

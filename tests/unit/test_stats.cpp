@@ -176,3 +176,28 @@ TEST(Stats, ScorecardGateNeedsALearnedCeilingAndAnUnreachedFloor) {
   EXPECT_NE(reached.text.find("txl_same_cost recovers 0.350 > 0.100"), std::string::npos) << reached.text;
   EXPECT_FALSE(scorecard_gate(NAN, 0.0).informative);
 }
+
+TEST(Stats, LoadThresholdInterpolatesInLogLoadWithABootstrapOverSeeds) {
+  const std::vector<double> loads = {1, 2, 4};
+  const std::vector<std::vector<double>> v = {{0.9, 0.95, 0.92}, {0.3, 0.2, 0.25}, {0.1, 0.1, 0.1}};
+  const double m0 = (0.9 + 0.95 + 0.92) / 3, m1 = 0.25;
+  const auto t = stats::load_threshold(loads, v);
+  EXPECT_NEAR(t.estimate, std::pow(2.0, (m0 - 0.5) / (m0 - m1)), 1e-12);  // 1.546
+  EXPECT_LE(t.low, t.estimate);
+  EXPECT_GE(t.high, t.estimate);
+  EXPECT_GT(t.low, 1.0);
+  EXPECT_LT(t.high, 2.0);
+  // Seeds that agree: no spread.
+  const auto same = stats::load_threshold(loads, {{0.8, 0.8}, {0.2, 0.2}, {0.1, 0.1}});
+  EXPECT_NEAR(same.estimate, std::pow(2.0, 0.5), 1e-12);
+  EXPECT_DOUBLE_EQ(same.low, same.estimate);
+  EXPECT_DOUBLE_EQ(same.high, same.estimate);
+  // Beyond the loads measured: below the level already at the smallest, or never below it.
+  EXPECT_EQ(stats::crossing(loads, {0.4, 0.2, 0.1}, 0.5), -INFINITY);
+  EXPECT_EQ(stats::crossing(loads, {0.9, 0.8, 0.6}, 0.5), INFINITY);
+  // A seed that stays high makes some resamples censored above.
+  const auto mixed = stats::load_threshold(loads, {{0.9, 0.9, 0.9}, {0.1, 0.1, 0.9}, {0.1, 0.1, 0.9}});
+  EXPECT_EQ(mixed.high, INFINITY);
+  EXPECT_TRUE(std::isfinite(mixed.estimate));
+  EXPECT_TRUE(std::isnan(stats::load_threshold({1, 2}, {{0.9}, {}}).estimate));  // unequal seeds
+}

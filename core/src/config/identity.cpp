@@ -27,15 +27,18 @@ std::vector<std::pair<std::string, std::string>> config_params(const RunConfig& 
 
 std::string identity_text(const RunConfig& cfg) {
   const bool compresses = cfg.model.cmem_len > 0;
-  auto counts = [&](const OptionInfo& o) {
+  static const RunConfig defaults;
+  auto counts = [&](const OptionDef& d) {
+    const OptionInfo& o = d.info;
     if (o.identity == IdentityRule::Never) return false;
+    if (o.identity == IdentityRule::WhenSet && d.get(cfg) == d.get(defaults)) return false;
     if (o.identity == IdentityRule::WhenCompressing && !compresses) return false;
     const auto& only = o.identity_datasets;
     return only.empty() || std::find(only.begin(), only.end(), cfg.data.dataset) != only.end();
   };
   std::string canon;
   for (const auto& d : option_table())
-    if (counts(d.info)) canon += d.info.key + "=" + d.get(cfg) + "\n";
+    if (counts(d)) canon += d.info.key + "=" + d.get(cfg) + "\n";
   if (compresses) {
     for (const auto& [k, v] : cfg.compression.params)
       canon += std::string(kCompressionPrefix) + k + "=" + v + "\n";

@@ -27,6 +27,11 @@ OptionDef operational(OptionDef d) {
   return d;
 }
 
+OptionDef when_set(OptionDef d) {
+  d.info.identity = IdentityRule::WhenSet;
+  return d;
+}
+
 OptionDef when_compressing(OptionDef d) {
   d.info.identity = IdentityRule::WhenCompressing;
   return d;

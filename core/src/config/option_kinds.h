@@ -38,6 +38,8 @@ int64_t parse_int_at_least(const std::string& v, int64_t min_value, const std::s
 OptionDef operational(OptionDef d);
 // A task's own key: it counts toward the run id only for runs of these datasets.
 OptionDef for_datasets(OptionDef d, std::vector<std::string> datasets);
+// The key counts toward the run id only when set to other than its default.
+OptionDef when_set(OptionDef d);
 // The key counts toward the run id only for runs with compressed memory (cmem_len > 0).
 OptionDef when_compressing(OptionDef d);
 std::function<bool(const std::string&)> one_of(std::vector<std::string> choices);

@@ -212,6 +212,12 @@ void add_eval_options(std::vector<OptionDef>& t) {
   t.push_back(int_option("buckets_per_region", "eval",
                          "attention buckets per region (compressed memory, memory, sequence)",
                          CTLAB_FIELD(eval.buckets_per_region), 1, pos));
+  t.push_back(when_set(int_option(
+      "retention_segments", "eval",
+      "retained vs used at the end of training: segments of each split whose compressed memories a "
+      "linear probe reads, plus recovered by source region with and without compressed memory "
+      "(generated tasks); 0 = off",
+      CTLAB_FIELD(eval.retention_segments), 0, nonneg)));
   t.push_back(
       int_list_option("freq_edges", "eval",
                       "training-count edges of the token-frequency buckets ([CT] Table 7: 100,1000,10000)",

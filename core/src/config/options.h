@@ -79,6 +79,7 @@ struct EvalOptions {
   int64_t segments = 0;            // segments of the split per validation (0 = the whole split)
   int64_t buckets_sequences = 50;  // segments with full memories for attention by bucket (0 = off)
   int64_t buckets_per_region = 6;  // buckets per region (compressed memory, memory, sequence)
+  int64_t retention_segments = 0;  // segments per split for retained vs used (train/retention.h); 0 = off
   std::vector<int64_t> freq_edges = {100, 1000, 10000};  // token-count edges for frequency buckets
 };
 
@@ -105,7 +106,9 @@ enum class IdentityRule {
   Always,
   WhenCompressing,  // only with compressed memory (cmem_len > 0): Transformer-XL runs that
                     // differ only in compression settings are the same run
-  Never             // operational keys: device, threads, logging and checkpoint cadence
+  Never,            // operational keys: device, threads, logging and checkpoint cadence
+  WhenSet           // only when it differs from its default: a key added after runs were made
+                    // (an analysis) leaves their ids as they were
 };
 
 struct OptionInfo {

@@ -18,6 +18,9 @@ namespace ctlab {
 // tokens < i; float64, laid out like the split's tokens.
 struct IdealLoss {
   torch::Tensor best, blind;
+  // int32, laid out alike: how many tokens back the planted token that makes position i
+  // predictable lies (0 where none does; undefined when the task does not say).
+  torch::Tensor distance;
 };
 
 struct Corpus {

@@ -5,17 +5,22 @@
 
 namespace ctlab {
 
-void TaskStream::push(int64_t token, double best_loss, double blind_loss) {
+void TaskStream::push(int64_t token, double best_loss, double blind_loss, int64_t source_distance) {
   tokens.push_back(static_cast<uint8_t>(token));
   best.push_back(best_loss);
   blind.push_back(blind_loss);
+  distance.push_back(static_cast<int32_t>(source_distance));
 }
 
 void TaskStream::finish(int64_t n) {
   tokens.resize(static_cast<size_t>(n));
   best.resize(static_cast<size_t>(n));
   blind.resize(static_cast<size_t>(n));
-  if (n > 0) best[0] = blind[0] = 0;
+  distance.resize(static_cast<size_t>(n));
+  if (n > 0) {
+    best[0] = blind[0] = 0;
+    distance[0] = 0;
+  }
 }
 
 namespace {
@@ -45,7 +50,8 @@ Corpus make_task_corpus(const std::string& dataset, const std::string& source, i
     if (std::string(name) == "train") c.train = t;
     if (std::string(name) == "valid") c.valid = t;
     if (std::string(name) == "test") c.test = t;
-    c.ideal[name] = {doubles(s.best), doubles(s.blind)};
+    auto distance = torch::from_blob(s.distance.data(), {n}, torch::kInt32).clone();
+    c.ideal[name] = {doubles(s.best), doubles(s.blind), distance};
   }
   return c;
 }

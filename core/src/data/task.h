@@ -17,8 +17,10 @@ namespace ctlab {
 struct TaskStream {
   std::vector<uint8_t> tokens;
   std::vector<double> best, blind;
-  // Appends a token whose ideal loss is `best` with full sight and `blind` without.
-  void push(int64_t token, double best_loss, double blind_loss);
+  std::vector<int32_t> distance;
+  // Appends a token whose ideal loss is `best` with full sight and `blind` without; when
+  // the planted token that tells it lies `source_distance` tokens back, that distance.
+  void push(int64_t token, double best_loss, double blind_loss, int64_t source_distance = 0);
   // Cuts to n tokens; position 0 predicts nothing, so its losses are 0.
   void finish(int64_t n);
 };

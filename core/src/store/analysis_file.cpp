@@ -179,6 +179,34 @@ void write_validation(H5Writer& w, hid_t file, const std::string& group, const V
   w.attr_string(g.get(), "settings", meta.settings);
 }
 
+void write_retention(H5Writer& w, hid_t file, const std::string& group, const RetentionRecord& r,
+                     const AnalysisMeta& meta) {
+  auto g = w.group(file, join_path(group, "retention"));
+  const auto nl = static_cast<size_t>(r.n_layer);
+  w.doubles(g.get(), "retained", {nl, r.buckets.size()}, r.retained.data());
+  w.doubles(g.get(), "retained_layer", {nl}, r.retained_layer.data());
+  w.doubles(g.get(), "retained_by_source", {nl, static_cast<size_t>(r.rate)}, r.per_source.data());
+  w.doubles(g.get(), "baseline_nats", {nl}, r.baseline_nats.data());
+  w.doubles(g.get(), "probe_nats", {nl}, r.probe_nats.data());
+  w.ints(g.get(), "relevant", {r.relevant.size()}, r.relevant.data());
+  w.doubles(g.get(), "recovered", {r.recovered.size()}, r.recovered.data());
+  w.doubles(g.get(), "recovered_no_cmem", {r.recovered_no_cmem.size()}, r.recovered_no_cmem.data());
+  w.attr_strings(g.get(), "buckets", r.buckets);
+  w.attr_ints(g.get(), "edges", r.edges);
+  w.attr_strings(g.get(), "regions", r.regions.empty() ? std::vector<std::string>{""} : r.regions);
+  w.attr_int(g.get(), "rate", r.rate);
+  w.attr_int(g.get(), "segments", r.segments);
+  w.attr_int(g.get(), "train_rows", r.train_rows);
+  w.attr_int(g.get(), "valid_rows", r.valid_rows);
+  w.attr_int(g.get(), "classes", r.classes);
+  w.attr_double(g.get(), "retained_all", r.retained_all);
+  w.attr_double(g.get(), "recovered_all", r.recovered_all);
+  w.attr_double(g.get(), "recovered_no_cmem_all", r.recovered_no_cmem_all);
+  w.attr_int(g.get(), "step", meta.step);
+  w.attr_string(g.get(), "run_id", meta.run_id);
+  w.attr_string(g.get(), "settings", meta.settings);
+}
+
 void write_series(H5Writer& w, hid_t file, const CompressionSeries& series, const AnalysisMeta& meta,
                   const std::string& path) {
   remove_link(file, "/compression", path);
@@ -206,11 +234,12 @@ void write_analysis_file(const std::string& path, const std::string& group, cons
       file = h5::file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create", path);
     }
     H5Writer w(path);
-    for (const char* child : {"attention", "frequency", "validation"})
+    for (const char* child : {"attention", "frequency", "validation", "retention"})
       remove_link(file.get(), join_path(group, child), path);
     if (records.attention) write_attention(w, file.get(), group, *records.attention, meta);
     if (records.frequency) write_frequency(w, file.get(), group, *records.frequency, meta);
     if (records.validation) write_validation(w, file.get(), group, *records.validation, meta);
+    if (records.retention) write_retention(w, file.get(), group, *records.retention, meta);
     if (!series.steps.empty()) write_series(w, file.get(), series, meta, path);
     file.close("close", path);
     if (inject_write_fault(fs::path(path).filename().string()))
@@ -337,6 +366,33 @@ bool read_validation(const std::string& path, const std::string& group, Validati
   return true;
 }
 
+bool read_retention(const std::string& path, const std::string& group, RetentionRecord& out) {
+  h5::Id file, g;
+  if (!open_group(path, join_path(group, "retention"), file, g)) return false;
+  out.retained = read_dataset<double>(g.get(), "retained", H5T_NATIVE_DOUBLE, path);
+  out.retained_layer = read_dataset<double>(g.get(), "retained_layer", H5T_NATIVE_DOUBLE, path);
+  out.per_source = read_dataset<double>(g.get(), "retained_by_source", H5T_NATIVE_DOUBLE, path);
+  out.baseline_nats = read_dataset<double>(g.get(), "baseline_nats", H5T_NATIVE_DOUBLE, path);
+  out.probe_nats = read_dataset<double>(g.get(), "probe_nats", H5T_NATIVE_DOUBLE, path);
+  out.relevant = read_dataset<int64_t>(g.get(), "relevant", H5T_NATIVE_INT64, path);
+  out.recovered = read_dataset<double>(g.get(), "recovered", H5T_NATIVE_DOUBLE, path);
+  out.recovered_no_cmem = read_dataset<double>(g.get(), "recovered_no_cmem", H5T_NATIVE_DOUBLE, path);
+  out.buckets = read_string_attr(g.get(), "buckets", path);
+  out.edges = read_int_attr(g.get(), "edges", path);
+  out.regions = read_string_attr(g.get(), "regions", path);
+  if (out.regions.size() == 1 && out.regions[0].empty()) out.regions.clear();
+  out.rate = read_int_attr(g.get(), "rate", path).at(0);
+  out.segments = read_int_attr(g.get(), "segments", path).at(0);
+  out.train_rows = read_int_attr(g.get(), "train_rows", path).at(0);
+  out.valid_rows = read_int_attr(g.get(), "valid_rows", path).at(0);
+  out.classes = read_int_attr(g.get(), "classes", path).at(0);
+  out.retained_all = read_double_attr(g.get(), "retained_all", path);
+  out.recovered_all = read_double_attr(g.get(), "recovered_all", path);
+  out.recovered_no_cmem_all = read_double_attr(g.get(), "recovered_no_cmem_all", path);
+  out.n_layer = static_cast<int64_t>(out.retained_layer.size());
+  return true;
+}
+
 std::string hdf5_version() {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
@@ -362,6 +418,9 @@ bool read_frequency(const std::string&, const std::string&, FrequencyRecord&) {
   throw Error(kNoHdf5, ErrorKind::Run);
 }
 bool read_validation(const std::string&, const std::string&, ValidationRecord&) {
+  throw Error(kNoHdf5, ErrorKind::Run);
+}
+bool read_retention(const std::string&, const std::string&, RetentionRecord&) {
   throw Error(kNoHdf5, ErrorKind::Run);
 }
 std::string hdf5_version() { return ""; }

@@ -48,11 +48,34 @@ struct ValidationRecord {
   std::vector<double> segment_recovered;     // generated tasks: each segment's share recovered
 };
 
+// Retained vs used (train/retention.h): what a linear probe decodes from the compressed
+// slots, and what the model recovers through them, per distance bucket of compressed memory.
+struct RetentionRecord {
+  std::vector<std::string> buckets;  // [n_buckets] "tokens 65-80 back" (from the segment start), oldest first
+  std::vector<int64_t> edges;        // [n_buckets + 1] compressed-memory slot boundaries
+  int64_t n_layer = 0, rate = 0;
+  int64_t segments = 0;                    // segments per split the probe read (full compressed memory)
+  int64_t train_rows = 0, valid_rows = 0;  // probe rows per layer (stream x slot)
+  int64_t classes = 0;                     // token classes the probe tells apart
+  std::vector<double> retained;            // [n_layer * n_buckets]
+  std::vector<double> retained_layer;      // [n_layer]: over every bucket
+  std::vector<double> per_source;          // [n_layer * rate]: by source position in the slot, oldest first
+  std::vector<double> baseline_nats, probe_nats;  // [n_layer]: CE of the marginal and of the probe
+  double retained_all = NAN;                      // mean of retained_layer
+  // Generated tasks with known source distances (empty / NaN otherwise): per region the
+  // source lies in (the buckets, then "memory", "sequence", "beyond reach").
+  std::vector<std::string> regions;
+  std::vector<int64_t> relevant;                     // relevant target tokens per region
+  std::vector<double> recovered, recovered_no_cmem;  // per region: as trained, compressed memory knocked out
+  double recovered_all = NAN, recovered_no_cmem_all = NAN;
+};
+
 // What one call writes; a null member is left out.
 struct AnalysisRecords {
   const AttentionRecord* attention = nullptr;
   const FrequencyRecord* frequency = nullptr;
   const ValidationRecord* validation = nullptr;
+  const RetentionRecord* retention = nullptr;
 };
 
 struct CompressionSeries {
@@ -79,6 +102,7 @@ void write_analysis_file(const std::string& path, const std::string& group, cons
 bool read_attention(const std::string& path, const std::string& group, AttentionRecord& out);
 bool read_frequency(const std::string& path, const std::string& group, FrequencyRecord& out);
 bool read_validation(const std::string& path, const std::string& group, ValidationRecord& out);
+bool read_retention(const std::string& path, const std::string& group, RetentionRecord& out);
 
 // "1.10.8" (the HDF5 library this build writes with), or "" when built without HDF5.
 std::string hdf5_version();

@@ -4,8 +4,10 @@
 #include <boost/filesystem.hpp>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include "compare.h"
+#include "config/option_table.h"
 #include "grid/grid.h"
 #include "grid/scheduler.h"
 #include "store/results_layout.h"
@@ -51,34 +53,111 @@ std::string default_suite() {
       "give one with --suite FILE");
 }
 
-// The suite's text, refused when it sets what the scorecard sets itself.
-std::string read_suite(const std::string& path) {
+// The suite's [capacity] section: the keys of each load level, the first being the load.
+struct Capacity {
+  std::vector<std::string> keys;
+  std::vector<std::vector<std::string>> levels;  // [level][key]
+  std::vector<double> loads;                     // the first key's value per level, ascending
+  bool empty() const { return keys.empty(); }
+};
+
+// The suite's text (without its [capacity] section, which is the scorecard's own), refused
+// when it sets what the scorecard sets itself.
+std::string read_suite(const std::string& path, Capacity& capacity) {
   const std::string text = read_file(path, "scorecard suite");
-  for (const auto& e : parse_ini(text, path).entries)
+  for (const auto& e : parse_ini(text, path).entries) {
+    const std::string where = "scorecard suite '" + path + "', line " + std::to_string(e.line);
     if (e.section.empty() && e.key == "experiment")
-      throw Error("scorecard suite '" + path + "', line " + std::to_string(e.line) +
+      throw Error(where +
                   ": sets 'experiment'; the scorecard names its experiments itself (remove the line)");
-    else if (e.section.rfind(std::string("variant ") + kCandidate, 0) == 0)
-      throw Error("scorecard suite '" + path + "', line " + std::to_string(e.line) + ": defines [" +
-                  e.section + "]; variants named " + kCandidate +
+    if (e.section.rfind(std::string("variant ") + kCandidate, 0) == 0)
+      throw Error(where + ": defines [" + e.section + "]; variants named " + kCandidate +
                   "* are the ones the scorecard adds (the function under test)");
-  return text;
+    if (e.section.rfind("variant ", 0) == 0 && e.section.find('@') != std::string::npos)
+      throw Error(where + ": [" + e.section +
+                  "]: '@' in a variant name is kept for the capacity curve's levels");
+    if (e.section != "capacity") continue;
+    if (!find_option(e.key) || e.key == "dataset" || e.key == "seed" || e.key == "experiment" ||
+        e.key == "compression" || e.key == "compression_loss")
+      throw Error(where + ": [capacity] '" + e.key +
+                  "': expected a model, data or training key whose values are the load levels "
+                  "(e.g. cmem_rate = 1, 2, 4)");
+    std::vector<std::string> values;
+    for (const auto& v : split(e.value, ',')) values.push_back(trim(v));
+    if (values.size() < 2)
+      throw Error(where + ": [capacity] " + e.key + " = " + e.value + ": expected at least two levels");
+    if (!capacity.keys.empty() && values.size() != capacity.levels.size())
+      throw Error(where + ": [capacity] " + e.key + " has " + std::to_string(values.size()) + " levels, " +
+                  capacity.keys.front() + " has " + std::to_string(capacity.levels.size()));
+    if (capacity.keys.empty()) {
+      capacity.levels.resize(values.size());
+      for (const auto& v : values) {
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0' || !(x > 0) ||
+            (!capacity.loads.empty() && !(x > capacity.loads.back())))
+          throw Error(where + ": [capacity] " + e.key + " = " + e.value +
+                      ": the load levels must be positive numbers in ascending order");
+        capacity.loads.push_back(x);
+      }
+    }
+    capacity.keys.push_back(e.key);
+    for (size_t i = 0; i < values.size(); ++i) capacity.levels[i].push_back(values[i]);
+  }
+  // The text without [capacity]: every line from its header to the next header.
+  std::string out, line;
+  std::istringstream in(text);
+  bool skipping = false;
+  while (std::getline(in, line)) {
+    const std::string t = trim(line);
+    if (!t.empty() && t.front() == '[') skipping = t == "[capacity]";
+    if (!skipping) out += line + "\n";
+  }
+  return out;
 }
 
 bool is_candidate(const std::string& variant) { return variant.rfind(kCandidate, 0) == 0; }
 
 // The grid: the references under one experiment shared by every scorecard of the suite
 // (so their runs are computed once per results root), the candidates under their own, one
-// variant per loss.
+// variant per loss; and for the capacity curve, each of those arms (not the floor or the
+// ceiling) again at every load level, as variant "<arm>@<load>" (a level equal to the
+// suite's own settings is the same run as the arm, and the grid drops it as a duplicate).
 std::string grid_text(const std::string& suite_text, const std::string& suite_path,
                       const std::string& experiment, const std::string& fn,
-                      const std::vector<std::string>& losses) {
+                      const std::vector<std::string>& losses, const Capacity& capacity) {
   std::string text = "# ctlab scorecard: the suite " + suite_path + " for " + fn +
                      " (written by ctlab; re-running resumes)\nexperiment = scorecard-references\n" +
                      suite_text;
-  for (const auto& loss : losses)
-    text += "\n[variant " + std::string(kCandidate) + "-" + loss + "]\nexperiment = " + experiment +
-            "\ncompression = " + fn + "\ncompression_loss = " + loss + "\n";
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> arms;
+  for (const auto& loss : losses) {
+    const std::string name = std::string(kCandidate) + "-" + loss;
+    arms.push_back({name, {{"experiment", experiment}, {"compression", fn}, {"compression_loss", loss}}});
+  }
+  for (const auto& [name, entries] : arms) {
+    text += "\n[variant " + name + "]\n";
+    for (const auto& [k, v] : entries) text += k + " = " + v + "\n";
+  }
+  if (capacity.empty()) return text;
+  std::vector<std::string> refs;
+  for (const auto& e : parse_ini(suite_text, suite_path).entries)
+    if (e.section.rfind("variant ", 0) == 0) {
+      const std::string name = trim(e.section.substr(8));
+      if (name == kFloor || name == kCeiling) continue;
+      if (std::find(refs.begin(), refs.end(), name) == refs.end())
+        refs.push_back(name), arms.push_back({name, {}});
+      for (auto& [n, entries] : arms)
+        if (n == name) entries.push_back({e.key, e.value});
+    }
+  for (size_t level = 0; level < capacity.levels.size(); ++level)
+    for (const auto& [name, entries] : arms) {
+      text += "\n[variant " + name + "@" + capacity.levels[level][0] + "]\n";
+      for (const auto& [k, v] : entries)
+        if (std::find(capacity.keys.begin(), capacity.keys.end(), k) == capacity.keys.end())
+          text += k + " = " + v + "\n";
+      for (size_t k = 0; k < capacity.keys.size(); ++k)
+        text += capacity.keys[k] + " = " + capacity.levels[level][k] + "\n";
+    }
   return text;
 }
 
@@ -154,7 +233,7 @@ std::vector<std::string> column_order(const Grid& grid) {
   for (const auto& c : grid.cells)
     for (const auto& [k, v] : c.axes) {
       auto& list = is_candidate(v) ? mine : refs;
-      if (k == "variant" && v != kFloor && v != kCeiling &&
+      if (k == "variant" && v != kFloor && v != kCeiling && v.find('@') == std::string::npos &&
           std::find(list.begin(), list.end(), v) == list.end())
         list.push_back(v);
     }
@@ -186,6 +265,27 @@ std::vector<std::string> tasks_of(const Grid& grid) {
     for (const auto& [k, v] : c.axes)
       if (k == "dataset" && std::find(tasks.begin(), tasks.end(), v) == tasks.end()) tasks.push_back(v);
   return tasks;
+}
+
+bool grid_has_variant(const Grid& grid, const std::string& variant) {
+  for (const auto& c : grid.cells)
+    for (const auto& [k, v] : c.axes)
+      if (k == "variant" && v == variant) return true;
+  return false;
+}
+
+// A cell's values of a metric ordered by seed (paired across the cells of one grid).
+std::vector<double> by_seed(const Cell& c, const std::string& metric) {
+  const auto& values = c.values.at(metric);
+  const auto& seeds = c.seeds.at(metric);
+  std::vector<size_t> order(values.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::strtoll(seeds[a].c_str(), nullptr, 10) < std::strtoll(seeds[b].c_str(), nullptr, 10);
+  });
+  std::vector<double> out;
+  for (size_t i : order) out.push_back(values[i]);
+  return out;
 }
 
 std::vector<Cell> scorecard_cells(const Grid& grid, const ResultsLayout& layout) {
@@ -258,8 +358,96 @@ void print_comparisons(const Grid& grid, const std::vector<Cell>& cells, const R
   }
 }
 
+// "1.55 [1.43, 1.70]", with "< 1" / "> 4" for a threshold beyond the loads measured.
+std::string format_threshold(const stats::Threshold& t, const std::vector<double>& loads) {
+  auto fmt = [](const char* f, double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, f, v);
+    return std::string(buf);
+  };
+  auto one = [&](double v) {
+    if (std::isnan(v)) return std::string("-");
+    if (v == -INFINITY) return "< " + fmt("%g", loads.front());
+    if (v == INFINITY) return "> " + fmt("%g", loads.back());
+    return fmt("%.2f", v);
+  };
+  return one(t.estimate) + " [" + one(t.low) + ", " + one(t.high) + "]";
+}
+
+// Per task and arm: recovered at each load level (mean over seeds), and the load at which it
+// falls to 0.5 with a bootstrap interval over seeds.
+void print_capacity(const Grid& grid, const std::vector<Cell>& cells, const std::string& fn,
+                    const Capacity& capacity) {
+  if (capacity.empty()) return;
+  std::string levels;
+  for (size_t i = 0; i < capacity.levels.size(); ++i) {
+    levels += i ? "; " : "";
+    for (size_t k = 0; k < capacity.keys.size(); ++k)
+      levels += (k ? " " : "") + capacity.keys[k] + " " + capacity.levels[i][k];
+  }
+  std::printf(
+      "\ncapacity: recovered at each load (%s), mean over seeds, and the load at which it falls to 0.5 "
+      "[95%% bootstrap CI over seeds]\n",
+      levels.c_str());
+  const int width = title_width(grid, fn, 20);
+  std::printf("%-12s %-*s", "task", width, "arm");
+  for (const auto& l : capacity.levels) std::printf(" %-9s", (capacity.keys[0] + "=" + l[0]).c_str());
+  std::printf(" %s\n", "load at 0.5");
+  for (const auto& task : tasks_of(grid))
+    for (const auto& arm : column_order(grid)) {
+      if (arm == kFloor || arm == kCeiling) continue;
+      std::vector<double> loads;
+      std::vector<std::vector<double>> values;
+      std::printf("%-12s %-*s", task.c_str(), width, title(arm, fn).c_str());
+      for (size_t i = 0; i < capacity.levels.size(); ++i) {
+        // The level's cell: its own variant, or the arm itself when the level is the suite's
+        // own setting (the duplicate the grid dropped).
+        const Cell* c = find_cell(cells, arm + "@" + capacity.levels[i][0], task);
+        if (!c && !grid_has_variant(grid, arm + "@" + capacity.levels[i][0])) c = find_cell(cells, arm, task);
+        if (!c) {
+          std::printf(" %-9s", "-");
+          continue;
+        }
+        std::printf(" %-9s", num(stats::summarize(c->values.at("recovered")).mean).c_str());
+        loads.push_back(capacity.loads[i]);
+        values.push_back(by_seed(*c, "recovered"));
+      }
+      const bool complete = loads.size() == capacity.levels.size();
+      std::printf(" %s\n", complete ? format_threshold(stats::load_threshold(loads, values), loads).c_str()
+                                    : "(pending)");
+    }
+}
+
+// Per task and arm with compressed memory: what a linear probe decodes from the compressed
+// slots (retained), what the model recovers, and what it recovers with compressed memory
+// knocked out (used = the difference).
+void print_retention(const Grid& grid, const std::vector<Cell>& cells, const std::string& fn,
+                     const std::string& root) {
+  std::printf(
+      "\nretained vs used: retained = share of the compressed tokens' identity a linear probe decodes from "
+      "the compressed slots; recovered with compressed memory as trained and knocked out; mean [95%% CI] "
+      "over seeds\n");
+  const int width = title_width(grid, fn, 20);
+  std::printf("%-12s %-*s %-24s %-24s %s\n", "task", width, "arm", "retained", "recovered",
+              "recovered, no cmem");
+  auto cell_text = [](const Cell* c, const char* metric) {
+    return c && c->values.count(metric) ? format_mean_ci(stats::summarize(c->values.at(metric)), 3)
+                                        : std::string("-");
+  };
+  for (const auto& task : tasks_of(grid))
+    for (const auto& arm : column_order(grid)) {
+      if (arm == kFloor || arm == kCeiling) continue;
+      const Cell* c = find_cell(cells, arm, task);
+      std::printf("%-12s %-*s %-24s %-24s %s\n", task.c_str(), width, title(arm, fn).c_str(),
+                  cell_text(c, "retained").c_str(), cell_text(c, "recovered").c_str(),
+                  cell_text(c, "recovered_no_cmem").c_str());
+    }
+  std::printf("(per distance bucket: `ctlab export retention --results %s`)\n", root.c_str());
+}
+
 void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::string& fn,
-                     const std::vector<std::string>& losses, const std::string& candidate_experiment) {
+                     const std::vector<std::string>& losses, const std::string& candidate_experiment,
+                     const Capacity& capacity) {
   const auto cells = scorecard_cells(grid, layout);
   std::printf(
       "\nscorecard: %s trained by %s (one arm each); share of the long-range information recovered (0 = "
@@ -269,6 +457,8 @@ void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::s
       num(kScorecardFloorMax).c_str());
   print_recovered_table(grid, cells, fn);
   print_comparisons(grid, cells, layout, fn);
+  print_capacity(grid, cells, fn, capacity);
+  print_retention(grid, cells, fn, layout.root());
   std::printf("(`ctlab report %s --results %s` has every table of the candidate's runs)\n",
               candidate_experiment.c_str(), layout.root().c_str());
 }
@@ -289,11 +479,12 @@ int run_scorecard(const ScorecardRequest& q) {
   const std::string& fn = q.function;
   const auto losses = losses_for(q);
   const std::string suite = q.suite.empty() ? default_suite() : q.suite;
-  const std::string suite_text = read_suite(suite);
+  Capacity capacity;
+  const std::string suite_text = read_suite(suite, capacity);
   const ResultsLayout layout(q.results_root);
   const std::string experiment = "scorecard-" + slug(fn) + (!q.loss.empty() ? "-" + slug(q.loss) : "");
   const std::string dir = layout.root() + "/scorecards/" + experiment;
-  const std::string text = grid_text(suite_text, suite, experiment, fn, losses);
+  const std::string text = grid_text(suite_text, suite, experiment, fn, losses, capacity);
   // Validate before anything is written: expand a temporary copy first.
   const fs::path tmp = fs::temp_directory_path() / fs::unique_path("ctlab-scorecard-%%%%%%%%.ini");
   write_file_atomic(tmp.string(), text);
@@ -315,7 +506,7 @@ int run_scorecard(const ScorecardRequest& q) {
   o.plugins = q.plugins;
   o.on_finished = [&](const GridCell&) { print_recovered_table(grid, scorecard_cells(grid, layout), fn); };
   const int rc = run_grid(grid, o);
-  print_scorecard(grid, layout, fn, losses, experiment);
+  print_scorecard(grid, layout, fn, losses, experiment, capacity);
   return rc;
 }
 

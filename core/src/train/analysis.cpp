@@ -245,7 +245,8 @@ ValidationRecord validation_record(const EvalResult& r) {
 }
 
 void write_analysis(const std::string& path, const std::string& group, const AnalysisResult& r,
-                    const AnalysisMeta& meta, const CompressionSeries& series, const EvalResult* validation) {
+                    const AnalysisMeta& meta, const CompressionSeries& series, const EvalResult* validation,
+                    const RetentionRecord* retention) {
   std::optional<AttentionRecord> attention;
   std::optional<FrequencyRecord> frequency;
   std::optional<ValidationRecord> eval;
@@ -253,7 +254,7 @@ void write_analysis(const std::string& path, const std::string& group, const Ana
   if (r.frequency) frequency = frequency_record(r);
   if (validation) eval = validation_record(*validation);
   AnalysisRecords records{attention ? &*attention : nullptr, frequency ? &*frequency : nullptr,
-                          eval ? &*eval : nullptr};
+                          eval ? &*eval : nullptr, retention};
   write_analysis_file(path, group, records, meta, series);
 }
 

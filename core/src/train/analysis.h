@@ -102,10 +102,11 @@ AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, cons
 AttentionRecord attention_record(const AnalysisResult& r);  // needs r.attention
 FrequencyRecord frequency_record(const AnalysisResult& r);  // needs r.frequency
 ValidationRecord validation_record(const EvalResult& r);
-// Writes the result's records (and, when given, an evaluation's per-segment losses) under
-// `group` of the analysis file at `path` (see write_analysis_file). Throws ctlab::Error.
+// Writes the result's records (and, when given, an evaluation's per-segment losses and the
+// retained-vs-used record) under `group` of the analysis file at `path` (see
+// write_analysis_file). Throws ctlab::Error.
 void write_analysis(const std::string& path, const std::string& group, const AnalysisResult& r,
                     const AnalysisMeta& meta, const CompressionSeries& series,
-                    const EvalResult* validation = nullptr);
+                    const EvalResult* validation = nullptr, const RetentionRecord* retention = nullptr);
 
 }  // namespace ctlab

@@ -23,6 +23,7 @@
 #include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/retention.h"
 #include "util/error.h"
 #include "util/signals.h"
 
@@ -512,9 +513,31 @@ void Trainer::write_final_analysis(Session& s) {
   auto r = analyze(s.model, corpus_, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges,
                    s.device, s.bf16, /*stop_when_counted=*/e.buckets_sequences > 0, &comm_);
   if (!sink_) return;  // rank 0 writes
+  // Retained vs used: the model is the same on every rank, so rank 0 alone computes it.
+  std::optional<RetentionRecord> retention;
+  const std::string unavailable =
+      e.retention_segments > 0 && settings.memory.cmem_len > 0
+          ? retention_unavailable(corpus_, eval_settings(cfg_, "valid"), cfg_.model.cmem_rate)
+          : "";
+  if (!unavailable.empty()) s.progress.note("warning: retained vs used skipped: " + unavailable);
+  if (e.retention_segments > 0 && settings.memory.cmem_len > 0 && unavailable.empty()) {
+    retention = analyze_retention(s.model, corpus_, eval_settings(cfg_, "valid"), e.retention_segments,
+                                  cfg_.model.cmem_rate, e.buckets_per_region, s.device, s.bf16);
+    std::vector<MetricRow> rows = {{"valid/retained", s.st.step, retention->retained_all, unix_now()}};
+    if (std::isfinite(retention->recovered_no_cmem_all))
+      rows.push_back({"valid/recovered_no_cmem", s.st.step, retention->recovered_no_cmem_all, unix_now()});
+    sink_->record(rows);
+    s.progress.note("retained vs used: a linear probe decodes " + std::to_string(retention->retained_all) +
+                    " of the compressed tokens' identity" +
+                    (std::isfinite(retention->recovered_no_cmem_all)
+                         ? "; recovered " + std::to_string(retention->recovered_all) + ", " +
+                               std::to_string(retention->recovered_no_cmem_all) +
+                               " with compressed memory knocked out"
+                         : std::string()));
+  }
   try {
     write_analysis(paths_.analysis, "", r, {run_id_, s.st.step, "valid", settings.tag()}, s.series,
-                   &s.final_eval);
+                   &s.final_eval, retention ? &*retention : nullptr);
   } catch (const Error& err) {
     // The run is not complete without its analysis; its final checkpoint is saved, so a
     // re-run goes straight to the final evaluation and writes it.

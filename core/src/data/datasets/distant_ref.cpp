@@ -26,7 +26,7 @@ Corpus distant_ref(const DataOptions& o) {
     const int64_t x = 2 + symbol(gen);
     for (int half = 0; half < 2; ++half) {
       s.push(half, 0.0, 0.0);
-      s.push(x, half ? 0.0 : ln_k, ln_k);
+      s.push(x, half ? 0.0 : ln_k, ln_k, half ? d : 0);
       for (int64_t i = 2; i < d; ++i) s.push(2 + k + symbol(gen), ln_k, ln_k);
     }
   };

@@ -45,7 +45,8 @@ Corpus recall(const DataOptions& o) {
     std::shuffle(order.begin(), order.end(), gen);
     for (int64_t j = 0; j < p; ++j) {
       s.push(keys[order[j]], ln(p - j), ln(k - j));
-      s.push(k + values[order[j]], 0.0, ln(k));
+      // The stored value sits at 2 order[j] + 1 of the episode, this one at 2p + gap + 2j + 1.
+      s.push(k + values[order[j]], 0.0, ln(k), 2 * p + gap + 2 * j - 2 * order[j]);
     }
   };
   return make_task_corpus("recall",

@@ -22,7 +22,7 @@ Corpus synthetic(const DataOptions& o) {
     std::vector<int64_t> b(static_cast<size_t>(period));
     for (auto& t : b) t = dist(gen);
     for (auto t : b) s.push(t, ln_v, ln_v);
-    for (auto t : b) s.push(t, 0.0, ln_v);
+    for (auto t : b) s.push(t, 0.0, ln_v, period);
   };
   return make_task_corpus("synthetic",
                           "copy task: vocab " + std::to_string(v) + ", period " + std::to_string(period), v,
