@@ -9,6 +9,10 @@ pooled), cells in the order and with the names of the report's tables (data/cell
                            (Student's t over seeds; one seed: 1.96 standard errors of its
                            sample), one small panel per cell ([CT] Fig. 2); more than 12
                            cells continue on attention_by_bucket_2.png, ...
+  retained_vs_used.png     per distance bucket of compressed memory (runs with
+                           retention_segments > 0): bars of what a linear probe decodes
+                           from the compressed slots, lines of recovered with compressed
+                           memory as trained and knocked out; means over seeds
   learning_curves.png      training loss per step: the mean over the cell's seeds with a
                            95% band, validation means as dots; more than 8 cells become
                            one small panel per cell (12 per page, learning_curves_2.png, ...)
@@ -264,6 +268,53 @@ def compression_loss(data, out):
     return [path]
 
 
+def retention_figure(data, out):
+    """Retained (bars) and recovered with and without compressed memory (lines) per distance
+    bucket of compressed memory, oldest first; one panel per cell, means over seeds."""
+    header, rows = read(os.path.join(data, "retention.csv"))
+    axes = axes_between(header, "region")
+    cells = OrderedDict()
+    for r in rows:
+        if r["label"] == "all" or not r["retained"]:
+            continue  # the per-run summary, and regions outside compressed memory
+        b = cells.setdefault(cell_name(r, axes), OrderedDict()).setdefault(r["label"], [[], [], []])
+        for i, key in enumerate(("retained", "recovered", "recovered_no_cmem")):
+            if r[key]:
+                b[i].append(float(r[key]))
+    if not cells:
+        return []
+    order = cell_order(data, list(cells))
+    made = []
+    for k, page in enumerate(pages(order, PANELS_PER_PAGE)):
+        fig, grid, cols = panel_grid(len(page))
+        for i, name in enumerate(page):
+            ax = grid[i // cols][i % cols]
+            labels = list(cells[name])
+            x = range(len(labels))
+            retained = [mean_ci(cells[name][l][0]) for l in labels]
+            ax.bar(x, [s[0] for s in retained], yerr=[s[1] for s in retained], color="#4c72b0", capsize=2,
+                   label="retained (probe)")
+            for j, (style, label) in ((1, ("k-o", "recovered")), (2, ("r--x", "recovered, no cmem"))):
+                ys = [mean_ci(cells[name][l][j])[0] if cells[name][l][j] else float("nan") for l in labels]
+                ax.plot(list(x), ys, style, label=label, markersize=4)
+            ax.set_title(name, fontsize=8)
+            ax.set_xticks(list(x))
+            ax.set_xticklabels([l.replace("tokens ", "").replace(" back", "") for l in labels], fontsize=6,
+                               rotation=30)
+            ax.set_xlabel("tokens back (compressed memory, oldest first)", fontsize=7)
+            ax.axhline(0, color="grey", linewidth=0.5)
+            if i % cols == 0:
+                ax.set_ylabel("share", fontsize=8)
+        grid[0][0].legend(fontsize=6, loc="best")
+        more = f", page {k + 1} of {len(pages(order, PANELS_PER_PAGE))}" if len(order) > PANELS_PER_PAGE else ""
+        fig.suptitle("Retained vs used per distance bucket: mean over seeds" + more, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        made.append(page_path(out, "retained_vs_used", k))
+        fig.savefig(made[-1], dpi=110)
+        plt.close(fig)
+    return made
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="folder with attention.csv, metrics.csv and cells.csv")
@@ -272,7 +323,8 @@ def main():
     if not os.path.isdir(a.data):
         sys.exit(f"figures.py: no data folder {a.data}")
     os.makedirs(a.out, exist_ok=True)
-    made = attention_figure(a.data, a.out) + learning_curves(a.data, a.out) + compression_loss(a.data, a.out)
+    made = (attention_figure(a.data, a.out) + learning_curves(a.data, a.out) + compression_loss(a.data, a.out)
+            + retention_figure(a.data, a.out))
     for f in made:
         print(f)
     if not made:

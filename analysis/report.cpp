@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/filesystem.hpp>
 #include <cmath>
@@ -73,7 +74,7 @@ void save_csv(const Table& t, const std::string& path) {
 
 // The exported tables a report is built from.
 struct ReportTables {
-  Table runs, attention, frequency, metrics, evaluations;
+  Table runs, attention, frequency, metrics, evaluations, retention;
   std::vector<std::string> axes;       // every axis
   std::vector<std::string> cell_axes;  // every axis but the seed
   std::string score = "score";         // bpc or ppl
@@ -92,6 +93,7 @@ ReportTables load_tables(const ReportOptions& o) {
   t.frequency = export_table("frequency", layout, f);
   t.metrics = export_table("metrics", layout, f);
   t.evaluations = export_table("evaluations", layout, f);
+  t.retention = export_table("retention", layout, f);
   t.axes = axes_of(t.runs, "status");
   for (const auto& a : t.axes)
     if (a != "seed") t.cell_axes.push_back(a);
@@ -415,6 +417,40 @@ void write_frequency(std::ostream& md, const ReportTables& t) {
   md_table(md, head, rows);
 }
 
+// Retained vs used (runs with retention_segments > 0): per cell and distance region, mean
+// over seeds of what a linear probe decodes from the compressed slots and of recovered with
+// compressed memory as trained and knocked out.
+void write_retention(std::ostream& md, const ReportTables& t) {
+  const Table& r = t.retention;
+  if (r.rows.empty()) return;
+  md << "## Retained vs used\n\nretained: share of the compressed tokens' identity a linear probe decodes "
+        "from the compressed slots (1 = all, 0 = nothing beyond token frequencies); recovered: share of the "
+        "long-range information the model recovers on the tokens whose source lies in the region, with "
+        "compressed memory as trained and knocked out. Low retained: the function loses it; high retained "
+        "and low recovered: attention does not find it. Mean over seeds.\n\n";
+  std::vector<std::string> cells, labels;
+  std::map<std::string, std::map<std::string, std::array<std::vector<double>, 3>>> by_cell;
+  const int c_label = r.column("label");
+  const int cols[3] = {r.column("retained"), r.column("recovered"), r.column("recovered_no_cmem")};
+  for (const auto& row : r.rows) {
+    auto ck = cell_key(r, row, t.cell_axes);
+    add_unique(cells, ck);
+    add_unique(labels, row[c_label]);
+    for (int i = 0; i < 3; ++i)
+      if (!row[cols[i]].empty()) by_cell[ck][row[c_label]][i].push_back(std::stod(row[cols[i]]));
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& ck : cells)
+    for (const auto& l : labels) {
+      const auto& v = by_cell[ck][l];
+      if (v[0].empty() && v[1].empty()) continue;
+      std::vector<std::string> row = {ck, l};
+      for (int i = 0; i < 3; ++i) row.push_back(v[i].empty() ? "-" : fmt(mean_of(v[i]), 3));
+      rows.push_back(row);
+    }
+  md_table(md, {"cell", "region", "retained", "recovered", "recovered, no cmem"}, rows);
+}
+
 void write_figures(std::ostream& md, const ReportOptions& o, const std::string& out_dir) {
   md << "## Figures\n\n";
   const std::string script = figures_script();
@@ -467,6 +503,7 @@ std::string write_report(const ReportOptions& o) {
   save_csv(t.frequency, out_dir + "/data/frequency.csv");
   save_csv(t.metrics, out_dir + "/data/metrics.csv");
   save_csv(t.evaluations, out_dir + "/data/evaluations.csv");
+  save_csv(t.retention, out_dir + "/data/retention.csv");
   std::ostringstream md;
   write_summary(md, o, t);
   write_score_pivot(md, t);
@@ -475,8 +512,11 @@ std::string write_report(const ReportOptions& o) {
   write_evaluations(md, t);
   write_attention(md, t);
   write_frequency(md, t);
+  write_retention(md, t);
   write_figures(md, o, out_dir);
-  md << "Data behind every table: `data/*.csv` (runs, metrics, evaluations, attention and frequency are the "
+  md << "Data behind every table: `data/*.csv` (runs, metrics, evaluations, attention, frequency and "
+        "retention "
+        "are the "
         "tables of "
         "`ctlab export`; cells.csv and comparisons.csv hold the statistics above).\n";
   const std::string path = out_dir + "/report.md";

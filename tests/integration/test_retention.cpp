@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/filesystem.hpp>
+#include <fstream>
 
 #include "store/analysis_file.h"
 #include "store/run_store.h"
@@ -130,4 +131,19 @@ TEST_F(Retention, ExportedOneRowPerRegionAndAnAllRow) {
   size_t rows = 0;
   for (size_t p = 0; (p = r.output.find(",all,", p)) != std::string::npos; ++p) ++rows;
   EXPECT_EQ(rows, 3u) << r.output;  // one per run
+}
+
+TEST_F(Retention, ReportHasTheTableAndTheFigure) {
+  auto r = run_ctlab("report retention --results " + root_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string dir = root_ + "/reports/retention";
+  std::ifstream in(dir + "/report.md");
+  const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(md.find("## Retained vs used"), std::string::npos) << md;
+  EXPECT_NE(md.find("| variant=keep_first | tokens 41-48 back |"), std::string::npos) << md;
+  EXPECT_TRUE(boost::filesystem::exists(dir + "/data/retention.csv"));
+  if (test::run_command("/usr/bin/python3 -c 'import matplotlib'").exit_code == 0) {
+    EXPECT_NE(md.find("![retained_vs_used.png](figures/retained_vs_used.png)"), std::string::npos) << md;
+    EXPECT_TRUE(boost::filesystem::exists(dir + "/figures/retained_vs_used.png"));
+  }
 }

@@ -180,6 +180,23 @@ mem_len = 12
   EXPECT_TRUE(contains(r.output, "conv1d+attention_reconstruction")) << r.output;
   EXPECT_TRUE(contains(r.output, "conv1d+autoencoding")) << r.output;
   EXPECT_TRUE(contains(r.output, "8 completed")) << r.output;  // 2 losses x 2 seeds, and the 4 references
+  // --full needs a [learning_rates] section; with one, every arm runs again at each rate and
+  // is scored at its best.
+  r = run_ctlab("scorecard max_pool --full --suite " + suite + " --results " + root);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "has no [learning_rates] section")) << r.output;
+  const auto swept = dir.file("swept.ini", base + "[variant txl_reach]\ncmem_len = 0\nmem_len = 24\n" +
+                                               "[learning_rates]\nlr = 0.01\n" + grid);
+  r = run_ctlab("scorecard max_pool --full --suite " + swept + " --results " + root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  starts = 0;
+  for (size_t at = r.output.find("start "); at != std::string::npos; at = r.output.find("start ", at + 1))
+    ++starts;
+  EXPECT_EQ(starts, 6u) << r.output;  // 3 arms x 2 seeds at lr 0.01; those at the suite's rate are reused
+  EXPECT_TRUE(contains(r.output, "learning rate of each arm, the best of 0.0003 and 0.01")) << r.output;
+  EXPECT_TRUE(contains(r.output, "txl_reach synthetic ")) << r.output;
+  const std::string tables = r.output.substr(r.output.find("\nscorecard:"));
+  EXPECT_FALSE(contains(tables, "~0.01")) << r.output;  // arms keep their own names in the tables
 }
 
 TEST(Study, ConfigPrintsCostAndReachAndWarnsForShortBptt) {

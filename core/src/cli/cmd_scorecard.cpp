@@ -13,9 +13,12 @@ po::options_description scorecard_options() {
   desc.add_options()("help,h", "show this help")("function", po::value<std::string>(),
                                                  "compression function to score: name or name@version")(
       "loss", po::value<std::string>(),
-      "compression loss that trains it (default: none for a function without parameters, "
-      "attention_reconstruction otherwise)")("jobs,j", po::value<int64_t>()->default_value(2),
-                                             "local CPU worker processes")(
+      "compression loss that trains it (default: none for a function without parameters, else every "
+      "auxiliary loss installed, one arm each)")(
+      "full",
+      "also sweep the suite's [learning_rates]: every arm at each "
+      "rate, scored at its best on validation (about 3x the runs)")(
+      "jobs,j", po::value<int64_t>()->default_value(2), "local CPU worker processes")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a key in every cell (e.g. --set max_steps=100 for a quick look; the scores then mean less)")(
       "suite", po::value<std::string>(),
@@ -46,14 +49,15 @@ int cmd_scorecard(const std::vector<std::string>& args) {
   q.results_root = results_layout(vm).root();
   q.plugins = plugin_sources(vm);
   if (vm.count("suite")) q.suite = vm["suite"].as<std::string>();
+  q.full = vm.count("full") > 0;
   return run_scorecard(q);
 }
 
 CommandDef scorecard_command() {
   return {
       "scorecard",
-      "ctlab scorecard <function>[@version] [--loss L] [--suite FILE] [--plugin-dir DIR] [--jobs N] "
-      "[--results DIR]",
+      "ctlab scorecard <function>[@version] [--loss L] [--full] [--suite FILE] [--plugin-dir DIR] "
+      "[--jobs N] [--results DIR]",
       "score a compression function on the long-range suite against mean_pool and same-cost Transformer-XL",
       cmd_scorecard};
 }

@@ -58,10 +58,41 @@ struct Capacity {
   std::vector<std::string> keys;
   std::vector<std::vector<std::string>> levels;  // [level][key]
   std::vector<double> loads;                     // the first key's value per level, ascending
+  std::vector<std::string> learning_rates;       // [learning_rates] lr: the sweep of --full
   bool empty() const { return keys.empty(); }
 };
 
-// The suite's text (without its [capacity] section, which is the scorecard's own), refused
+// One key of [capacity]: its values at every level (the first key's are the loads).
+void add_capacity_level_key(const IniEntry& e, const std::string& where, Capacity& capacity) {
+  if (!find_option(e.key) || e.key == "dataset" || e.key == "seed" || e.key == "experiment" ||
+      e.key == "compression" || e.key == "compression_loss")
+    throw Error(where + ": [capacity] '" + e.key +
+                "': expected a model, data or training key whose values are the load levels "
+                "(e.g. cmem_rate = 1, 2, 4)");
+  std::vector<std::string> values;
+  for (const auto& v : split(e.value, ',')) values.push_back(trim(v));
+  if (values.size() < 2)
+    throw Error(where + ": [capacity] " + e.key + " = " + e.value + ": expected at least two levels");
+  if (!capacity.keys.empty() && values.size() != capacity.levels.size())
+    throw Error(where + ": [capacity] " + e.key + " has " + std::to_string(values.size()) + " levels, " +
+                capacity.keys.front() + " has " + std::to_string(capacity.levels.size()));
+  if (capacity.keys.empty()) {
+    capacity.levels.resize(values.size());
+    for (const auto& v : values) {
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(x > 0) || (!capacity.loads.empty() && !(x > capacity.loads.back())))
+        throw Error(where + ": [capacity] " + e.key + " = " + e.value +
+                    ": the load levels must be positive numbers in ascending order");
+      capacity.loads.push_back(x);
+    }
+  }
+  capacity.keys.push_back(e.key);
+  for (size_t i = 0; i < values.size(); ++i) capacity.levels[i].push_back(values[i]);
+}
+
+// The suite's text (without its [capacity] and [learning_rates] sections, which are the
+// scorecard's own), refused
 // when it sets what the scorecard sets itself.
 std::string read_suite(const std::string& path, Capacity& capacity) {
   const std::string text = read_file(path, "scorecard suite");
@@ -73,36 +104,25 @@ std::string read_suite(const std::string& path, Capacity& capacity) {
     if (e.section.rfind(std::string("variant ") + kCandidate, 0) == 0)
       throw Error(where + ": defines [" + e.section + "]; variants named " + kCandidate +
                   "* are the ones the scorecard adds (the function under test)");
-    if (e.section.rfind("variant ", 0) == 0 && e.section.find('@') != std::string::npos)
+    if (e.section.rfind("variant ", 0) == 0 && e.section.find_first_of("@~") != std::string::npos)
       throw Error(where + ": [" + e.section +
-                  "]: '@' in a variant name is kept for the capacity curve's levels");
-    if (e.section != "capacity") continue;
-    if (!find_option(e.key) || e.key == "dataset" || e.key == "seed" || e.key == "experiment" ||
-        e.key == "compression" || e.key == "compression_loss")
-      throw Error(where + ": [capacity] '" + e.key +
-                  "': expected a model, data or training key whose values are the load levels "
-                  "(e.g. cmem_rate = 1, 2, 4)");
-    std::vector<std::string> values;
-    for (const auto& v : split(e.value, ',')) values.push_back(trim(v));
-    if (values.size() < 2)
-      throw Error(where + ": [capacity] " + e.key + " = " + e.value + ": expected at least two levels");
-    if (!capacity.keys.empty() && values.size() != capacity.levels.size())
-      throw Error(where + ": [capacity] " + e.key + " has " + std::to_string(values.size()) + " levels, " +
-                  capacity.keys.front() + " has " + std::to_string(capacity.levels.size()));
-    if (capacity.keys.empty()) {
-      capacity.levels.resize(values.size());
-      for (const auto& v : values) {
+                  "]: '@' and '~' in a variant name are kept for the capacity curve's levels and the "
+                  "learning-rate sweep");
+    if (e.section == "learning_rates") {
+      if (e.key != "lr")
+        throw Error(where + ": [learning_rates] '" + e.key +
+                    "': expected 'lr = a, b, c' (the sweep of --full)");
+      for (const auto& v : split(e.value, ',')) capacity.learning_rates.push_back(trim(v));
+      for (const auto& lr : capacity.learning_rates) {
         char* end = nullptr;
-        const double x = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end != '\0' || !(x > 0) ||
-            (!capacity.loads.empty() && !(x > capacity.loads.back())))
-          throw Error(where + ": [capacity] " + e.key + " = " + e.value +
-                      ": the load levels must be positive numbers in ascending order");
-        capacity.loads.push_back(x);
+        const double x = std::strtod(lr.c_str(), &end);
+        if (lr.empty() || *end != '\0' || !(x > 0))
+          throw Error(where + ": [learning_rates] lr = " + e.value +
+                      ": expected positive learning rates besides the suite's own, e.g. lr = 0.001, 0.01");
       }
+      continue;
     }
-    capacity.keys.push_back(e.key);
-    for (size_t i = 0; i < values.size(); ++i) capacity.levels[i].push_back(values[i]);
+    if (e.section == "capacity") add_capacity_level_key(e, where, capacity);
   }
   // The text without [capacity]: every line from its header to the next header.
   std::string out, line;
@@ -110,7 +130,7 @@ std::string read_suite(const std::string& path, Capacity& capacity) {
   bool skipping = false;
   while (std::getline(in, line)) {
     const std::string t = trim(line);
-    if (!t.empty() && t.front() == '[') skipping = t == "[capacity]";
+    if (!t.empty() && t.front() == '[') skipping = t == "[capacity]" || t == "[learning_rates]";
     if (!skipping) out += line + "\n";
   }
   return out;
@@ -125,7 +145,7 @@ bool is_candidate(const std::string& variant) { return variant.rfind(kCandidate,
 // suite's own settings is the same run as the arm, and the grid drops it as a duplicate).
 std::string grid_text(const std::string& suite_text, const std::string& suite_path,
                       const std::string& experiment, const std::string& fn,
-                      const std::vector<std::string>& losses, const Capacity& capacity) {
+                      const std::vector<std::string>& losses, const Capacity& capacity, bool full) {
   std::string text = "# ctlab scorecard: the suite " + suite_path + " for " + fn +
                      " (written by ctlab; re-running resumes)\nexperiment = scorecard-references\n" +
                      suite_text;
@@ -138,19 +158,26 @@ std::string grid_text(const std::string& suite_text, const std::string& suite_pa
     text += "\n[variant " + name + "]\n";
     for (const auto& [k, v] : entries) text += k + " = " + v + "\n";
   }
-  if (capacity.empty()) return text;
   std::vector<std::string> refs;
   for (const auto& e : parse_ini(suite_text, suite_path).entries)
     if (e.section.rfind("variant ", 0) == 0) {
       const std::string name = trim(e.section.substr(8));
-      if (name == kFloor || name == kCeiling) continue;
       if (std::find(refs.begin(), refs.end(), name) == refs.end())
         refs.push_back(name), arms.push_back({name, {}});
       for (auto& [n, entries] : arms)
         if (n == name) entries.push_back({e.key, e.value});
     }
+  // --full: every arm again at each learning rate of the sweep, as "<arm>~<lr>".
+  for (const auto& lr : full ? capacity.learning_rates : std::vector<std::string>{})
+    for (const auto& [name, entries] : arms) {
+      text += "\n[variant " + name + "~" + lr + "]\n";
+      for (const auto& [k, v] : entries)
+        if (k != "lr") text += k + " = " + v + "\n";
+      text += "lr = " + lr + "\n";
+    }
   for (size_t level = 0; level < capacity.levels.size(); ++level)
     for (const auto& [name, entries] : arms) {
+      if (name == kFloor || name == kCeiling) continue;
       text += "\n[variant " + name + "@" + capacity.levels[level][0] + "]\n";
       for (const auto& [k, v] : entries)
         if (std::find(capacity.keys.begin(), capacity.keys.end(), k) == capacity.keys.end())
@@ -233,7 +260,7 @@ std::vector<std::string> column_order(const Grid& grid) {
   for (const auto& c : grid.cells)
     for (const auto& [k, v] : c.axes) {
       auto& list = is_candidate(v) ? mine : refs;
-      if (k == "variant" && v != kFloor && v != kCeiling && v.find('@') == std::string::npos &&
+      if (k == "variant" && v != kFloor && v != kCeiling && v.find_first_of("@~") == std::string::npos &&
           std::find(list.begin(), list.end(), v) == list.end())
         list.push_back(v);
     }
@@ -288,11 +315,61 @@ std::vector<double> by_seed(const Cell& c, const std::string& metric) {
   return out;
 }
 
-std::vector<Cell> scorecard_cells(const Grid& grid, const ResultsLayout& layout) {
+// The arm a variant belongs to and its learning rate ("" = the suite's): "mean_pool~0.01"
+// -> ("mean_pool", "0.01").
+std::pair<std::string, std::string> arm_and_lr(const std::string& variant) {
+  const auto at = variant.find('~');
+  return at == std::string::npos ? std::make_pair(variant, std::string())
+                                 : std::make_pair(variant.substr(0, at), variant.substr(at + 1));
+}
+
+std::string variant_of(const AxisValues& axes) {
+  for (const auto& [k, v] : axes)
+    if (k == "variant") return v;
+  return "";
+}
+
+// The cells of the finished runs. With a learning-rate sweep, each arm's cell on a task is
+// the one of its learning rates (the suite's included) with the highest mean `recovered`
+// over seeds on validation, under the arm's own name; `chosen` gets "arm task" -> the rate
+// ("" = the suite's).
+std::vector<Cell> scorecard_cells(const Grid& grid, const ResultsLayout& layout,
+                                  std::map<std::string, std::string>* chosen = nullptr) {
   RunStore store(layout.database());
   std::vector<RunResult> results;
   for (const auto& c : grid.cells)
     if (auto r = final_result(store, c.run_id, c.axes)) results.push_back(*r);
+  auto cells = group_cells(results);
+  std::map<std::string, std::pair<double, std::string>> best;  // "arm task" -> (mean, lr)
+  auto key_of = [](const AxisValues& axes, const std::string& arm) {
+    std::string k = arm;
+    for (const auto& [a, v] : axes)
+      if (a != "variant") k += " " + v;
+    return k;
+  };
+  for (const auto& c : cells) {
+    const auto [arm, lr] = arm_and_lr(variant_of(c.axes));
+    if (!c.values.count("recovered") || arm.find('@') != std::string::npos) continue;
+    const double m = stats::summarize(c.values.at("recovered")).mean;
+    const auto it = best.find(key_of(c.axes, arm));
+    if (it == best.end() || m > it->second.first) best[key_of(c.axes, arm)] = {m, lr};  // ties: grid order
+  }
+  for (auto& r : results) {
+    for (auto& [a, v] : r.axes) {
+      if (a != "variant" || v.find('@') != std::string::npos) continue;
+      const auto [arm, lr] = arm_and_lr(v);
+      const auto it = best.find(key_of(r.axes, arm));
+      if (it != best.end() && it->second.second != lr)
+        v = "";  // not the chosen rate: dropped below
+      else
+        v = arm;
+    }
+  }
+  results.erase(std::remove_if(results.begin(), results.end(),
+                               [](const RunResult& r) { return variant_of(r.axes).empty(); }),
+                results.end());
+  if (chosen)
+    for (const auto& [k, b] : best) (*chosen)[k] = b.second;
   return group_cells(results);
 }
 
@@ -358,6 +435,12 @@ void print_comparisons(const Grid& grid, const std::vector<Cell>& cells, const R
   }
 }
 
+std::string format_lr(double lr) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", lr);
+  return buf;
+}
+
 // "1.55 [1.43, 1.70]", with "< 1" / "> 4" for a threshold beyond the loads measured.
 std::string format_threshold(const stats::Threshold& t, const std::vector<double>& loads) {
   auto fmt = [](const char* f, double v) {
@@ -391,7 +474,10 @@ void print_capacity(const Grid& grid, const std::vector<Cell>& cells, const std:
       levels.c_str());
   const int width = title_width(grid, fn, 20);
   std::printf("%-12s %-*s", "task", width, "arm");
-  for (const auto& l : capacity.levels) std::printf(" %-9s", (capacity.keys[0] + "=" + l[0]).c_str());
+  size_t w = 9;  // a column per level, as wide as its title
+  for (const auto& l : capacity.levels) w = std::max(w, capacity.keys[0].size() + 1 + l[0].size());
+  const int cw = static_cast<int>(w);
+  for (const auto& l : capacity.levels) std::printf(" %-*s", cw, (capacity.keys[0] + "=" + l[0]).c_str());
   std::printf(" %s\n", "load at 0.5");
   for (const auto& task : tasks_of(grid))
     for (const auto& arm : column_order(grid)) {
@@ -405,10 +491,10 @@ void print_capacity(const Grid& grid, const std::vector<Cell>& cells, const std:
         const Cell* c = find_cell(cells, arm + "@" + capacity.levels[i][0], task);
         if (!c && !grid_has_variant(grid, arm + "@" + capacity.levels[i][0])) c = find_cell(cells, arm, task);
         if (!c) {
-          std::printf(" %-9s", "-");
+          std::printf(" %-*s", cw, "-");
           continue;
         }
-        std::printf(" %-9s", num(stats::summarize(c->values.at("recovered")).mean).c_str());
+        std::printf(" %-*s", cw, num(stats::summarize(c->values.at("recovered")).mean).c_str());
         loads.push_back(capacity.loads[i]);
         values.push_back(by_seed(*c, "recovered"));
       }
@@ -447,14 +533,26 @@ void print_retention(const Grid& grid, const std::vector<Cell>& cells, const std
 
 void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::string& fn,
                      const std::vector<std::string>& losses, const std::string& candidate_experiment,
-                     const Capacity& capacity) {
-  const auto cells = scorecard_cells(grid, layout);
+                     const Capacity& capacity, bool full) {
+  std::map<std::string, std::string> chosen;
+  const auto cells = scorecard_cells(grid, layout, &chosen);
   std::printf(
       "\nscorecard: %s trained by %s (one arm each); share of the long-range information recovered (0 = "
       "none, 1 = "
       "ideal), mean [95%% CI] over seeds. Gate: %s >= %s and %s <= %s, else the task is uninformative\n",
       fn.c_str(), join(losses, ", ").c_str(), kCeiling, num(kScorecardCeilingMin).c_str(), kFloor,
       num(kScorecardFloorMax).c_str());
+  if (full && !capacity.learning_rates.empty()) {
+    // Which learning rate each arm's numbers come from.
+    std::string base = "the suite's";
+    for (const auto& c : grid.cells)
+      if (variant_of(c.axes) == kCeiling) base = format_lr(c.cfg.train.lr);
+    std::printf("learning rate of each arm, the best of %s and %s by mean recovered on validation:",
+                base.c_str(), join(capacity.learning_rates, ", ").c_str());
+    for (const auto& [k, lr] : chosen)
+      std::printf(" %s %s;", k.c_str(), lr.empty() ? base.c_str() : lr.c_str());
+    std::printf("\n");
+  }
   print_recovered_table(grid, cells, fn);
   print_comparisons(grid, cells, layout, fn);
   print_capacity(grid, cells, fn, capacity);
@@ -484,7 +582,10 @@ int run_scorecard(const ScorecardRequest& q) {
   const ResultsLayout layout(q.results_root);
   const std::string experiment = "scorecard-" + slug(fn) + (!q.loss.empty() ? "-" + slug(q.loss) : "");
   const std::string dir = layout.root() + "/scorecards/" + experiment;
-  const std::string text = grid_text(suite_text, suite, experiment, fn, losses, capacity);
+  if (q.full && capacity.learning_rates.empty())
+    throw Error("ctlab scorecard --full: the suite '" + suite +
+                "' has no [learning_rates] section (lr = a, b, c) to sweep");
+  const std::string text = grid_text(suite_text, suite, experiment, fn, losses, capacity, q.full);
   // Validate before anything is written: expand a temporary copy first.
   const fs::path tmp = fs::temp_directory_path() / fs::unique_path("ctlab-scorecard-%%%%%%%%.ini");
   write_file_atomic(tmp.string(), text);
@@ -506,7 +607,7 @@ int run_scorecard(const ScorecardRequest& q) {
   o.plugins = q.plugins;
   o.on_finished = [&](const GridCell&) { print_recovered_table(grid, scorecard_cells(grid, layout), fn); };
   const int rc = run_grid(grid, o);
-  print_scorecard(grid, layout, fn, losses, experiment, capacity);
+  print_scorecard(grid, layout, fn, losses, experiment, capacity, q.full);
   return rc;
 }
 

@@ -24,6 +24,7 @@ struct ScorecardRequest {
   std::string results_root = "results";
   PluginSources plugins;
   std::string suite;  // the suite's grid file; "" = experiments/scorecard/suite.ini
+  bool full = false;  // also the suite's [learning_rates] sweep: each arm at its best rate
 };
 
 // The validity gate of one task, from the means over seeds of `recovered` of the suite's
