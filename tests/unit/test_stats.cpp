@@ -201,3 +201,29 @@ TEST(Stats, LoadThresholdInterpolatesInLogLoadWithABootstrapOverSeeds) {
   EXPECT_TRUE(std::isfinite(mixed.estimate));
   EXPECT_TRUE(std::isnan(stats::load_threshold({1, 2}, {{0.9}, {}}).estimate));  // unequal seeds
 }
+
+TEST(Stats, EachArmIsScoredAtItsBestLearningRate) {
+  std::vector<RunResult> runs;
+  auto add = [&](const std::string& variant, const std::string& seed, double recovered) {
+    runs.push_back({variant + seed,
+                    {{"variant", variant}, {"dataset", "synthetic"}, {"seed", seed}},
+                    {{"recovered", recovered}}});
+  };
+  add("a", "1", 0.1), add("a", "2", 0.2);
+  add("a~0.01", "1", 0.5), add("a~0.01", "2", 0.6);
+  add("a~0.001", "1", 0.0), add("a~0.001", "2", 0.0);
+  add("b", "1", 0.3), add("b", "2", 0.3);
+  add("b~0.01", "1", 0.3), add("b~0.01", "2", 0.3);  // a tie: the suite's rate, seen first, stays
+  add("a@4", "1", 0.05);
+  std::map<std::string, std::string> chosen;
+  const auto cells = group_cells(best_learning_rates(runs, &chosen));
+  EXPECT_EQ(chosen["a synthetic"], "0.01");
+  EXPECT_EQ(chosen["b synthetic"], "");
+  ASSERT_EQ(cells.size(), 3u);
+  EXPECT_EQ(cells[0].name, "variant=a dataset=synthetic");
+  EXPECT_EQ(cells[0].values.at("recovered"), (std::vector<double>{0.5, 0.6}));
+  EXPECT_EQ(cells[0].run_ids, (std::vector<std::string>{"a~0.011", "a~0.012"}));
+  EXPECT_EQ(cells[1].name, "variant=b dataset=synthetic");
+  EXPECT_EQ(cells[1].run_ids, (std::vector<std::string>{"b1", "b2"}));
+  EXPECT_EQ(cells[2].name, "variant=a@4 dataset=synthetic");  // capacity levels pass unchanged
+}

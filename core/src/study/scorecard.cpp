@@ -329,48 +329,15 @@ std::string variant_of(const AxisValues& axes) {
   return "";
 }
 
-// The cells of the finished runs. With a learning-rate sweep, each arm's cell on a task is
-// the one of its learning rates (the suite's included) with the highest mean `recovered`
-// over seeds on validation, under the arm's own name; `chosen` gets "arm task" -> the rate
-// ("" = the suite's).
+// The cells of the finished runs, each arm at its best learning rate (best_learning_rates);
+// `chosen` gets "arm task" -> the rate ("" = the suite's).
 std::vector<Cell> scorecard_cells(const Grid& grid, const ResultsLayout& layout,
                                   std::map<std::string, std::string>* chosen = nullptr) {
   RunStore store(layout.database());
   std::vector<RunResult> results;
   for (const auto& c : grid.cells)
     if (auto r = final_result(store, c.run_id, c.axes)) results.push_back(*r);
-  auto cells = group_cells(results);
-  std::map<std::string, std::pair<double, std::string>> best;  // "arm task" -> (mean, lr)
-  auto key_of = [](const AxisValues& axes, const std::string& arm) {
-    std::string k = arm;
-    for (const auto& [a, v] : axes)
-      if (a != "variant") k += " " + v;
-    return k;
-  };
-  for (const auto& c : cells) {
-    const auto [arm, lr] = arm_and_lr(variant_of(c.axes));
-    if (!c.values.count("recovered") || arm.find('@') != std::string::npos) continue;
-    const double m = stats::summarize(c.values.at("recovered")).mean;
-    const auto it = best.find(key_of(c.axes, arm));
-    if (it == best.end() || m > it->second.first) best[key_of(c.axes, arm)] = {m, lr};  // ties: grid order
-  }
-  for (auto& r : results) {
-    for (auto& [a, v] : r.axes) {
-      if (a != "variant" || v.find('@') != std::string::npos) continue;
-      const auto [arm, lr] = arm_and_lr(v);
-      const auto it = best.find(key_of(r.axes, arm));
-      if (it != best.end() && it->second.second != lr)
-        v = "";  // not the chosen rate: dropped below
-      else
-        v = arm;
-    }
-  }
-  results.erase(std::remove_if(results.begin(), results.end(),
-                               [](const RunResult& r) { return variant_of(r.axes).empty(); }),
-                results.end());
-  if (chosen)
-    for (const auto& [k, b] : best) (*chosen)[k] = b.second;
-  return group_cells(results);
+  return group_cells(best_learning_rates(std::move(results), chosen));
 }
 
 void print_recovered_table(const Grid& grid, const std::vector<Cell>& cells, const std::string& fn) {
@@ -562,6 +529,38 @@ void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::s
 }
 
 }  // namespace
+
+std::vector<RunResult> best_learning_rates(std::vector<RunResult> results,
+                                           std::map<std::string, std::string>* chosen) {
+  // "arm axis values..." without the variant and the seed: the cell an arm's rates compete in.
+  auto key_of = [](const AxisValues& axes, const std::string& arm) {
+    std::string k = arm;
+    for (const auto& [a, v] : axes)
+      if (a != "variant" && a != "seed") k += " " + v;
+    return k;
+  };
+  std::map<std::string, std::pair<double, std::string>> best;  // key -> (mean recovered, lr)
+  for (const auto& c : group_cells(results)) {
+    const auto [arm, lr] = arm_and_lr(variant_of(c.axes));
+    if (!c.values.count("recovered") || arm.find('@') != std::string::npos) continue;
+    const double m = stats::summarize(c.values.at("recovered")).mean;
+    const auto it = best.find(key_of(c.axes, arm));
+    if (it == best.end() || m > it->second.first) best[key_of(c.axes, arm)] = {m, lr};  // ties: first seen
+  }
+  for (auto& r : results)
+    for (auto& [a, v] : r.axes) {
+      if (a != "variant" || v.find('@') != std::string::npos) continue;
+      const auto [arm, lr] = arm_and_lr(v);
+      const auto it = best.find(key_of(r.axes, arm));
+      v = it != best.end() && it->second.second != lr ? "" : arm;  // "": not the chosen rate, dropped
+    }
+  results.erase(std::remove_if(results.begin(), results.end(),
+                               [](const RunResult& r) { return variant_of(r.axes).empty(); }),
+                results.end());
+  if (chosen)
+    for (const auto& [k, b] : best) (*chosen)[k] = b.second;
+  return results;
+}
 
 ScorecardGate scorecard_gate(double ceiling, double floor) {
   if (!(ceiling >= kScorecardCeilingMin))
