@@ -63,7 +63,7 @@ TEST(Registry, BuiltInsInHelpOrder) {
             (std::vector<std::string>{"default", "brown", "pydoc_words", "enwik8", "text8", "wikitext103",
                                       "text", "synthetic", "recall", "distant_ref"}));
   EXPECT_EQ(export_tables().names(), (std::vector<std::string>{"runs", "metrics", "attention", "frequency",
-                                                               "evaluations", "history"}));
+                                                               "retention", "evaluations", "history"}));
   EXPECT_EQ(commands().names(),
             (std::vector<std::string>{"plugins", "config", "train", "eval", "sample", "grid", "merge",
                                       "export", "report", "scorecard", "check", "run-job"}));

@@ -164,7 +164,7 @@ std::vector<ProbeSet> collect_probe_sets(CompressiveTransformer& model, const Co
   EvalSettings s = settings;
   s.segments = 0;
   const int64_t slots = s.memory.cmem_len, mem_len = s.memory.mem_len, len = s.seq_len;
-  const int64_t n_layer = static_cast<int64_t>(model->memory().size());
+  const int64_t n_layer = model->options().n_layer;
   auto bucket_of_slot = torch::empty({slots}, torch::kLong);
   for (size_t b = 0; b + 1 < edges.size(); ++b)
     bucket_of_slot.narrow(0, edges[b], edges[b + 1] - edges[b]).fill_(static_cast<int64_t>(b));
