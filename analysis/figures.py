@@ -117,14 +117,22 @@ def attention_cells(data):
     return cells
 
 
+def cell_pages(data, cells):
+    """Pages of per-cell panels in the report's order: yields (k, page, fig, grid, cols,
+    more), `more` being the title's ", page k of n" when the cells need several pages."""
+    order = cell_order(data, list(cells))
+    n = len(pages(order, PANELS_PER_PAGE))
+    for k, page in enumerate(pages(order, PANELS_PER_PAGE)):
+        fig, grid, cols = panel_grid(len(page))
+        yield k, page, fig, grid, cols, (f", page {k + 1} of {n}" if len(order) > PANELS_PER_PAGE else "")
+
+
 def attention_figure(data, out):
     cells = attention_cells(data)
     if not cells:
         return []
-    order = cell_order(data, list(cells))
     made = []
-    for k, page in enumerate(pages(order, PANELS_PER_PAGE)):
-        fig, grid, cols = panel_grid(len(page))
+    for k, page, fig, grid, cols, more in cell_pages(data, cells):
         for i, name in enumerate(page):
             ax = grid[i // cols][i % cols]
             buckets = sorted(cells[name].items())
@@ -141,7 +149,6 @@ def attention_figure(data, out):
                 ax.set_ylabel("attention (%)", fontsize=8)
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in REGION_COLOURS.values()]
         fig.legend(handles, list(REGION_COLOURS), loc="lower center", ncol=3, fontsize=8, frameon=False)
-        more = f", page {k + 1} of {len(pages(order, PANELS_PER_PAGE))}" if len(order) > PANELS_PER_PAGE else ""
         fig.suptitle("Attention by bucket per cell: mean over seeds (and layers, heads, queries) with 95% CI"
                      + more, fontsize=10)
         fig.tight_layout(rect=(0, 0.05, 1, 0.95))
@@ -283,10 +290,8 @@ def retention_figure(data, out):
                 b[i].append(float(r[key]))
     if not cells:
         return []
-    order = cell_order(data, list(cells))
     made = []
-    for k, page in enumerate(pages(order, PANELS_PER_PAGE)):
-        fig, grid, cols = panel_grid(len(page))
+    for k, page, fig, grid, cols, more in cell_pages(data, cells):
         for i, name in enumerate(page):
             ax = grid[i // cols][i % cols]
             labels = list(cells[name])
@@ -306,7 +311,6 @@ def retention_figure(data, out):
             if i % cols == 0:
                 ax.set_ylabel("share", fontsize=8)
         grid[0][0].legend(fontsize=6, loc="best")
-        more = f", page {k + 1} of {len(pages(order, PANELS_PER_PAGE))}" if len(order) > PANELS_PER_PAGE else ""
         fig.suptitle("Retained vs used per distance bucket: mean over seeds" + more, fontsize=10)
         fig.tight_layout(rect=(0, 0, 1, 0.95))
         made.append(page_path(out, "retained_vs_used", k))

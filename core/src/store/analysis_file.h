@@ -1,5 +1,5 @@
 // The per-run HDF5 file (runs/<run_id>/analysis.h5): attention by bucket, perplexity by
-// token frequency, compression loss per layer. Written to a temporary copy and renamed,
+// token frequency, compression loss per layer, retained vs used. Written to a temporary copy and renamed,
 // so a kill never leaves a half-written file; one writer per run. Layout in
 // results/README.md; readable with h5py. The records here are plain data: the training
 // side (train/analysis.h) fills them, export and report read them back.

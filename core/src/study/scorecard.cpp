@@ -231,11 +231,14 @@ void check_suite_grid(const Grid& grid, const std::string& path) {
 
 namespace {
 
-std::string num(double v) {
+// One number in a printf format ("%.3f", "%g", ...).
+std::string fmt(const char* format, double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", v);
+  std::snprintf(buf, sizeof buf, format, v);
   return buf;
 }
+
+std::string num(double v) { return fmt("%.3f", v); }
 
 const Cell* find_cell(const std::vector<Cell>& cells, const std::string& variant, const std::string& task) {
   const AxisValues want = {{"variant", variant}, {"dataset", task}};
@@ -402,19 +405,8 @@ void print_comparisons(const Grid& grid, const std::vector<Cell>& cells, const R
   }
 }
 
-std::string format_lr(double lr) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", lr);
-  return buf;
-}
-
 // "1.55 [1.43, 1.70]", with "< 1" / "> 4" for a threshold beyond the loads measured.
 std::string format_threshold(const stats::Threshold& t, const std::vector<double>& loads) {
-  auto fmt = [](const char* f, double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, f, v);
-    return std::string(buf);
-  };
   auto one = [&](double v) {
     if (std::isnan(v)) return std::string("-");
     if (v == -INFINITY) return "< " + fmt("%g", loads.front());
@@ -513,7 +505,7 @@ void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::s
     // Which learning rate each arm's numbers come from.
     std::string base = "the suite's";
     for (const auto& c : grid.cells)
-      if (variant_of(c.axes) == kCeiling) base = format_lr(c.cfg.train.lr);
+      if (variant_of(c.axes) == kCeiling) base = fmt("%g", c.cfg.train.lr);
     std::printf("learning rate of each arm, the best of %s and %s by mean recovered on validation:",
                 base.c_str(), join(capacity.learning_rates, ", ").c_str());
     for (const auto& [k, lr] : chosen)

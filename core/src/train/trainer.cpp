@@ -515,12 +515,12 @@ void Trainer::write_final_analysis(Session& s) {
   if (!sink_) return;  // rank 0 writes
   // Retained vs used: the model is the same on every rank, so rank 0 alone computes it.
   std::optional<RetentionRecord> retention;
+  const bool wants_retention = e.retention_segments > 0 && settings.memory.cmem_len > 0;
   const std::string unavailable =
-      e.retention_segments > 0 && settings.memory.cmem_len > 0
-          ? retention_unavailable(corpus_, eval_settings(cfg_, "valid"), cfg_.model.cmem_rate)
-          : "";
+      wants_retention ? retention_unavailable(corpus_, eval_settings(cfg_, "valid"), cfg_.model.cmem_rate)
+                      : "";
   if (!unavailable.empty()) s.progress.note("warning: retained vs used skipped: " + unavailable);
-  if (e.retention_segments > 0 && settings.memory.cmem_len > 0 && unavailable.empty()) {
+  if (wants_retention && unavailable.empty()) {
     retention = analyze_retention(s.model, corpus_, eval_settings(cfg_, "valid"), e.retention_segments,
                                   cfg_.model.cmem_rate, e.buckets_per_region, s.device, s.bf16);
     std::vector<MetricRow> rows = {{"valid/retained", s.st.step, retention->retained_all, unix_now()}};
