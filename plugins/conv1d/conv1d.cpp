@@ -1,7 +1,8 @@
 // conv1d@1: a learned 1D convolution D -> D with kernel = stride = c over time, mapping each
 // block of c evicted slots to one compressed slot ([CT] sec. 3.1; the paper's best
 // function on enwik8). Trainable: pair it with attention_reconstruction, autoencoding or
-// bptt. Weights use PyTorch's default Conv1d initialisation.
+// bptt. Weights use PyTorch's default Conv1d initialisation. A slot's timestamp is the centre
+// of its receptive field, the block's mean time (CompressionFn::slot_times' default).
 #include <ctlab/plugin_api.h>
 #include <torch/nn/modules/conv.h>
 

@@ -25,6 +25,16 @@ class Subsample : public ctlab::CompressionFn {
     return blocks.select(1, pos).contiguous();
   }
 
+  // Plugin API 2: each compressed slot's timestamp, [n / rate, B] float64 from in.times
+  // (the stream position of every old slot). Position maps such as true_distance read the
+  // slot's distance from it. Leave it out and a slot gets the mean time of its block; a
+  // function that keeps one slot verbatim says which, as here.
+  torch::Tensor slot_times(const ctlab::CompressionInput& in) override {
+    const int64_t c = in.rate;
+    const int64_t pos = position_ < 0 ? position_ + c : position_;
+    return in.times.reshape({in.times.size(0) / c, c, in.times.size(1)}).select(1, pos).contiguous();
+  }
+
  private:
   int64_t position_;
 };

@@ -1,6 +1,7 @@
-// The ctlab plugin SDK: the whole contract between ctlab and a compression plugin.
-// A plugin is a shared library that includes this header, implements CompressionFn and/or
-// CompressionLoss, and exports its entry points with CTLAB_PLUGIN(register_fn).
+// The ctlab plugin SDK: the whole contract between ctlab and a plugin library.
+// A plugin is a shared library that includes this header, implements CompressionFn,
+// CompressionLoss and/or PositionMap, and exports its entry points with
+// CTLAB_PLUGIN(register_fn).
 // Needs only LibTorch and the Boost headers; nothing here links against ctlab itself.
 #pragma once
 
@@ -19,8 +20,15 @@
 #include <vector>
 
 // Bumped whenever anything in this header changes layout or meaning. The host refuses a
-// plugin built against another value before it touches any C++ type from it.
-#define CTLAB_PLUGIN_API_VERSION 1
+// plugin built against a value outside [CTLAB_PLUGIN_API_OLDEST, CTLAB_PLUGIN_API_VERSION]
+// before it touches any C++ type from it.
+//   1: compression functions and losses.
+//   2: appended to version 1's layout, so that version-1 plugins load unchanged:
+//      CompressionInput::times, CompressionFn::slot_times (the host never calls it on a
+//      version-1 plugin: their slots get the mean of their sources' times), and the third
+//      kind, PositionMap, with Registrar::add_position_map.
+#define CTLAB_PLUGIN_API_VERSION 2
+#define CTLAB_PLUGIN_API_OLDEST 1
 
 #define CTLAB_STRINGIFY_IMPL(x) #x
 #define CTLAB_STRINGIFY(x) CTLAB_STRINGIFY_IMPL(x)
@@ -109,7 +117,16 @@ struct CompressionInput {
   torch::Tensor usage;  // [n, B] float32 attention mass each slot received while in memory
                         // (mean over heads and queries, summed over segments); defined
                         // only when the function declares needs_usage.
+  // API 2 (absent for version-1 plugins, which never read it):
+  torch::Tensor times;  // [n, B] float64 stream position of each old slot (token index since
+                        // the memory was last reset; a compressed slot's is its own timestamp)
 };
+
+// The mean time of each block of `rate` consecutive slots: [n, B] -> [n / rate, B]. The
+// timestamps of version-1 functions, and the default of slot_times().
+inline torch::Tensor block_mean_times(const torch::Tensor& times, int64_t rate) {
+  return times.reshape({times.size(0) / rate, rate, times.size(1)}).mean(1);
+}
 
 class CompressionFn : public torch::nn::Module {
  public:
@@ -117,6 +134,13 @@ class CompressionFn : public torch::nn::Module {
   virtual torch::Tensor forward(const CompressionInput& input) = 0;
   // True when the function has parameters to learn (then it needs a compression loss).
   virtual bool trainable() const { return !parameters().empty(); }
+  // API 2: the timestamp of each compressed slot, [n / rate, B] float64 from input.times:
+  // the stream position of what the slot summarises. Position maps other than `slot` read
+  // distances from it. Default: the mean of each block's times. Called after forward() on
+  // the same input.
+  virtual torch::Tensor slot_times(const CompressionInput& input) {
+    return block_mean_times(input.times, input.rate);
+  }
 };
 
 // Losses are reduced in float32 under reduced precision (bf16/fp16) and in float64 for a
@@ -191,11 +215,89 @@ struct CompressionLossSpec {
   std::function<std::shared_ptr<CompressionLoss>(const PluginContext&)> create;
 };
 
+// ---------------------------------------------------------------------------------------
+// Position map (API 2): the positional term of the attention score between the segment's
+// queries and the compressed slots. Keys are concat(cm, m, h); memory and segment keys
+// always get Transformer-XL's term at their token distance, (q_i + v) . W_r R(i - t_key)
+// (they are consecutive tokens); the map decides what compressed slots get.
+struct PositionInput {
+  torch::Tensor q;         // [L, B, H, d_head] the segment's queries x W_q (no bias added),
+                           // in the compute dtype; gradient flows
+  torch::Tensor v_bias;    // [H, d_head] the layer's position bias v; gradient flows
+  torch::Tensor w_r;       // [H * d_head, D] the layer's W_r; gradient flows
+  torch::Tensor t_query;   // [L, B] float64 stream position of each query
+  torch::Tensor t_slot;    // [n_cm, B] float64 timestamp of each compressed slot
+  int64_t mem_slots = 0;   // memory slots between the compressed slots and the segment
+  int64_t rate = 1;        // c
+  int64_t clamp_len = -1;  // distances above it use R(clamp_len) (-1: no clamp)
+  int64_t layer = 0;
+};
+
+class PositionMap : public torch::nn::Module {
+ public:
+  // [B, H, L, n_cm] in the dtype of input.q: the position term for query i and compressed
+  // slot j, added to the content term (q_i + u) . k_j before the 1 / sqrt(d_head) scale.
+  virtual torch::Tensor compressed_scores(const PositionInput& input) = 0;
+};
+
+// Transformer-XL's sinusoid embedding at (possibly fractional) distances: d [...] ->
+// [..., D], sines in the first D/2 columns, cosines in the rest, in d's dtype; clamped at
+// clamp_len when clamp_len >= 0.
+inline torch::Tensor sinusoid_at(const torch::Tensor& d, int64_t d_model, int64_t clamp_len = -1) {
+  auto dist = clamp_len >= 0 ? d.clamp_max(static_cast<double>(clamp_len)) : d;
+  auto inv_freq =
+      1.0 / torch::pow(10000.0, torch::arange(0.0, static_cast<double>(d_model), 2.0, d.options()) / d_model);
+  auto angles = dist.unsqueeze(-1) * inv_freq;
+  return torch::cat({angles.sin(), angles.cos()}, -1);
+}
+
+// Transformer-XL's position term at timestamp distances: (q_i + v) . W_r R(t_query_i -
+// t_slot_j) for every query i, slot j and stream b -> [B, H, L, n_cm], computed in float32
+// (float64 for a float64 model). Without a clamp it uses sin(a - b) = sin a cos b - cos a sin b
+// (and the cosine's counterpart) to avoid the [L, n_cm, B, D] table; times are taken
+// relative to each stream's first query, so large stream positions lose no precision.
+inline torch::Tensor sinusoid_scores(const PositionInput& in, const torch::Tensor& t_query,
+                                     const torch::Tensor& t_slot) {
+  const auto& q = in.q;
+  const int64_t H = q.size(2), Dh = q.size(3), D = in.w_r.size(1);
+  const auto dt = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  auto qv = (q + in.v_bias.view({1, 1, H, Dh})).to(dt);
+  auto w = torch::einsum("lbhe,hed->lbhd", {qv, in.w_r.to(dt).view({H, Dh, D})});  // [L, B, H, D]
+  auto t0 = t_query.narrow(0, 0, 1);
+  auto tq = (t_query - t0).to(dt), ts = (t_slot - t0).to(dt);
+  if (in.clamp_len >= 0) {
+    auto d = tq.unsqueeze(1) - ts.unsqueeze(0);  // [L, n_cm, B]
+    return torch::einsum("lbhk,lnbk->bhln", {w, sinusoid_at(d, D, in.clamp_len)});
+  }
+  auto inv_freq =
+      1.0 / torch::pow(10000.0, torch::arange(0.0, static_cast<double>(D), 2.0, tq.options()) / D);
+  auto aq = tq.unsqueeze(-1) * inv_freq, as = ts.unsqueeze(-1) * inv_freq;  // [L, B, D/2], [n_cm, B, D/2]
+  auto sq = aq.sin().unsqueeze(2), cq = aq.cos().unsqueeze(2);
+  auto ws = w.narrow(-1, 0, D / 2), wc = w.narrow(-1, D / 2, D / 2);
+  auto a = torch::cat({ws * sq + wc * cq, wc * sq - ws * cq}, -1);  // [L, B, H, D]
+  return torch::einsum("lbhk,nbk->bhln", {a, torch::cat({as.cos(), as.sin()}, -1)});
+}
+
+struct PositionMapSpec {
+  std::string name;
+  int version = 1;
+  std::string summary;
+  // True for a map whose term the host computes itself with one relative shift over the
+  // whole key sequence (`slot`: compressed slot j at distance mem_slots + i + n_cm - j); its
+  // compressed_scores() then serves the host's checks only.
+  bool contiguous = false;
+  // Position maps take no configuration parameters in API 2 (PluginContext::params is
+  // empty): a variant is a new name or version.
+  std::function<std::shared_ptr<PositionMap>(const PluginContext&)> create;
+};
+
 class Registrar {
  public:
   virtual ~Registrar() = default;
   virtual void add_compression_fn(CompressionFnSpec spec) = 0;
   virtual void add_compression_loss(CompressionLossSpec spec) = 0;
+  // API 2.
+  virtual void add_position_map(PositionMapSpec spec) = 0;
 };
 
 }  // namespace ctlab

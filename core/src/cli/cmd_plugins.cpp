@@ -57,6 +57,9 @@ int print_plugin_list(const PluginHost& host, const std::vector<std::string>& di
     std::cout << std::setw(6) << "loss" << std::setw(30) << e->id << std::setw(18)
               << loss_mode_name(e->spec.mode) << std::setw(34) << params_brief(e->spec.params) << e->path
               << "\n";
+  for (const auto* e : host.position_maps())
+    std::cout << std::setw(6) << "map" << std::setw(30) << e->id << std::setw(18)
+              << (e->spec.contiguous ? "contiguous" : "own term") << std::setw(34) << "-" << e->path << "\n";
   bool any_bad = false;
   for (const auto& f : host.files()) {
     if (f.loaded) continue;
@@ -72,15 +75,20 @@ int print_plugin_list(const PluginHost& host, const std::vector<std::string>& di
 int print_plugin_info(const PluginHost& host, const std::string& name) {
   const FnEntry* fn = nullptr;
   const LossEntry* loss = nullptr;
+  const MapEntry* map = nullptr;
   try {
     fn = &host.compression_fn(name);
+  } catch (const Error&) {
+  }
+  try {
+    map = &host.position_map(name);
   } catch (const Error&) {
   }
   try {
     loss = &host.compression_loss(name);
   } catch (const Error&) {
   }
-  if (!fn && !loss) host.compression_fn(name);  // throws the full "available: ..." message
+  if (!fn && !loss && !map) host.compression_fn(name);  // throws the full "available: ..." message
   if (fn) {
     std::cout << fn->id << "  (compression function)\n  summary: " << fn->spec.summary << "\n"
               << "  trainable: " << (fn->spec.trainable ? "yes" : "no")
@@ -94,6 +102,16 @@ int print_plugin_info(const PluginHost& host, const std::string& name) {
               << "  mode: " << loss_mode_name(loss->spec.mode) << "\n";
     print_params(loss->spec.params, "compression_loss.");
     std::cout << "  file:   " << loss->path << "\n  sha256: " << loss->sha256 << "\n";
+  }
+  if (map) {
+    if (fn || loss) std::cout << "\n";
+    std::cout << map->id << "  (position map, set as cmem_positions = " << map->spec.name
+              << ")\n  summary: " << map->spec.summary << "\n"
+              << "  scheme: "
+              << (map->spec.contiguous ? "one relative table over [cm; m; h]"
+                                       : "its own term for compressed keys")
+              << "\n";
+    std::cout << "  file:   " << map->path << "\n  sha256: " << map->sha256 << "\n";
   }
   return kExitOk;
 }

@@ -106,8 +106,10 @@ void add_model_options(std::vector<OptionDef>& t) {
   t.push_back(bool_option("tie_weight", "model", "output layer shares the embedding matrix",
                           CTLAB_FIELD(model.tie_weight)));
   t.push_back(string_option("cmem_positions", "model",
-                            "relative positions of compressed slots: slot = one step each",
-                            CTLAB_FIELD(model.cmem_positions), "slot", one_of({"slot"})));
+                            "position map plugin for compressed slots (slot: one step each, contiguous "
+                            "with memory; true_distance, aligned, deepmind, ...)",
+                            CTLAB_FIELD(model.cmem_positions),
+                            "a position map name like slot or true_distance", valid_plugin_name));
   t.push_back(
       int_list_option("cutoffs", "model",
                       "adaptive softmax cluster cutoffs for word-level vocabularies; empty = full softmax",

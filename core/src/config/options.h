@@ -41,7 +41,8 @@ struct ModelOptions {
   Norm norm = Norm::Post;
   bool untie_r = true;                  // u, v biases per layer (false: shared by all layers)
   bool tie_weight = true;               // output layer shares the embedding matrix
-  std::string cmem_positions = "slot";  // each compressed slot is one relative step
+  std::string cmem_positions = "slot";  // position map plugin (name or name@version; `slot` is stored as
+                                        // `slot`, every other map as name@version)
   std::vector<int64_t> cutoffs;         // adaptive softmax cutoffs (word level); empty = full softmax
   double init_std = 0.02;               // normal init of weights
 };

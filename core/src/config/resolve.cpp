@@ -17,6 +17,11 @@ ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg) {
   } catch (const Error& e) {
     throw Error("key 'compression_loss' = '" + cfg.compression_loss.name + "': " + e.what());
   }
+  try {
+    r.map = &host.position_map(cfg.model.cmem_positions);
+  } catch (const Error& e) {
+    throw Error("key 'cmem_positions' = '" + cfg.model.cmem_positions + "': " + e.what());
+  }
   r.fn_params = resolve_plugin_params(r.fn->spec.params, cfg.compression.params, "compression.", r.fn->id);
   r.loss_params = resolve_plugin_params(r.loss->spec.params, cfg.compression_loss.params, "compression_loss.",
                                         r.loss->id);
@@ -35,6 +40,8 @@ ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg) {
     host.create(*r.fn, ctx);
     ctx.params = r.loss_params;
     host.create(*r.loss, ctx);
+    ctx.params = PluginParams();
+    host.create(*r.map, ctx);
   } catch (const Error& e) {
     throw Error(std::string(e.what()) + " (while checking the configuration's plugin parameters)",
                 ErrorKind::Usage);
@@ -58,6 +65,7 @@ void pin_plugins(RunConfig& cfg, const ResolvedPlugins& plugins) {
   cfg.compression.params = plugins.fn_params.values();
   cfg.compression_loss.name = plugins.loss->id;
   cfg.compression_loss.params = plugins.loss_params.values();
+  if (plugins.map) cfg.model.cmem_positions = plugins.map->id == "slot@1" ? "slot" : plugins.map->id;
 }
 
 }  // namespace ctlab

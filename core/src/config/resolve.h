@@ -1,5 +1,5 @@
-// Binds a run configuration to the loaded plugins: looks up the compression function and
-// loss, validates their parameters, and checks that the pair makes sense.
+// Binds a run configuration to the loaded plugins: looks up the compression function, the
+// loss and the position map, validates their parameters, and checks that they fit together.
 #pragma once
 
 #include "config/options.h"
@@ -10,6 +10,7 @@ namespace ctlab {
 struct ResolvedPlugins {
   const FnEntry* fn = nullptr;
   const LossEntry* loss = nullptr;
+  const MapEntry* map = nullptr;  // the position map of compressed slots (cmem_positions)
   PluginParams fn_params;
   PluginParams loss_params;
 };
@@ -19,7 +20,8 @@ ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg);
 
 // Rewrites cfg so that it names exact plugin versions (name@version) and lists every
 // plugin parameter with its canonical value: the form stored with a run and hashed into
-// its id.
+// its id. The position map slot@1 is written `slot`, the spelling of every run from before
+// position maps were plugins, so that their ids stay the same.
 void pin_plugins(RunConfig& cfg, const ResolvedPlugins& plugins);
 
 }  // namespace ctlab

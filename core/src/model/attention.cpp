@@ -63,6 +63,14 @@ torch::Tensor sinusoid_positions(int64_t klen, int64_t d_model, int64_t clamp_le
   return torch::cat({angles.sin(), angles.cos()}, 1).to(options.dtype());
 }
 
+torch::Tensor shifted_prefix_keep(int64_t L, int64_t klen, int64_t n_cm,
+                                  const torch::TensorOptions& options) {
+  auto lopts = options.dtype(torch::kLong);
+  auto start = (L - 1) - torch::arange(L, lopts).unsqueeze(1);  // [L, 1]
+  auto k = torch::arange(klen, lopts).unsqueeze(0);             // [1, klen]
+  return ((k < start) | (k >= start + n_cm)).to(options.dtype());
+}
+
 torch::Tensor causal_memory_mask(int64_t L, int64_t mlen, int64_t window, const torch::Device& device) {
   auto opts = torch::TensorOptions().dtype(torch::kLong).device(device);
   auto i = torch::arange(L, opts).unsqueeze(1);
@@ -75,7 +83,8 @@ torch::Tensor causal_memory_mask(int64_t L, int64_t mlen, int64_t window, const 
 torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const torch::Tensor& kv_src,
                                             const torch::Tensor& r, const torch::Tensor& u_in,
                                             const torch::Tensor& v_in, const torch::Tensor& mask,
-                                            torch::Tensor* probs_out, AttentionProjections* proj_out) {
+                                            torch::Tensor* probs_out, AttentionProjections* proj_out,
+                                            const CompressedPositions* positions) {
   const int64_t L = q_src.size(0), B = q_src.size(1), klen = kv_src.size(0);
   const int64_t H = options_.n_head(), Dh = d_head_;
   TORCH_CHECK(r.size(0) == klen, "position table has ", r.size(0), " rows, expected klen = ", klen);
@@ -101,6 +110,28 @@ torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const to
   // per head, [H, L, B, klen], viewed as [B, H, L, klen]; the shift happens in attention_probs.
   auto qv = (q + v.view({1, 1, H, Dh})).view({L * B, H, Dh}).permute({1, 0, 2});
   auto bd = torch::matmul(qv, rk.permute({1, 2, 0})).view({H, L, B, klen}).permute({2, 0, 1, 3});
+  if (positions && positions->n_cm > 0) {
+    // The map's term for the compressed keys goes into the content term's first n_cm
+    // columns; the table's term for them is zeroed before the shift moves it there.
+    const int64_t n_cm = positions->n_cm;
+    PositionInput in;
+    in.q = q;
+    in.v_bias = v;
+    in.w_r = r_net->weight;
+    in.t_query = positions->t_query;
+    in.t_slot = positions->t_slot;
+    in.mem_slots = positions->mem_slots;
+    in.rate = positions->rate;
+    in.clamp_len = positions->clamp_len;
+    in.layer = positions->layer;
+    auto cm = positions->map->compressed_scores(in);
+    TORCH_CHECK(cm.defined() && cm.sizes() == c10::IntArrayRef({B, H, L, n_cm}), "position map at layer ",
+                positions->layer, " returned ",
+                cm.defined() ? c10::str(cm.sizes()) : std::string("an undefined tensor"), ", expected [", B,
+                ", ", H, ", ", L, ", ", n_cm, "]");
+    ac.narrow(-1, 0, n_cm).add_(cm.to(ac.scalar_type()));
+    bd = bd * shifted_prefix_keep(L, klen, n_cm, bd.options());
+  }
   // Shift, scale, mask (hidden keys get -inf), softmax in float32 even under reduced
   // precision, and dropout: one fused pass on the CPU (model/fused.h).
   auto probs = attention_probs(ac, bd, mask, scale_, options_.dropatt(), is_training(), probs_out);

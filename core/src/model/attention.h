@@ -2,6 +2,7 @@
 // concat(compressed memory, memory, current segment), time-major.
 #pragma once
 
+#include <ctlab/plugin_api.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
@@ -13,6 +14,20 @@ namespace ctlab {
 // all keys.
 struct AttentionProjections {
   torch::Tensor q, k, v;
+};
+
+// A position map's inputs for one layer and segment, when compressed slots are placed by a
+// map other than the contiguous `slot` (model.cpp). The attention adds the map's term for
+// the first n_cm keys and gives memory and segment keys Transformer-XL's term.
+struct CompressedPositions {
+  PositionMap* map = nullptr;
+  torch::Tensor t_query;  // [L, B] float64
+  torch::Tensor t_slot;   // [n_cm, B] float64
+  int64_t n_cm = 0;
+  int64_t mem_slots = 0;
+  int64_t rate = 1;
+  int64_t clamp_len = -1;
+  int64_t layer = 0;
 };
 
 struct RelAttentionOptions {
@@ -35,10 +50,13 @@ class RelMultiHeadAttnImpl : public torch::nn::Module {
   // Returns the attention output [L, B, D] after W_o. When probs_out is given, it receives
   // the attention probabilities [B, H, L, klen] in float32 (float64 for a float64
   // model), before attention dropout; for statistics, not for differentiation.
-  // When proj_out is given, it receives the detached q, k, v of this pass.
+  // When proj_out is given, it receives the detached q, k, v of this pass. With positions
+  // given (and positions->n_cm > 0), the first n_cm keys get positions->map's term instead
+  // of the table's.
   torch::Tensor forward(const torch::Tensor& q_src, const torch::Tensor& kv_src, const torch::Tensor& r,
                         const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
-                        torch::Tensor* probs_out = nullptr, AttentionProjections* proj_out = nullptr);
+                        torch::Tensor* probs_out = nullptr, AttentionProjections* proj_out = nullptr,
+                        const CompressedPositions* positions = nullptr);
 
   // Content-only attention for compression losses ([CT] sec. 3.2): query_src [L, B, D],
   // kv_src [n, B, D] -> [L, B, D] with heads concatenated, before W_o. Uses detached views
@@ -71,6 +89,10 @@ TORCH_MODULE(RelMultiHeadAttn);
 // distance of column k (distance klen-1-k). Returns y with y[..., i, j] = x[..., i, j + L-1-i],
 // i.e. the term for distance mlen + i - j, valid wherever j <= mlen + i.
 torch::Tensor rel_shift(const torch::Tensor& x);
+
+// [L, klen] 0/1 in `options`' dtype: 0 where rel_shift moves an unshifted column into one
+// of the first n_cm (compressed) columns, i.e. column k of row i with L-1-i <= k < L-1-i+n_cm.
+torch::Tensor shifted_prefix_keep(int64_t L, int64_t klen, int64_t n_cm, const torch::TensorOptions& options);
 
 // Sinusoid position embeddings [klen, D] for distances klen-1 .. 0, clamped at clamp_len
 // when clamp_len >= 0: sines in the first D/2 columns, cosines in the rest.

@@ -26,18 +26,18 @@ BlockImpl::BlockImpl(const BlockOptions& o) : pre_norm_(o.pre_norm()), dropout_(
 torch::Tensor BlockImpl::forward(const torch::Tensor& h, const torch::Tensor& memories,
                                  const torch::Tensor& r, const torch::Tensor& u, const torch::Tensor& v,
                                  const torch::Tensor& mask, torch::Tensor* probs_out,
-                                 AttentionProjections* proj_out) {
+                                 AttentionProjections* proj_out, const CompressedPositions* positions) {
   const bool train = is_training();
   auto drop = [&](const torch::Tensor& x) { return ctlab::dropout(x, dropout_, train); };
   auto ff = [&](const torch::Tensor& x) { return ff2(relu_dropout(ff1(x), dropout_, train)); };
   if (pre_norm_) {
     auto hn = ln1(h);
     auto kv = memories.size(0) > 0 ? torch::cat({ln1(memories), hn}, 0) : hn;
-    auto a = h + drop(attn(hn, kv, r, u, v, mask, probs_out, proj_out));
+    auto a = h + drop(attn(hn, kv, r, u, v, mask, probs_out, proj_out, positions));
     return a + drop(ff(ln2(a)));
   }
   auto kv = memories.size(0) > 0 ? torch::cat({memories, h}, 0) : h;
-  auto a = ln1(h + drop(attn(h, kv, r, u, v, mask, probs_out, proj_out)));
+  auto a = ln1(h + drop(attn(h, kv, r, u, v, mask, probs_out, proj_out, positions)));
   return ln2(a + drop(ff(a)));
 }
 

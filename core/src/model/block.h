@@ -32,7 +32,8 @@ class BlockImpl : public torch::nn::Module {
   // pre-LN:  a = h + Drop(Attn(LN1(h), LN1(memories))), out = a + Drop(FF(LN2(a))).
   torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& memories, const torch::Tensor& r,
                         const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
-                        torch::Tensor* probs_out = nullptr, AttentionProjections* proj_out = nullptr);
+                        torch::Tensor* probs_out = nullptr, AttentionProjections* proj_out = nullptr,
+                        const CompressedPositions* positions = nullptr);
 
   RelMultiHeadAttn attn{nullptr};
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};

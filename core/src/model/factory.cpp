@@ -35,6 +35,7 @@ CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host,
     setup.loss_id = plugins.loss->id;
     setup.loss_path = plugins.loss->path;
     setup.needs_usage = plugins.fn->spec.needs_usage;
+    setup.fn_api = plugins.fn->api;
     setup.loss_mode = plugins.loss->spec.mode;
     // Pairing: the plugins draw their initial weights from a stream of their own (derived
     // from the run's seed), so the transformer's initial weights and every later draw
@@ -55,6 +56,23 @@ CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host,
           ctx.params = plugins.loss_params;
           setup.losses.push_back(host.create(*plugins.loss, ctx));
         }
+      }
+    });
+  }
+  if (m.cmem_len > 0 && plugins.map && !plugins.map->spec.contiguous) {
+    // A map's own parameters (deepmind's W_k,R and v) come from a stream of their own too.
+    setup.map_id = plugins.map->id;
+    setup.map_path = plugins.map->path;
+    with_own_stream(static_cast<uint64_t>(cfg.seed) ^ 0x5851f42d4c957f2dULL, [&] {
+      for (int64_t i = 0; i < m.n_layer; ++i) {
+        PluginContext ctx;
+        ctx.layer = i;
+        ctx.n_layer = m.n_layer;
+        ctx.d_model = m.d_model;
+        ctx.n_head = m.n_head;
+        ctx.d_head = m.d_model / m.n_head;
+        ctx.rate = m.cmem_rate;
+        setup.maps.push_back(host.create(*plugins.map, ctx));
       }
     });
   }

@@ -16,6 +16,7 @@ namespace ctlab {
 namespace {
 const char* kFnPrefix = "compress_";
 const char* kLossPrefix = "closs_";
+const char* kMapPrefix = "posmap_";
 
 int64_t rows(const torch::Tensor& t) { return t.defined() ? t.size(0) : 0; }
 torch::Tensor cat_time(const torch::Tensor& a, const torch::Tensor& b) {
@@ -89,13 +90,21 @@ CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, Co
       out->bias.zero_();
     }
   }
+  register_plugins();
+  memory_.resize(o.n_layer);
+}
+
+void CompressiveTransformerImpl::register_plugins() {
   // Plugins are registered last so that the transformer's initialisation (and so its
   // random stream) does not depend on which compression function is used.
   for (size_t i = 0; i < setup_.fns.size(); ++i)
     register_module(kFnPrefix + std::to_string(i), setup_.fns[i]);
   for (size_t i = 0; i < setup_.losses.size(); ++i)
     if (setup_.losses[i]) register_module(kLossPrefix + std::to_string(i), setup_.losses[i]);
-  memory_.resize(o.n_layer);
+  TORCH_CHECK(setup_.maps.empty() || static_cast<int64_t>(setup_.maps.size()) == opts_.n_layer, "expected ",
+              opts_.n_layer, " position maps, got ", setup_.maps.size());
+  for (size_t i = 0; i < setup_.maps.size(); ++i)
+    register_module(kMapPrefix + std::to_string(i), setup_.maps[i]);
 }
 
 void CompressiveTransformerImpl::reset_memory() { memory_.assign(opts_.n_layer, LayerMemory{}); }
@@ -180,6 +189,10 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   const int64_t window = (!train && mem_cfg_.same_length) ? mem_cfg_.mem_len + mem_cfg_.cmem_len : 0;
   auto mask = causal_memory_mask(L, mlen, window, h.device());
 
+  // Timestamps: tracked whenever compressing; read by position maps other than `slot`.
+  const torch::Tensor t_seg = mem_cfg_.cmem_len > 0 ? segment_times(L, B, h.device()) : torch::Tensor();
+  const bool mapped = !setup_.maps.empty() && cmem_slots > 0;
+
   const bool track_usage = fo.update_memory && setup_.needs_usage && mem_cfg_.cmem_len > 0;
   const bool want_probs = fo.need_attention || track_usage;
   std::vector<torch::Tensor> inputs, probs;
@@ -194,8 +207,10 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
     auto mems = cat_time(lm.cmem, lm.mem);
     if (!mems.defined()) mems = h.new_empty({0, B, D});
     torch::Tensor p;
+    const auto positions = mapped ? positions_for(i, t_seg, mem_slots) : CompressedPositions{};
     h = layers[i]->as<Block>()->forward(h, mems, r, r_w_bias, r_r_bias, mask, want_probs ? &p : nullptr,
-                                        keep_projections ? &projections[i] : nullptr);
+                                        keep_projections ? &projections[i] : nullptr,
+                                        mapped ? &positions : nullptr);
     if (want_probs) probs.push_back(p.detach());
   }
   if (final_ln) h = final_ln(h);
@@ -205,7 +220,8 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   result.cmem_slots = cmem_slots;
   result.mem_slots = mem_slots;
   if (fo.need_attention) result.attention = probs;
-  if (fo.update_memory) update_memory(inputs, probs, projections, cmem_slots, mem_slots, result.compression);
+  if (fo.update_memory)
+    update_memory(inputs, probs, projections, t_seg, cmem_slots, mem_slots, result.compression);
   return result;
 }
 
@@ -229,15 +245,30 @@ void CompressiveTransformerImpl::output_head(const torch::Tensor& h, const torch
 }
 
 torch::Tensor CompressiveTransformerImpl::compress(int64_t i, const torch::Tensor& old,
-                                                   const torch::Tensor& usage) {
+                                                   const torch::Tensor& usage, const torch::Tensor& old_times,
+                                                   torch::Tensor* times) {
   CompressionInput in;
   in.old = old;
   in.rate = opts_.cmem_rate;
   in.layer = i;
   in.usage = usage;
+  in.times = old_times;
   auto& fn = setup_.fns[i];
-  auto compressed = call_plugin(setup_.fn_id, setup_.fn_path, "forward (layer " + std::to_string(i) + ")",
-                                [&] { return fn->forward(in); });
+  const std::string where = " (layer " + std::to_string(i) + ")";
+  auto compressed =
+      call_plugin(setup_.fn_id, setup_.fn_path, "forward" + where, [&] { return fn->forward(in); });
+  // A version-1 function's slots get the mean time of their sources (it has no slot_times).
+  *times = setup_.fn_api >= 2 ? call_plugin(setup_.fn_id, setup_.fn_path, "slot_times" + where,
+                                            [&] { return fn->slot_times(in); })
+                              : block_mean_times(old_times, in.rate);
+  const std::vector<int64_t> want_t = {old.size(0) / in.rate, old.size(1)};
+  if (!times->defined() || times->sizes() != c10::IntArrayRef(want_t))
+    throw Error("compression function " + setup_.fn_id + " at layer " + std::to_string(i) +
+                    " returned slot times of shape " +
+                    (times->defined() ? c10::str(times->sizes()) : std::string("(undefined)")) +
+                    ", expected " + c10::str(c10::IntArrayRef(want_t)),
+                ErrorKind::Run);
+  *times = times->detach().to(torch::kFloat64);
   // Under bf16 autocast a function's products (conv1d's addmm) come back in bf16 while
   // the memory it compresses is fp32: the compressed memory keeps the memory's dtype.
   if (compressed.defined() && compressed.scalar_type() != in.old.scalar_type() &&
@@ -252,11 +283,34 @@ torch::Tensor CompressiveTransformerImpl::compress(int64_t i, const torch::Tenso
   return compressed;
 }
 
+namespace {
+// What the compression loss of layer `layer` needs from this segment (CompressionEvent).
+CompressionEvent make_event(int64_t layer, const torch::Tensor& h_in, const torch::Tensor& old_blocks,
+                            const torch::Tensor& compressed, const AttentionProjections* pr,
+                            int64_t cmem_slots) {
+  CompressionEvent event;
+  event.layer = layer;
+  event.h = h_in.detach();
+  event.old = old_blocks.detach();
+  event.compressed = compressed;
+  if (pr) {
+    // The keys were concat(cm, m, h) and old is the oldest rows of concat(m, h): rows
+    // cmem_slots .. cmem_slots + n of the keys.
+    const int64_t n = old_blocks.size(0);
+    event.h_q = pr->q;
+    event.old_k = pr->k.narrow(0, cmem_slots, n);
+    event.old_v = pr->v.narrow(0, cmem_slots, n);
+  }
+  return event;
+}
+}  // namespace
+
 void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>& inputs,
                                                const std::vector<torch::Tensor>& probs,
                                                const std::vector<AttentionProjections>& projections,
-                                               int64_t cmem_slots, int64_t mem_slots,
-                                               std::vector<CompressionEvent>& events) {
+                                               const torch::Tensor& t_seg, int64_t cmem_slots,
+                                               int64_t mem_slots, std::vector<CompressionEvent>& events) {
+  const bool timed = t_seg.defined();
   const int64_t c = opts_.cmem_rate;
   const bool track_usage = setup_.needs_usage && mem_cfg_.cmem_len > 0;
   for (int64_t i = 0; i < opts_.n_layer; ++i) {
@@ -283,6 +337,8 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
     const int64_t n_keep = rows(full) - n_evict;
     auto old = full.narrow(0, 0, n_evict);
     lm.mem = full.narrow(0, n_evict, n_keep);
+    const auto full_t = timed ? cat_time(lm.mem_t, t_seg) : torch::Tensor();
+    if (timed) lm.mem_t = full_t.narrow(0, n_evict, n_keep);
     if (track_usage) {
       lm.usage = full_usage.narrow(0, n_evict, n_keep);
       lm.age = full_age.narrow(0, n_evict, n_keep);
@@ -291,22 +347,13 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
     if (mem_cfg_.cmem_len == 0 || n_c == 0) continue;
 
     const auto old_blocks = old.narrow(0, 0, n_c);
-    auto compressed = compress(i, old_blocks, track_usage ? full_usage.narrow(0, 0, n_c) : torch::Tensor());
-    CompressionEvent event;
-    event.layer = i;
-    event.h = h_in.detach();
-    event.old = old_blocks.detach();
-    event.compressed = compressed;
-    if (!projections.empty()) {
-      // The keys were concat(cm, m, h) and old is the oldest rows of concat(m, h): rows
-      // cmem_slots .. cmem_slots + n_c of the keys.
-      const auto& pr = projections[i];
-      event.h_q = pr.q;
-      event.old_k = pr.k.narrow(0, cmem_slots, n_c);
-      event.old_v = pr.v.narrow(0, cmem_slots, n_c);
-    }
-    events.push_back(std::move(event));
+    torch::Tensor slot_t;
+    auto compressed = compress(i, old_blocks, track_usage ? full_usage.narrow(0, 0, n_c) : torch::Tensor(),
+                               full_t.narrow(0, 0, n_c), &slot_t);
+    events.push_back(make_event(i, h_in, old_blocks, compressed,
+                                projections.empty() ? nullptr : &projections[i], cmem_slots));
     lm.cmem = last_rows(cat_time(lm.cmem, keep_graph_ ? compressed : compressed.detach()), mem_cfg_.cmem_len);
+    lm.cmem_t = last_rows(cat_time(lm.cmem_t, slot_t), mem_cfg_.cmem_len);
   }
 }
 

@@ -30,6 +30,12 @@ struct CompressionSetup {
   std::string loss_path;
   bool needs_usage = false;
   LossMode loss_mode = LossMode::None;
+  int fn_api = CTLAB_PLUGIN_API_VERSION;  // 1: the host gives slots their sources' mean time
+  // The position map of compressed slots: empty for the contiguous `slot` (the host's one
+  // relative table over [cm; m; h]); else one instance per layer.
+  std::vector<std::shared_ptr<PositionMap>> maps;
+  std::string map_id = "slot";
+  std::string map_path;
 };
 
 // One layer's memories. All detached, except while keep_graph is on (bptt unrolling).
@@ -39,6 +45,11 @@ struct LayerMemory {
   torch::Tensor usage;  // [n_m, B] float32: attention mass each memory slot received (mean over
                         // heads and queries, summed over the segments it spent in memory)
   torch::Tensor age;    // [n_m] int64: segments each memory slot has spent in memory
+  // Timestamps (tracked when cmem_len > 0): the stream position of what each slot holds,
+  // in tokens since the memory was last reset; a compressed slot's comes from its
+  // compression function (CompressionFn::slot_times). float64, [n_m, B] and [n_cm, B].
+  torch::Tensor mem_t;
+  torch::Tensor cmem_t;
 };
 
 // The memory settings, which evaluation may change from training ([CT] sec. 3.4).
@@ -67,6 +78,12 @@ struct ForwardOptions {
   bool update_memory = true;    // run Algorithm 1's memory update after the forward pass
   bool want_logits = false;     // return logits [L, B, V] (full softmax only)
 };
+
+// Fills in missing timestamps of memories written without them (checkpoints from before
+// timestamps): memory as the tokens just before the segment, compressed slots as the block
+// means of the evicted tokens before that, as if memory had been contiguous. Needs
+// mem [n_m, B, D] defined whenever cmem is.
+void fill_missing_times(LayerMemory& memory, int64_t rate);
 
 struct ForwardOutput {
   torch::Tensor nll;                          // [L, B] float32 per-token NLL in nats
@@ -134,12 +151,20 @@ class CompressiveTransformerImpl : public torch::nn::Module {
 
  private:
   bool is_compression_param(const std::string& name) const;
+  // Registers the plugin modules (functions, losses, position maps) after the transformer's.
+  void register_plugins();
+  // The position map's inputs for layer i in this segment (a map other than `slot`).
+  CompressedPositions positions_for(int64_t i, const torch::Tensor& t_seg, int64_t mem_slots) const;
   void update_memory(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& probs,
-                     const std::vector<AttentionProjections>& projections, int64_t cmem_slots,
-                     int64_t mem_slots, std::vector<CompressionEvent>& events);
+                     const std::vector<AttentionProjections>& projections, const torch::Tensor& t_seg,
+                     int64_t cmem_slots, int64_t mem_slots, std::vector<CompressionEvent>& events);
   // Layer i's compressed memory for the oldest evicted blocks `old` (Algorithm 1's f_c),
-  // checked, in the memory's dtype.
-  torch::Tensor compress(int64_t layer, const torch::Tensor& old, const torch::Tensor& usage);
+  // checked, in the memory's dtype; *times receives the slots' timestamps [n / c, B].
+  torch::Tensor compress(int64_t layer, const torch::Tensor& old, const torch::Tensor& usage,
+                         const torch::Tensor& old_times, torch::Tensor* times);
+  // The stream positions [L, B] float64 of this segment's tokens: one past the newest
+  // memory slot's, or 0 after a reset.
+  torch::Tensor segment_times(int64_t L, int64_t B, const torch::Device& device);
   // The output layer: the tokens' negative log-likelihood of `targets` and, when asked, logits.
   void output_head(const torch::Tensor& h, const torch::Tensor& targets, const ForwardOptions& fo,
                    ForwardOutput& result);

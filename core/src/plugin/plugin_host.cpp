@@ -24,8 +24,10 @@ class CollectingRegistrar : public Registrar {
  public:
   void add_compression_fn(CompressionFnSpec spec) override { fns.push_back(std::move(spec)); }
   void add_compression_loss(CompressionLossSpec spec) override { losses.push_back(std::move(spec)); }
+  void add_position_map(PositionMapSpec spec) override { maps.push_back(std::move(spec)); }
   std::vector<CompressionFnSpec> fns;
   std::vector<CompressionLossSpec> losses;
+  std::vector<PositionMapSpec> maps;
 };
 
 std::string make_id(const std::string& name, int version) { return name + "@" + std::to_string(version); }
@@ -130,7 +132,7 @@ void PluginHost::add_entry(Map& map, const std::string& kind, Spec spec, const P
   const auto id = make_id(spec.name, spec.version);
   auto it = map.find(id);
   if (it == map.end()) {
-    map.emplace(id, typename Map::mapped_type{std::move(spec), id, file.path, file.sha256});
+    map.emplace(id, typename Map::mapped_type{std::move(spec), id, file.path, file.sha256, file.api});
     return;
   }
   auto& existing = it->second;
@@ -140,12 +142,15 @@ void PluginHost::add_entry(Map& map, const std::string& kind, Spec spec, const P
   offered.push_back({file.path, file.sha256});
   auto pin = pins_.find(id);
   if (pin != pins_.end() && pin->second == file.path)
-    existing = typename Map::mapped_type{std::move(spec), id, file.path, file.sha256};
+    existing = typename Map::mapped_type{std::move(spec), id, file.path, file.sha256, file.api};
 }
 
 void PluginHost::check_identity(const std::string& kind, const std::string& id,
                                 const std::string& chosen) const {
-  const std::string what = (kind == "fn" ? "compression function " : "compression loss ") + id;
+  const std::string what = (kind == "fn"    ? "compression function "
+                            : kind == "map" ? "position map "
+                                            : "compression loss ") +
+                           id;
   const auto conflict = conflicts_.find(kind + " " + id);
   std::vector<std::string> offered;
   if (conflict != conflicts_.end())
@@ -205,6 +210,7 @@ void PluginHost::load_file(const std::string& path_in) {
   }
 
   auto* lib = open_library(file);
+  file.api = lib->get<int()>("ctlab_plugin_api_version")();
   CollectingRegistrar reg;
   try {
     lib->get<void(Registrar&)>("ctlab_plugin_register")(reg);
@@ -213,11 +219,12 @@ void PluginHost::load_file(const std::string& path_in) {
   } catch (...) {
     record_failure(file, "registration threw an unknown exception");
   }
-  if (reg.fns.empty() && reg.losses.empty())
-    record_failure(file, "registers no compression function or loss");
-  validate_registrations(file, reg.fns, reg.losses);
+  if (reg.fns.empty() && reg.losses.empty() && reg.maps.empty())
+    record_failure(file, "registers no compression function, loss or position map");
+  validate_registrations(file, reg.fns, reg.losses, reg.maps);
   for (auto& s : reg.fns) add_entry(fns_, "fn", std::move(s), file);
   for (auto& s : reg.losses) add_entry(losses_, "loss", std::move(s), file);
+  for (auto& s : reg.maps) add_entry(maps_, "map", std::move(s), file);
   file.loaded = true;
   files_.push_back(file);
 }
@@ -247,8 +254,9 @@ boost::dll::shared_library* PluginHost::open_library(PluginFile& file) {
                                "' (was it built with the CTLAB_PLUGIN(...) macro?)");
   }
   int api = lib->get<int()>("ctlab_plugin_api_version")();
-  if (api != CTLAB_PLUGIN_API_VERSION)
-    record_failure(file, "plugin API version " + std::to_string(api) + " but this ctlab speaks version " +
+  if (api < CTLAB_PLUGIN_API_OLDEST || api > CTLAB_PLUGIN_API_VERSION)
+    record_failure(file, "plugin API version " + std::to_string(api) + " but this ctlab speaks versions " +
+                             std::to_string(CTLAB_PLUGIN_API_OLDEST) + " to " +
                              std::to_string(CTLAB_PLUGIN_API_VERSION) +
                              "; rebuild the plugin against this ctlab's SDK");
   const char* torch_c = lib->get<const char*()>("ctlab_plugin_torch_version")();
@@ -261,7 +269,8 @@ boost::dll::shared_library* PluginHost::open_library(PluginFile& file) {
 
 // Validates everything before anything is committed: a library is accepted or rejected whole.
 void PluginHost::validate_registrations(PluginFile& file, const std::vector<CompressionFnSpec>& fns,
-                                        const std::vector<CompressionLossSpec>& losses) {
+                                        const std::vector<CompressionLossSpec>& losses,
+                                        const std::vector<PositionMapSpec>& maps) {
   std::vector<std::string> ids;
   auto check = [&](const std::string& kind, const std::string& name, int version, bool has_factory,
                    const std::vector<ParamSpec>& params) {
@@ -283,6 +292,7 @@ void PluginHost::validate_registrations(PluginFile& file, const std::vector<Comp
   };
   for (const auto& s : fns) check("fn", s.name, s.version, static_cast<bool>(s.create), s.params);
   for (const auto& s : losses) check("loss", s.name, s.version, static_cast<bool>(s.create), s.params);
+  for (const auto& s : maps) check("map", s.name, s.version, static_cast<bool>(s.create), {});
 }
 
 std::vector<const FnEntry*> PluginHost::compression_fns() const {
@@ -294,6 +304,12 @@ std::vector<const FnEntry*> PluginHost::compression_fns() const {
 std::vector<const LossEntry*> PluginHost::compression_losses() const {
   std::vector<const LossEntry*> v;
   for (const auto& [id, e] : losses_) v.push_back(&e);
+  return v;
+}
+
+std::vector<const MapEntry*> PluginHost::position_maps() const {
+  std::vector<const MapEntry*> v;
+  for (const auto& [id, e] : maps_) v.push_back(&e);
   return v;
 }
 
@@ -324,6 +340,25 @@ const LossEntry& PluginHost::compression_loss(const std::string& name) const {
   for (const auto& [id, e] : losses_) names.push_back(e.spec.name);
   throw Error("no compression loss '" + name + "'" + did_you_mean(name, names) +
               "; available: " + available(losses_) + rejected_summary());
+}
+
+const MapEntry& PluginHost::position_map(const std::string& name) const {
+  if (auto* e = lookup(maps_, name)) {
+    check_identity("map", e->id, e->path);
+    return *e;
+  }
+  std::vector<std::string> names;
+  for (const auto& [id, e] : maps_) names.push_back(e.spec.name);
+  throw Error("no position map '" + name + "'" + did_you_mean(name, names) +
+              "; available: " + available(maps_) + rejected_summary());
+}
+
+std::shared_ptr<PositionMap> PluginHost::create(const MapEntry& e, const PluginContext& ctx) const {
+  auto obj = call_plugin(e.id, e.path, "create (layer " + std::to_string(ctx.layer) + ")",
+                         [&] { return e.spec.create(ctx); });
+  if (!obj)
+    throw Error("plugin " + e.id + " (" + e.path + ") returned no object from create", ErrorKind::Plugin);
+  return obj;
 }
 
 std::shared_ptr<CompressionFn> PluginHost::create(const FnEntry& e, const PluginContext& ctx) const {

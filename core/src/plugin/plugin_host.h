@@ -1,6 +1,6 @@
 // The plugin host: finds plugin libraries on the search path, loads them with Boost.DLL,
 // checks the API and LibTorch versions before touching any C++ type, registers their
-// compression functions and losses by name@version, and guards every call into plugin
+// compression functions, losses and position maps by name@version, and guards every call into plugin
 // code so that failures name the plugin. Libraries are never unloaded.
 #pragma once
 
@@ -25,7 +25,8 @@ struct PluginFile {
   std::string sha256;  // of the file's bytes ("" when unreadable)
   bool loaded = false;
   std::string error;                  // why it was rejected, when !loaded
-  std::vector<std::string> provides;  // "fn mean_pool@1", "loss none@1"
+  std::vector<std::string> provides;  // "fn mean_pool@1", "loss none@1", "map true_distance@1"
+  int api = 0;                        // the plugin API version it was built against
 };
 
 // Where plugins come from: extra folders searched first (--plugin-dir) and pins that say
@@ -48,6 +49,7 @@ struct FnEntry {
   std::string id;    // name@version
   std::string path;  // library file
   std::string sha256;
+  int api = CTLAB_PLUGIN_API_VERSION;  // the library's API version (1: no slot_times())
 };
 
 struct LossEntry {
@@ -55,6 +57,15 @@ struct LossEntry {
   std::string id;
   std::string path;
   std::string sha256;
+  int api = CTLAB_PLUGIN_API_VERSION;
+};
+
+struct MapEntry {
+  PositionMapSpec spec;
+  std::string id;
+  std::string path;
+  std::string sha256;
+  int api = CTLAB_PLUGIN_API_VERSION;
 };
 
 class PluginHost {
@@ -81,6 +92,7 @@ class PluginHost {
   const std::vector<PluginFile>& files() const { return files_; }
   std::vector<const FnEntry*> compression_fns() const;
   std::vector<const LossEntry*> compression_losses() const;
+  std::vector<const MapEntry*> position_maps() const;
 
   // Looks up "name" (highest version) or "name@version". Throws ctlab::Error listing what
   // is available and any rejected files, when nothing matches, and naming every library
@@ -88,6 +100,7 @@ class PluginHost {
   // (or the pin names a file that does not offer it).
   const FnEntry& compression_fn(const std::string& name) const;
   const LossEntry& compression_loss(const std::string& name) const;
+  const MapEntry& position_map(const std::string& name) const;
 
   // "fn mean_pool@1" -> every library offering it, when their contents differ.
   const std::map<std::string, std::vector<Provider>>& conflicts() const { return conflicts_; }
@@ -96,13 +109,15 @@ class PluginHost {
   // Instantiates one plugin object per layer; exceptions are rethrown naming the plugin.
   std::shared_ptr<CompressionFn> create(const FnEntry& e, const PluginContext& ctx) const;
   std::shared_ptr<CompressionLoss> create(const LossEntry& e, const PluginContext& ctx) const;
+  std::shared_ptr<PositionMap> create(const MapEntry& e, const PluginContext& ctx) const;
 
  private:
   [[noreturn]] void record_failure(PluginFile file, const std::string& why);
   // Loads the library and checks its entry points, API and LibTorch versions.
   boost::dll::shared_library* open_library(PluginFile& file);
   void validate_registrations(PluginFile& file, const std::vector<CompressionFnSpec>& fns,
-                              const std::vector<CompressionLossSpec>& losses);
+                              const std::vector<CompressionLossSpec>& losses,
+                              const std::vector<PositionMapSpec>& maps);
   std::string rejected_summary() const;
   // Registers one entry of a loaded library, or records the conflict when another library
   // with different contents offers the same id (a pin on this file makes it the entry).
@@ -114,6 +129,7 @@ class PluginHost {
   std::vector<PluginFile> files_;
   std::map<std::string, FnEntry> fns_;       // by id
   std::map<std::string, LossEntry> losses_;  // by id
+  std::map<std::string, MapEntry> maps_;     // by id
   std::map<std::string, std::vector<Provider>> conflicts_;
   std::map<std::string, std::string> pins_;  // id -> canonical path of the library
 };

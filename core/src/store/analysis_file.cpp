@@ -179,6 +179,15 @@ void write_validation(H5Writer& w, hid_t file, const std::string& group, const V
   w.attr_string(g.get(), "settings", meta.settings);
 }
 
+template <class R>
+auto readout_series(R& r) {
+  return std::vector<std::pair<const char*, decltype(&r.recovered_by_phase)>>{
+      {"recovered_by_phase", &r.recovered_by_phase},
+      {"source_mass_by_phase", &r.source_mass_by_phase},
+      {"recovered_by_position", &r.recovered_by_position},
+      {"source_mass_by_position", &r.source_mass_by_position}};
+}
+
 void write_retention(H5Writer& w, hid_t file, const std::string& group, const RetentionRecord& r,
                      const AnalysisMeta& meta) {
   auto g = w.group(file, join_path(group, "retention"));
@@ -191,6 +200,7 @@ void write_retention(H5Writer& w, hid_t file, const std::string& group, const Re
   w.ints(g.get(), "relevant", {r.relevant.size()}, r.relevant.data());
   w.doubles(g.get(), "recovered", {r.recovered.size()}, r.recovered.data());
   w.doubles(g.get(), "recovered_no_cmem", {r.recovered_no_cmem.size()}, r.recovered_no_cmem.data());
+  for (const auto& [name, v] : readout_series(r)) w.doubles(g.get(), name, {v->size()}, v->data());
   w.attr_strings(g.get(), "buckets", r.buckets);
   w.attr_ints(g.get(), "edges", r.edges);
   w.attr_strings(g.get(), "regions", r.regions.empty() ? std::vector<std::string>{""} : r.regions);
@@ -377,6 +387,9 @@ bool read_retention(const std::string& path, const std::string& group, Retention
   out.relevant = read_dataset<int64_t>(g.get(), "relevant", H5T_NATIVE_INT64, path);
   out.recovered = read_dataset<double>(g.get(), "recovered", H5T_NATIVE_DOUBLE, path);
   out.recovered_no_cmem = read_dataset<double>(g.get(), "recovered_no_cmem", H5T_NATIVE_DOUBLE, path);
+  for (const auto& [name, v] : readout_series(out))
+    if (H5Lexists(g.get(), name, H5P_DEFAULT) > 0)
+      *v = read_dataset<double>(g.get(), name, H5T_NATIVE_DOUBLE, path);
   out.buckets = read_string_attr(g.get(), "buckets", path);
   out.edges = read_int_attr(g.get(), "edges", path);
   out.regions = read_string_attr(g.get(), "regions", path);

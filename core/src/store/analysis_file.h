@@ -68,6 +68,11 @@ struct RetentionRecord {
   std::vector<int64_t> relevant;                     // relevant target tokens per region
   std::vector<double> recovered, recovered_no_cmem;  // per region: as trained, compressed memory knocked out
   double recovered_all = NAN, recovered_no_cmem_all = NAN;
+  // The read-out of sources in compressed memory (empty in files written before it): by
+  // query phase (query position mod rate) and by query position, recovered and the mean
+  // attention mass on the slot that holds the source.
+  std::vector<double> recovered_by_phase, source_mass_by_phase;        // [rate]
+  std::vector<double> recovered_by_position, source_mass_by_position;  // [seq_len]
 };
 
 // What one call writes; a null member is left out.

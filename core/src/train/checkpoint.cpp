@@ -70,6 +70,8 @@ std::vector<std::vector<LayerMemory>> read_memories(torch::serialize::InputArchi
       lm.cmem = read_opt(a, k + "cmem", device);
       lm.usage = read_opt(a, k + "usage", device);
       lm.age = read_opt(a, k + "age", device);
+      lm.mem_t = read_opt(a, k + "mem_t", device);  // absent before timestamps: filled in by the model
+      lm.cmem_t = read_opt(a, k + "cmem_t", device);
     }
   return out;
 }
@@ -99,15 +101,18 @@ std::vector<std::vector<LayerMemory>> rank_share(std::vector<std::vector<LayerMe
   const size_t n_layer = all[0].size();
   std::vector<std::vector<LayerMemory>> out(local, std::vector<LayerMemory>(n_layer));
   for (size_t l = 0; l < n_layer; ++l) {
-    std::vector<torch::Tensor> mem, cmem, usage;
+    std::vector<torch::Tensor> mem, cmem, usage, mem_t, cmem_t;
     for (const auto& chunk : all) {
       mem.push_back(chunk[l].mem);
       cmem.push_back(chunk[l].cmem);
       usage.push_back(chunk[l].usage);
+      mem_t.push_back(chunk[l].mem_t);
+      cmem_t.push_back(chunk[l].cmem_t);
     }
     for (int64_t c = 0; c < local; ++c) {
       const int64_t g = shard.rank * local + c;
-      out[c][l] = {recut(mem, wanted, g), recut(cmem, wanted, g), recut(usage, wanted, g), all[0][l].age};
+      out[c][l] = {recut(mem, wanted, g), recut(cmem, wanted, g),  recut(usage, wanted, g),
+                   all[0][l].age,         recut(mem_t, wanted, g), recut(cmem_t, wanted, g)};
     }
   }
   return out;
@@ -150,6 +155,8 @@ void save_checkpoint(const std::string& path, CompressiveTransformer& model, tor
       write_opt(a, k + "cmem", lm.cmem);
       write_opt(a, k + "usage", lm.usage);
       write_opt(a, k + "age", lm.age);
+      write_opt(a, k + "mem_t", lm.mem_t);
+      write_opt(a, k + "cmem_t", lm.cmem_t);
     }
   // Serialised in memory first, then written with checked POSIX writes: a full disk is a
   // clear error (and the previous checkpoint stays) instead of an abort inside the zip writer.

@@ -214,8 +214,14 @@ namespace {
 // Sums of the model's, the best and the blind losses per source region.
 class RegionSums {
  public:
-  RegionSums(int64_t cmem_slots, int64_t mem_len, int64_t rate, const std::vector<int64_t>& edges)
-      : slots_(cmem_slots), mem_len_(mem_len), rate_(rate), n_cb_(static_cast<int64_t>(edges.size()) - 1) {
+  RegionSums(int64_t cmem_slots, int64_t mem_len, int64_t rate, const std::vector<int64_t>& edges,
+             int64_t len)
+      : phase_(static_cast<size_t>(rate)),
+        position_(static_cast<size_t>(len)),
+        slots_(cmem_slots),
+        mem_len_(mem_len),
+        rate_(rate),
+        n_cb_(static_cast<int64_t>(edges.size()) - 1) {
     bucket_of_slot_.assign(static_cast<size_t>(cmem_slots), 0);
     for (int64_t b = 0; b < n_cb_; ++b)
       for (int64_t i = edges[b]; i < edges[b + 1]; ++i) bucket_of_slot_[static_cast<size_t>(i)] = b;
@@ -240,6 +246,15 @@ class RegionSums {
     blind_[i] += blind;
     count_[i]++;
   }
+  bool compressed(int64_t region) const { return region < n_cb_; }
+  // The compressed slot that holds a source `back` tokens before the segment start.
+  int64_t slot_of(int64_t back) const { return slots_ - 1 - (back - mem_len_ - 1) / rate_; }
+  // A token at query position q whose source lies in compressed memory; `mass` is the
+  // attention it gave the slot holding the source (NaN when not measured).
+  void add_readout(int64_t q, double nll, double best, double blind, double mass) {
+    phase_[static_cast<size_t>(q % rate_)].add(nll, best, blind, mass);
+    position_[static_cast<size_t>(q)].add(nll, best, blind, mass);
+  }
   SourceRecovery result() const {
     SourceRecovery r;
     double tn = 0, tb = 0, tl = 0;
@@ -251,10 +266,35 @@ class RegionSums {
       tl += blind_[i];
     }
     if (tl - tb > 0) r.overall = (tl - tn) / (tl - tb);
+    for (const auto& a : phase_) {
+      r.recovered_by_phase.push_back(a.recovered());
+      r.source_mass_by_phase.push_back(a.mean_mass());
+    }
+    for (const auto& a : position_) {
+      r.recovered_by_position.push_back(a.recovered());
+      r.source_mass_by_position.push_back(a.mean_mass());
+    }
     return r;
   }
 
  private:
+  struct Readout {
+    double nll = 0, best = 0, blind = 0, mass = 0;
+    int64_t count = 0, massed = 0;
+    void add(double n, double b, double bl, double m) {
+      nll += n;
+      best += b;
+      blind += bl;
+      ++count;
+      if (std::isfinite(m)) {
+        mass += m;
+        ++massed;
+      }
+    }
+    double recovered() const { return count > 0 ? (blind - nll) / (blind - best) : NAN; }
+    double mean_mass() const { return massed > 0 ? mass / static_cast<double>(massed) : NAN; }
+  };
+  std::vector<Readout> phase_, position_;
   int64_t slots_, mem_len_, rate_, n_cb_;
   std::vector<int64_t> bucket_of_slot_, count_;
   std::vector<double> nll_, best_, blind_;
@@ -270,11 +310,21 @@ SourceRecovery recovered_by_source(CompressiveTransformer& model, const Corpus& 
   if (!ideal || !ideal->distance.defined())
     throw Error("recovered by source: dataset '" + corpus.dataset + "' does not say where its sources lie");
   const int64_t mem_len = settings.memory.mem_len, len = settings.seq_len;
-  RegionSums sums(cmem_slots, mem_len, rate, edges);
+  RegionSums sums(cmem_slots, mem_len, rate, edges, len);
   const SegmentStream layout(corpus.split(settings.split), settings.batch_size, len);
+  ForwardOptions fo;
+  fo.need_attention = settings.memory.cmem_len > 0;
   stream_split(
       model, corpus, settings, device, bf16, [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
-        auto loss = model->forward(x, y).nll.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+        auto out = model->forward(x, y, fo);
+        auto loss = out.nll.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+        // Attention per stream, query and key, averaged over layers and heads: [B, L, klen].
+        torch::Tensor mass;
+        if (out.cmem_slots == cmem_slots && !out.attention.empty())
+          mass = torch::stack(out.attention)
+                     .mean(std::vector<int64_t>{0, 2})
+                     .to(torch::kCPU, torch::kFloat64)
+                     .contiguous();
         // Only segments that start with full memories (as the trained model's are): earlier
         // ones would count sources whose slots do not exist yet.
         if (t * len < mem_len + cmem_slots * rate) return true;
@@ -283,13 +333,19 @@ SourceRecovery recovered_by_source(CompressiveTransformer& model, const Corpus& 
         const auto dist = layout.targets_of(ideal->distance, t).to(torch::kLong).contiguous();
         const auto *pl = loss.data_ptr<double>(), *pb = bst.data_ptr<double>(), *pn = bld.data_ptr<double>();
         const auto* pd = dist.data_ptr<int64_t>();
+        const double* pm = mass.defined() ? mass.data_ptr<double>() : nullptr;
         const int64_t w = x.size(1);
         for (int64_t k = 0; k < loss.numel(); ++k) {
           if (!(pn[k] - pb[k] > 1e-12) || pd[k] <= 0) continue;  // carries no planted information
           // The target is at stream position t L + q + 1; its source `distance` before it,
           // i.e. `back` tokens before the segment's first position.
-          const int64_t q = k / w;
-          sums.add(sums.region(pd[k] - q - 1, t * len + q + 1 - pd[k]), pl[k], pb[k], pn[k]);
+          const int64_t q = k / w, back = pd[k] - q - 1;
+          const int64_t region = sums.region(back, t * len + q + 1 - pd[k]);
+          sums.add(region, pl[k], pb[k], pn[k]);
+          if (!sums.compressed(region)) continue;
+          const double m =
+              mass.defined() ? pm[(k % w) * mass.stride(0) + q * mass.stride(1) + sums.slot_of(back)] : NAN;
+          sums.add_readout(q, pl[k], pb[k], pn[k], m);
         }
         return true;
       });
@@ -358,6 +414,10 @@ RetentionRecord analyze_retention(CompressiveTransformer& model, const Corpus& c
     rec.recovered_no_cmem = none.recovered;
     rec.recovered_all = full.overall;
     rec.recovered_no_cmem_all = none.overall;
+    rec.recovered_by_phase = full.recovered_by_phase;
+    rec.source_mass_by_phase = full.source_mass_by_phase;
+    rec.recovered_by_position = full.recovered_by_position;
+    rec.source_mass_by_position = full.source_mass_by_position;
   }
   return rec;
 }

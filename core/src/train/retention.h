@@ -63,10 +63,15 @@ std::vector<ProbeSet> collect_probe_sets(CompressiveTransformer& model, const Co
 // compressed-memory buckets (slots cut at `edges`), then memory, the segment itself, and
 // beyond reach. NaN where a region has no such token. Needs the task's source distances
 // (IdealLoss::distance).
+// For the tokens whose source lies in compressed memory, also the read-out by query phase
+// (query position mod rate) and by query position: recovered, and the attention mass
+// (mean over layers and heads) on the compressed slot that holds the source.
 struct SourceRecovery {
-  std::vector<int64_t> relevant;  // tokens per region
-  std::vector<double> recovered;  // per region
-  double overall = NAN;           // over every relevant token
+  std::vector<int64_t> relevant;                                       // tokens per region
+  std::vector<double> recovered;                                       // per region
+  double overall = NAN;                                                // over every relevant token
+  std::vector<double> recovered_by_phase, source_mass_by_phase;        // [rate]
+  std::vector<double> recovered_by_position, source_mass_by_position;  // [seq_len]
 };
 SourceRecovery recovered_by_source(CompressiveTransformer& model, const Corpus& corpus,
                                    const EvalSettings& settings, int64_t cmem_slots, int64_t rate,

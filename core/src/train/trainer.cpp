@@ -421,6 +421,8 @@ std::vector<std::vector<LayerMemory>> gather_memories(const Comm& comm,
       gather(m.cmem, c, &LayerMemory::cmem, l);
       gather(m.usage, c, &LayerMemory::usage, l);
       gather(m.age, c, &LayerMemory::age, l);
+      gather(m.mem_t, c, &LayerMemory::mem_t, l);
+      gather(m.cmem_t, c, &LayerMemory::cmem_t, l);
     }
   return all;
 }
