@@ -62,7 +62,8 @@ std::optional<RunResult> final_result(RunStore& store, const std::string& run_id
   auto rec = store.find_run(run_id);
   if (!rec || rec->status != RunStatus::Completed) return std::nullopt;
   RunResult r{run_id, axes, {}};
-  for (const char* m : {"bpc", "ppl", "recovered", "retained", "recovered_no_cmem"}) {
+  for (const char* m : {"bpc", "ppl", "recovered", "retained", "recovered_no_cmem", "recovered_phase_min",
+                        "recovered_phase_max", "source_mass"}) {
     auto rows = store.metrics_exact(run_id, {std::string("valid/") + m});
     if (!rows.empty()) r.metrics[m] = rows.back().value;  // by step: the final validation
   }

@@ -17,6 +17,9 @@ pooled), cells in the order and with the names of the report's tables (data/cell
                            95% band, validation means as dots; more than 8 cells become
                            one small panel per cell (12 per page, learning_curves_2.png, ...)
   compression_loss.png     auxiliary compression loss per layer over training, mean over seeds
+  readout_by_position.png  for sources in compressed memory (readout.csv): recovered and the
+                           attention mass on the source's slot by query position, one line
+                           per cell, means over seeds
 
 Usage: figures.py --data DIR --out DIR   (DIR holds attention.csv, metrics.csv, cells.csv)
 Needs matplotlib (Debian: python3-matplotlib).
@@ -319,6 +322,46 @@ def retention_figure(data, out):
     return made
 
 
+def readout_figure(data, out):
+    """Recovered for sources in compressed memory, and the attention mass on the slot that
+    holds the source, by query position in the segment; one line per cell, means over seeds.
+    A read-out limited by the slots' positions shows as a comb over positions."""
+    path_in = os.path.join(data, "readout.csv")
+    if not os.path.exists(path_in):
+        return []
+    header, rows = read(path_in)
+    axes = axes_between(header, "by")
+    cells = OrderedDict()
+    for r in rows:
+        if r["by"] != "position" or not r["recovered"]:
+            continue
+        per = cells.setdefault(cell_name(r, axes), {})
+        per.setdefault(int(r["index"]), [[], []])
+        per[int(r["index"])][0].append(float(r["recovered"]))
+        if r["source_mass"]:
+            per[int(r["index"])][1].append(float(r["source_mass"]))
+    if not cells:
+        return []
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.5, 6.0), sharex=True)
+    for name in cell_order(data, list(cells)):
+        per = cells[name]
+        xs = sorted(per)
+        top.plot(xs, [mean_ci(per[x][0])[0] for x in xs], "-o", markersize=3, label=name)
+        bottom.plot(xs, [mean_ci(per[x][1])[0] if per[x][1] else float("nan") for x in xs], "-o", markersize=3)
+    top.set_ylabel("recovered (source in cmem)", fontsize=8)
+    bottom.set_ylabel("attention on the source's slot", fontsize=8)
+    bottom.set_xlabel("query position in the segment", fontsize=8)
+    for ax in (top, bottom):
+        ax.axhline(0, color="grey", linewidth=0.5)
+    top.legend(fontsize=6, loc="best", ncol=2)
+    fig.suptitle("Read-out of compressed memory by query position: mean over seeds", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    path = os.path.join(out, "readout_by_position.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="folder with attention.csv, metrics.csv and cells.csv")
@@ -328,7 +371,7 @@ def main():
         sys.exit(f"figures.py: no data folder {a.data}")
     os.makedirs(a.out, exist_ok=True)
     made = (attention_figure(a.data, a.out) + learning_curves(a.data, a.out) + compression_loss(a.data, a.out)
-            + retention_figure(a.data, a.out))
+            + retention_figure(a.data, a.out) + readout_figure(a.data, a.out))
     for f in made:
         print(f)
     if not made:

@@ -74,7 +74,7 @@ void save_csv(const Table& t, const std::string& path) {
 
 // The exported tables a report is built from.
 struct ReportTables {
-  Table runs, attention, frequency, metrics, evaluations, retention;
+  Table runs, attention, frequency, metrics, evaluations, retention, readout;
   std::vector<std::string> axes;       // every axis
   std::vector<std::string> cell_axes;  // every axis but the seed
   std::string score = "score";         // bpc or ppl
@@ -94,6 +94,7 @@ ReportTables load_tables(const ReportOptions& o) {
   t.metrics = export_table("metrics", layout, f);
   t.evaluations = export_table("evaluations", layout, f);
   t.retention = export_table("retention", layout, f);
+  t.readout = export_table("readout", layout, f);
   t.axes = axes_of(t.runs, "status");
   for (const auto& a : t.axes)
     if (a != "seed") t.cell_axes.push_back(a);
@@ -504,6 +505,7 @@ std::string write_report(const ReportOptions& o) {
   save_csv(t.metrics, out_dir + "/data/metrics.csv");
   save_csv(t.evaluations, out_dir + "/data/evaluations.csv");
   save_csv(t.retention, out_dir + "/data/retention.csv");
+  save_csv(t.readout, out_dir + "/data/readout.csv");
   std::ostringstream md;
   write_summary(md, o, t);
   write_score_pivot(md, t);
@@ -514,11 +516,9 @@ std::string write_report(const ReportOptions& o) {
   write_frequency(md, t);
   write_retention(md, t);
   write_figures(md, o, out_dir);
-  md << "Data behind every table: `data/*.csv` (runs, metrics, evaluations, attention, frequency and "
-        "retention "
-        "are the "
-        "tables of "
-        "`ctlab export`; cells.csv and comparisons.csv hold the statistics above).\n";
+  md << "Data behind every table: `data/*.csv` (runs, metrics, evaluations, attention, frequency, retention "
+        "and readout are the tables of `ctlab export`; cells.csv and comparisons.csv hold the statistics "
+        "above).\n";
   const std::string path = out_dir + "/report.md";
   write_file_atomic(path, md.str());
   return path;

@@ -2,6 +2,8 @@
 // and each one training from the command line with its natural loss.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "config/params.h"
 #include "config/resolve.h"
 #include "model/factory.h"
@@ -217,7 +219,7 @@ TEST(Invariants, BadPluginParametersAreConfigurationErrors) {
     });
   };
   EXPECT_NE(
-      err({"compression=dilated_conv", "compression_loss=attention_reconstruction", "compression.kernel=4"})
+      err({"compression=dilated_conv@1", "compression_loss=attention_reconstruction", "compression.kernel=4"})
           .find("kernel = 4 must be odd"),
       std::string::npos);
   EXPECT_NE(
@@ -253,7 +255,11 @@ TEST_P(TrainsFromCli, TaskLossAndCompressionLossDecrease) {
   RunStore s(dir.path() + "/ctlab.sqlite");
   auto runs = s.runs();
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_TRUE(contains(runs[0].config, "compression = " + fn + "@1")) << runs[0].config;
+  // An unversioned name resolves to the highest version found.
+  const std::string id = fn.find('@') != std::string::npos ? fn
+                         : fn == "dilated_conv"            ? fn + "@2"
+                                                           : fn + "@1";
+  EXPECT_TRUE(contains(runs[0].config, "compression = " + id)) << runs[0].config;
   auto task = s.metrics(runs[0].run_id, "train/loss");
   ASSERT_GE(task.size(), 8u);
   EXPECT_LT(task.back().value, task.front().value - 0.5) << fn << " + " << loss;
@@ -282,7 +288,12 @@ INSTANTIATE_TEST_SUITE_P(Builtin, TrainsFromCli,
                                            std::make_pair("max_pool", "none"),
                                            std::make_pair("most_used", "none"),
                                            std::make_pair("conv1d", "attention_reconstruction"),
+                                           std::make_pair("dilated_conv@1", "attention_reconstruction"),
                                            std::make_pair("dilated_conv", "attention_reconstruction"),
                                            std::make_pair("conv1d", "autoencoding"),
                                            std::make_pair("conv1d", "bptt")),
-                         [](const auto& info) { return info.param.first + "_" + info.param.second; });
+                         [](const auto& info) {
+                           auto name = info.param.first + "_" + info.param.second;
+                           std::replace(name.begin(), name.end(), '@', '_');
+                           return name;
+                         });

@@ -71,7 +71,8 @@ TEST(PluginHost, RejectsWrongApiVersion) {
   PluginHost host;
   auto msg = rejection(host, fixture("bad_api"));
   EXPECT_NE(msg.find("cannot use plugin file '" + fixture("bad_api") + "'"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("plugin API version 999 but this ctlab speaks version 1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("plugin API version 999 but this ctlab speaks versions 1 to 2"), std::string::npos)
+      << msg;
 }
 
 TEST(PluginHost, RejectsWrongTorchVersion) {
@@ -163,7 +164,7 @@ TEST(PluginHost, ListingContinuesPastBadFiles) {
       EXPECT_FALSE(f.error.empty()) << f.path;
     }
   }
-  EXPECT_EQ(loaded, 11);   // the nine built-ins, misc and duplicate (a second mean_pool@1)
+  EXPECT_EQ(loaded, 15);   // the thirteen built-ins, misc and duplicate (a second mean_pool@1)
   EXPECT_EQ(rejected, 5);  // junk + four bad fixtures
   EXPECT_EQ(host.compression_fn("throwing").id, "throwing@1");
 }
@@ -176,7 +177,7 @@ TEST(PluginHost, LookupErrorsListWhatIsAvailable) {
   } catch (const Error& e) {
     std::string m = e.what();
     EXPECT_NE(m.find("no compression function 'mean_pol' (did you mean 'mean_pool'?); available: conv1d@1, "
-                     "dilated_conv@1, "
+                     "dilated_conv@1, dilated_conv@2, "
                      "max_pool@1, mean_pool@1, most_used@1"),
               std::string::npos)
         << m;

@@ -261,7 +261,7 @@ CompressionSetup setup_for(const ModelOptions& o, const FnEntry& fn, const std::
   ctx.rate = o.cmem_rate;
   for (int64_t i = 0; i < o.n_layer; ++i) {
     ctx.layer = i;
-    ctx.params = PluginParams({{"position", "-1"}});
+    ctx.params = PluginParams(std::map<std::string, std::string>{{"position", "-1"}});
     if (fn.spec.params.empty()) ctx.params = PluginParams();
     s.fns.push_back(test::host().create(fn, ctx));
     const auto& m = test::host().position_map(map);
@@ -314,7 +314,7 @@ TEST(Timestamps, KeptSlotsCarryTheirSourcesTime) {
   PluginContext ctx;
   ctx.d_model = 4;
   ctx.rate = 2;
-  ctx.params = PluginParams({{"position", "-1"}});
+  ctx.params = PluginParams(std::map<std::string, std::string>{{"position", "-1"}});
   auto f = host.create(*fn, ctx);
   CompressionInput in;
   in.old = torch::randn({4, 2, 4});

@@ -473,8 +473,15 @@ void print_retention(const Grid& grid, const std::vector<Cell>& cells, const std
       "the compressed slots; recovered with compressed memory as trained and knocked out; mean [95%% CI] "
       "over seeds\n");
   const int width = title_width(grid, fn, 20);
-  std::printf("%-12s %-*s %-24s %-24s %s\n", "task", width, "arm", "retained", "recovered",
-              "recovered, no cmem");
+  std::printf("%-12s %-*s %-24s %-24s %-24s %-15s %s\n", "task", width, "arm", "retained", "recovered",
+              "recovered, no cmem", "by phase min-max", "mass on source");
+  // "0.01-0.75": seed means of one or two metrics.
+  auto mean_of = [](const Cell* c, const char* a, const char* b) {
+    auto one = [c](const char* m) {
+      return c && c->values.count(m) ? num(stats::summarize(c->values.at(m)).mean) : std::string("-");
+    };
+    return b ? one(a) + "-" + one(b) : one(a);
+  };
   auto cell_text = [](const Cell* c, const char* metric) {
     return c && c->values.count(metric) ? format_mean_ci(stats::summarize(c->values.at(metric)), 3)
                                         : std::string("-");
@@ -483,11 +490,16 @@ void print_retention(const Grid& grid, const std::vector<Cell>& cells, const std
     for (const auto& arm : column_order(grid)) {
       if (arm == kFloor || arm == kCeiling) continue;
       const Cell* c = find_cell(cells, arm, task);
-      std::printf("%-12s %-*s %-24s %-24s %s\n", task.c_str(), width, title(arm, fn).c_str(),
+      std::printf("%-12s %-*s %-24s %-24s %-24s %-15s %s\n", task.c_str(), width, title(arm, fn).c_str(),
                   cell_text(c, "retained").c_str(), cell_text(c, "recovered").c_str(),
-                  cell_text(c, "recovered_no_cmem").c_str());
+                  cell_text(c, "recovered_no_cmem").c_str(),
+                  mean_of(c, "recovered_phase_min", "recovered_phase_max").c_str(),
+                  mean_of(c, "source_mass", nullptr).c_str());
     }
-  std::printf("(per distance bucket: `ctlab export retention --results %s`)\n", root.c_str());
+  std::printf(
+      "(per distance bucket: `ctlab export retention --results %s`; by query phase and position, with the "
+      "attention mass on the slot holding each source: `ctlab export readout`)\n",
+      root.c_str());
 }
 
 void print_scorecard(const Grid& grid, const ResultsLayout& layout, const std::string& fn,

@@ -352,6 +352,25 @@ SourceRecovery recovered_by_source(CompressiveTransformer& model, const Corpus& 
   return sums.result();
 }
 
+ReadoutSummary summarize_readout(const RetentionRecord& r) {
+  ReadoutSummary out;
+  double mass = 0;
+  int64_t massed = 0;
+  for (size_t k = 0; k < r.recovered_by_phase.size(); ++k) {
+    const double v = r.recovered_by_phase[k];
+    if (std::isfinite(v)) {
+      out.phase_min = std::isnan(out.phase_min) ? v : std::min(out.phase_min, v);
+      out.phase_max = std::isnan(out.phase_max) ? v : std::max(out.phase_max, v);
+    }
+    if (k < r.source_mass_by_phase.size() && std::isfinite(r.source_mass_by_phase[k])) {
+      mass += r.source_mass_by_phase[k];
+      ++massed;
+    }
+  }
+  if (massed > 0) out.source_mass = mass / static_cast<double>(massed);
+  return out;
+}
+
 std::string retention_unavailable(const Corpus& corpus, const EvalSettings& s, int64_t rate) {
   const int64_t need = s.memory.mem_len + s.memory.cmem_len * rate + s.seq_len;
   for (const char* split : {"train", "valid"}) {

@@ -77,6 +77,14 @@ SourceRecovery recovered_by_source(CompressiveTransformer& model, const Corpus& 
                                    const EvalSettings& settings, int64_t cmem_slots, int64_t rate,
                                    const std::vector<int64_t>& edges, const torch::Device& device, bool bf16);
 
+// The read-out in three numbers (NaN without it): the lowest and highest recovered over
+// query phases, and the mean attention mass on the source's slot over phases. Stored as the
+// metrics valid/recovered_phase_min, valid/recovered_phase_max and valid/source_mass.
+struct ReadoutSummary {
+  double phase_min = NAN, phase_max = NAN, source_mass = NAN;
+};
+ReadoutSummary summarize_readout(const RetentionRecord& record);
+
 // The whole analysis: the probe of every layer (training segments to fit, validation
 // segments to score) and, for a generated task with source distances, recovered per region
 // with and without compressed memory. Needs compressed memory (settings.memory.cmem_len >

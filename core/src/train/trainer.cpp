@@ -526,8 +526,13 @@ void Trainer::write_final_analysis(Session& s) {
     retention = analyze_retention(s.model, corpus_, eval_settings(cfg_, "valid"), e.retention_segments,
                                   cfg_.model.cmem_rate, e.buckets_per_region, s.device, s.bf16);
     std::vector<MetricRow> rows = {{"valid/retained", s.st.step, retention->retained_all, unix_now()}};
-    if (std::isfinite(retention->recovered_no_cmem_all))
-      rows.push_back({"valid/recovered_no_cmem", s.st.step, retention->recovered_no_cmem_all, unix_now()});
+    const auto readout = summarize_readout(*retention);
+    for (const auto& [key, v] :
+         {std::pair<const char*, double>{"valid/recovered_no_cmem", retention->recovered_no_cmem_all},
+          {"valid/recovered_phase_min", readout.phase_min},
+          {"valid/recovered_phase_max", readout.phase_max},
+          {"valid/source_mass", readout.source_mass}})
+      if (std::isfinite(v)) rows.push_back({key, s.st.step, v, unix_now()});
     sink_->record(rows);
     s.progress.note("retained vs used: a linear probe decodes " + std::to_string(retention->retained_all) +
                     " of the compressed tokens' identity" +
