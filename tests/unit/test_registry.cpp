@@ -62,8 +62,9 @@ TEST(Registry, BuiltInsInHelpOrder) {
   EXPECT_EQ(datasets().names(),
             (std::vector<std::string>{"default", "brown", "pydoc_words", "enwik8", "text8", "wikitext103",
                                       "text", "synthetic", "recall", "distant_ref"}));
-  EXPECT_EQ(export_tables().names(), (std::vector<std::string>{"runs", "metrics", "attention", "frequency",
-                                                               "retention", "evaluations", "history"}));
+  EXPECT_EQ(export_tables().names(),
+            (std::vector<std::string>{"runs", "metrics", "attention", "frequency", "retention", "readout",
+                                      "evaluations", "history"}));
   EXPECT_EQ(commands().names(),
             (std::vector<std::string>{"plugins", "config", "train", "eval", "sample", "grid", "merge",
                                       "export", "report", "scorecard", "check", "run-job"}));
