@@ -194,7 +194,9 @@ int64_t rank0_decision(Prepared& p, const TrainJob& job, const Comm& comm, std::
 int train_rank(Prepared& p, const TrainJob& job) {
   auto device = resolve_device(p.run.cfg.device);
   if (device.is_cuda() && p.launch.distributed())
-    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(p.launch.local_rank));
+    device =
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index_for_local_rank(
+                                        p.launch.local_rank, static_cast<int>(torch::cuda::device_count()))));
   const auto comm = Comm::connect(p.launch, job.backend, device, std::chrono::seconds(job.dist_timeout_s));
   std::unique_ptr<RunStore> store;
   if (rank0_decision(p, job, *comm, store) == 1) return kExitOk;

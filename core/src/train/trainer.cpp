@@ -238,10 +238,13 @@ void Trainer::setup(Session& s) {
   const auto& t = cfg_.train;
   const auto& mo = cfg_.model;
   s.device = resolve_device(cfg_.device);
-  if (s.device.is_cuda() && comm_.distributed())  // one device per local rank
-    s.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm_.local_rank()));
+  if (s.device.is_cuda() && comm_.distributed())  // one device per local rank, as the comm's
+    s.device =
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index_for_local_rank(
+                                        comm_.local_rank(), static_cast<int>(torch::cuda::device_count()))));
   if (s.bf16 && !s.device.is_cuda())
     throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
+  set_tf32(t.allow_tf32);
   keep_freed_memory();
   note_machine(s, set_threads(cfg_.threads));
   s.progress.note(cost_and_reach(mo).describe(mo));
@@ -258,8 +261,7 @@ void Trainer::setup(Session& s) {
   }
   s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(), torch::optim::AdamOptions(t.lr));
   s.step = std::make_unique<TrainStep>(s.model, *s.optimizer, t, s.bf16);
-  s.step->set_deferred(t.checks == CheckTiming::Deferred ||
-                       (t.checks == CheckTiming::Auto && s.device.is_cuda()));
+  s.step->set_deferred(defers_checks(t.checks, s.device));
   s.step->set_comm(&comm_);
   const auto bptt_warning = bptt_reach_warning(cfg_, s.model->compression().loss_mode == LossMode::Bptt);
   if (!bptt_warning.empty()) s.progress.note("warning: " + bptt_warning);
@@ -439,6 +441,7 @@ void Trainer::save(Session& s) {
       rng = gen.get_state();
     }
     shard.rng_states = comm_.all_gather(rng);
+    if (s.device.is_cuda()) shard.cuda_rng_states = comm_.all_gather(cuda_rng_state(s.device));
   }
   if (comm_.rank() == 0) save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, st, run_id_, shard);
 }
