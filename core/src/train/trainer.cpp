@@ -208,13 +208,19 @@ TrainOutcome Trainer::run() {
           " (this run needs an estimated " +
           estimate_memory(cfg_, plugins_.loss->spec.mode == LossMode::Bptt).describe(cfg_) +
           ": lower batch_size (or raise accumulate), seq_len, mem_len, cmem_len, n_layer, d_model or d_ff)";
-    try {
-      if (sink_) {
+    if (sink_) {
+      // The status comes first: when the store cannot take the window's rows (its disk is
+      // full), it must still take `failed` (the sink frees space for that write).
+      try {
         sink_->record(s.pending);
-        sink_->finish(out.status, s.st.step, out.error);
+      } catch (const std::exception&) {
+        // Those rows are lost; the error that ended the run is reported below.
       }
-    } catch (const std::exception&) {
-      // The store itself failed; the error is still reported below.
+      try {
+        sink_->finish(out.status, s.st.step, out.error);
+      } catch (const std::exception& store_error) {
+        out.error += "; the failed status could not be recorded either: " + brief_what(store_error);
+      }
     }
     s.progress.note("failed at step " + std::to_string(s.st.step) + ": " + out.error);
     return out;
