@@ -59,7 +59,7 @@ torch::Tensor cuda_rng_state(const torch::Device& device);
 void set_cuda_rng_state(const torch::Device& device, const torch::Tensor& state);
 
 std::string host_name();
-std::string git_commit();  // of the ctlab source tree at configure time, or "unknown"
+std::string git_commit();  // HEAD of the ctlab source tree when this binary was built, or "unknown"
 std::string ctlab_version();
 std::string torch_version();
 // "CUDA 13.0, 1 device(s) visible" for a LibTorch built with CUDA; "" without.
