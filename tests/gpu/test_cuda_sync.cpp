@@ -77,6 +77,16 @@ TEST(HostSyncs, CounterSeesItemAndCopiesToTheHost) {
   EXPECT_THROW(HostReadCounter second, Error);  // one counter at a time
 }
 
+TEST(HostSyncs, UploadsThroughPinnedMemoryKeepTheValues) {
+  CTLAB_SKIP_WITHOUT_CUDA();
+  const auto x = torch::arange(32, torch::kLong).view({8, 4});
+  HostReadCounter reads;
+  const auto up = to_device(x, test::gpu());
+  EXPECT_EQ(up.device(), test::gpu());
+  EXPECT_EQ(reads.total(), 0);
+  EXPECT_TRUE(up.cpu().equal(x));
+}
+
 TEST(HostSyncs, DeferredTrainingStepsReadNothingUntilCollect) {
   CTLAB_SKIP_WITHOUT_CUDA();
   Fixture f;

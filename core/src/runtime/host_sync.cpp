@@ -27,6 +27,12 @@ torch::Tensor to_host(const torch::Tensor& t, torch::ScalarType dtype) {
   return t.detach().to(torch::kCPU, dtype).contiguous();
 }
 
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device) {
+  if (!device.is_cuda() || t.is_cuda()) return t.to(device);
+  // The pinned block is kept by LibTorch's host allocator until the copy has run.
+  return t.pin_memory().to(device, /*non_blocking=*/true);
+}
+
 HostReadCounter::HostReadCounter() {
   if (g_counting.exchange(true)) throw Error("a HostReadCounter is already counting in this process");
   items0_ = g_items.load();

@@ -1,6 +1,7 @@
 // Reads of tensor values on the host, the points where a CUDA stream must be waited for:
-// the one helper that copies a tensor to the host (to_host), and a counter that tests and
-// the benchmark use to show that a training step reads nothing between log points.
+// the one helper that copies a tensor to the host (to_host), uploads that do not wait
+// (to_device), and a counter that tests and the benchmark use to show that a training
+// step reads nothing between log points.
 #pragma once
 
 #include <torch/types.h>
@@ -13,6 +14,12 @@ namespace ctlab {
 // tensor's values to the host goes through here (or through .item()), so that it is
 // counted; on a CUDA device it waits for the tensor's stream.
 torch::Tensor to_host(const torch::Tensor& t, torch::ScalarType dtype);
+
+// Copies host tensor `t` to `device` without making the host wait for the device: on
+// CUDA through pinned memory with non_blocking (a blocking upload from pageable memory
+// synchronises the stream, i.e. waits for every kernel queued before it, which would be a
+// host sync in every training step); elsewhere t.to(device).
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device);
 
 // Counts host reads in this process while it lives: each .item() (LibTorch's
 // aten::_local_scalar_dense, which `.item<T>()` and a tensor's truth value go through,

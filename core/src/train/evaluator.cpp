@@ -81,9 +81,9 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
   if (bf16) set_cuda_bf16_autocast(true);
   int64_t visited = 0;
   for (int64_t t = 0; t < n; ++t) {
-    auto [x, y] = stream.segment(t, device);
+    auto [x, y] = stream.segment(t, torch::kCPU);
     ++visited;
-    if (!visit(t, x, y)) break;
+    if (!visit(t, to_device(x, device), to_device(y, device))) break;
   }
   if (bf16) {
     set_cuda_bf16_autocast(false);

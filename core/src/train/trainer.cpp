@@ -19,6 +19,7 @@
 #include "data/stream.h"
 #include "model/factory.h"
 #include "model/fused.h"
+#include "runtime/host_sync.h"
 #include "runtime/runtime.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
@@ -312,7 +313,12 @@ TrainOutcome Trainer::train(Session& s) {
     }
     const int64_t cursor = s.st.cursor;
     auto stats = s.step->run(
-        s.st.step, [&](int64_t k) { return s.stream->segment(cursor + k, s.device); }, s.st.chunk_memory);
+        s.st.step,
+        [&](int64_t k) {
+          auto [x, y] = s.stream->segment(cursor + k, torch::kCPU);
+          return TrainStep::Segment(to_device(x, s.device), to_device(y, s.device));  // no sync
+        },
+        s.st.chunk_memory);
     if (!stats.finite)
       return diverge(s, s.st.step,
                      std::isfinite(stats.loss) ? "non-finite compression loss" : "non-finite training loss");
