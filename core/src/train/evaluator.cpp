@@ -121,8 +121,9 @@ void EvalAccumulator::add(int64_t t, const torch::Tensor& nll) {
   torch::Tensor relevant_nll = torch::zeros({}, model.options());
   if (ideal_) {
     const auto best = layout_.targets_of(ideal_->best, t), blind = layout_.targets_of(ideal_->blind, t);
-    auto relevant = torch::empty(best.sizes(), torch::kFloat64);                 // 1 on the tokens that carry
-    const double *pb = best.data_ptr<double>(), *pl = blind.data_ptr<double>();  // long-range information
+    // relevant: 1 on the tokens that carry long-range information, else 0.
+    auto relevant = torch::empty(best.sizes(), torch::kFloat64);
+    const double *pb = best.data_ptr<double>(), *pl = blind.data_ptr<double>();
     double* pr = relevant.data_ptr<double>();
     for (int64_t k = 0; k < best.numel(); ++k) {
       pr[k] = pl[k] - pb[k] > 1e-12 ? 1.0 : 0.0;
@@ -132,7 +133,7 @@ void EvalAccumulator::add(int64_t t, const torch::Tensor& nll) {
       h[4] += pr[k] * pb[k];
       h[5] += pr[k] * pl[k];
     }
-    if (h[3] > 0) relevant_nll = (model * relevant.view(model.sizes()).to(model.device())).sum();
+    if (h[3] > 0) relevant_nll = (model * to_device(relevant.view(model.sizes()), model.device())).sum();
   }
   device_sums_.push_back(torch::stack({model.sum(), relevant_nll}));
   host_sums_.push_back(h);
