@@ -1,12 +1,16 @@
-// A results database that fills its own disk: the run still ends `failed` (a reserve file
-// beside the database is freed for the last write), the database stays intact, and no
-// re-run lowers the step recorded. Also the store's rule on its own: finish_run and
-// record_progress never lower a run's step.
+// A results database whose disk fills up: when the database fills it itself, and when
+// something else takes the last byte while the run trains (then only the reserve file
+// beside the database, freed for the last write, leaves room), the run still ends
+// `failed`, the database stays intact, and no re-run lowers the step recorded. Also the store's rule on its
+// own: finish_run and record_progress never lower a run's step.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 
 #include <boost/filesystem.hpp>
+#include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "store/run_store.h"
 #include "test_util.h"
@@ -98,5 +102,46 @@ TEST(DiskFull, ADatabaseThatFillsItsDiskStillRecordsFailedAndKeepsTheStep) {
   EXPECT_EQ(rec.status, RunStatus::Failed) << rec.error;
   EXPECT_TRUE(rec.owner.empty()) << rec.owner;
   EXPECT_EQ(rec.step, step) << "a re-run lowered the recorded step";
+  EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
+}
+
+TEST(DiskFull, ADiskFilledByAnotherWriterStillGetsTheFailedStatus) {
+  TempDir dir;
+  SmallDisk disk(dir.path() + "/small", "size=4m");
+  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  const std::string root = disk.path + "/r";
+  fs::create_directories(root);
+  fs::create_directories(dir.path() + "/runs");
+  fs::create_symlink(dir.path() + "/runs", root + "/runs");
+  auto ini = dir.file("tiny.ini", test::tiny_run("diskfull"));
+  FILE* run = ::popen(("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' train " + ini + " --results " + root +
+                       " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1 "
+                       "--set tensorboard=false 2>&1")
+                          .c_str(),
+                      "r");
+  ASSERT_NE(run, nullptr);
+  // Once the run has recorded some steps, another writer takes every free byte: the
+  // run's next commit fails without a frame written, so nothing in the database's own
+  // files is free for the final status.
+  for (int i = 0; i < 600; ++i) {
+    if (fs::exists(root + "/ctlab.sqlite")) {
+      RunStore s(root + "/ctlab.sqlite");
+      const auto runs = s.runs();
+      if (!runs.empty() && runs[0].step >= 5) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  fill(disk.path + "/filler");
+  std::string output;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, run)) output.append(buf, n);
+  const int status = ::pclose(run);
+  fs::remove(disk.path + "/filler");
+  EXPECT_NE(status, 0) << output;
+  RunStore s(root + "/ctlab.sqlite");
+  const auto rec = s.runs().front();
+  EXPECT_EQ(rec.status, RunStatus::Failed) << output;
+  EXPECT_TRUE(rec.owner.empty()) << rec.owner;
+  EXPECT_GE(rec.step, 5);
   EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
 }
