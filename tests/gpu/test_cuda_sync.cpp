@@ -17,9 +17,11 @@
 #include "runtime/distributed.h"
 #include "runtime/host_sync.h"
 #include "runtime/runtime.h"
+#include "store/results_layout.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/step.h"
+#include "train/trainer.h"
 #include "util/error.h"
 
 using namespace ctlab;
@@ -62,7 +64,77 @@ double reads_per_step(TrainStep& step, int steps) {
   return static_cast<double>(reads.total()) / steps;
 }
 
+// A sink that keeps nothing: the trainer's own reads are what is counted.
+struct NullSink : RunSink {
+  void record(const std::vector<MetricRow>&, const std::vector<std::string>&) override {}
+  void progress(int64_t) override {}
+  void finish(RunStatus, int64_t, const std::string&, std::optional<int64_t>) override {}
+  std::vector<MetricRow> logged(const std::vector<std::string>&) override { return {}; }
+};
+
+// Host reads of a whole training run of `steps` steps (deferred checks, a log point every
+// 12 steps, no checkpoint before the end, the final validation and analysis included).
+int64_t trainer_reads(int64_t steps) {
+  test::TempDir dir;
+  DataOptions d;
+  d.dataset = "synthetic";
+  d.synthetic_tokens = 4000;
+  const Corpus corpus = load_corpus(d);
+  RunConfig cfg = load_run_config("", {"vocab_size=" + std::to_string(corpus.vocab_size),
+                                       "dataset=synthetic",
+                                       "synthetic_tokens=4000",
+                                       "d_model=16",
+                                       "n_head=2",
+                                       "n_layer=2",
+                                       "d_ff=32",
+                                       "seq_len=8",
+                                       "mem_len=8",
+                                       "cmem_len=4",
+                                       "cmem_rate=2",
+                                       "dropout=0",
+                                       "compression=conv1d",
+                                       "compression_loss=attention_reconstruction",
+                                       "batch_size=4",
+                                       "accumulate=2",
+                                       "checks=deferred",
+                                       "log_every=12",
+                                       "checkpoint_every=1000",
+                                       "eval_every=0",
+                                       "eval_segments=2",
+                                       "buckets_sequences=2",
+                                       "threads=1",
+                                       "tensorboard=false",
+                                       "device=" + test::gpu_name(),
+                                       "max_steps=" + std::to_string(steps)});
+  PluginHost host;
+  host.load_directories({CTLAB_TEST_PLUGIN_DIR});
+  const auto plugins = resolve_plugins(host, cfg);
+  RunPaths paths;
+  paths.dir = dir.path();
+  paths.checkpoint = dir.path() + "/checkpoint.pt";
+  paths.log = dir.path() + "/log.txt";
+  paths.config = dir.path() + "/config.ini";
+  paths.analysis = dir.path() + "/analysis.h5";
+  paths.tensorboard = dir.path() + "/tensorboard";
+  Comm comm;
+  NullSink sink;
+  Trainer trainer(cfg, host, plugins, corpus, &sink, "sync", paths, comm);
+  HostReadCounter reads;
+  const auto out = trainer.run();
+  EXPECT_EQ(out.status, RunStatus::Completed) << out.error;
+  return reads.total();
+}
+
 }  // namespace
+
+TEST(HostSyncs, TwelveMoreTrainerStepsReadTheDeviceOnceAtTheirLogPoint) {
+  CTLAB_SKIP_WITHOUT_CUDA();
+  CTLAB_SKIP_WITHOUT_HDF5();
+  const int64_t twelve = trainer_reads(12), twenty_four = trainer_reads(24);
+  std::printf("host syncs of a whole run: %lld with 12 steps, %lld with 24 (log every 12)\n",
+              static_cast<long long>(twelve), static_cast<long long>(twenty_four));
+  EXPECT_EQ(twenty_four - twelve, 1) << "the trainer read the device between log points";
+}
 
 TEST(HostSyncs, CounterSeesItemAndCopiesToTheHost) {
   auto t = torch::ones({3}, torch::TensorOptions().device(test::gpu()));
