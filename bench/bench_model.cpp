@@ -1,8 +1,8 @@
 // ctlab_bench: times the trainer's own training step (train/step.h: forward, compression
 // losses, backward, the trainer's clipping and Adam update) and an evaluation forward pass
 // for named configurations, and prints tokens/s, ms/step, the share of the same process's
-// matmul rate and peak RSS. Memories are filled before timing starts, so every timed step
-// attends over full memory and compressed memory and compresses one segment.
+// matmul rate, host syncs per step and peak RSS. Memories are filled before timing starts, so every timed
+// step attends over full memory and compressed memory and compresses one segment.
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -19,6 +19,7 @@
 #include "config/resolve.h"
 #include "model/factory.h"
 #include "model/fused.h"
+#include "runtime/host_sync.h"
 #include "runtime/runtime.h"
 #include "runtime/torch_compat.h"
 #include "train/step.h"
@@ -220,6 +221,8 @@ struct Timings {
   double train_secs = 0, eval_secs = 0, mm_before = 0, mm_after = 0;
   int64_t mem_slots = 0, cmem_slots = 0, batch = 0;
   int warm = 0;
+  double host_reads = 0;  // per training step: .item() calls and copies to the host
+  bool deferred = false;
 };
 
 // Builds the config's model and times training steps, then evaluation forward passes.
@@ -233,8 +236,9 @@ Timings time_config(const RunConfig& cfg, const BenchOptions& b, const torch::De
   model->to(dev);
   model->train();
   torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(cfg.train.lr));
+  set_tf32(cfg.train.allow_tf32);
   TrainStep step(model, adam, cfg.train, b.bf16);
-  step.set_deferred(dev.is_cuda());  // as the trainer does by default (checks = auto)
+  step.set_deferred(defers_checks(cfg.train.checks, dev));  // as the trainer does
   auto memories = step.empty_memories();
   const auto& m = cfg.model;
   Timings t;
@@ -262,8 +266,13 @@ Timings time_config(const RunConfig& cfg, const BenchOptions& b, const torch::De
   // machines drift); the ratios use the mean of the two.
   const auto mm_dtype = b.bf16 ? torch::kBFloat16 : torch::kFloat32;
   t.mm_before = matmul_gflops(dev, mm_dtype);
-  t.train_secs =
-      trace.empty() ? timed(train_step, t.warm, b.steps) : profiled(train_step, t.warm, b.steps, trace);
+  {
+    HostReadCounter reads;  // every training step's host syncs, warm-up included
+    t.train_secs =
+        trace.empty() ? timed(train_step, t.warm, b.steps) : profiled(train_step, t.warm, b.steps, trace);
+    t.host_reads = static_cast<double>(reads.total()) / (t.warm + b.steps);
+    t.deferred = step.deferred();
+  }
   const auto& lm = memories[0][0];
   t.mem_slots = lm.mem.defined() ? lm.mem.size(0) : 0;
   t.cmem_slots = lm.cmem.defined() ? lm.cmem.size(0) : 0;
@@ -315,6 +324,8 @@ Summary print_result(const std::string& name, const BenchConfig& bc, const RunCo
       "eval        %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of matmul rate; %.2fx training "
       "tokens/s\n",
       1000.0 * t.eval_secs / steps, eval_tps, eval_gf, 100.0 * eval_gf / mm_here, eval_tps / train_tps);
+  std::printf("host syncs  %.2f per training step (.item() and copies to the host; checks = %s)\n",
+              t.host_reads, t.deferred ? "deferred" : "step");
   std::printf("peak RSS    %.0f MiB (process so far)\n", peak_rss_mib());
   if (dev.is_cuda())
     std::printf("peak GPU    %.0f MiB allocated on %s (process so far)\n",

@@ -78,7 +78,7 @@ log "unit suite: $unit_result"
 if [ $device = cuda ]; then
   bench_args=(--config gpu-paper --device cuda --precision bf16 --warmup 3 --steps 10)
 else
-  bench_args=(--config cpu-small --device cpu --steps 3)
+  bench_args=(--config cpu-small --device cpu --steps 3 --set checks=deferred)
 fi
 log "bench: ctlab_bench ${bench_args[*]}"
 "$build/bin/ctlab_bench" "${bench_args[@]}" > "$out/bench.log" 2>&1
@@ -104,7 +104,7 @@ h5=$(find "$results/runs" -name analysis.h5 2>/dev/null | sort)
   echo "build         $build_s s on $(nproc) cores"
   echo "gpu suite     $gpu_result"
   echo "unit suite    $unit_result"
-  grep -E '^(matmul|train|eval|peak)' "$out/bench.log" | sed 's/^/bench         /'
+  grep -E '^(matmul|train|eval|host|peak)' "$out/bench.log" | sed 's/^/bench         /'
   echo "grid          $(grep -cE 'completed' "$out/grid.log") 'completed' lines; analysis.h5:"
   for f in $h5; do echo "              $f ($(stat -c %s "$f") bytes)"; done
   echo "total         $(( $(date +%s) - t0 )) s"

@@ -42,6 +42,9 @@ TEST(Inputs, HashInsideValuesAndQuotedValues) {
   EXPECT_EQ(ini.entries[0].value, "/data/run#1/file");
   EXPECT_EQ(ini.entries[1].value, "0.1");
   EXPECT_EQ(ini.entries[2].value, "a # not a comment");
+  // The reported case: '#' after a non-space character, with or without spaces around '='.
+  for (const char* line : {"data_path = /data/my#corpus.txt\n", "data_path=/data/my#corpus.txt #c\n"})
+    EXPECT_EQ(parse_ini(std::string("[data]\n") + line, "z.ini").entries.at(0).value, "/data/my#corpus.txt");
   EXPECT_EQ(error_of([] { parse_ini("[data]\ndata_path = \"/a #b\n", "y.ini"); }),
             "y.ini:2: the value of 'data_path' opens a double quote that does not close");
   // The resolved configuration writes such values quoted, so they read back the same.

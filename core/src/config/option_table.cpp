@@ -174,6 +174,11 @@ void add_train_options(std::vector<OptionDef>& t) {
   t.push_back(enum_option("precision", "train", "fp32 | bf16 (autocast on CUDA; softmax and loss in fp32)",
                           CTLAB_FIELD(train.precision), "fp32 or bf16",
                           std::vector<Precision>{Precision::Fp32, Precision::Bf16}));
+  t.push_back(when_set(bool_option(
+      "allow_tf32", "train",
+      "let fp32 matrix products and cuDNN convolutions on CUDA use TF32 (10-bit mantissa, faster on "
+      "Ampere and later); off = strict fp32. No effect on the CPU or on bf16 autocast's products",
+      CTLAB_FIELD(train.allow_tf32))));
   t.push_back(operational(enum_option(
       "checks", "train",
       "when losses, the divergence check and plugin output checks are read: step = after every step (a "

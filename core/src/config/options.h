@@ -67,7 +67,8 @@ struct TrainOptions {
   int64_t bptt_segments = 2;       // bptt loss: segments unrolled in one graph
   Precision precision = Precision::Fp32;
   CheckTiming checks = CheckTiming::Auto;
-  int64_t eval_every = 0;  // validation every N steps (0 = at the end only)
+  bool allow_tf32 = false;  // TF32 for fp32 matmuls and cuDNN on CUDA (off: strict fp32)
+  int64_t eval_every = 0;   // validation every N steps (0 = at the end only)
   int64_t log_every = 10;
   int64_t checkpoint_every = 100;
   bool tensorboard = true;  // rank 0 writes the scalars to runs/<id>/tensorboard/

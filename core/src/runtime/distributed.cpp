@@ -21,6 +21,8 @@
 #ifndef USE_C10D_NCCL
 #define USE_C10D_NCCL
 #endif
+#include <c10/cuda/CUDAFunctions.h>
+
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include "runtime/torch_compat.h"
@@ -165,8 +167,28 @@ struct Comm::Impl {
 struct Comm::Impl {};
 #endif
 
+int cuda_index_for_local_rank(int local_rank, int visible) {
+  if (local_rank < visible) return local_rank;
+  if (visible == 1) return 0;
+  throw Error("local rank " + std::to_string(local_rank) + " has no CUDA device: " + std::to_string(visible) +
+              " visible (LOCAL_RANK / SLURM_LOCALID must be below the devices per node, or each rank must "
+              "see one device through CUDA_VISIBLE_DEVICES)");
+}
+
 Comm::Comm() = default;
-Comm::~Comm() = default;
+Comm::~Comm() { shutdown(); }
+
+void Comm::shutdown() noexcept {
+#if defined(CTLAB_HAVE_GLOO)
+  if (!impl_ || !impl_->group) return;
+  try {
+    compat::shutdown_group(*impl_->group);
+  } catch (const std::exception&) {
+    // A group whose peers are gone may fail to end cleanly; the process is exiting anyway.
+  }
+  impl_->group.reset();
+#endif
+}
 
 #if defined(CTLAB_HAVE_GLOO)
 
@@ -233,12 +255,23 @@ std::unique_ptr<Comm> Comm::connect(const LaunchInfo& info, DistBackend backend,
   try {
 #if defined(CTLAB_HAVE_NCCL)
     if (backend == DistBackend::Nccl) {
+      // NCCL binds a communicator to the current device: each rank's own, before the group
+      // exists (otherwise every rank of a node would build it on device 0).
+      const int index =
+          cuda_index_for_local_rank(info.local_rank, static_cast<int>(c10::cuda::device_count()));
+      c10::cuda::set_device(static_cast<c10::DeviceIndex>(index));
+      // Timeouts: in 2.x a collective's wait() does not block the host (it orders the
+      // current stream after NCCL's), so a hung peer is found by the group's watchdog,
+      // which aborts the process after `timeout` (TORCH_NCCL_ASYNC_ERROR_HANDLING's
+      // default). ctlab leaves it so: TORCH_NCCL_BLOCKING_WAIT would turn the timeout into
+      // an exception, at the price of a host sync in every collective, i.e. every step.
+      // The launcher records such a run failed (session/ranks.cpp).
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = ms;
       comm->impl_->group =
           c10::make_intrusive<c10d::ProcessGroupNCCL>(comm->impl_->store, info.rank, info.world_size, opts);
       comm->backend_ = "nccl";
-      comm->impl_->device = device;
+      comm->impl_->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
       return comm;
     }
 #endif

@@ -43,19 +43,27 @@ std::string to_string(DistBackend b);
 // CUDA LibTorch built with it).
 bool backend_available(DistBackend b);
 
+// The CUDA device index of the rank with `local_rank` on a node where `visible` devices
+// are visible: the local rank itself, or 0 when each rank sees only its own device (a
+// launcher that sets CUDA_VISIBLE_DEVICES per rank). Throws ctlab::Error when neither fits.
+int cuda_index_for_local_rank(int local_rank, int visible);
+
 // The collectives of one run. A default-constructed Comm is the single process: every
 // collective is the identity. All ranks must call the same collectives in the same order.
 class Comm {
  public:
   Comm();
-  ~Comm();
+  ~Comm();  // shuts the process group down (shutdown())
   Comm(const Comm&) = delete;
   Comm& operator=(const Comm&) = delete;
 
   // Joins the rendezvous at info.master_addr:master_port (rank 0 serves it) and builds the
   // process group. `timeout` bounds every collective and the rendezvous: when a peer dies
-  // or hangs, the others get an error within it. Throws ctlab::Error. A single process
-  // gets no process group unless `group_for_one` (a backend's test on one device).
+  // or hangs, the others get an error within it (with NCCL in LibTorch 2.x the group's
+  // watchdog aborts the process instead, see distributed.cpp). Throws ctlab::Error. A single
+  // process gets no process group unless `group_for_one` (a backend's test on one device).
+  // With NCCL the rank first makes cuda:cuda_index_for_local_rank(...) its current device,
+  // and collectives of host tensors run there.
   static std::unique_ptr<Comm> connect(const LaunchInfo& info, DistBackend backend,
                                        const torch::Device& device, std::chrono::seconds timeout,
                                        bool group_for_one = false);
@@ -76,6 +84,12 @@ class Comm {
   void barrier() const;
   // Whether any rank passes true (one collective).
   bool any(bool flag) const;
+
+  // Ends the process group (NCCL: destroys its communicators and stops its watchdog), so
+  // that a rank exits without LibTorch's warning about a group never destroyed and without
+  // a watchdog thread outliving the run. Every rank calls it after its last collective;
+  // idempotent; never throws.
+  void shutdown() noexcept;
 
   // A rank that fails leaves its message in the rendezvous store before it exits, so that
   // the rank that records the run can say which rank failed and why.

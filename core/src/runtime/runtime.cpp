@@ -8,6 +8,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
 #include <torch/cuda.h>
@@ -42,6 +43,27 @@ torch::Device resolve_device(const std::string& device) {
     throw Error("device = " + device + " but only " + std::to_string(torch::cuda::device_count()) +
                 " CUDA device(s) exist");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+void set_tf32(bool allow) {
+  at::globalContext().setAllowTF32CuBLAS(allow);
+  at::globalContext().setAllowTF32CuDNN(allow);
+}
+bool tf32_matmul_allowed() { return at::globalContext().allowTF32CuBLAS(); }
+bool tf32_cudnn_allowed() { return at::globalContext().allowTF32CuDNN(); }
+
+torch::Tensor cuda_rng_state(const torch::Device& device) {
+  if (!device.is_cuda()) return {};
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_cuda_rng_state(const torch::Device& device, const torch::Tensor& state) {
+  if (!device.is_cuda() || !state.defined()) return;
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state.cpu());
 }
 
 void keep_freed_memory() {

@@ -45,8 +45,21 @@ BlasInfo blas_info();
 void set_cuda_bf16_autocast(bool enabled);
 void clear_autocast_cache();
 
+// TF32 for fp32 matrix products (cuBLAS) and cuDNN convolutions: off unless `allow`
+// (the `allow_tf32` key). LibTorch's own defaults differ between the two (cuDNN allows it),
+// so ctlab sets both for every run.
+void set_tf32(bool allow);
+bool tf32_matmul_allowed();
+bool tf32_cudnn_allowed();
+
+// The random state of `device`'s default CUDA generator; undefined for a CPU device.
+torch::Tensor cuda_rng_state(const torch::Device& device);
+// Restores a state from cuda_rng_state on `device` (nothing for a CPU device or an
+// undefined state).
+void set_cuda_rng_state(const torch::Device& device, const torch::Tensor& state);
+
 std::string host_name();
-std::string git_commit();  // of the ctlab source tree at configure time, or "unknown"
+std::string git_commit();  // HEAD of the ctlab source tree when this binary was built, or "unknown"
 std::string ctlab_version();
 std::string torch_version();
 // "CUDA 13.0, 1 device(s) visible" for a LibTorch built with CUDA; "" without.

@@ -63,5 +63,14 @@ using C10dGroup = c10d::Backend;
 #else
 using C10dGroup = c10d::ProcessGroup;
 #endif
+// Ends a process group: 2.x backends have shutdown() (NCCL destroys its communicators and
+// joins its watchdog); 1.13's Gloo group has none and ends in its destructor.
+inline void shutdown_group(C10dGroup& group) {
+#if CTLAB_TORCH_AT_LEAST(2, 2)
+  group.shutdown();
+#else
+  (void)group;
+#endif
+}
 }  // namespace ctlab::compat
 #endif

@@ -67,6 +67,7 @@ EvalReport evaluate(const ResolvedRun& run, RunStore& store, const std::string& 
                     const std::string& split) {
   const auto& cfg = run.cfg;
   const auto device = resolve_device(cfg.device);
+  set_tf32(cfg.train.allow_tf32);
   keep_freed_memory();
   set_threads(cfg.threads);
   auto model = build_model(cfg, *run.host, run.plugins);

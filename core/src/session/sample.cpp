@@ -139,6 +139,7 @@ SampleResult sample_run(const SampleRequest& q, const std::function<void(const S
       q.plugins, &data);
   const Corpus& corpus = *run.corpus;
   const auto device = resolve_device(run.cfg.device);
+  set_tf32(run.cfg.train.allow_tf32);
   keep_freed_memory();
   set_threads(run.cfg.threads);
   auto model = build_model(run.cfg, *run.host, run.plugins);

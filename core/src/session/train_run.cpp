@@ -143,12 +143,23 @@ bool may_train(RunStore& store, const Prepared& p, bool accept_plugin_change) {
   return true;
 }
 
+// Room for the run's last status write when the database fills its disk: a reserve file
+// beside the database (ctlab.sqlite-reserve-<run id>, on the same filesystem), freed by
+// finish_run before it retries.
+void hold_finish_reserve(RunStore& store, const Prepared& p) {
+  const std::string path = p.layout.database() + "-reserve-" + p.run.run_id;
+  if (!store.reserve_space(path))
+    std::cerr << "warning: no room for a 1 MiB reserve beside " << p.layout.database()
+              << " (the disk is nearly full): a full disk may leave this run's status unrecorded\n";
+}
+
 // Rank 0 (or the only process): refuses what must be refused, claims the run, writes its
 // config.ini (the one place it is written) and records its start. Returns false when
 // there is nothing to do.
 bool start_run_record(RunStore& store, const Prepared& p, bool accept_plugin_change, const Comm& comm) {
   const std::string owner = process_owner();
   if (!may_train(store, p, accept_plugin_change)) return false;
+  hold_finish_reserve(store, p);
   const bool handed_over = claim_for_training(store, p.run, owner);
   try {
     boost::filesystem::create_directories(p.paths.dir);
@@ -194,7 +205,9 @@ int64_t rank0_decision(Prepared& p, const TrainJob& job, const Comm& comm, std::
 int train_rank(Prepared& p, const TrainJob& job) {
   auto device = resolve_device(p.run.cfg.device);
   if (device.is_cuda() && p.launch.distributed())
-    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(p.launch.local_rank));
+    device =
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index_for_local_rank(
+                                        p.launch.local_rank, static_cast<int>(torch::cuda::device_count()))));
   const auto comm = Comm::connect(p.launch, job.backend, device, std::chrono::seconds(job.dist_timeout_s));
   std::unique_ptr<RunStore> store;
   if (rank0_decision(p, job, *comm, store) == 1) return kExitOk;
@@ -261,6 +274,7 @@ int launch_ranks(Prepared& p, const TrainJob& job) {
   if (!may_train(store, p, job.accept_plugin_change)) return kExitOk;
   const std::string owner = process_owner();
   const auto& id = p.run.run_id;
+  hold_finish_reserve(store, p);
   claim_for_training(store, p.run, owner);
   boost::filesystem::create_directories(p.paths.dir);
   HeartbeatThread heartbeat(store.path(), id, owner);  // until rank 0 takes the claim over

@@ -420,31 +420,44 @@ void RunStore::add_params(const std::string& run_id,
   tx.commit();
 }
 
+bool RunStore::reserve_space(const std::string& path, int64_t bytes) { return reserve_.hold(path, bytes); }
+
 void RunStore::record_progress(const std::string& run_id, int64_t step) {
   Transaction tx(*this, db_, path_);
-  Stmt s(db_, "UPDATE runs SET heartbeat = ?, step = ? WHERE run_id = ?", path_);
+  Stmt s(db_, "UPDATE runs SET heartbeat = ?, step = MAX(step, ?) WHERE run_id = ?", path_);
   s.bind(1, now_utc()).bind(2, step).bind(3, run_id).run();
   tx.commit();
 }
 
 void RunStore::finish_run(const std::string& run_id, RunStatus status, int64_t step, const std::string& error,
                           std::optional<int64_t> diverged_step) {
-  Transaction tx(*this, db_, path_);
-  Stmt s(db_,
-         "UPDATE runs SET status = ?, step = ?, ended = ?, heartbeat = ?, error = ?, diverged_step = ?, "
-         "owner = NULL, failures = failures + ?8 WHERE run_id = ?7",
-         path_);
-  auto now = now_utc();
-  s.bind(1, std::string(to_string(status)))
-      .bind(2, step)
-      .bind(3, now)
-      .bind(4, now)
-      .bind(5, error)
-      .bind(6, diverged_step)
-      .bind(7, run_id)
-      .bind(8, static_cast<int64_t>(status == RunStatus::Failed))
-      .run();
-  tx.commit();
+  auto write = [&] {
+    Transaction tx(*this, db_, path_);
+    Stmt s(db_,
+           "UPDATE runs SET status = ?, step = MAX(step, ?), ended = ?, heartbeat = ?, error = ?, "
+           "diverged_step = ?, owner = NULL, failures = failures + ?8 WHERE run_id = ?7",
+           path_);
+    auto now = now_utc();
+    s.bind(1, std::string(to_string(status)))
+        .bind(2, step)
+        .bind(3, now)
+        .bind(4, now)
+        .bind(5, error)
+        .bind(6, diverged_step)
+        .bind(7, run_id)
+        .bind(8, static_cast<int64_t>(status == RunStatus::Failed))
+        .run();
+    tx.commit();
+  };
+  try {
+    write();
+  } catch (const Error&) {
+    // A full disk (often filled by this database): the reserve's blocks make room for
+    // this one transaction.
+    if (!reserve_.release()) throw;
+    write();
+  }
+  reserve_.release();
 }
 
 void RunStore::touch(const std::string& run_id, const std::string& owner) {

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/space_reserve.h"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -81,7 +83,11 @@ class RunStore {
   // Inserts or updates the run as `running`, attempt + 1, with its metadata and params,
   // in one transaction. Returns the attempt number.
   int64_t start_run(const RunRecord& meta, const std::vector<std::pair<std::string, std::string>>& params);
-  // The step the run has reached, with the time (the trainer's log cadence). A run's holder
+  // Holds `bytes` of disk space in a file at `path` (on the database's filesystem) for
+  // finish_run. Returns false when the disk cannot hold it (the run goes on without).
+  bool reserve_space(const std::string& path, int64_t bytes = 1 << 20);
+  // The step the run has reached (never lower than recorded: a resumed attempt repeats
+  // steps after its checkpoint), with the time (the trainer's log cadence). A run's holder
   // is kept alive by store/heartbeat.h's thread, not by this.
   void record_progress(const std::string& run_id, int64_t step);
   // Refreshes the heartbeat time only, and only while `owner` holds the run.
@@ -101,7 +107,10 @@ class RunStore {
   bool claim_run(const RunRecord& meta, const std::string& owner,
                  const std::function<bool(const std::optional<RunRecord>&)>& eligible);
   // Sets the final status (completed, failed, diverged, interrupted) and ended time, and
-  // clears the holder; a failed status also counts one failure.
+  // clears the holder; a failed status also counts one failure. The recorded step never
+  // goes down (a re-run that fails before it resumes keeps the step reached before). When
+  // the commit fails (a full disk) and this store holds a reserve (reserve_space), the
+  // reserve is freed and the write tried once more.
   void finish_run(const std::string& run_id, RunStatus status, int64_t step, const std::string& error = "",
                   std::optional<int64_t> diverged_step = std::nullopt);
 
@@ -140,6 +149,7 @@ class RunStore {
 
   std::string path_;
   sqlite3* db_ = nullptr;
+  SpaceReserve reserve_;
 };
 
 }  // namespace ctlab

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "data/stream.h"
+#include "runtime/host_sync.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 
@@ -32,66 +33,84 @@ BucketLayout BucketLayout::make(int64_t cmem_slots, int64_t mem_slots, int64_t s
 }
 
 AttentionBuckets::AttentionBuckets(int64_t n_layer, int64_t n_head, BucketLayout layout)
-    : layout_(std::move(layout)), layer_samples_(n_layer, 0) {
-  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+    : layout_(std::move(layout)), n_head_(n_head), layer_samples_(n_layer, 0) {
   const int64_t nb = layout_.buckets();
-  mass_sum_ = torch::zeros({n_layer, n_head, nb}, opts);
-  mass_sq_sum_ = torch::zeros_like(mass_sum_);
-  slot_sum_ = torch::zeros_like(mass_sum_);
-  slot_sq_sum_ = torch::zeros_like(mass_sum_);
-  all_sum_ = torch::zeros({nb}, opts);
-  all_sq_sum_ = torch::zeros({nb}, opts);
-  sizes_ = torch::empty({nb}, opts);
-  for (int64_t k = 0; k < nb; ++k) sizes_[k] = static_cast<double>(layout_.edges[k + 1] - layout_.edges[k]);
+  sums_ = torch::zeros({4 * n_layer * n_head * nb + 2 * nb}, torch::kFloat64);
+  edges_ = torch::tensor(layout_.edges, torch::kLong);
+  std::vector<double> sizes;
+  for (int64_t k = 0; k < nb; ++k)
+    sizes.push_back(static_cast<double>(layout_.edges[k + 1] - layout_.edges[k]));
+  sizes_ = torch::tensor(sizes, torch::kFloat64);
+}
+
+torch::Tensor AttentionBuckets::part(const torch::Tensor& sums, int which) const {
+  const int64_t n_layer = static_cast<int64_t>(layer_samples_.size()), nb = layout_.buckets();
+  const int64_t per = n_layer * n_head_ * nb;
+  if (which < 4) return sums.narrow(0, which * per, per).view({n_layer, n_head_, nb});
+  return sums.narrow(0, 4 * per + (which - 4) * nb, nb);
 }
 
 void AttentionBuckets::add_segment(const std::vector<torch::Tensor>& layers) {
   torch::NoGradGuard g;
-  auto edges = torch::tensor(layout_.edges, torch::kLong);
+  if (layers.empty()) return;
+  if (sums_.device() != layers[0].device()) {  // the sums live where the attention is
+    sums_ = sums_.to(layers[0].device());
+    edges_ = edges_.to(layers[0].device());
+    sizes_ = sizes_.to(layers[0].device());
+  }
   torch::Tensor all;
   for (size_t layer = 0; layer < layers.size(); ++layer) {
     const auto& probs = layers[layer];
     TORCH_CHECK(probs.dim() == 4 && probs.size(3) == layout_.edges.back(), "attention ", probs.sizes(),
                 " does not match the bucket layout over ", layout_.edges.back(), " keys");
-    // Mean over queries, then sums over each bucket's slots via a cumulative sum.
-    auto per_key = probs.to(torch::kCPU, torch::kFloat64).mean(2);  // [B, H, klen]
+    // Mean over queries in float32 on the device (the large reduction), then sums over each
+    // bucket's slots via a cumulative sum, in float64 from there on.
+    auto per_key = probs.detach().mean(2, false, torch::kFloat32).to(torch::kFloat64);  // [B, H, klen]
     auto cums = torch::cat(
         {torch::zeros({per_key.size(0), per_key.size(1), 1}, per_key.options()), per_key.cumsum(2)}, 2);
-    auto mass =
-        cums.index_select(2, edges.slice(0, 1)) - cums.index_select(2, edges.slice(0, 0, -1));  // [B, H, nb]
-    auto slot = mass / sizes_;
-    mass_sum_[layer] += mass.sum(0);
-    mass_sq_sum_[layer] += mass.pow(2).sum(0);
-    slot_sum_[layer] += slot.sum(0);
-    slot_sq_sum_[layer] += slot.pow(2).sum(0);
+    auto mass = cums.index_select(2, edges_.slice(0, 1)) - cums.index_select(2, edges_.slice(0, 0, -1));
+    auto slot = mass / sizes_;  // [B, H, nb]
+    const auto l = static_cast<int64_t>(layer);
+    part(sums_, 0)[l] += mass.sum(0);
+    part(sums_, 1)[l] += mass.pow(2).sum(0);
+    part(sums_, 2)[l] += slot.sum(0);
+    part(sums_, 3)[l] += slot.pow(2).sum(0);
     auto head_mean = mass.mean(1);  // [B, nb]
     all = all.defined() ? all + head_mean : head_mean;
     layer_samples_[layer] += probs.size(0);
   }
   all = all / static_cast<double>(layers.size());
-  all_sum_ += all.sum(0);
-  all_sq_sum_ += all.pow(2).sum(0);
+  part(sums_, 4) += all.sum(0);
+  part(sums_, 5) += all.pow(2).sum(0);
   samples_ = layer_samples_[0];
+  host_ = torch::Tensor();
 }
 
-torch::Tensor AttentionBuckets::all_mass_mean() const { return all_sum_ / std::max<int64_t>(1, samples_); }
-torch::Tensor AttentionBuckets::all_mass_sq_mean() const {
-  return all_sq_sum_ / std::max<int64_t>(1, samples_);
+const torch::Tensor& AttentionBuckets::host_sums() const {
+  if (!host_.defined()) host_ = to_host(sums_, torch::kFloat64);  // the one copy of a pass
+  return host_;
 }
 
-torch::Tensor AttentionBuckets::mass_mean() const { return mass_sum_ / std::max<int64_t>(1, samples_); }
-torch::Tensor AttentionBuckets::mass_sq_mean() const { return mass_sq_sum_ / std::max<int64_t>(1, samples_); }
-torch::Tensor AttentionBuckets::slot_mean() const { return slot_sum_ / std::max<int64_t>(1, samples_); }
-torch::Tensor AttentionBuckets::slot_sq_mean() const { return slot_sq_sum_ / std::max<int64_t>(1, samples_); }
+torch::Tensor AttentionBuckets::mean_of(int which) const {
+  return part(host_sums(), which) / static_cast<double>(std::max<int64_t>(1, samples_));
+}
+
+torch::Tensor AttentionBuckets::all_mass_mean() const { return mean_of(4); }
+torch::Tensor AttentionBuckets::all_mass_sq_mean() const { return mean_of(5); }
+torch::Tensor AttentionBuckets::mass_mean() const { return mean_of(0); }
+torch::Tensor AttentionBuckets::mass_sq_mean() const { return mean_of(1); }
+torch::Tensor AttentionBuckets::slot_mean() const { return mean_of(2); }
+torch::Tensor AttentionBuckets::slot_sq_mean() const { return mean_of(3); }
 
 void AttentionBuckets::reduce(const Comm& comm) {
   if (!comm.distributed()) return;
-  for (auto* t : {&mass_sum_, &mass_sq_sum_, &slot_sum_, &slot_sq_sum_, &all_sum_, &all_sq_sum_})
-    comm.all_reduce_sum(*t);
-  auto counts = torch::tensor(layer_samples_, torch::kLong).to(torch::kFloat64);
+  comm.all_reduce_sum(sums_);
+  host_ = torch::Tensor();
+  std::vector<double> samples(layer_samples_.begin(), layer_samples_.end());
+  auto counts = torch::tensor(samples, torch::kFloat64);
   comm.all_reduce_sum(counts);
   for (size_t i = 0; i < layer_samples_.size(); ++i)
-    layer_samples_[i] = static_cast<int64_t>(counts[static_cast<int64_t>(i)].item<double>());
+    layer_samples_[i] = static_cast<int64_t>(counts.data_ptr<double>()[i]);
   samples_ = layer_samples_.empty() ? 0 : layer_samples_[0];
 }
 
@@ -100,21 +119,40 @@ FrequencyBuckets::FrequencyBuckets(const torch::Tensor& train_counts, std::vecto
   auto counts = train_counts.to(torch::kLong);
   bucket_of_ = torch::zeros_like(counts);
   for (int64_t e : edges_) bucket_of_ += (counts >= e).to(torch::kLong);
-  nll_sum_ = torch::zeros({static_cast<int64_t>(edges_.size()) + 1}, torch::kFloat64);
-  count_ = torch::zeros({static_cast<int64_t>(edges_.size()) + 1}, torch::kLong);
+  // [n_buckets] NLL sums, then [n_buckets] counts (float64 counts are exact to 2^53).
+  sums_ = torch::zeros({2 * (static_cast<int64_t>(edges_.size()) + 1)}, torch::kFloat64);
 }
 
 void FrequencyBuckets::add(const torch::Tensor& nll, const torch::Tensor& targets) {
   torch::NoGradGuard g;
-  auto b = bucket_of_.index_select(0, targets.reshape({-1}).to(torch::kCPU, torch::kLong));
-  nll_sum_.index_add_(0, b, nll.reshape({-1}).to(torch::kCPU, torch::kFloat64));
-  count_.index_add_(0, b, torch::ones_like(b));
+  if (sums_.device() != nll.device()) sums_ = sums_.to(nll.device());
+  if (!device_bucket_of_.defined() || device_bucket_of_.device() != nll.device())
+    device_bucket_of_ = bucket_of_.to(nll.device());
+  const int64_t nb = static_cast<int64_t>(edges_.size()) + 1;
+  auto b = device_bucket_of_.index_select(0, targets.reshape({-1}).to(nll.device(), torch::kLong));
+  sums_.narrow(0, 0, nb).index_add_(0, b, nll.detach().reshape({-1}).to(torch::kFloat64));
+  sums_.narrow(0, nb, nb).index_add_(0, b, torch::ones(b.sizes(), sums_.options()));
+  host_ = torch::Tensor();
+}
+
+const torch::Tensor& FrequencyBuckets::host_sums() const {
+  if (!host_.defined()) host_ = to_host(sums_, torch::kFloat64);  // the one copy of a pass
+  return host_;
+}
+
+torch::Tensor FrequencyBuckets::nll_sum() const {
+  return host_sums().narrow(0, 0, static_cast<int64_t>(edges_.size()) + 1);
+}
+
+torch::Tensor FrequencyBuckets::count() const {
+  const int64_t nb = static_cast<int64_t>(edges_.size()) + 1;
+  return host_sums().narrow(0, nb, nb).round().to(torch::kLong);
 }
 
 void FrequencyBuckets::reduce(const Comm& comm) {
   if (!comm.distributed()) return;
-  comm.all_reduce_sum(nll_sum_);
-  comm.all_reduce_sum(count_);
+  comm.all_reduce_sum(sums_);
+  host_ = torch::Tensor();
 }
 
 std::vector<std::string> FrequencyBuckets::labels() const {

@@ -32,12 +32,14 @@ struct BucketLayout {
 class AttentionBuckets {
  public:
   AttentionBuckets(int64_t n_layer, int64_t n_head, BucketLayout layout);
-  // One segment: every layer's attention [B, H, L, klen] with klen = layout.edges.back().
-  // Also accumulates the all-layer mean (over layers and heads) per sample.
+  // One segment: every layer's attention [B, H, L, klen] with klen = layout.edges.back(),
+  // on any device: the sums stay there (mean over queries in float32, the rest float64)
+  // until a mean is read, which copies them to the host once. Also accumulates the
+  // all-layer mean (over layers and heads) per sample.
   void add_segment(const std::vector<torch::Tensor>& probs);
   const BucketLayout& layout() const { return layout_; }
   int64_t samples() const { return samples_; }
-  // Means over samples [n_layer, n_head, n_buckets], float64.
+  // Means over samples [n_layer, n_head, n_buckets], float64, on the host.
   torch::Tensor mass_mean() const;
   torch::Tensor mass_sq_mean() const;
   torch::Tensor slot_mean() const;
@@ -50,10 +52,17 @@ class AttentionBuckets {
   void reduce(const Comm& comm);
 
  private:
-  torch::Tensor all_sum_, all_sq_sum_;
+  // Part `which` of `sums`: 0-3 mass, mass^2, slot, slot^2 [n_layer, n_head, nb]; 4-5 the
+  // all-layer mean and its square [nb].
+  torch::Tensor part(const torch::Tensor& sums, int which) const;
+  const torch::Tensor& host_sums() const;
+  torch::Tensor mean_of(int which) const;
+
   BucketLayout layout_;
-  torch::Tensor mass_sum_, mass_sq_sum_, slot_sum_, slot_sq_sum_;  // [n_layer, n_head, nb]
-  torch::Tensor sizes_;                                            // [nb] slots per bucket
+  int64_t n_head_;
+  torch::Tensor sums_;           // every sum, float64, on the attention's device
+  torch::Tensor edges_, sizes_;  // bucket edges (int64) and slots per bucket, on that device
+  mutable torch::Tensor host_;   // sums_ on the host, copied once after the last change
   std::vector<int64_t> layer_samples_;
   int64_t samples_ = 0;
 };
@@ -65,18 +74,24 @@ class FrequencyBuckets {
   FrequencyBuckets(const torch::Tensor& train_counts, std::vector<int64_t> edges);
   void add(const torch::Tensor& nll, const torch::Tensor& targets);  // [L, B] each
   const std::vector<int64_t>& edges() const { return edges_; }
-  std::vector<std::string> labels() const;            // "< 100", "100-1K", ..., "> 10K"
-  torch::Tensor nll_sum() const { return nll_sum_; }  // [n_buckets] float64
-  torch::Tensor count() const { return count_; }      // [n_buckets] int64
+  std::vector<std::string> labels() const;  // "< 100", "100-1K", ..., "> 10K"
+  // Sums accumulate on the device of the NLL given to add(); these read them on the host
+  // (one copy after the last add or reduce).
+  torch::Tensor nll_sum() const;  // [n_buckets] float64
+  torch::Tensor count() const;    // [n_buckets] int64
   // Tokens of the vocabulary in each bucket (how many distinct ids).
   torch::Tensor types() const;
   // Adds every rank's sums and counts.
   void reduce(const Comm& comm);
 
  private:
+  const torch::Tensor& host_sums() const;
+
   std::vector<int64_t> edges_;
-  torch::Tensor bucket_of_;  // [vocab] int64
-  torch::Tensor nll_sum_, count_;
+  torch::Tensor bucket_of_;         // [vocab] int64, host
+  torch::Tensor device_bucket_of_;  // the same on the device of the NLL
+  torch::Tensor sums_;              // [2 n_buckets] float64: NLL sums, counts; on that device
+  mutable torch::Tensor host_;      // sums_ on the host, copied once after the last change
 };
 
 struct AnalysisResult {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "runtime/runtime.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -46,16 +47,37 @@ int64_t recorded_world_size(torch::serialize::InputArchive& a) {
   return a.try_read("world_size", t) ? t.item<int64_t>() : 1;
 }
 
-// This rank's random state: its own when the world size is the one recorded; otherwise
-// rank 0 takes the recorded rank 0's and the others keep their fresh seeds.
-void restore_rng(torch::serialize::InputArchive& a, const CheckpointShard& shard) {
+// The key of rank r's random state of `kind` ("rng_cpu", "rng_cuda").
+std::string rng_key(const std::string& kind, int rank) {
+  return rank == 0 ? kind : kind + "/" + std::to_string(rank);
+}
+
+// This rank's random states (CPU, and CUDA when the checkpoint has one and the run is on
+// CUDA): its own when the world size is the one recorded; otherwise rank 0 takes the
+// recorded rank 0's and the others keep their fresh seeds.
+void restore_rng(torch::serialize::InputArchive& a, const CheckpointShard& shard,
+                 const torch::Device& device) {
   const bool same_world = recorded_world_size(a) == shard.world_size;
   if (shard.rank > 0 && !same_world) return;
   torch::Tensor rng;
-  a.read(shard.rank == 0 ? std::string("rng_cpu") : "rng_cpu/" + std::to_string(shard.rank), rng);
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(rng.cpu());
+  a.read(rng_key("rng_cpu", shard.rank), rng);
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng.cpu());
+  }
+  torch::Tensor cuda;
+  if (device.is_cuda() && a.try_read(rng_key("rng_cuda", shard.rank), cuda)) set_cuda_rng_state(device, cuda);
+}
+
+// Writes every rank's states of `kind` (rank order), or `own` for this process alone.
+void write_rng(torch::serialize::OutputArchive& a, const std::string& kind,
+               const std::vector<torch::Tensor>& ranks, const torch::Tensor& own) {
+  if (ranks.empty()) {
+    if (own.defined()) a.write(kind, own.cpu());
+    return;
+  }
+  for (size_t r = 0; r < ranks.size(); ++r) a.write(rng_key(kind, static_cast<int>(r)), ranks[r].cpu());
 }
 
 std::vector<std::vector<LayerMemory>> read_memories(torch::serialize::InputArchive& a, int64_t n_layer,
@@ -136,15 +158,19 @@ void save_checkpoint(const std::string& path, CompressiveTransformer& model, tor
   a.write("window_loss", scalar(st.window_loss));
   a.write("window_closs",
           torch::tensor(st.window_closs.empty() ? std::vector<double>{} : st.window_closs, torch::kFloat64));
+  torch::Tensor cpu_rng;
   if (shard.rng_states.empty()) {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
-    a.write("rng_cpu", gen.get_state());
-  } else {
-    a.write("rng_cpu", shard.rng_states[0].cpu());
-    for (size_t r = 1; r < shard.rng_states.size(); ++r)
-      a.write("rng_cpu/" + std::to_string(r), shard.rng_states[r].cpu());
+    cpu_rng = gen.get_state();
   }
+  write_rng(a, "rng_cpu", shard.rng_states, cpu_rng);
+  // CUDA runs only: the generator of the model's device (dropout and plugins on CUDA draw
+  // from it); a CPU run's checkpoint stays as it was.
+  const auto params = model->parameters();
+  write_rng(a, "rng_cuda", shard.cuda_rng_states,
+            shard.cuda_rng_states.empty() && !params.empty() ? cuda_rng_state(params.front().device())
+                                                             : torch::Tensor());
   a.write("world_size", scalar(static_cast<int64_t>(std::max<size_t>(1, shard.rng_states.size()))));
   a.write("chunks", scalar(static_cast<int64_t>(st.chunk_memory.size())));
   for (size_t c = 0; c < st.chunk_memory.size(); ++c)
@@ -199,7 +225,7 @@ bool load_checkpoint(const std::string& path, CompressiveTransformer& model, tor
     wc = wc.cpu().to(torch::kFloat64).contiguous();
     st.window_closs.assign(wc.data_ptr<double>(), wc.data_ptr<double>() + wc.numel());
     const int64_t local_chunks = static_cast<int64_t>(st.chunk_memory.size());
-    restore_rng(a, shard);
+    restore_rng(a, shard, device);
     st.chunk_memory = read_memories(a, model->options().n_layer, device);
     st.chunk_memory = rank_share(std::move(st.chunk_memory), shard, local_chunks, path);
   } catch (const Error&) {

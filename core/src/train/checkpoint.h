@@ -1,6 +1,6 @@
 // Checkpoints: model (with the compression plugins' parameters), optimizer, schedule
-// position, data cursor, CPU random state, logging window and every chunk's memories,
-// written atomically (temp file, fsync, rename).
+// position, data cursor, CPU random state (and the CUDA one on CUDA), logging window and every chunk's
+// memories, written atomically (temp file, fsync, rename).
 #pragma once
 
 #include <torch/optim/adam.h>
@@ -31,6 +31,9 @@ struct CheckpointShard {
   int world_size = 1;
   // The CPU random state of every rank, rank order (save; empty: this process's only).
   std::vector<torch::Tensor> rng_states;
+  // On CUDA: every rank's CUDA random state, rank order (save; empty: this process's own,
+  // that of the model's device; none on the CPU).
+  std::vector<torch::Tensor> cuda_rng_states;
 };
 
 // Records `run_id` in the checkpoint; writes atomically (the previous checkpoint stays when

@@ -4,8 +4,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "data/stream.h"
+#include "runtime/host_sync.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 
@@ -79,9 +81,9 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
   if (bf16) set_cuda_bf16_autocast(true);
   int64_t visited = 0;
   for (int64_t t = 0; t < n; ++t) {
-    auto [x, y] = stream.segment(t, device);
+    auto [x, y] = stream.segment(t, torch::kCPU);
     ++visited;
-    if (!visit(t, x, y)) break;
+    if (!visit(t, to_device(x, device), to_device(y, device))) break;
   }
   if (bf16) {
     set_cuda_bf16_autocast(false);
@@ -90,14 +92,21 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
   return visited;
 }
 
-double EvalResult::recovered_se() const {
-  const double n = static_cast<double>(segment_recovered.size());
+namespace {
+
+// sd(x) / sqrt(n) over the values; NaN for fewer than two.
+double standard_error(const std::vector<double>& x) {
+  const double n = static_cast<double>(x.size());
   if (n < 2) return NAN;
   double mean = 0, var = 0;
-  for (double x : segment_recovered) mean += x / n;
-  for (double x : segment_recovered) var += (x - mean) * (x - mean) / (n - 1);
+  for (double v : x) mean += v / n;
+  for (double v : x) var += (v - mean) * (v - mean) / (n - 1);
   return std::sqrt(var / n);
 }
+
+}  // namespace
+
+double EvalResult::recovered_se() const { return standard_error(segment_recovered); }
 
 EvalAccumulator::EvalAccumulator(const Corpus& corpus, const EvalSettings& s, const Comm* comm)
     : ideal_(corpus.ideal_loss(s.split)),
@@ -105,67 +114,75 @@ EvalAccumulator::EvalAccumulator(const Corpus& corpus, const EvalSettings& s, co
       layout_(eval_stream(corpus, s, comm_)) {}
 
 void EvalAccumulator::add(int64_t t, const torch::Tensor& nll) {
-  // This rank's sums: nll, tokens, ideal best and blind, and on the relevant tokens their
-  // count, the model's, the best and the blind losses; then those of every rank.
-  double v[8] = {nll.sum().item<double>(), static_cast<double>(nll.numel()), 0, 0, 0, 0, 0, 0};
+  // The host-only sums (the ideal losses are host data) are taken here; what reads the
+  // model's losses is summed on their device and read in result().
+  std::array<double, 6> h{static_cast<double>(nll.numel()), 0, 0, 0, 0, 0};
+  auto model = nll.detach().to(torch::kFloat64);
+  torch::Tensor relevant_nll = torch::zeros({}, model.options());
   if (ideal_) {
-    auto best = layout_.targets_of(ideal_->best, t), blind = layout_.targets_of(ideal_->blind, t);
-    auto relevant = (blind - best) > 1e-12;  // the tokens that carry long-range information
-    v[2] = best.sum().item<double>();
-    v[3] = blind.sum().item<double>();
-    v[4] = static_cast<double>(relevant.sum().item<int64_t>());
-    if (v[4] > 0) {
-      v[5] = nll.detach().to(torch::kCPU, torch::kFloat64).masked_select(relevant).sum().item<double>();
-      v[6] = best.masked_select(relevant).sum().item<double>();
-      v[7] = blind.masked_select(relevant).sum().item<double>();
+    const auto best = layout_.targets_of(ideal_->best, t), blind = layout_.targets_of(ideal_->blind, t);
+    // relevant: 1 on the tokens that carry long-range information, else 0.
+    auto relevant = torch::empty(best.sizes(), torch::kFloat64);
+    const double *pb = best.data_ptr<double>(), *pl = blind.data_ptr<double>();
+    double* pr = relevant.data_ptr<double>();
+    for (int64_t k = 0; k < best.numel(); ++k) {
+      pr[k] = pl[k] - pb[k] > 1e-12 ? 1.0 : 0.0;
+      h[1] += pb[k];
+      h[2] += pl[k];
+      h[3] += pr[k];
+      h[4] += pr[k] * pb[k];
+      h[5] += pr[k] * pl[k];
     }
+    if (h[3] > 0) relevant_nll = (model * to_device(relevant.view(model.sizes()), model.device())).sum();
   }
-  if (comm_) {
-    auto sums = torch::from_blob(v, {8}, torch::kFloat64).clone();
-    comm_->all_reduce_sum(sums);
-    for (int i = 0; i < 8; ++i) v[i] = sums[i].item<double>();
-  }
-  const double seg = v[0];
-  const int64_t tokens = static_cast<int64_t>(v[1]);
-  nll_sum_ += seg;
-  r_.tokens += tokens;
-  r_.segments++;
-  r_.segment_loss.push_back(seg / static_cast<double>(tokens));
-  r_.segment_tokens.push_back(tokens);
-  if (!ideal_) return;
-  best_sum_ += v[2];
-  blind_sum_ += v[3];
-  const int64_t n = static_cast<int64_t>(v[4]);
-  if (n == 0) return;
-  const double model = v[5], b = v[6], l = v[7];
-  rel_nll_ += model;
-  rel_best_ += b;
-  rel_blind_ += l;
-  r_.relevant_tokens += n;
-  r_.segment_recovered.push_back((l - model) / (l - b));
+  device_sums_.push_back(torch::stack({model.sum(), relevant_nll}));
+  host_sums_.push_back(h);
 }
 
 EvalResult EvalAccumulator::result() const {
-  EvalResult r = r_;
+  EvalResult r;
+  const int64_t n_seg = static_cast<int64_t>(host_sums_.size());
+  if (n_seg == 0) return r;
+  // Per segment: nll, relevant nll | tokens, best, blind, relevant, relevant best, blind.
+  auto host = torch::empty({n_seg, 6}, torch::kFloat64);
+  std::memcpy(host.data_ptr<double>(), host_sums_.data(), sizeof(double) * 6 * n_seg);
+  auto sums = torch::cat({to_host(torch::stack(device_sums_), torch::kFloat64), host}, 1).contiguous();
+  if (comm_) comm_->all_reduce_sum(sums);
+  auto v = sums.accessor<double, 2>();
+  double nll_sum = 0, best_sum = 0, blind_sum = 0, rel_nll = 0, rel_best = 0, rel_blind = 0;
+  for (int64_t i = 0; i < n_seg; ++i) {
+    const double seg = v[i][0];
+    const int64_t tokens = static_cast<int64_t>(v[i][2]);
+    nll_sum += seg;
+    r.tokens += tokens;
+    r.segments++;
+    r.segment_loss.push_back(seg / static_cast<double>(tokens));
+    r.segment_tokens.push_back(tokens);
+    if (!ideal_) continue;
+    best_sum += v[i][3];
+    blind_sum += v[i][4];
+    const int64_t n = static_cast<int64_t>(v[i][5]);
+    if (n == 0) continue;
+    const double model = v[i][1], b = v[i][6], l = v[i][7];
+    rel_nll += model;
+    rel_best += b;
+    rel_blind += l;
+    r.relevant_tokens += n;
+    r.segment_recovered.push_back((l - model) / (l - b));
+  }
   const double n = static_cast<double>(r.tokens);
-  r.loss = r.tokens > 0 ? nll_sum_ / n : 0.0;
+  r.loss = r.tokens > 0 ? nll_sum / n : 0.0;
   if (ideal_ && r.tokens > 0) {
-    r.best_loss = best_sum_ / n;
-    r.blind_loss = blind_sum_ / n;
+    r.best_loss = best_sum / n;
+    r.blind_loss = blind_sum / n;
   }
   if (r.relevant_tokens > 0) {
     const double m = static_cast<double>(r.relevant_tokens);
-    r.relevant_loss = rel_nll_ / m;
-    r.relevant_best = rel_best_ / m;
-    r.relevant_blind = rel_blind_ / m;
+    r.relevant_loss = rel_nll / m;
+    r.relevant_best = rel_best / m;
+    r.relevant_blind = rel_blind / m;
   }
-  const double k = static_cast<double>(r.segment_loss.size());
-  if (k >= 2) {
-    double mean = 0, var = 0;
-    for (double x : r.segment_loss) mean += x / k;
-    for (double x : r.segment_loss) var += (x - mean) * (x - mean) / (k - 1);
-    r.loss_se = std::sqrt(var / k);
-  }
+  if (r.segment_loss.size() >= 2) r.loss_se = standard_error(r.segment_loss);
   return r;
 }
 

@@ -2,6 +2,7 @@
 // segments, possibly with other seq_len / mem_len / cmem_len / clamp_len than training.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -90,23 +91,27 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
 const Comm* eval_shards(const Comm* comm, int64_t batch_size);
 
 // Sums one evaluation stream into an EvalResult: per-segment losses, the standard error
-// over segments and, for generated tasks, the ideal losses of the same targets.
+// over segments and, for generated tasks, the ideal losses of the same targets. The sums
+// that read the model's losses stay on their device until result(), which copies them to
+// the host once (so an evaluation on CUDA waits for the device once, not every segment).
 class EvalAccumulator {
  public:
-  // `comm`: as for stream_split; each segment's sums are then added over ranks, so the
-  // result is that of one process over all the streams.
+  // `comm`: as for stream_split; each segment's sums are then added over ranks (in one
+  // collective, in result()), so the result is that of one process over all the streams.
   EvalAccumulator(const Corpus& corpus, const EvalSettings& settings, const Comm* comm = nullptr);
-  // Segment t of the stream with its per-target NLL [L, B] (any device).
+  // Segment t of the stream with its per-target NLL [L, B] (any device; not read here).
   void add(int64_t t, const torch::Tensor& nll);
+  // One host copy of the device sums (and with `comm`, one collective: every rank calls it).
   EvalResult result() const;
 
  private:
   const IdealLoss* ideal_;
   const Comm* comm_;
   SegmentStream layout_;
-  EvalResult r_;
-  double nll_sum_ = 0, best_sum_ = 0, blind_sum_ = 0;
-  double rel_nll_ = 0, rel_best_ = 0, rel_blind_ = 0;
+  // Per segment: [nll sum, nll sum on the relevant tokens] (float64, on nll's device) and
+  // [tokens, best, blind, relevant tokens, best and blind on them] (float64, host).
+  std::vector<torch::Tensor> device_sums_;
+  std::vector<std::array<double, 6>> host_sums_;
 };
 
 // Mean NLL over the streamed segments. Leaves the model's training/eval mode, memory

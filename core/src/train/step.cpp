@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "runtime/host_sync.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 
@@ -197,10 +198,10 @@ CollectedSteps TrainStep::collect() {
   int64_t bad_output = -1;
   if (pending_steps_ > 0) {
     auto nan = torch::full({1}, NAN, loss_sum_.options());
-    auto packed =
+    auto packed = to_host(  // the one host sync of the interval
         torch::cat({loss_sum_.view(1), bad_task_.view(1), bad_closs_.view(1), bad_output_.view(1),
-                    grad_norm_.defined() ? grad_norm_.to(torch::kFloat64).view(1) : nan, closs_sum_})
-            .cpu();  // the one host sync of the interval
+                    grad_norm_.defined() ? grad_norm_.to(torch::kFloat64).view(1) : nan, closs_sum_}),
+        torch::kFloat64);
     auto v = packed.accessor<double, 1>();
     c.loss = v[0];
     if (v[1] >= 0) c.nonfinite_task = static_cast<int64_t>(v[1]);

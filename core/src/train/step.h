@@ -45,6 +45,11 @@ struct CollectedSteps {
   std::optional<int64_t> nonfinite_task, nonfinite_closs;  // the first step (0-based) with such a loss
 };
 
+// Whether a step on `device` defers its checks under `checks` (auto: on CUDA).
+inline bool defers_checks(CheckTiming checks, const torch::Device& device) {
+  return checks == CheckTiming::Deferred || (checks == CheckTiming::Auto && device.is_cuda());
+}
+
 class TrainStep {
  public:
   // A segment of the full batch: inputs and targets [seq_len, batch_size] on the device.

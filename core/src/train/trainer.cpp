@@ -19,6 +19,7 @@
 #include "data/stream.h"
 #include "model/factory.h"
 #include "model/fused.h"
+#include "runtime/host_sync.h"
 #include "runtime/runtime.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
@@ -208,13 +209,19 @@ TrainOutcome Trainer::run() {
           " (this run needs an estimated " +
           estimate_memory(cfg_, plugins_.loss->spec.mode == LossMode::Bptt).describe(cfg_) +
           ": lower batch_size (or raise accumulate), seq_len, mem_len, cmem_len, n_layer, d_model or d_ff)";
-    try {
-      if (sink_) {
+    if (sink_) {
+      // The status comes first: when the store cannot take the window's rows (its disk is
+      // full), it must still take `failed` (the sink frees space for that write).
+      try {
         sink_->record(s.pending);
-        sink_->finish(out.status, s.st.step, out.error);
+      } catch (const std::exception&) {
+        // Those rows are lost; the error that ended the run is reported below.
       }
-    } catch (const std::exception&) {
-      // The store itself failed; the error is still reported below.
+      try {
+        sink_->finish(out.status, s.st.step, out.error);
+      } catch (const std::exception& store_error) {
+        out.error += "; the failed status could not be recorded either: " + brief_what(store_error);
+      }
     }
     s.progress.note("failed at step " + std::to_string(s.st.step) + ": " + out.error);
     return out;
@@ -238,10 +245,13 @@ void Trainer::setup(Session& s) {
   const auto& t = cfg_.train;
   const auto& mo = cfg_.model;
   s.device = resolve_device(cfg_.device);
-  if (s.device.is_cuda() && comm_.distributed())  // one device per local rank
-    s.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm_.local_rank()));
+  if (s.device.is_cuda() && comm_.distributed())  // one device per local rank, as the comm's
+    s.device =
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index_for_local_rank(
+                                        comm_.local_rank(), static_cast<int>(torch::cuda::device_count()))));
   if (s.bf16 && !s.device.is_cuda())
     throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
+  set_tf32(t.allow_tf32);
   keep_freed_memory();
   note_machine(s, set_threads(cfg_.threads));
   s.progress.note(cost_and_reach(mo).describe(mo));
@@ -258,8 +268,7 @@ void Trainer::setup(Session& s) {
   }
   s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(), torch::optim::AdamOptions(t.lr));
   s.step = std::make_unique<TrainStep>(s.model, *s.optimizer, t, s.bf16);
-  s.step->set_deferred(t.checks == CheckTiming::Deferred ||
-                       (t.checks == CheckTiming::Auto && s.device.is_cuda()));
+  s.step->set_deferred(defers_checks(t.checks, s.device));
   s.step->set_comm(&comm_);
   const auto bptt_warning = bptt_reach_warning(cfg_, s.model->compression().loss_mode == LossMode::Bptt);
   if (!bptt_warning.empty()) s.progress.note("warning: " + bptt_warning);
@@ -304,7 +313,12 @@ TrainOutcome Trainer::train(Session& s) {
     }
     const int64_t cursor = s.st.cursor;
     auto stats = s.step->run(
-        s.st.step, [&](int64_t k) { return s.stream->segment(cursor + k, s.device); }, s.st.chunk_memory);
+        s.st.step,
+        [&](int64_t k) {
+          auto [x, y] = s.stream->segment(cursor + k, torch::kCPU);
+          return TrainStep::Segment(to_device(x, s.device), to_device(y, s.device));  // no sync
+        },
+        s.st.chunk_memory);
     if (!stats.finite)
       return diverge(s, s.st.step,
                      std::isfinite(stats.loss) ? "non-finite compression loss" : "non-finite training loss");
@@ -441,6 +455,7 @@ void Trainer::save(Session& s) {
       rng = gen.get_state();
     }
     shard.rng_states = comm_.all_gather(rng);
+    if (s.device.is_cuda()) shard.cuda_rng_states = comm_.all_gather(cuda_rng_state(s.device));
   }
   if (comm_.rank() == 0) save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, st, run_id_, shard);
 }

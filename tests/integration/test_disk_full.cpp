@@ -1,0 +1,147 @@
+// A results database whose disk fills up: when the database fills it itself, and when
+// something else takes the last byte while the run trains (then only the reserve file
+// beside the database, freed for the last write, leaves room), the run still ends
+// `failed`, the database stays intact, and no re-run lowers the step recorded. Also the store's rule on its
+// own: finish_run and record_progress never lower a run's step.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+
+#include <boost/filesystem.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "store/run_store.h"
+#include "test_util.h"
+
+using namespace ctlab;
+using ctlab::test::contains;
+using ctlab::test::run_ctlab;
+using ctlab::test::TempDir;
+namespace fs = boost::filesystem;
+
+namespace {
+
+// A tmpfs of `size` at `path`, unmounted on scope exit; mounted() is false without root.
+struct SmallDisk {
+  std::string path;
+  bool ok;
+  SmallDisk(const std::string& p, const char* size) : path(p) {
+    fs::create_directories(path);
+    ok = ::mount("tmpfs", path.c_str(), "tmpfs", 0, size) == 0;
+  }
+  ~SmallDisk() {
+    if (ok) ::umount2(path.c_str(), MNT_DETACH);
+  }
+};
+
+// Writes to `path` until the filesystem is full.
+void fill(const std::string& path) {
+  std::ofstream out(path, std::ios::binary);
+  const std::string block(4096, 'x');
+  while (out.write(block.data(), block.size()) && out.flush()) {
+  }
+}
+
+}  // namespace
+
+TEST(DiskFull, StepsRecordedNeverGoDown) {
+  TempDir dir;
+  RunStore s(dir.path() + "/ctlab.sqlite");
+  RunRecord m;
+  m.run_id = "r";
+  m.experiment = "e";
+  s.start_run(m, {});
+  s.record_progress("r", 2500);
+  s.finish_run("r", RunStatus::Failed, 2500, "disk full");
+  s.start_run(m, {});  // a re-run that fails before it resumes from its checkpoint
+  s.record_progress("r", 0);
+  EXPECT_EQ(s.find_run("r")->step, 2500);
+  s.finish_run("r", RunStatus::Failed, 0, "disk still full");
+  EXPECT_EQ(s.find_run("r")->step, 2500);
+  EXPECT_EQ(s.find_run("r")->status, RunStatus::Failed);
+}
+
+TEST(DiskFull, ADatabaseThatFillsItsDiskStillRecordsFailedAndKeepsTheStep) {
+  TempDir dir;
+  SmallDisk disk(dir.path() + "/small", "size=2m");
+  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  // Only the database lives on the small disk: the run folders are elsewhere, so it is
+  // SQLite's own growth (metrics committed every step) that fills it.
+  const std::string root = disk.path + "/r";
+  fs::create_directories(root);
+  fs::create_directories(dir.path() + "/runs");
+  fs::create_symlink(dir.path() + "/runs", root + "/runs");
+  auto ini = dir.file("tiny.ini", test::tiny_run("diskfull"));
+  const std::string args = "train " + ini + " --results " + root +
+                           " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1 "
+                           "--set tensorboard=false";
+  auto r = run_ctlab(args);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "database or disk is full")) << r.output;
+  int64_t step = 0;
+  {
+    RunStore s(root + "/ctlab.sqlite");
+    const auto rec = s.runs().front();
+    EXPECT_EQ(rec.status, RunStatus::Failed) << rec.error;
+    EXPECT_TRUE(rec.owner.empty()) << rec.owner;
+    EXPECT_GT(rec.step, 0);
+    EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
+    step = rec.step;
+  }
+  EXPECT_FALSE(
+      fs::exists(root + "/ctlab.sqlite-reserve-" + RunStore(root + "/ctlab.sqlite").runs()[0].run_id));
+  // Again while the disk is still full: it fails too, and the step stays.
+  fill(disk.path + "/filler");
+  auto again = run_ctlab(args);
+  EXPECT_NE(again.exit_code, 0) << again.output;
+  fs::remove(disk.path + "/filler");
+  RunStore s(root + "/ctlab.sqlite");
+  const auto rec = s.runs().front();
+  EXPECT_EQ(rec.status, RunStatus::Failed) << rec.error;
+  EXPECT_TRUE(rec.owner.empty()) << rec.owner;
+  EXPECT_EQ(rec.step, step) << "a re-run lowered the recorded step";
+  EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
+}
+
+TEST(DiskFull, ADiskFilledByAnotherWriterStillGetsTheFailedStatus) {
+  TempDir dir;
+  SmallDisk disk(dir.path() + "/small", "size=4m");
+  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  const std::string root = disk.path + "/r";
+  fs::create_directories(root);
+  fs::create_directories(dir.path() + "/runs");
+  fs::create_symlink(dir.path() + "/runs", root + "/runs");
+  auto ini = dir.file("tiny.ini", test::tiny_run("diskfull"));
+  FILE* run = ::popen(("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' train " + ini + " --results " + root +
+                       " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1 "
+                       "--set tensorboard=false 2>&1")
+                          .c_str(),
+                      "r");
+  ASSERT_NE(run, nullptr);
+  // Once the run has recorded some steps, another writer takes every free byte: the
+  // run's next commit fails without a frame written, so nothing in the database's own
+  // files is free for the final status.
+  for (int i = 0; i < 600; ++i) {
+    if (fs::exists(root + "/ctlab.sqlite")) {
+      RunStore s(root + "/ctlab.sqlite");
+      const auto runs = s.runs();
+      if (!runs.empty() && runs[0].step >= 5) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  fill(disk.path + "/filler");
+  std::string output;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, run)) output.append(buf, n);
+  const int status = ::pclose(run);
+  fs::remove(disk.path + "/filler");
+  EXPECT_NE(status, 0) << output;
+  RunStore s(root + "/ctlab.sqlite");
+  const auto rec = s.runs().front();
+  EXPECT_EQ(rec.status, RunStatus::Failed) << output;
+  EXPECT_TRUE(rec.owner.empty()) << rec.owner;
+  EXPECT_GE(rec.step, 5);
+  EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
+}
