@@ -19,6 +19,7 @@
 #include "data/stream.h"
 #include "model/factory.h"
 #include "model/fused.h"
+#include "runtime/cpu.h"
 #include "runtime/runtime.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
@@ -133,6 +134,7 @@ Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlu
       sink_(sink),
       run_id_(run_id),
       paths_(paths),
+      threads_request_(paths.threads),
       comm_(comm) {}
 
 namespace {
@@ -240,8 +242,7 @@ void Trainer::setup(Session& s) {
   s.device = resolve_device(cfg_.device);
   if (s.device.is_cuda() && comm_.distributed())  // one device per local rank
     s.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm_.local_rank()));
-  if (s.bf16 && !s.device.is_cuda())
-    throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
+  if (s.bf16) check_bf16(s.device, "precision = bf16");
   keep_freed_memory();
   note_machine(s, set_threads(cfg_.threads));
   s.progress.note(cost_and_reach(mo).describe(mo));
@@ -373,6 +374,10 @@ void Trainer::after_step(Session& s) {
   const int64_t step = s.st.step;
   if (t.eval_every > 0 && step % t.eval_every == 0 && step < t.max_steps)
     validate(s.model, cfg_, corpus_, s.device, s.bf16, step, s.pending, s.progress, comm_);
+  if (s.device.is_cpu())
+    if (const int n = threads_request_.poll())
+      s.progress.note("step " + std::to_string(step) + ": threads raised to " + std::to_string(n) + " (" +
+                      thread_summary() + "), the cores of the grid's finished cells");
   if (Clock::now() - s.last_heartbeat > std::chrono::seconds(kHeartbeatSeconds)) {
     flush(s);  // a live heartbeat tells grid schedulers this run is not stale
     s.last_heartbeat = Clock::now();
