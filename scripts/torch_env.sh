@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sourced by build.sh and test.sh: turns the LibTorch choice into CMake arguments and a
 # build folder. The choice comes from `--torch X` (first arguments) or CTLAB_TORCH:
-#   auto (default)    the build that trains fastest here: wheel on an x86-64 CPU with AVX2
-#                     (its MKL ran ctlab 3.5x faster than Debian's OpenBLAS, which falls
-#                     back to generic kernels on recent CPUs: bench/RESULTS.md), else debian
+#   auto (default)    the build that trains fastest here (bench/RESULTS.md): wheel on an
+#                     Intel x86-64 CPU with AVX2 (its MKL trained 3.5x faster than Debian's
+#                     OpenBLAS, which runs generic kernels on recent Intel CPUs), debian
+#                     elsewhere (on an AMD EPYC, OpenBLAS's Haswell kernels ran fp32 matrix
+#                     products 1.7x as fast as MKL, and ctlab trained faster on Debian's)
 #   debian            Debian's libtorch-dev 1.13 (CPU, Gloo), build folder build/
 #   wheel             the `torch` wheel from PyPI (CTLAB_TORCH_WHEEL, default 2.11.0, with
 #                     CUDA) installed into a private virtual environment
@@ -20,7 +22,8 @@ if [ "${1:-}" = "--torch" ]; then
   shift 2
 fi
 if [ "$torch_choice" = auto ]; then
-  if [ "$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+  if [ "$(uname -m)" = x86_64 ] && grep -qm1 'vendor_id.*GenuineIntel' /proc/cpuinfo 2>/dev/null &&
+     grep -qw avx2 /proc/cpuinfo; then
     torch_choice=wheel
   else
     torch_choice=debian
