@@ -20,6 +20,7 @@
 #include "model/factory.h"
 #include "model/fused.h"
 #include "runtime/host_sync.h"
+#include "runtime/cpu.h"
 #include "runtime/runtime.h"
 #include "runtime/torch_compat.h"
 #include "train/step.h"
@@ -115,20 +116,10 @@ std::pair<double, std::string> compression_flops_per_token(const RunConfig& cfg)
                                      ", n_c = " + std::to_string(static_cast<int64_t>(nc))};
 }
 
-// Matrix-product rate of this process: n x n x n (1024 on CPU; 8192 on GPU, the size at
-// which an H100/H200 reaches its bf16 peak), same threads.
+// Matrix-product rate of this process (runtime/cpu.h): n x n x n, 1024 on CPU; 8192 on GPU,
+// the size at which an H100/H200 reaches its bf16 peak; same threads.
 double matmul_gflops(const torch::Device& dev, torch::Dtype dtype = torch::kFloat32) {
-  const int64_t n = dev.is_cuda() ? 8192 : 1024;
-  auto opts = torch::TensorOptions().dtype(dtype).device(dev);
-  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
-  for (int i = 0; i < 3; ++i) a.mm(b);
-  if (dev.is_cuda()) torch::cuda::synchronize();
-  const int iters = dev.is_cuda() ? 50 : 20;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < iters; ++i) a.mm(b);
-  if (dev.is_cuda()) torch::cuda::synchronize();
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 2.0 * n * n * n * iters / secs / 1e9;
+  return ctlab::matmul_gflops(dev, dtype, dev.is_cuda() ? 8192 : 1024);
 }
 
 double peak_rss_mib() {
@@ -156,7 +147,8 @@ po::options_description bench_options(BenchOptions& b) {
       "threads", po::value(&b.threads)->default_value(2), "intra-op threads")(
       "batch", po::value(&b.batch)->default_value(0), "batch size (0 = the config's)")(
       "device", po::value(&b.device)->default_value("cpu"), "cpu | cuda | cuda:N")(
-      "precision", po::value<std::string>()->default_value("fp32"), "fp32 | bf16 (CUDA autocast)")(
+      "precision", po::value<std::string>()->default_value("fp32"),
+      "fp32 | bf16 (autocast on CUDA, or on a CPU with AVX512_BF16/AMX in the 2.x build)")(
       "kernels", po::value(&b.kernels)->default_value("fused"),
       "fused (ctlab's CPU kernels for the attention core and dropout) | reference (plain LibTorch ops)")(
       "profile", po::value(&b.profile)->default_value(""),
@@ -257,9 +249,9 @@ Timings time_config(const RunConfig& cfg, const BenchOptions& b, const torch::De
   auto eval_step = [&] {
     auto [x, y] = segment(0);
     c10::InferenceMode guard;
-    if (b.bf16) set_cuda_bf16_autocast(true);
+    if (b.bf16) set_bf16_autocast(true);
     model->forward(x, y);
-    if (b.bf16) set_cuda_bf16_autocast(false);
+    if (b.bf16) set_bf16_autocast(false);
     if (dev.is_cuda()) torch::cuda::synchronize();
   };
   // The matmul rate is measured again around this configuration's timed steps (shared
@@ -389,7 +381,7 @@ int main(int argc, char** argv) {
       throw Error("--kernels: expected fused or reference, got '" + b.kernels + "'");
     set_fused_kernels(b.kernels == "fused");
     torch::Device dev(b.device);
-    if (b.bf16 && !dev.is_cuda()) throw Error("--precision bf16 needs a CUDA device");
+    if (b.bf16) check_bf16(dev, "--precision bf16");
     print_machine(dev, b.bf16);
     std::vector<std::string> names =
         split(b.names == "suite" ? "cpu-small,cpu-small-conv,cpu-small-txl" : b.names, ',');

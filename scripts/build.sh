@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Configures and builds ctlab (binary: <build>/bin/ctlab, plugins: <build>/lib/ctlab/plugins).
 # Uses Ninja and ccache when present.
-#   scripts/build.sh [--torch debian|wheel|PYTHON|LIBTORCH_DIR] [cmake args...]
+#   scripts/build.sh [--torch auto|debian|wheel|PYTHON|LIBTORCH_DIR] [cmake args...]
 # Debian's LibTorch 1.13 builds into build/, the PyPI wheel's LibTorch 2.11 (CUDA, NCCL)
-# into build-wheel/; see scripts/torch_env.sh. CTLAB_BUILD_TARGETS (space-separated) builds
+# into build-wheel/; auto (the default) picks the wheel on Intel x86-64 CPUs with AVX2,
+# else Debian's; see scripts/torch_env.sh. CTLAB_BUILD_TARGETS (space-separated) builds
 # only those targets, e.g. "ctlab ctlab_builtin_plugins" for the main job; by default
 # everything (tests, benchmarks, the gpu suite).
 set -euo pipefail

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite except the gpu label
 # (GPU tests skip themselves without CUDA; run them with `ctest -L gpu` on a GPU box).
-#   scripts/test.sh [--torch debian|wheel|PYTHON|LIBTORCH_DIR]   (see scripts/build.sh)
+#   scripts/test.sh [--torch auto|debian|wheel|PYTHON|LIBTORCH_DIR]   (see scripts/build.sh;
+#   by default the build that trains fastest on this machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

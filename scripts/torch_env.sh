@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Sourced by build.sh and test.sh: turns the LibTorch choice into CMake arguments and a
 # build folder. The choice comes from `--torch X` (first arguments) or CTLAB_TORCH:
-#   debian (default)  Debian's libtorch-dev 1.13 (CPU, Gloo), build folder build/
+#   auto (default)    the build that trains fastest here (bench/RESULTS.md): wheel on an
+#                     Intel x86-64 CPU with AVX2 (its MKL trained 3.5x faster than Debian's
+#                     OpenBLAS, which runs generic kernels on recent Intel CPUs), debian
+#                     elsewhere (on an AMD EPYC, OpenBLAS's Haswell kernels ran fp32 matrix
+#                     products 1.7x as fast as MKL, and ctlab trained faster on Debian's)
+#   debian            Debian's libtorch-dev 1.13 (CPU, Gloo), build folder build/
 #   wheel             the `torch` wheel from PyPI (CTLAB_TORCH_WHEEL, default 2.11.0, with
 #                     CUDA) installed into a private virtual environment
 #                     (CTLAB_TORCH_VENV, default ~/.cache/ctlab/torch-<version>), build-wheel/
@@ -10,11 +15,19 @@
 # CTLAB_BUILD_DIR overrides the build folder; CTLAB_EXTRA_PREFIX_PATH (';'-separated) adds
 # folders where CMake looks for the other packages (bench/gpu.sh's private prefix). Sets: torch_choice, build_dir, torch_cmake_args,
 # torch_python (empty for Debian and a plain LibTorch folder).
-torch_choice=${CTLAB_TORCH:-debian}
+torch_choice=${CTLAB_TORCH:-auto}
 if [ "${1:-}" = "--torch" ]; then
-  [ $# -ge 2 ] || { echo "$0: --torch needs a value: debian, wheel, a python executable or a LibTorch folder" >&2; exit 2; }
+  [ $# -ge 2 ] || { echo "$0: --torch needs a value: auto, debian, wheel, a python executable or a LibTorch folder" >&2; exit 2; }
   torch_choice=$2
   shift 2
+fi
+if [ "$torch_choice" = auto ]; then
+  if [ "$(uname -m)" = x86_64 ] && grep -qm1 'vendor_id.*GenuineIntel' /proc/cpuinfo 2>/dev/null &&
+     grep -qw avx2 /proc/cpuinfo; then
+    torch_choice=wheel
+  else
+    torch_choice=debian
+  fi
 fi
 torch_rest_args=("$@")
 torch_cmake_args=()
@@ -52,7 +65,7 @@ case "$torch_choice" in
       build_dir=${CTLAB_BUILD_DIR:-build-custom}
       torch_python=$torch_choice
     else
-      echo "$0: --torch '$torch_choice': expected debian, wheel, a python executable with torch installed, or a LibTorch folder" >&2
+      echo "$0: --torch '$torch_choice': expected auto, debian, wheel, a python executable with torch installed, or a LibTorch folder" >&2
       exit 2
     fi
     ;;

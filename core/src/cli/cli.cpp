@@ -154,6 +154,9 @@ static void print_version() {
             << "  Gloo         " << yes_no(backend_available(DistBackend::Gloo), "") << "\n"
             << "  HDF5         " << yes_no(!hdf5.empty(), hdf5.empty() ? "no analysis.h5" : hdf5) << "\n"
             << "  CPU kernels  " << kernels::isa_name() << "\n";
+  const auto blas = blas_info();
+  std::cout << "  BLAS         " << blas.summary() << "\n";
+  if (!blas.warning.empty()) std::cout << "warning: " << blas.warning << "\n";
 }
 
 int run_cli(int argc, char** argv) {

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "grid/grid.h"
 #include "grid/scheduler.h"
+#include "runtime/runtime.h"
 #include "study/grid_status.h"
 #include "util/text.h"
 
@@ -131,6 +132,7 @@ int cmd_grid(const std::vector<std::string>& args) {
   auto options = run_options(vm, root, shard, shards, plugins);
   check_grid_fits(grid, options, !vm.count("skip-memory-check"));
   options.accept_plugin_change = vm.count("accept-plugin-change") > 0;
+  if (const auto blas = blas_info(); !blas.warning.empty()) std::cerr << "warning: " << blas.warning << "\n";
   return run_grid(grid, options);
 }
 

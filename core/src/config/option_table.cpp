@@ -171,7 +171,9 @@ void add_train_options(std::vector<OptionDef>& t) {
                          CTLAB_FIELD(train.update_period_from), 0, nonneg));
   t.push_back(int_option("bptt_segments", "train", "bptt compression loss: segments unrolled in one graph",
                          CTLAB_FIELD(train.bptt_segments), 2, "an integer >= 2"));
-  t.push_back(enum_option("precision", "train", "fp32 | bf16 (autocast on CUDA; softmax and loss in fp32)",
+  t.push_back(enum_option("precision", "train",
+                          "fp32 | bf16 (autocast on CUDA, or on a CPU with AVX512_BF16 or AMX in the "
+                          "LibTorch 2.x build; fp32 weights, softmax and losses)",
                           CTLAB_FIELD(train.precision), "fp32 or bf16",
                           std::vector<Precision>{Precision::Fp32, Precision::Bf16}));
   t.push_back(when_set(bool_option(

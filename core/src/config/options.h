@@ -16,7 +16,7 @@ namespace ctlab {
 // Typed values of string keys. Their text (the INI/CLI/SQLite spelling) is mapped in
 // one place each: to_string() and the flag table in option_table.cpp.
 enum class Norm { Post, Pre };        // post-LN block (both papers) or pre-LN
-enum class Precision { Fp32, Bf16 };  // bf16 = CUDA autocast
+enum class Precision { Fp32, Bf16 };  // bf16 = autocast (CUDA, or a CPU with bf16 kernels)
 // When a training step's losses and checks are read on the host (train/step.h).
 enum class CheckTiming { Auto, EveryStep, Deferred };  // auto: deferred on CUDA, every step on CPU
 const char* to_string(CheckTiming c);

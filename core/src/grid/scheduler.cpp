@@ -21,6 +21,7 @@
 #include "store/heartbeat.h"
 #include "store/ownership.h"
 #include "store/results_layout.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/process.h"
 #include "util/signals.h"
@@ -42,6 +43,7 @@ struct Worker {
   pid_t pid = -1;
   const GridCell* cell = nullptr;
   std::string device;
+  int64_t threads = 0;  // the worker's threads, 0 for a cell that sets its own
   std::chrono::steady_clock::time_point started;
 };
 
@@ -91,6 +93,10 @@ CellAction decide(const std::optional<RunRecord>& r, const GridRunOptions& o) {
   return CellAction::Resume;
 }
 
+int64_t tail_threads(int64_t cores, int64_t running, int64_t ranks_per_cell) {
+  return std::max<int64_t>(1, cores / std::max<int64_t>(1, running * std::max<int64_t>(1, ranks_per_cell)));
+}
+
 namespace {
 
 // One call of run_grid: the queue of cells, the worker slots and the live display.
@@ -108,8 +114,8 @@ class Scheduler {
     const bool gpu = !o.devices.empty();
     const int64_t k = std::max<int64_t>(1, o.ranks_per_cell);
     const int64_t slots = gpu ? static_cast<int64_t>(o.devices.size()) / k : std::max<int64_t>(1, o.jobs);
-    const int64_t cores = available_cpus();  // the CPUs this scheduler was given, not the machine's
-    threads_ = std::max<int64_t>(1, cores / (slots * k));  // per rank
+    cores_ = available_cpus();  // the CPUs this scheduler was given, not the machine's
+    threads_ = std::max<int64_t>(1, cores_ / (slots * k));  // per rank
     workers_.resize(slots);
     for (size_t i = 0; i < workers_.size(); ++i)
       if (gpu)
@@ -120,6 +126,7 @@ class Scheduler {
  private:
   void plan();
   void fill_idle_workers();
+  void give_idle_cores();
   bool claim(const GridCell& cell);
   void launch(Worker& w, const GridCell& cell);
   TrainJob worker_job(const Worker& w, const GridCell& cell, const std::string& threads,
@@ -139,7 +146,7 @@ class Scheduler {
   RunStore store_;
   std::string self_, owner_;
   bool tty_;
-  int64_t threads_ = 1;
+  int64_t threads_ = 1, cores_ = 1;
   std::vector<Worker> workers_;
   size_t next_ = 0, started_ = 0, finished_ = 0;
   int drawn_ = 0;
@@ -225,6 +232,27 @@ void Scheduler::fill_idle_workers() {
   }
 }
 
+// Once no cell is left to start, the cells still running on CPU workers get the cores of the
+// finished ones: a larger thread count in their threads file, which the worker applies
+// between steps. Cells that set `threads` themselves keep it.
+void Scheduler::give_idle_cores() {
+  if (!o_.devices.empty() || stopping_ || next_ < queue_.size()) return;
+  int64_t running = 0;
+  for (const auto& w : workers_) running += w.pid > 0;
+  if (running == 0) return;
+  const int64_t n = tail_threads(cores_, running, o_.ranks_per_cell);
+  for (auto& w : workers_) {
+    if (w.pid <= 0 || w.threads == 0 || n <= w.threads) continue;
+    write_file_atomic(layout_.run(w.cell->run_id).threads, std::to_string(n) + "\n");
+    w.threads = n;
+    if (!tty_)
+      std::printf("threads [%lld] %s %s: %lld (cores of finished cells)\n",
+                  static_cast<long long>(w.cell->index), w.cell->run_id.c_str(), w.cell->name.c_str(),
+                  static_cast<long long>(n));
+    std::fflush(stdout);
+  }
+}
+
 // The worker's job: the cell's resolved configuration and this scheduler's operational
 // settings (session/job.h), written beside the run.
 TrainJob Scheduler::worker_job(const Worker& w, const GridCell& cell, const std::string& threads,
@@ -248,6 +276,8 @@ void Scheduler::launch(Worker& w, const GridCell& cell) {
   auto paths = layout_.run(cell.run_id);
   boost::filesystem::create_directories(paths.dir);
   const std::string threads = std::to_string(cell.cfg.threads > 0 ? cell.cfg.threads : threads_);
+  // A threads file left by an earlier attempt would raise this one's threads at its first step.
+  boost::filesystem::remove(paths.threads);
   std::string visible;  // a cell of several devices sees only its own, one per rank
   if (o_.ranks_per_cell > 1)
     for (const auto& d : split(w.device, ','))
@@ -263,6 +293,7 @@ void Scheduler::launch(Worker& w, const GridCell& cell) {
   if (!visible.empty()) child.env.emplace_back("CUDA_VISIBLE_DEVICES", visible);
   w.pid = spawn_child(child);
   w.cell = &cell;
+  w.threads = cell.cfg.threads > 0 ? 0 : threads_;
   w.started = std::chrono::steady_clock::now();
   ++started_;
   if (!tty_)
@@ -378,6 +409,7 @@ int Scheduler::run() {
     }
     fill_idle_workers();
     const bool active = reap();
+    give_idle_cores();
     if (!active && (stopping_ || next_ >= queue_.size())) {
       bool idle = true;
       for (auto& w : workers_) idle = idle && w.pid < 0;
@@ -390,34 +422,7 @@ int Scheduler::run() {
   return summarise();
 }
 
-// Every cell's batch must divide between its ranks, before any worker starts.
-void check_grid_ranks(const Grid& grid, const GridRunOptions& o) {
-  for (const auto& c : grid.cells) try {
-      check_rank_division(c.cfg, o.ranks_per_cell);
-    } catch (const Error& e) {
-      throw Error("grid cell [" + std::to_string(c.index) + "] " + c.name + " with --ranks-per-cell " +
-                  std::to_string(o.ranks_per_cell) + ": " + e.what());
-    }
-}
-
-// Every cell must fit in memory beside the other workers (and their ranks), before any of
-// them starts.
-void check_grid_memory(const Grid& grid, const GridRunOptions& o) {
-  if (o.dry_run || !o.devices.empty()) return;
-  const int64_t workers = std::min<int64_t>(o.jobs, static_cast<int64_t>(grid.cells.size()));
-  for (const auto& c : grid.cells) {
-    const bool bptt = grid.host->compression_loss(c.cfg.compression_loss.name).spec.mode == LossMode::Bptt;
-    check_memory_fits(c.cfg, bptt, "grid cell [" + std::to_string(c.index) + "] " + c.name,
-                      workers * o.ranks_per_cell, o.ranks_per_cell);
-  }
-}
-
 }  // namespace
-
-void check_grid_fits(const Grid& grid, const GridRunOptions& o, bool check_memory) {
-  check_grid_ranks(grid, o);
-  if (check_memory) check_grid_memory(grid, o);
-}
 
 int run_grid(const Grid& grid, const GridRunOptions& o) { return Scheduler(grid, o).run(); }
 

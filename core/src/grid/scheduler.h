@@ -1,7 +1,9 @@
 // Runs a grid's cells as local worker processes (each trains its cell's resolved config as
 // a training job, session/job.h), several at a time: CPU threads divided among CPU workers, or one worker per
-// GPU. Cells are claimed atomically in the run store, so concurrent schedulers never run a
-// cell twice; re-running resumes, retries and skips by each cell's recorded status.
+// GPU. At the grid's tail, when fewer cells remain than CPU workers, the cores of finished
+// workers go to the cells still running (their threads file, runtime/thread_request.h). Cells are claimed
+// atomically in the run store, so concurrent schedulers never run a cell twice; re-running resumes, retries
+// and skips by each cell's recorded status.
 #pragma once
 
 #include <functional>
@@ -42,6 +44,10 @@ CellAction decide(const std::optional<RunRecord>& record, const GridRunOptions& 
 // or (check_memory) whose cells do not fit in memory beside the other workers and ranks,
 // before any worker starts.
 void check_grid_fits(const Grid& grid, const GridRunOptions& options, bool check_memory);
+
+// Threads for each CPU worker still running once no cell is left to start: the `cores`
+// divided among the `running` workers and their `ranks_per_cell` ranks, at least 1.
+int64_t tail_threads(int64_t cores, int64_t running, int64_t ranks_per_cell);
 
 // Runs the cells of the options' shard. Returns 0 when all of them completed, 1 when any
 // did not, 130 when interrupted by a signal.

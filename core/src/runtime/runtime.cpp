@@ -24,6 +24,7 @@
 #include <fstream>
 #include <thread>
 
+#include "runtime/cpu.h"
 #include "runtime/torch_compat.h"
 #include "util/error.h"
 #include "util/process.h"
@@ -189,19 +190,15 @@ BlasInfo blas_info() {
   }
   b.library = config ? std::string(config()) : "OpenBLAS";
   b.core = corename();
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f");
-  const bool fast = b.core.find("SkylakeX") != std::string::npos ||
-                    b.core.find("Cooperlake") != std::string::npos ||
-                    b.core.find("SapphireRapids") != std::string::npos;
-  if (avx512 && !fast)
-    b.warning = "OpenBLAS uses its " + b.core +
-                " kernels on a CPU with AVX-512; matrix products may run several times slower than with "
-                "OPENBLAS_CORETYPE=SkylakeX (see README, Performance)";
+  if (blas_core_is_generic(b.core, cpu_features()))
+    b.warning = generic_blas_warning(b.core, matmul_gflops(torch::kCPU, torch::kFloat32, 512));
   return b;
 }
 
-void set_cuda_bf16_autocast(bool enabled) { compat::set_autocast(at::kCUDA, enabled, at::kBFloat16); }
+void set_bf16_autocast(bool enabled) {
+  compat::set_autocast(at::kCUDA, enabled, at::kBFloat16);
+  compat::set_autocast(at::kCPU, enabled, at::kBFloat16);
+}
 
 void clear_autocast_cache() { at::autocast::clear_cache(); }
 

@@ -36,13 +36,17 @@ std::string thread_summary();
 struct BlasInfo {
   std::string library;  // e.g. "OpenBLAS 0.3.21 ..." or "unknown"
   std::string core;     // OpenBLAS core name, "" when not OpenBLAS
-  std::string warning;  // non-empty when a faster core is available on this CPU
+  // Non-empty when OpenBLAS runs generic kernels on a CPU with AVX2/AVX-512 (cpu.h): says
+  // the matmul rate measured just now (about 0.1 s) and the command that fixes it.
+  std::string warning;
   std::string summary() const;
 };
 BlasInfo blas_info();
 
-// Enables or disables bf16 autocast for CUDA for the current thread.
-void set_cuda_bf16_autocast(bool enabled);
+// Enables or disables bf16 autocast for the current thread, on the CPU and CUDA alike
+// (autocast applies to a device's own tensors only, so a run on one never touches the other).
+// Check first that the device can (runtime/cpu.h, check_bf16).
+void set_bf16_autocast(bool enabled);
 void clear_autocast_cache();
 
 // TF32 for fp32 matrix products (cuBLAS) and cuDNN convolutions: off unless `allow`

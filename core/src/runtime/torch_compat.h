@@ -32,6 +32,10 @@ inline void set_autocast(at::DeviceType device, bool enabled, at::ScalarType dty
 #endif
 }
 
+// Whether bf16 on the CPU is offered: 2.x's CPU autocast sends bf16 products to oneDNN.
+// Debian's 1.13 is refused (its CPU autocast is older and not measured here).
+constexpr bool kCpuBf16Autocast = CTLAB_TORCH_AT_LEAST(2, 0);
+
 // Whether autocast is on for `device` in the current thread.
 inline bool autocast_enabled(at::DeviceType device) {
 #if CTLAB_TORCH_AT_LEAST(2, 4)

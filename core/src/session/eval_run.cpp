@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/factory.h"
+#include "runtime/cpu.h"
 #include "runtime/runtime.h"
 #include "session/resolve.h"
 #include "session/store_sink.h"
@@ -76,8 +77,10 @@ EvalReport evaluate(const ResolvedRun& run, RunStore& store, const std::string& 
   auto settings = eval_settings(cfg, split);
   const auto& e = cfg.eval;
   const Corpus& corpus = *run.corpus;
+  // A bf16 run evaluated where bf16 cannot run (a CUDA run on a CPU without AVX512_BF16, say)
+  // is evaluated in fp32.
   auto a = analyze(model, corpus, settings, e.buckets_sequences, e.buckets_per_region, e.freq_edges, device,
-                   cfg.train.precision == Precision::Bf16);
+                   cfg.train.precision == Precision::Bf16 && bf16_available(device));
   EvalReport rep;
   rep.run_id = run_id;
   rep.split = split;

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "config/run_shape.h"
+#include "runtime/cpu.h"
 #include "runtime/runtime.h"
 #include "session/ranks.h"
 #include "session/resolve.h"
@@ -323,7 +324,10 @@ void check_job(const Prepared& p, const TrainJob& job) {
   if (job.check_memory)  // every rank on this machine holds the parameters and its streams
     check_memory_fits(cfg, p.run.plugins.loss->spec.mode == LossMode::Bptt, "run " + p.run.run_id,
                       job.nproc > 1 ? job.nproc : p.launch.local_world_size, world);
-  resolve_device(cfg.device);  // a CUDA device that is not there is a usage error, before anything is written
+  // A CUDA device that is not there, or bf16 where it cannot run, is a usage error, before
+  // anything is written.
+  const auto device = resolve_device(cfg.device);
+  if (cfg.train.precision == Precision::Bf16) check_bf16(device, "precision = bf16");
   if (!job.expect_run_id.empty() && job.expect_run_id != p.run.run_id)
     throw Error("this configuration resolves to run " + p.run.run_id + ", not " + job.expect_run_id +
                 " as the process that started this one expected: was ctlab or a plugin changed in between? "

@@ -24,6 +24,7 @@ RunPaths ResultsLayout::run(const std::string& run_id) const {
   p.stdout_log = p.dir + "/stdout.txt";
   p.analysis = p.dir + "/analysis.h5";
   p.tensorboard = p.dir + "/tensorboard";
+  p.threads = p.dir + "/threads";
   return p;
 }
 

@@ -20,6 +20,7 @@ struct RunPaths {
   std::string stdout_log;   // dir/stdout.txt (grid workers' standard output and error)
   std::string analysis;     // dir/analysis.h5
   std::string tensorboard;  // dir/tensorboard/ (TensorBoard event files, store/tensorboard.h)
+  std::string threads;      // dir/threads (a grid worker's thread count, runtime/thread_request.h)
   // The same files relative to the results root ("runs/<run_id>/..."), as recorded in the
   // artifacts table so that roots can be moved and merged.
   static std::string relative(const std::string& run_id, const std::string& file);

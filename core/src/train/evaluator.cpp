@@ -48,7 +48,7 @@ EvalModeGuard::EvalModeGuard(CompressiveTransformer& model, const MemoryConfig& 
 }
 
 EvalModeGuard::~EvalModeGuard() {
-  if (bf16_) set_cuda_bf16_autocast(false);
+  if (bf16_) set_bf16_autocast(false);
   model_->set_memory_config(memory_config_);
   model_->set_memory(memory_);
   model_->train(was_training_);
@@ -78,7 +78,7 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
   torch::NoGradGuard no_grad;
   const SegmentStream stream = eval_stream(corpus, s, eval_shards(comm, s.batch_size));
   const int64_t n = s.segments > 0 ? std::min(s.segments, stream.segments()) : stream.segments();
-  if (bf16) set_cuda_bf16_autocast(true);
+  if (bf16) set_bf16_autocast(true);
   int64_t visited = 0;
   for (int64_t t = 0; t < n; ++t) {
     auto [x, y] = stream.segment(t, torch::kCPU);
@@ -86,7 +86,7 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
     if (!visit(t, to_device(x, device), to_device(y, device))) break;
   }
   if (bf16) {
-    set_cuda_bf16_autocast(false);
+    set_bf16_autocast(false);
     clear_autocast_cache();
   }
   return visited;

@@ -49,11 +49,11 @@ void TrainStep::run_chunk(int64_t c, double scale, const std::function<Segment(i
       x = x.narrow(1, c * chunk_b, chunk_b);
       y = y.narrow(1, c * chunk_b, chunk_b);
     }
-    if (bf16_) set_cuda_bf16_autocast(true);
+    if (bf16_) set_bf16_autocast(true);
     auto fwd = model_->forward(x, y);
     auto task = fwd.nll.mean();
     auto closs = model_->compression_losses(fwd.compression);
-    if (bf16_) set_cuda_bf16_autocast(false);
+    if (bf16_) set_bf16_autocast(false);
     auto seg_total = task;
     for (size_t i = 0; i < closs.size(); ++i) {
       seg_total = seg_total + closs[i];

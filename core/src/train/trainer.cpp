@@ -20,6 +20,7 @@
 #include "model/factory.h"
 #include "model/fused.h"
 #include "runtime/host_sync.h"
+#include "runtime/cpu.h"
 #include "runtime/runtime.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
@@ -134,6 +135,7 @@ Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlu
       sink_(sink),
       run_id_(run_id),
       paths_(paths),
+      threads_request_(paths.threads),
       comm_(comm) {}
 
 namespace {
@@ -249,8 +251,7 @@ void Trainer::setup(Session& s) {
     s.device =
         torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index_for_local_rank(
                                         comm_.local_rank(), static_cast<int>(torch::cuda::device_count()))));
-  if (s.bf16 && !s.device.is_cuda())
-    throw Error("precision = bf16 needs a CUDA device; device = " + cfg_.device + " resolved to cpu");
+  if (s.bf16) check_bf16(s.device, "precision = bf16");
   set_tf32(t.allow_tf32);
   keep_freed_memory();
   note_machine(s, set_threads(cfg_.threads));
@@ -387,6 +388,10 @@ void Trainer::after_step(Session& s) {
   const int64_t step = s.st.step;
   if (t.eval_every > 0 && step % t.eval_every == 0 && step < t.max_steps)
     validate(s.model, cfg_, corpus_, s.device, s.bf16, step, s.pending, s.progress, comm_);
+  if (s.device.is_cpu())
+    if (const int n = threads_request_.poll())
+      s.progress.note("step " + std::to_string(step) + ": threads raised to " + std::to_string(n) + " (" +
+                      thread_summary() + "), the cores of the grid's finished cells");
   if (Clock::now() - s.last_heartbeat > std::chrono::seconds(kHeartbeatSeconds)) {
     flush(s);  // a live heartbeat tells grid schedulers this run is not stale
     s.last_heartbeat = Clock::now();

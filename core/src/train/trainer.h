@@ -12,6 +12,7 @@
 #include "data/corpus.h"
 #include "model/model.h"
 #include "runtime/distributed.h"
+#include "runtime/thread_request.h"
 #include "store/results_layout.h"
 #include "train/run_sink.h"
 #include "train/step.h"
@@ -83,6 +84,7 @@ class Trainer {
   RunSink* sink_;  // null on ranks other than 0
   std::string run_id_;
   RunPaths paths_;
+  ThreadRequest threads_request_;  // more threads when a grid's other cells have finished
   const Comm& comm_;
 };
 
