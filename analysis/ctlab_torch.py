@@ -16,7 +16,8 @@ stream.cpp (SegmentStream), core/src/data/corpus.cpp (split_sizes, fractional) a
 datasets text and default (core/src/data/datasets/{text,default}.cpp).
 
 Not supported (a clear error says so): other compression functions (conv1d, ...; their
-trained weights would be needed), the adaptive softmax (cutoffs), and corpora other than
+trained weights would be needed), position maps other than `slot` (cmem_positions), the
+adaptive softmax (cutoffs), and corpora other than
 `text` and `default` (pass the split's tokens yourself). bf16 runs evaluate in float32 here,
 as ctlab does on the CPU.
 
@@ -483,6 +484,10 @@ def _compression_name(cfg):
         raise NotImplementedError(
             f"compression function '{cfg['compression']}' is not supported by ctlab_torch "
             f"(only {', '.join(sorted(COMPRESSION_FNS))} and cmem_len = 0)")
+    if cfg["cmem_positions"] not in ("slot", "slot@1"):
+        raise NotImplementedError(
+            f"position map cmem_positions = '{cfg['cmem_positions']}' is not supported by ctlab_torch "
+            f"(only slot, the contiguous placement)")
     return name
 
 

@@ -8,9 +8,10 @@
 //   ConvCompressor): for each rate r in `rates`, a kernel-2 convolution with dilation r, no
 //   bias, then ReLU; then a convolution with kernel c + `kernel_size` and stride c, no bias.
 //   The reference pads nothing (VALID) and so returns fewer than n / c slots; here the
-//   evicted slots are zero-padded on the old side by sum(rates) + kernel_size, so that
-//   there are exactly n / c slots and slot s sees its own block and the sum(rates) +
-//   kernel_size slots before it (causal). Timestamp: the centre of that receptive field,
+//   evicted slots of each call are zero-padded on the old side by sum(rates) + kernel_size,
+//   so that there are exactly n / c slots and slot s sees its own block and the sum(rates) +
+//   kernel_size slots before it within the call (causal; the first slots of a call see zeros
+//   where earlier evictions were). Timestamp: the centre of that receptive field,
 //   the block mean minus (sum(rates) + kernel_size) / 2.
 // Both trainable.
 #include <ctlab/plugin_api.h>

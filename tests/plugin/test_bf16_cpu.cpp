@@ -4,6 +4,7 @@
 // bf16 cannot run on the CPU (LibTorch 1.13, or a CPU without AVX512_BF16 or AMX).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "builtin_plugins.h"
@@ -89,8 +90,7 @@ TEST_P(Bf16OnCpu, TrainsLikeFp32) {
 std::vector<std::pair<std::string, std::string>> pairs() {
   std::vector<std::pair<std::string, std::string>> p;
   for (const auto* e : test::host().compression_fns()) {
-    const std::string fn = e->id.substr(0, e->id.find('@'));
-    p.emplace_back(fn, e->spec.trainable ? "attention_reconstruction" : "none");
+    p.emplace_back(e->id, e->spec.trainable ? "attention_reconstruction" : "none");  // every version
   }
   for (const auto* e : test::host().compression_losses()) {
     const std::string loss = e->id.substr(0, e->id.find('@'));
@@ -99,7 +99,10 @@ std::vector<std::pair<std::string, std::string>> pairs() {
   return p;
 }
 
-INSTANTIATE_TEST_SUITE_P(Builtin, Bf16OnCpu, ::testing::ValuesIn(pairs()),
-                         [](const auto& info) { return info.param.first + "_" + info.param.second; });
+INSTANTIATE_TEST_SUITE_P(Builtin, Bf16OnCpu, ::testing::ValuesIn(pairs()), [](const auto& info) {
+  auto name = info.param.first + "_" + info.param.second;
+  std::replace(name.begin(), name.end(), '@', '_');
+  return name;
+});
 
 }  // namespace

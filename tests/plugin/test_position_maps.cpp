@@ -352,3 +352,35 @@ TEST(PluginApi, AVersionOnePluginLoadsAndTrainsUnderEveryMap) {
     EXPECT_DOUBLE_EQ(std::fmod(cm_t[0][0].item<double>(), 2.0), 0.5) << name;
   }
 }
+
+TEST(Timestamps, BuiltInFunctionsTimeTheirSlots) {
+  PluginContext ctx;
+  ctx.d_model = 4;
+  ctx.rate = 2;
+  CompressionInput in;
+  in.old = torch::randn({8, 2, 4});
+  in.rate = 2;
+  in.times = torch::arange(16, kF64).view({8, 2}) + 100.0;  // stream b: 100 + 2 n + b
+  // most_used keeps the most-attended slot of each pair (here the newer one of stream 0's
+  // second pair, the older one elsewhere): its own time, in time order.
+  in.usage = torch::zeros({8, 2});
+  in.usage[3][0] = 1.0;
+  in.usage[0][1] = 1.0;
+  ctx.params = PluginParams();
+  auto most_used = test::host().create(test::host().compression_fn("most_used"), ctx);
+  auto kept = most_used->slot_times(in);
+  ASSERT_EQ(kept.sizes(), (std::vector<int64_t>{4, 2}));
+  // The four most used of stream 0 are slot 3 and then the oldest ties (0, 1, 2).
+  EXPECT_TRUE(
+      test::tensors_close(kept.select(1, 0), torch::tensor({100.0, 102.0, 104.0, 106.0}, kF64), 0, 0));
+  // dilated_conv@2: the block mean less half the causal reach (sum of rates 1,2,4 = 7).
+  ctx.params = PluginParams(std::map<std::string, std::string>{{"rates", "1,2,4"}, {"kernel_size", "0"}});
+  auto dilated = test::host().create(test::host().compression_fn("dilated_conv@2"), ctx);
+  auto out = dilated->forward(in);
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{4, 2, 4}));
+  EXPECT_TRUE(test::tensors_close(dilated->slot_times(in), block_mean_times(in.times, 2) - 3.5, 0, 0));
+  // Pooling and conv1d: the block mean (the default).
+  ctx.params = PluginParams();
+  auto conv = test::host().create(test::host().compression_fn("conv1d"), ctx);
+  EXPECT_TRUE(test::tensors_close(conv->slot_times(in), block_mean_times(in.times, 2), 0, 0));
+}

@@ -253,9 +253,9 @@ inline torch::Tensor sinusoid_at(const torch::Tensor& d, int64_t d_model, int64_
 
 // Transformer-XL's position term at timestamp distances: (q_i + v) . W_r R(t_query_i -
 // t_slot_j) for every query i, slot j and stream b -> [B, H, L, n_cm], computed in float32
-// (float64 for a float64 model). Without a clamp it uses sin(a - b) = sin a cos b - cos a sin b
-// (and the cosine's counterpart) to avoid the [L, n_cm, B, D] table; times are taken
-// relative to each stream's first query, so large stream positions lose no precision.
+// (float64 for a float64 model; under bf16 autocast its products run in bf16). Without a clamp it uses sin(a
+// - b) = sin a cos b - cos a sin b (and the cosine's counterpart) to avoid the [L, n_cm, B, D] table; times
+// are taken relative to each stream's first query, so large stream positions lose no precision.
 inline torch::Tensor sinusoid_scores(const PositionInput& in, const torch::Tensor& t_query,
                                      const torch::Tensor& t_slot) {
   const auto& q = in.q;
@@ -284,7 +284,7 @@ struct PositionMapSpec {
   std::string summary;
   // True for a map whose term the host computes itself with one relative shift over the
   // whole key sequence (`slot`: compressed slot j at distance mem_slots + i + n_cm - j); its
-  // compressed_scores() then serves the host's checks only.
+  // compressed_scores() is the same term written out, which the tests compare with the host's.
   bool contiguous = false;
   // Position maps take no configuration parameters in API 2 (PluginContext::params is
   // empty): a variant is a new name or version.

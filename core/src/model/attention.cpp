@@ -8,6 +8,8 @@
 #include <cmath>
 
 #include "model/fused.h"
+#include "plugin/plugin_host.h"
+#include "util/error.h"
 
 namespace ctlab {
 namespace {

@@ -7,6 +7,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <string>
+
 namespace ctlab {
 
 // Detached projections of one forward pass, for compression losses that need the same
@@ -21,8 +23,9 @@ struct AttentionProjections {
 // the first n_cm keys and gives memory and segment keys Transformer-XL's term.
 struct CompressedPositions {
   PositionMap* map = nullptr;
-  torch::Tensor t_query;  // [L, B] float64
-  torch::Tensor t_slot;   // [n_cm, B] float64
+  std::string map_id, map_path;  // for errors: name@version and library
+  torch::Tensor t_query;         // [L, B] float64
+  torch::Tensor t_slot;          // [n_cm, B] float64
   int64_t n_cm = 0;
   int64_t mem_slots = 0;
   int64_t rate = 1;

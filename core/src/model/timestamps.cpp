@@ -36,6 +36,8 @@ CompressedPositions CompressiveTransformerImpl::positions_for(int64_t i, const t
                                                               int64_t mem_slots) const {
   CompressedPositions p;
   p.map = setup_.maps[i].get();
+  p.map_id = setup_.map_id;
+  p.map_path = setup_.map_path;
   p.t_query = t_seg;
   p.t_slot = memory_[i].cmem_t;
   p.n_cm = time_rows(memory_[i].cmem);

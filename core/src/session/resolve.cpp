@@ -75,8 +75,13 @@ void check_memory_fits(const RunConfig& cfg, bool bptt, const std::string& what,
 
 std::vector<std::pair<std::string, std::string>> plugin_hash_params(const ResolvedRun& run) {
   if (run.cfg.model.cmem_len <= 0) return {};
-  return {{"plugin.compression.sha256", run.plugins.fn->sha256},
-          {"plugin.compression_loss.sha256", run.plugins.loss->sha256}};
+  std::vector<std::pair<std::string, std::string>> out = {
+      {"plugin.compression.sha256", run.plugins.fn->sha256},
+      {"plugin.compression_loss.sha256", run.plugins.loss->sha256}};
+  // The position map's library, except for the contiguous `slot`, whose term the host computes.
+  if (run.plugins.map && !run.plugins.map->spec.contiguous)
+    out.emplace_back("plugin.cmem_positions.sha256", run.plugins.map->sha256);
+  return out;
 }
 
 namespace {
@@ -109,6 +114,11 @@ std::string check_recorded_plugins(RunStore& store, const std::string& run_id, c
   for (const auto& c : {plugin_change(params, legacy, "compression", fn.id, fn.sha256, fn.path),
                         plugin_change(params, legacy, "compression_loss", loss.id, loss.sha256, loss.path)})
     if (!c.empty()) changes.push_back(c);
+  // A position map is recorded only when it is not `slot` (and never among the legacy artifacts).
+  if (const auto* map = run.plugins.map; map && !map->spec.contiguous) {
+    const auto c = plugin_change(params, {}, "cmem_positions", map->id, map->sha256, map->path);
+    if (!c.empty()) changes.push_back(c);
+  }
   if (changes.empty()) return "";
   const std::string what = join(changes, "; ");
   if (!accept)

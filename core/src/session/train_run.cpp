@@ -72,6 +72,8 @@ void record_start(RunStore& store, const Prepared& p, const std::string& owner, 
   store.add_event(id, "start", "attempt " + std::to_string(attempt) + " by " + owner + how);
   store.add_artifact(id, "plugin", p.run.plugins.fn->path, p.run.plugins.fn->sha256);
   store.add_artifact(id, "plugin", p.run.plugins.loss->path, p.run.plugins.loss->sha256);
+  if (const auto* map = p.run.plugins.map; map && !map->spec.contiguous)
+    store.add_artifact(id, "plugin", map->path, map->sha256);
   // Files of the run folder are recorded relative to the results root, so roots can move
   // and be merged.
   record_outputs(store, id, {}, {p.paths.config});
