@@ -137,6 +137,7 @@ TEST(HostSyncs, TwelveMoreTrainerStepsReadTheDeviceOnceAtTheirLogPoint) {
 }
 
 TEST(HostSyncs, CounterSeesItemAndCopiesToTheHost) {
+  CTLAB_SKIP_WITHOUT_CUDA();
   auto t = torch::ones({3}, torch::TensorOptions().device(test::gpu()));
   HostReadCounter reads;
   EXPECT_EQ(reads.total(), 0);
