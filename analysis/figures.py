@@ -18,7 +18,7 @@ pooled), cells in the order and with the names of the report's tables (data/cell
                            one small panel per cell (12 per page, learning_curves_2.png, ...)
   compression_loss.png     auxiliary compression loss per layer over training, mean over seeds
   readout_by_position.png  for sources in compressed memory (readout.csv): recovered and the
-                           attention mass on the source's slot by query position, one line
+                           attention mass on the source's slot by query position, one panel
                            per cell, means over seeds
 
 Usage: figures.py --data DIR --out DIR   (DIR holds attention.csv, metrics.csv, cells.csv)
@@ -323,9 +323,9 @@ def retention_figure(data, out):
 
 
 def readout_figure(data, out):
-    """Recovered for sources in compressed memory, and the attention mass on the slot that
-    holds the source, by query position in the segment; one line per cell, means over seeds.
-    A read-out limited by the slots' positions shows as a comb over positions."""
+    """Recovered for sources in compressed memory (line) and the attention mass on the slot
+    that holds the source (dashed) by query position in the segment; one panel per cell,
+    means over seeds. A read-out limited by the slots' positions shows as a comb."""
     path_in = os.path.join(data, "readout.csv")
     if not os.path.exists(path_in):
         return []
@@ -335,31 +335,31 @@ def readout_figure(data, out):
     for r in rows:
         if r["by"] != "position" or not r["recovered"]:
             continue
-        per = cells.setdefault(cell_name(r, axes), {})
-        per.setdefault(int(r["index"]), [[], []])
-        per[int(r["index"])][0].append(float(r["recovered"]))
+        per = cells.setdefault(cell_name(r, axes), {}).setdefault(int(r["index"]), [[], []])
+        per[0].append(float(r["recovered"]))
         if r["source_mass"]:
-            per[int(r["index"])][1].append(float(r["source_mass"]))
+            per[1].append(float(r["source_mass"]))
     if not cells:
         return []
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.5, 6.0), sharex=True)
-    for name in cell_order(data, list(cells)):
-        per = cells[name]
-        xs = sorted(per)
-        top.plot(xs, [mean_ci(per[x][0])[0] for x in xs], "-o", markersize=3, label=name)
-        bottom.plot(xs, [mean_ci(per[x][1])[0] if per[x][1] else float("nan") for x in xs], "-o", markersize=3)
-    top.set_ylabel("recovered (source in cmem)", fontsize=8)
-    bottom.set_ylabel("attention on the source's slot", fontsize=8)
-    bottom.set_xlabel("query position in the segment", fontsize=8)
-    for ax in (top, bottom):
-        ax.axhline(0, color="grey", linewidth=0.5)
-    top.legend(fontsize=6, loc="best", ncol=2)
-    fig.suptitle("Read-out of compressed memory by query position: mean over seeds", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    path = os.path.join(out, "readout_by_position.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    made = []
+    for k, page, fig, grid, cols, more in cell_pages(data, cells):
+        for i, name in enumerate(page):
+            ax = grid[i // cols][i % cols]
+            xs = sorted(cells[name])
+            ax.plot(xs, [mean_ci(cells[name][x][0])[0] for x in xs], "k-o", markersize=2, label="recovered")
+            ax.plot(xs, [mean_ci(cells[name][x][1])[0] if cells[name][x][1] else float("nan") for x in xs],
+                    "r--", linewidth=1, label="attention on the source's slot")
+            ax.set_title(name, fontsize=8)
+            ax.set_ylim(-0.1, 1.05)
+            ax.axhline(0, color="grey", linewidth=0.5)
+            ax.set_xlabel("query position in the segment", fontsize=7)
+        grid[0][0].legend(fontsize=6, loc="best")
+        fig.suptitle("Read-out of compressed memory by query position: mean over seeds" + more, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        made.append(page_path(out, "readout_by_position", k))
+        fig.savefig(made[-1], dpi=110)
+        plt.close(fig)
+    return made
 
 
 def main():
