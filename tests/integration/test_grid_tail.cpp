@@ -15,12 +15,14 @@ using ctlab::test::TempDir;
 
 namespace {
 
-// Two cells of the tiny model: 4 steps and 200 steps.
+// Two cells of the tiny model: 4 steps and 5000 steps. The long one must outlast the
+// scheduler's notice of the short one's end (it looks every 200 ms) on an idle machine, where
+// the tiny model runs over a thousand steps a second.
 std::string tail_grid(const std::string& experiment, const std::string& threads) {
   return "experiment = " + experiment + "\nthreads = " + threads + "\n" + test::kTinyModel +
          "[data]\ndataset = synthetic\nsynthetic_tokens = 20000\n"
-         "[train]\nbatch_size = 4\nlog_every = 50\ncheckpoint_every = 1000\n"
-         "[eval]\neval_segments = 2\nbuckets_sequences = 0\n[grid]\nmax_steps = 4, 200\n";
+         "[train]\nbatch_size = 4\nlog_every = 1000\ncheckpoint_every = 10000\n"
+         "[eval]\neval_segments = 2\nbuckets_sequences = 0\n[grid]\nmax_steps = 4, 5000\n";
 }
 
 std::string read_all(const std::string& path) {
@@ -30,7 +32,7 @@ std::string read_all(const std::string& path) {
 
 }  // namespace
 
-// Two workers on two cells, one of 4 steps and one of 200: the short one ends while the long
+// Two workers on two cells, one of 4 steps and one of 5000: the short one ends while the long
 // one has most of its steps left, which then runs on both cores. A cell with `threads` set
 // keeps its own.
 TEST(GridTail, TheLastCellRunningGetsTheIdleCores) {
@@ -44,7 +46,7 @@ TEST(GridTail, TheLastCellRunningGetsTheIdleCores) {
   std::string long_log, short_log;
   for (const auto& run : store.runs()) {
     const auto log = read_all(root + "/runs/" + run.run_id + "/log.txt");
-    (store.params(run.run_id)["max_steps"] == "200" ? long_log : short_log) = log;
+    (store.params(run.run_id)["max_steps"] == "5000" ? long_log : short_log) = log;
   }
   const std::string raised = "threads raised to " + std::to_string(available_cpus());
   EXPECT_TRUE(test::contains(long_log, raised)) << r.output << long_log;
