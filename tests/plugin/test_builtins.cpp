@@ -235,6 +235,12 @@ TEST(Invariants, BadPluginParametersAreConfigurationErrors) {
   EXPECT_NE(
       err({"compression=max_pool", "compression_loss=autoencoding"}).find("expected compression_loss = none"),
       std::string::npos);
+  // A position map that does not exist is named with its key, and the maps that do are listed.
+  const auto bad_map = err({"compression=mean_pool", "cmem_positions=true_distanse"});
+  EXPECT_NE(bad_map.find("key 'cmem_positions' = 'true_distanse': no position map 'true_distanse'"),
+            std::string::npos)
+      << bad_map;
+  EXPECT_NE(bad_map.find("true_distance@1"), std::string::npos) << bad_map;
 }
 
 // Each built-in function trains from the command line on the default corpus with its

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "builtin_plugins.h"
+#include "config/resolve.h"
 #include "model/attention.h"
 #include "model/model.h"
 #include "test_util.h"
@@ -253,14 +254,8 @@ CompressionSetup setup_for(const ModelOptions& o, const FnEntry& fn, const std::
   s.fn_api = fn.api;
   s.needs_usage = fn.spec.needs_usage;
   s.loss_mode = LossMode::None;
-  PluginContext ctx;
-  ctx.n_layer = o.n_layer;
-  ctx.d_model = o.d_model;
-  ctx.n_head = o.n_head;
-  ctx.d_head = o.d_model / o.n_head;
-  ctx.rate = o.cmem_rate;
   for (int64_t i = 0; i < o.n_layer; ++i) {
-    ctx.layer = i;
+    PluginContext ctx = plugin_context(o, i);
     ctx.params = PluginParams(std::map<std::string, std::string>{{"position", "-1"}});
     if (fn.spec.params.empty()) ctx.params = PluginParams();
     s.fns.push_back(test::host().create(fn, ctx));

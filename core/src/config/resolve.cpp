@@ -5,6 +5,17 @@
 
 namespace ctlab {
 
+PluginContext plugin_context(const ModelOptions& m, int64_t layer) {
+  PluginContext ctx;
+  ctx.layer = layer;
+  ctx.n_layer = m.n_layer;
+  ctx.d_model = m.d_model;
+  ctx.n_head = m.n_head;
+  ctx.d_head = m.d_model / m.n_head;
+  ctx.rate = m.cmem_rate;
+  return ctx;
+}
+
 ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg) {
   ResolvedPlugins r;
   try {
@@ -29,12 +40,7 @@ ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg) {
 
   // Instantiate once, so that parameter values a plugin rejects (say an even kernel) are
   // configuration errors now rather than failures after the run has started.
-  PluginContext ctx;
-  ctx.n_layer = cfg.model.n_layer;
-  ctx.d_model = cfg.model.d_model;
-  ctx.n_head = cfg.model.n_head;
-  ctx.d_head = cfg.model.d_model / cfg.model.n_head;
-  ctx.rate = cfg.model.cmem_rate;
+  PluginContext ctx = plugin_context(cfg.model, 0);
   try {
     ctx.params = r.fn_params;
     host.create(*r.fn, ctx);

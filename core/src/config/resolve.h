@@ -15,6 +15,10 @@ struct ResolvedPlugins {
   PluginParams loss_params;
 };
 
+// What a plugin instance is told about where it sits: layer `layer` of the model `m`
+// (no parameter values: the caller sets ctx.params for the plugin at hand).
+PluginContext plugin_context(const ModelOptions& m, int64_t layer);
+
 // Throws ctlab::Error naming the key, value and plugin when something does not fit.
 ResolvedPlugins resolve_plugins(const PluginHost& host, const RunConfig& cfg);
 

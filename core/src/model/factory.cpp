@@ -43,13 +43,7 @@ CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host,
     // in their compression start from the same transformer, seed by seed.
     with_own_stream(static_cast<uint64_t>(cfg.seed) ^ 0x9e3779b97f4a7c15ULL, [&] {
       for (int64_t i = 0; i < m.n_layer; ++i) {
-        PluginContext ctx;
-        ctx.layer = i;
-        ctx.n_layer = m.n_layer;
-        ctx.d_model = m.d_model;
-        ctx.n_head = m.n_head;
-        ctx.d_head = m.d_model / m.n_head;
-        ctx.rate = m.cmem_rate;
+        PluginContext ctx = plugin_context(m, i);
         ctx.params = plugins.fn_params;
         setup.fns.push_back(host.create(*plugins.fn, ctx));
         if (setup.loss_mode == LossMode::Auxiliary) {
@@ -65,14 +59,7 @@ CompressiveTransformer build_model(const RunConfig& cfg, const PluginHost& host,
     setup.map_path = plugins.map->path;
     with_own_stream(static_cast<uint64_t>(cfg.seed) ^ 0x5851f42d4c957f2dULL, [&] {
       for (int64_t i = 0; i < m.n_layer; ++i) {
-        PluginContext ctx;
-        ctx.layer = i;
-        ctx.n_layer = m.n_layer;
-        ctx.d_model = m.d_model;
-        ctx.n_head = m.n_head;
-        ctx.d_head = m.d_model / m.n_head;
-        ctx.rate = m.cmem_rate;
-        setup.maps.push_back(host.create(*plugins.map, ctx));
+        setup.maps.push_back(host.create(*plugins.map, plugin_context(m, i)));
       }
     });
   }
