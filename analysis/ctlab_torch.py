@@ -29,14 +29,19 @@ parse_config(text) -> dict
     A run's config.ini text as {key: typed value}, every key of ctlab's flag table (defaults
     for keys the text lacks); plugin parameters as "compression.<k>" / "compression_loss.<k>".
 load(path, dtype=torch.float32) -> (model, config, metadata)
-    model: CompressiveTransformer (torch.nn.Module, in eval mode) with
-      model.reset_memory()                       empty memories
-      model.set_memory_config(mem_len, cmem_len, clamp_len, same_length)   (resets memory)
-      model(tokens[L, B], targets[L, B]) -> nll[L, B]   per-token NLL in nats; updates the
-          memories like ctlab. Keyword options: update_memory=True, want_logits=False,
-          need_attention=False; with either of the last two it returns a dict
-          {"nll", "logits", "attention" (per layer [B, H, L, klen]), "cmem_slots", "mem_slots"}.
-      model.memory                               per layer {"mem": [n_m,B,D], "cmem": [n_cm,B,D]}
+    model: CompressiveTransformer (torch.nn.Module, in eval mode); it holds no memories:
+      model(tokens[L, B], targets[L, B], memory=None) -> (nll[L, B], memory)
+          per-token NLL in nats and the memories for the next segment (Algorithm 1's update,
+          as ctlab computes it); `memory` is what the previous call returned, None for a
+          fresh stream, and is not changed. A memory is a list, per layer, of
+          {"mem": [n_m,B,D], "cmem": [n_cm,B,D]}. Keyword options: memory_config (a dict
+          from check_memory_config; default the trained settings), update_memory=True (False:
+          the memory comes back as passed), want_logits=False, need_attention=False; with
+          either of the last two the first value is a dict {"nll", "logits", "attention"
+          (per layer [B, H, L, klen]), "cmem_slots", "mem_slots"}.
+      model.memory_config()                      the trained memory settings (a dict)
+      model.check_memory_config(mem_len, cmem_len, clamp_len, same_length) -> dict
+          evaluation settings, validated as ctlab does
       parameters by ctlab's names: model.embedding.weight, model.layers[0].attn.q_net.weight,
           model.layers[0].attn.r_w_bias, model.final_ln, model.out / model.out_bias, ...;
           model.get_parameter("layers.0.attn.kv_net.weight") takes the exported names as they are.
@@ -53,8 +58,7 @@ evaluate(model, config, tokens, segments=None, split="valid", details=False) -> 
     Mean NLL (nats per predicted token) over the first `segments` segments of the split
     (None: the config's eval_segments; 0: the whole split), eval_batch_size streams, the
     [eval] memory settings, memories carried from segment to segment; details=True returns
-    a dict with loss, tokens, segments, segment_loss, tag. The model's memory settings and
-    memories are restored afterwards.
+    a dict with loss, tokens, segments, segment_loss, tag. The model is left as it was.
 
 Command line:
     python3 analysis/ctlab_torch.py model.safetensors [--split valid] [--segments K]
@@ -373,18 +377,13 @@ class CompressiveTransformer(nn.Module):
         self.out = None if cfg["tie_weight"] else nn.Linear(D, V)
         self.out_bias = nn.Parameter(torch.zeros(V)) if cfg["tie_weight"] else None
         self.extra_tensors = {}
-        self.mem_len, self.cmem_len = cfg["mem_len"], cfg["cmem_len"]
-        self.clamp_len, self.same_length = cfg["clamp_len"], cfg["same_length"]
-        self.memory = []
-        self.reset_memory()
+        self.trained_config = {"mem_len": cfg["mem_len"], "cmem_len": cfg["cmem_len"],
+                               "clamp_len": cfg["clamp_len"], "same_length": cfg["same_length"]}
         self.eval()
 
-    # --- state (reset_memory, set_memory_config, validate_memory_config) ---
-    def reset_memory(self):
-        self.memory = [{"mem": None, "cmem": None} for _ in range(self.n_layer)]
-
-    def set_memory_config(self, mem_len, cmem_len, clamp_len=-1, same_length=False):
-        """Evaluation memory settings; validates them as ctlab does and empties the memories."""
+    # --- memory settings (check_memory_config, validate_memory_config) ---
+    def check_memory_config(self, mem_len, cmem_len, clamp_len=-1, same_length=False):
+        """Evaluation memory settings, validated as ctlab does; returns them as a dict."""
         if mem_len < 0 or cmem_len < 0:
             raise ValueError(f"mem_len and cmem_len must be >= 0, got {mem_len} and {cmem_len}")
         if cmem_len > 0 and mem_len == 0:
@@ -394,36 +393,46 @@ class CompressiveTransformer(nn.Module):
         if cmem_len > 0 and self.compress_fn is None:
             raise ValueError(f"cmem_len = {cmem_len} but the model was built without compression "
                              "functions (trained with cmem_len = 0)")
-        self.mem_len, self.cmem_len, self.clamp_len = mem_len, cmem_len, clamp_len
-        self.same_length = bool(same_length)
-        self.reset_memory()
+        return {"mem_len": mem_len, "cmem_len": cmem_len, "clamp_len": clamp_len,
+                "same_length": bool(same_length)}
 
     def memory_config(self):
-        return {"mem_len": self.mem_len, "cmem_len": self.cmem_len, "clamp_len": self.clamp_len,
-                "same_length": self.same_length}
+        return dict(self.trained_config)
+
+    def _start_memory(self, memory, B):
+        """start_memories in model.cpp: the memories a pass starts from, checked."""
+        if not memory:
+            return [{"mem": None, "cmem": None} for _ in range(self.n_layer)]
+        if len(memory) != self.n_layer:
+            raise ValueError(f"the memories passed to the model have {len(memory)} layers, "
+                             f"expected {self.n_layer} (or none, for a fresh stream)")
+        m0 = memory[0]
+        if _rows(m0["cmem"]) + _rows(m0["mem"]) > 0:
+            mb = (m0["mem"] if _rows(m0["mem"]) > 0 else m0["cmem"]).shape[1]
+            if mb != B:
+                raise ValueError(f"the memories hold batch size {mb} but this segment has {B}: "
+                                 "start a fresh stream when the batch size changes")
+        return [dict(lm) for lm in memory]
 
     # --- forward (CompressiveTransformerImpl::forward) ---
-    def forward(self, tokens, targets=None, update_memory=True, want_logits=False, need_attention=False):
+    def forward(self, tokens, targets=None, memory=None, memory_config=None, update_memory=True,
+                want_logits=False, need_attention=False):
         if tokens.dim() != 2:
             raise ValueError(f"tokens must be [L, B], got {list(tokens.shape)}")
         L, B, D = tokens.shape[0], tokens.shape[1], self.d_model
-        m0 = self.memory[0]
-        cmem_slots, mem_slots = _rows(m0["cmem"]), _rows(m0["mem"])
+        mc = memory_config or self.trained_config
+        nxt = self._start_memory(memory, B)
+        cmem_slots, mem_slots = _rows(nxt[0]["cmem"]), _rows(nxt[0]["mem"])
         mlen = cmem_slots + mem_slots
-        if mlen > 0:
-            mb = (m0["mem"] if mem_slots > 0 else m0["cmem"]).shape[1]
-            if mb != B:
-                raise ValueError(f"the memories hold batch size {mb} but this segment has {B}: "
-                                 "reset the memory when the batch size changes")
         dtype = self.embedding.weight.dtype
         h = self.embedding(tokens) * math.sqrt(float(D))
-        r = sinusoid_positions(mlen + L, D, self.clamp_len, dtype)
-        window = self.mem_len + self.cmem_len if self.same_length else 0  # eval mode only
+        r = sinusoid_positions(mlen + L, D, mc["clamp_len"], dtype)
+        window = mc["mem_len"] + mc["cmem_len"] if mc["same_length"] else 0  # eval mode only
         mask = causal_memory_mask(L, mlen, window)
         inputs, probs = [], []
         for i, block in enumerate(self.layers):
             inputs.append(h)
-            lm = self.memory[i]
+            lm = nxt[i]
             mems = _cat_time(lm["cmem"], lm["mem"])
             if mems is None:
                 mems = h.new_empty((0, B, D))
@@ -433,12 +442,12 @@ class CompressiveTransformer(nn.Module):
             h = self.final_ln(h)
         nll, logits = self.output_head(h, targets)
         if update_memory:
-            self._update_memory(inputs)
+            self._update_memory(nxt, inputs, mc)
         if not (want_logits or need_attention):
-            return nll
+            return nll, nxt
         return {"nll": nll, "logits": logits if want_logits else None,
                 "attention": probs if need_attention else None,
-                "cmem_slots": cmem_slots, "mem_slots": mem_slots}
+                "cmem_slots": cmem_slots, "mem_slots": mem_slots}, nxt
 
     def output_head(self, h, targets):
         """output_head: logits (tied: the embedding matrix and out_bias) and per-token NLL."""
@@ -455,21 +464,22 @@ class CompressiveTransformer(nn.Module):
                                   reduction="none").view(L, B)
         return nll, logits
 
-    def _update_memory(self, inputs):
+    def _update_memory(self, memory, inputs, mc):
         """update_memory: append the layer inputs to memory; the oldest slots beyond mem_len
         are evicted, their oldest whole blocks of cmem_rate compressed into cmem (FIFO)."""
         c = self.cmem_rate
-        for i, lm in enumerate(self.memory):
+        for i, lm in enumerate(memory):
             full = _cat_time(lm["mem"], inputs[i].detach())
-            n_evict = max(0, full.shape[0] - self.mem_len)
+            n_evict = max(0, full.shape[0] - mc["mem_len"])
             old = full[:n_evict]
             lm["mem"] = full[n_evict:]
             n_c = (n_evict // c) * c
-            if self.cmem_len == 0 or n_c == 0:
+            if mc["cmem_len"] == 0 or n_c == 0:
                 continue
             compressed = self.compress_fn(old[:n_c], c)
             cm = _cat_time(lm["cmem"], compressed)
-            lm["cmem"] = cm[cm.shape[0] - self.cmem_len:] if cm.shape[0] > self.cmem_len else cm
+            n_cm = mc["cmem_len"]
+            lm["cmem"] = cm[cm.shape[0] - n_cm:] if cm.shape[0] > n_cm else cm
 
 
 # --------------------------------------------------------------------------------------
@@ -641,24 +651,23 @@ def evaluate(model, config, tokens, segments=None, split="valid", details=False)
     """stream_split + EvalAccumulator: mean NLL per predicted token over the first
     `segments` segments (None: eval_segments of the config; 0: all), memories carried."""
     s = eval_settings(config, split, segments)
-    saved_config, saved_memory, was_training = model.memory_config(), model.memory, model.training
+    mc = model.check_memory_config(s["mem_len"], s["cmem_len"], s["clamp_len"], s["same_length"])
+    was_training = model.training
     model.eval()
-    model.set_memory_config(s["mem_len"], s["cmem_len"], s["clamp_len"], s["same_length"])
     try:
         stream = SegmentStream(tokens, s["batch_size"], s["seq_len"])
         n = min(s["segments"], stream.segments()) if s["segments"] > 0 else stream.segments()
         nll_sum, count, per_segment = 0.0, 0, []
+        memory = None
         with torch.no_grad():
             for t in range(n):
                 x, y = stream.segment(t)
-                nll = model(x, y)
+                nll, memory = model(x, y, memory, memory_config=mc)
                 seg = float(nll.sum())  # nll.sum().item<double>(): a sum in the nll's dtype
                 nll_sum += seg
                 count += nll.numel()
                 per_segment.append(seg / nll.numel())
     finally:
-        model.set_memory_config(**saved_config)
-        model.memory = saved_memory
         model.train(was_training)
     loss = nll_sum / count if count > 0 else 0.0
     if not details:

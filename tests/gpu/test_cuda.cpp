@@ -4,6 +4,7 @@
 
 #include "config/resolve.h"
 #include "model/factory.h"
+#include "model_stream.h"
 #include "plugin/plugin_host.h"
 #include "test_util.h"
 
@@ -36,16 +37,17 @@ TEST(Cuda, ModelMatchesCpuOverSegmentsWithFullMemories) {
   cpu->eval();
   gpu->eval();
   torch::NoGradGuard g;
+  test::ModelStream on_cpu(cpu), on_gpu(gpu);
   for (int seg = 0; seg < 6; ++seg) {
     torch::manual_seed(seg);
     auto x = torch::randint(32, {8, 3}, torch::kLong);
-    auto a = cpu->forward(x, x.roll(-1, 0));
-    auto b = gpu->forward(x.cuda(), x.roll(-1, 0).cuda());
+    auto a = on_cpu(x, x.roll(-1, 0));
+    auto b = on_gpu(x.cuda(), x.roll(-1, 0).cuda());
     EXPECT_TRUE(b.nll.is_cuda());
     EXPECT_TRUE(test::tensors_close(b.nll.cpu(), a.nll, 1e-4, 1e-5)) << "segment " << seg;
   }
-  EXPECT_TRUE(gpu->memory()[1].cmem.is_cuda());
-  EXPECT_EQ(gpu->memory()[1].cmem.size(0), 4);
+  EXPECT_TRUE(on_gpu.memory[1].cmem.is_cuda());
+  EXPECT_EQ(on_gpu.memory[1].cmem.size(0), 4);
 }
 
 TEST(Cuda, TrainingStepRunsAndReducesLoss) {
@@ -60,8 +62,7 @@ TEST(Cuda, TrainingStepRunsAndReducesLoss) {
   auto x = torch::arange(8 * 4, torch::kLong).remainder(7).view({8, 4}).cuda();
   float first = 0, last = 0;
   for (int step = 0; step < 60; ++step) {
-    model->reset_memory();
-    auto loss = model->forward(x, x.roll(-1, 0)).nll.mean();
+    auto loss = model->forward(x, x.roll(-1, 0), {}).nll.mean();
     opt.zero_grad();
     loss.backward();
     opt.step();

@@ -213,8 +213,8 @@ TEST(HostSyncs, EvaluationCopiesOncePerPassWhateverItsLength) {
   double nll = 0;
   int64_t tokens = 0;
   stream_split(f.model, corpus, s, test::gpu(), false,
-               [&](int64_t, const torch::Tensor& x, const torch::Tensor& y) {
-                 auto out = f.model->forward(x, y).nll.to(torch::kCPU, torch::kFloat64);
+               [&](int64_t, const torch::Tensor& x, const torch::Tensor& y, EvalStream& stream) {
+                 auto out = stream.forward(x, y).nll.to(torch::kCPU, torch::kFloat64);
                  nll += out.sum().item<double>();
                  tokens += out.numel();
                  return true;

@@ -152,8 +152,8 @@ TEST_F(SampleTest, LogProbabilitiesAreThoseOfTheEvaluationForwardPass) {
   settings.segments = 0;
   std::vector<double> nll;  // nll[p - 1]: of token p given tokens 0..p-1
   stream_split(model, corpus, settings, torch::kCPU, false,
-               [&](int64_t, const torch::Tensor& x, const torch::Tensor& y) {
-                 auto out = model->forward(x, y);
+               [&](int64_t, const torch::Tensor& x, const torch::Tensor& y, EvalStream& stream) {
+                 auto out = stream.forward(x, y);
                  for (int64_t i = 0; i < out.nll.size(0); ++i) nll.push_back(out.nll[i][0].item<double>());
                  return true;
                });

@@ -54,12 +54,10 @@ bool contains(const std::string& h, const std::string& n) { return h.find(n) != 
 TEST(Isolation, TaskLossTrainsTheTransformerAndCompressionLossTrainsFc) {
   auto b = build("conv1d", "attention_reconstruction");
   auto& m = b.model;
-  m->forward(tokens(1), tokens(2));  // fills memory; the next segment compresses
-  const auto memory = m->memory();
+  const auto memory = m->forward(tokens(1), tokens(2), {}).memory;  // the next segment compresses
   auto run = [&](bool task, bool comp) {
-    m->set_memory(memory);
     m->zero_grad();
-    auto out = m->forward(tokens(3), tokens(4));
+    auto out = m->forward(tokens(3), tokens(4), memory);
     torch::Tensor total = torch::zeros({});
     if (task) total = total + out.nll.mean();
     if (comp)
@@ -90,8 +88,10 @@ TEST(Isolation, LossesReuseTheForwardProjectionsExactly) {
       auto& m = b.model;
       m->to(torch::kFloat64);
       int events = 0;
+      Memories memory;
       for (int seg = 0; seg < 3; ++seg) {
-        auto out = m->forward(tokens(10 + seg), tokens(20 + seg));
+        auto out = m->forward(tokens(10 + seg), tokens(20 + seg), memory);
+        memory = out.memory;
         events += static_cast<int>(out.compression.size());
         auto shared = m->compression_losses(out.compression);
         ASSERT_EQ(shared.size(), out.compression.size());
@@ -121,12 +121,13 @@ TEST(Isolation, BpttLetsTheTaskLossReachFc) {
   auto b = build("conv1d", "bptt");
   auto& m = b.model;
   ASSERT_EQ(m->compression().loss_mode, LossMode::Bptt);
-  m->set_keep_graph(true);
-  m->forward(tokens(1), tokens(2));
-  auto compressing = m->forward(tokens(3), tokens(4));
+  ForwardOptions keep;
+  keep.keep_graph = true;
+  const auto first = m->forward(tokens(1), tokens(2), {}, keep);
+  auto compressing = m->forward(tokens(3), tokens(4), first.memory, keep);
   EXPECT_FALSE(compressing.compression.empty());
   m->zero_grad();
-  m->forward(tokens(5), tokens(6)).nll.mean().backward();
+  m->forward(tokens(5), tokens(6), compressing.memory, keep).nll.mean().backward();
   for (const auto& g : grads(m->compression_parameters())) EXPECT_GT(g.abs().sum().item<double>(), 0.0);
 }
 
@@ -177,8 +178,7 @@ TEST(Invariants, AttentionReconstructionIsZeroForRateOneIdentity) {
   ctx.params = resolve_plugin_params(loss_entry.spec.params, {}, "compression_loss.", loss_entry.id);
   auto loss = host->create(loss_entry, ctx);
   auto& m = b.model;
-  m->forward(tokens(1), tokens(2));
-  auto out = m->forward(tokens(3), tokens(4));
+  auto out = m->forward(tokens(3), tokens(4), m->forward(tokens(1), tokens(2), {}).memory);
   ASSERT_FALSE(out.compression.empty());
   for (const auto& e : out.compression) {
     LossInput in;

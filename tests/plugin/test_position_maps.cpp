@@ -11,6 +11,7 @@
 #include "config/resolve.h"
 #include "model/attention.h"
 #include "model/model.h"
+#include "model_stream.h"
 #include "test_util.h"
 
 using namespace ctlab;
@@ -274,17 +275,16 @@ TEST(Timestamps, MemoryAndCompressedSlotsCarryTheirStreamPositions) {
   CompressiveTransformer model(o, setup_for(o, test::host().compression_fn("mean_pool"), "true_distance"));
   model->eval();
   torch::NoGradGuard g;
-  for (int s = 0; s < 4; ++s) model->forward(torch::randint(16, {4, 3}), torch::randint(16, {4, 3}));
+  test::ModelStream stream(model);
+  for (int s = 0; s < 4; ++s) stream(torch::randint(16, {4, 3}), torch::randint(16, {4, 3}));
   // Segments at 0-3, 4-7, 8-11, 12-15: memory 12..15, compressed the block means of 4..11.
-  const auto& m = model->memory()[1];
+  const auto& m = stream.memory[1];
   auto want_m = torch::arange(12, 16, kF64).unsqueeze(1).expand({4, 3});
   auto want_cm = torch::tensor({4.5, 6.5, 8.5, 10.5}, kF64).unsqueeze(1).expand({4, 3});
   EXPECT_TRUE(test::tensors_close(m.mem_t, want_m, 0, 0));
   EXPECT_TRUE(test::tensors_close(m.cmem_t, want_cm, 0, 0));
-  model->reset_memory();
-  model->forward(torch::randint(16, {4, 3}), torch::randint(16, {4, 3}));
-  EXPECT_TRUE(
-      test::tensors_close(model->memory()[0].mem_t, torch::arange(4, kF64).unsqueeze(1).expand({4, 3})));
+  const auto fresh = model->forward(torch::randint(16, {4, 3}), torch::randint(16, {4, 3}), {});
+  EXPECT_TRUE(test::tensors_close(fresh.memory[0].mem_t, torch::arange(4, kF64).unsqueeze(1).expand({4, 3})));
 }
 
 TEST(Timestamps, MemoriesWithoutTimesGetContiguousOnes) {
@@ -331,8 +331,9 @@ TEST(PluginApi, AVersionOnePluginLoadsAndTrainsUnderEveryMap) {
     torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-2));
     double first = 0, last = 0;
     auto x = torch::randint(16, {4, 3});
+    test::ModelStream stream(model);
     for (int step = 0; step < 12; ++step) {
-      auto out = model->forward(x, x);
+      auto out = stream(x, x);
       auto loss = out.nll.mean();
       opt.zero_grad();
       loss.backward();
@@ -342,7 +343,7 @@ TEST(PluginApi, AVersionOnePluginLoadsAndTrainsUnderEveryMap) {
     EXPECT_TRUE(std::isfinite(last)) << name;
     EXPECT_LT(last, first) << name;
     // A version-1 function's slots get their block's mean time.
-    const auto& cm_t = model->memory()[0].cmem_t;
+    const auto& cm_t = stream.memory[0].cmem_t;
     ASSERT_TRUE(cm_t.defined()) << name;
     EXPECT_DOUBLE_EQ(std::fmod(cm_t[0][0].item<double>(), 2.0), 0.5) << name;
   }

@@ -6,6 +6,7 @@
 #include "config/resolve.h"
 #include "model/factory.h"
 #include "model/model.h"
+#include "model_stream.h"
 #include "plugin/plugin_host.h"
 #include "runtime/torch_compat.h"
 #include "test_util.h"
@@ -98,14 +99,13 @@ TEST(Model, RateOneIdentityEqualsTransformerXLWithTheSameTotalMemory) {
   torch::manual_seed(0);
   CompressiveTransformer txl(txl_opts, CompressionSetup{});
   for (bool eval : {false, true}) {
-    ct->reset_memory();
-    txl->reset_memory();
+    test::ModelStream cs(ct), ts(txl);
     ct->train(!eval);
     txl->train(!eval);
     torch::NoGradGuard g;
     for (int seg = 0; seg < 5; ++seg) {
       auto x = tokens(8, 3, 32, 10 + seg), y = tokens(8, 3, 32, 20 + seg);
-      auto a = ct->forward(x, y, {false, true, true}), b = txl->forward(x, y, {false, true, true});
+      auto a = cs(x, y, {false, true, true}), b = ts(x, y, {false, true, true});
       EXPECT_TRUE(test::tensors_close(a.logits, b.logits, 1e-5, 1e-6))
           << "segment " << seg << " eval " << eval;
       EXPECT_EQ(a.cmem_slots + a.mem_slots, b.mem_slots);
@@ -122,16 +122,15 @@ TEST(Model, NoMemoryIsAPlainCausalTransformerOverTheSegment) {
   model->eval();
   torch::NoGradGuard g;
   auto x1 = tokens(8, 2, 32, 1), x2 = tokens(8, 2, 32, 2);
-  model->forward(x1, x1);
-  auto after = model->forward(x2, x2, {false, true, true});
+  auto first = model->forward(x1, x1, {});
+  auto after = model->forward(x2, x2, first.memory, {false, true, true});
   EXPECT_EQ(after.mem_slots + after.cmem_slots, 0);
-  model->reset_memory();
-  auto alone = model->forward(x2, x2, {false, true, true});
+  auto alone = model->forward(x2, x2, {}, {false, true, true});
   EXPECT_TRUE(test::tensors_close(after.logits, alone.logits, 0, 0)) << "the previous segment leaked in";
   // Causal: changing token p changes no prediction before p.
   auto x3 = x2.clone();
   x3[5][0] = (x3[5][0].item<int64_t>() + 1) % 32;
-  auto changed = model->forward(x3, x3, {false, true, true});
+  auto changed = model->forward(x3, x3, {}, {false, true, true});
   EXPECT_TRUE(test::tensors_close(changed.logits.narrow(0, 0, 5), alone.logits.narrow(0, 0, 5), 0, 0));
   EXPECT_FALSE(test::tensors_close(changed.logits.narrow(0, 5, 1), alone.logits.narrow(0, 5, 1), 1e-6, 1e-6));
 }
@@ -149,13 +148,14 @@ TEST(Model, MemoriesHoldExactlyTheExpectedSlots) {
   torch::NoGradGuard g;
   const double scale = std::sqrt(16.0);
   std::vector<torch::Tensor> inputs0;  // layer 0's inputs are the scaled embeddings
+  test::ModelStream stream(model);
   for (int seg = 0; seg < 5; ++seg) {
     auto x = tokens(8, 2, 32, seg);
-    model->forward(x, x);
+    stream(x, x);
     inputs0.push_back(model->embedding(x) * scale);
     auto all = torch::cat(inputs0, 0);  // [8*(seg+1), 2, 16]
     const int64_t total = all.size(0);
-    for (const auto& lm : model->memory()) {
+    for (const auto& lm : stream.memory) {
       EXPECT_LE(lm.mem.size(0), o.mem_len);
       EXPECT_FALSE(lm.mem.requires_grad());
       if (lm.cmem.defined()) {
@@ -163,7 +163,7 @@ TEST(Model, MemoriesHoldExactlyTheExpectedSlots) {
         EXPECT_FALSE(lm.cmem.requires_grad());
       }
     }
-    const auto& m0 = model->memory()[0];
+    const auto& m0 = stream.memory[0];
     EXPECT_TRUE(test::tensors_close(m0.mem, all.narrow(0, total - 8, 8), 1e-6, 1e-6)) << "segment " << seg;
     const int64_t evicted = total - 8;
     if (evicted == 0) {
@@ -183,12 +183,15 @@ TEST(Model, ShortLastSegmentCompressesWholeBlocksOnly) {
   CompressiveTransformer model(o, setup_with<MeanPoolLocal>(o));
   model->eval();
   torch::NoGradGuard g;
-  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
-  auto out = model->forward(tokens(5, 2, 32, 3), tokens(5, 2, 32, 4));  // evicts 5 slots, rate 2
+  auto first = model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2), {});
+  auto out =
+      model->forward(tokens(5, 2, 32, 3), tokens(5, 2, 32, 4), first.memory);  // evicts 5 slots, rate 2
   ASSERT_EQ(out.compression.size(), 2u);
   EXPECT_EQ(out.compression[0].old.size(0), 4);
-  EXPECT_EQ(model->memory()[0].cmem.size(0), 2);
-  EXPECT_EQ(model->memory()[0].mem.size(0), 8);
+  EXPECT_EQ(out.memory[0].cmem.size(0), 2);
+  EXPECT_EQ(out.memory[0].mem.size(0), 8);
+  EXPECT_EQ(first.memory[0].mem.size(0), 8) << "the memories passed in were changed";
+  EXPECT_FALSE(first.memory[0].cmem.defined()) << "the memories passed in were changed";
 }
 
 TEST(Model, EvaluatesWithLargerMemoryAndClampLenAfterTraining) {
@@ -197,25 +200,35 @@ TEST(Model, EvaluatesWithLargerMemoryAndClampLenAfterTraining) {
   torch::manual_seed(0);
   CompressiveTransformer model(o, setup_with<MeanPoolLocal>(o));
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
+  test::ModelStream train(model);
   for (int step = 0; step < 10; ++step) {
     auto x = tokens(8, 4, 32, step);
-    auto loss = model->forward(x, x.roll(-1, 0)).nll.mean();
+    auto loss = train(x, x.roll(-1, 0)).nll.mean();
     opt.zero_grad();
     loss.backward();
     opt.step();
   }
   model->eval();
-  model->set_memory_config({64, 32, 16, true});
+  const MemoryConfig longer{64, 32, 16, true};
+  model->check_memory_config(longer);
+  ForwardOptions fo;
+  fo.memory_config = &longer;
   torch::NoGradGuard g;
   int64_t seen_mlen = 0;
+  Memories memory;
   for (int seg = 0; seg < 18; ++seg) {  // 17 segments fill memory (64) and compressed memory (32 x 2)
     auto x = tokens(8, 4, 32, 100 + seg);
-    auto out = model->forward(x, x.roll(-1, 0));
+    auto out = model->forward(x, x.roll(-1, 0), memory, fo);
+    memory = out.memory;
     ASSERT_TRUE(torch::isfinite(out.nll).all().item<bool>()) << "segment " << seg;
     seen_mlen = out.mem_slots + out.cmem_slots;
   }
   EXPECT_EQ(seen_mlen, 64 + 32);
-  EXPECT_THROW(model->set_memory_config({7, 8, -1, false}), Error);  // 7 % 2 != 0
+  // The training settings are untouched: the training stream goes on with its own sizes.
+  EXPECT_EQ(model->memory_config().mem_len, 8);
+  auto next = train(tokens(8, 4, 32, 200), tokens(8, 4, 32, 201));
+  EXPECT_EQ(next.mem_slots + next.cmem_slots, 8 + 4);
+  EXPECT_THROW(model->check_memory_config({7, 8, -1, false}), Error);  // 7 % 2 != 0
 }
 
 TEST(Model, AttentionCaptureOnlyOnRequest) {
@@ -224,12 +237,13 @@ TEST(Model, AttentionCaptureOnlyOnRequest) {
   CompressiveTransformer model(o, setup_with<MeanPoolLocal>(o));
   model->eval();
   torch::NoGradGuard g;
+  test::ModelStream stream(model);
   for (int seg = 0; seg < 3; ++seg) {
-    auto plain = model->forward(tokens(8, 2, 32, seg), tokens(8, 2, 32, seg + 1), {false, false, false});
+    auto plain = stream(tokens(8, 2, 32, seg), tokens(8, 2, 32, seg + 1), {false, false, false});
     EXPECT_TRUE(plain.attention.empty());
-    model->forward(tokens(8, 2, 32, seg), tokens(8, 2, 32, seg + 1));
+    stream(tokens(8, 2, 32, seg), tokens(8, 2, 32, seg + 1));
   }
-  auto out = model->forward(tokens(8, 2, 32, 9), tokens(8, 2, 32, 8), {true, true, false});
+  auto out = stream(tokens(8, 2, 32, 9), tokens(8, 2, 32, 8), {true, true, false});
   ASSERT_EQ(out.attention.size(), 2u);
   EXPECT_EQ(out.cmem_slots, 4);
   EXPECT_EQ(out.mem_slots, 8);
@@ -251,8 +265,9 @@ TEST(Model, UsageIsTheAttentionMassReceivedInMemory) {
   CompressiveTransformer model(o, s);
   model->eval();
   torch::NoGradGuard g;
-  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
-  auto seg2 = model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4), {true, true, false});
+  test::ModelStream stream(model);
+  stream(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  auto seg2 = stream(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4), {true, true, false});
   ASSERT_EQ(recs[1]->seen.size(), 1u);  // segment 2 evicted segment 1's slots
   // Slots of segment 1 sat in memory during segment 2 at key positions [0, 8).
   auto expect = seg2.attention[1].narrow(-1, 0, 8).mean({1, 2}).t();  // [8, B]
@@ -270,8 +285,9 @@ TEST(Model, ContentAttentionGivesNoGradientToTheTransformer) {
   CompressiveTransformer model(o, s);
   EXPECT_EQ(model->compression_parameters().size(), 2u);
   EXPECT_EQ(model->transformer_parameters().size() + 2, model->parameters().size());
-  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
-  auto out = model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4));
+  test::ModelStream stream(model);
+  stream(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  auto out = stream(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4));
   ASSERT_EQ(out.compression.size(), 2u);
   auto losses = model->compression_losses(out.compression);
   ASSERT_EQ(losses.size(), 2u);
@@ -287,7 +303,7 @@ TEST(Model, ContentAttentionGivesNoGradientToTheTransformer) {
   }
   // The task loss, in turn, never reaches f_c (its output enters memory detached).
   model->zero_grad();
-  auto next = model->forward(tokens(8, 2, 32, 5), tokens(8, 2, 32, 6));
+  auto next = stream(tokens(8, 2, 32, 5), tokens(8, 2, 32, 6));
   next.nll.mean().backward();
   for (const auto& p : model->compression_parameters())
     EXPECT_TRUE(!p.grad().defined() || p.grad().abs().max().item<float>() == 0.0f);
@@ -297,17 +313,19 @@ TEST(Model, KeepGraphLetsTheTaskLossReachTheCompressionFunction) {
   auto o = tiny();
   torch::manual_seed(0);
   CompressiveTransformer model(o, setup_with<Linear>(o, o.d_model));
-  model->set_keep_graph(true);
-  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
-  model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4));  // compresses segment 1
-  auto out = model->forward(tokens(8, 2, 32, 5), tokens(8, 2, 32, 6));
+  ForwardOptions keep;
+  keep.keep_graph = true;
+  test::ModelStream stream(model);
+  stream(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2), keep);
+  stream(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4), keep);  // compresses segment 1
+  EXPECT_TRUE(stream.memory[0].cmem.requires_grad());
+  auto out = stream(tokens(8, 2, 32, 5), tokens(8, 2, 32, 6), keep);
   out.nll.mean().backward();
   for (const auto& p : model->compression_parameters()) {
     ASSERT_TRUE(p.grad().defined());
     EXPECT_GT(p.grad().abs().max().item<float>(), 0.0f);
   }
-  model->detach_memory();
-  for (const auto& lm : model->memory()) EXPECT_FALSE(lm.cmem.requires_grad());
+  for (const auto& lm : detached(stream.memory)) EXPECT_FALSE(lm.cmem.requires_grad());
 }
 
 TEST(Model, PreNormAndUntiedOutputAndAdaptiveSoftmaxRun) {
@@ -317,12 +335,12 @@ TEST(Model, PreNormAndUntiedOutputAndAdaptiveSoftmaxRun) {
   o.untie_r = false;
   torch::manual_seed(0);
   CompressiveTransformer pre(o, setup_with<MeanPoolLocal>(o));
-  auto out = pre->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  auto out = pre->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2), {});
   EXPECT_TRUE(torch::isfinite(out.nll).all().item<bool>());
   EXPECT_TRUE(pre->final_ln);
   o.cutoffs = {8, 16};
   CompressiveTransformer ada(o, setup_with<MeanPoolLocal>(o));
-  auto a = ada->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2)).nll;
+  auto a = ada->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2), {}).nll;
   EXPECT_EQ(a.sizes(), (std::vector<int64_t>{8, 2}));
   EXPECT_TRUE(torch::isfinite(a).all().item<bool>());
   EXPECT_GT(a.min().item<float>(), 0.0f);
@@ -336,9 +354,9 @@ TEST(Model, BadCompressionOutputFailsNamingPluginAndLayer) {
   auto o = tiny();
   CompressiveTransformer model(o, setup_with<Bad>(o));
   torch::NoGradGuard g;
-  model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2));
+  const auto first = model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2), {});
   try {
-    model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4));
+    model->forward(tokens(8, 2, 32, 3), tokens(8, 2, 32, 4), first.memory);
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("compression function test@1 at layer 0 returned the wrong shape"),
@@ -362,14 +380,15 @@ TEST(Model, LearnedCompressionUnderBf16AutocastKeepsTheMemoryDtype) {
   torch::manual_seed(0);
   auto model = build_model(cfg, host, resolved);
   compat::set_autocast(at::kCPU, true, at::kBFloat16);
+  test::ModelStream stream(model);
   for (int seg = 0; seg < 3; ++seg) {
     auto x = tokens(8, 2, 32, seg);
-    auto out = model->forward(x, x);
+    auto out = stream(x, x);
     EXPECT_TRUE(torch::isfinite(out.nll).all().item<bool>()) << "segment " << seg;
   }
   compat::set_autocast(at::kCPU, false, at::kBFloat16);
   at::autocast::clear_cache();
-  const auto& m0 = model->memory()[0];
+  const auto& m0 = stream.memory[0];
   ASSERT_TRUE(m0.cmem.defined());
   EXPECT_EQ(m0.cmem.scalar_type(), torch::kFloat32);
   EXPECT_EQ(m0.cmem.size(0), 4);

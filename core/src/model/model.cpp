@@ -91,7 +91,6 @@ CompressiveTransformerImpl::CompressiveTransformerImpl(const ModelOptions& o, Co
     }
   }
   register_plugins();
-  memory_.resize(o.n_layer);
 }
 
 void CompressiveTransformerImpl::register_plugins() {
@@ -107,21 +106,11 @@ void CompressiveTransformerImpl::register_plugins() {
     register_module(kMapPrefix + std::to_string(i), setup_.maps[i]);
 }
 
-void CompressiveTransformerImpl::reset_memory() { memory_.assign(opts_.n_layer, LayerMemory{}); }
-
-void CompressiveTransformerImpl::set_memory(std::vector<LayerMemory> memory) {
-  TORCH_CHECK(static_cast<int64_t>(memory.size()) == opts_.n_layer, "set_memory: expected ", opts_.n_layer,
-              " layers, got ", memory.size());
-  memory_ = std::move(memory);
-}
-
-void CompressiveTransformerImpl::set_memory_config(const MemoryConfig& config) {
+void CompressiveTransformerImpl::check_memory_config(const MemoryConfig& config) const {
   validate_memory_config(config, opts_.cmem_rate, "memory settings");
   if (config.cmem_len > 0 && setup_.fns.empty())
     throw Error("cmem_len = " + std::to_string(config.cmem_len) +
                 " but the model was built without compression functions (trained with cmem_len = 0)");
-  mem_cfg_ = config;
-  reset_memory();
 }
 
 torch::Tensor CompressiveTransformerImpl::deferred_output_flag() const {
@@ -144,11 +133,12 @@ void CompressiveTransformerImpl::check_deferred_outputs(bool report) {
           ErrorKind::Run);
 }
 
-void CompressiveTransformerImpl::detach_memory() {
-  for (auto& m : memory_) {
+Memories detached(Memories memories) {
+  for (auto& m : memories) {
     if (m.mem.defined()) m.mem = m.mem.detach();
     if (m.cmem.defined()) m.cmem = m.cmem.detach();
   }
+  return memories;
 }
 
 bool CompressiveTransformerImpl::is_compression_param(const std::string& name) const {
@@ -169,45 +159,59 @@ std::vector<torch::Tensor> CompressiveTransformerImpl::compression_parameters() 
   return v;
 }
 
-ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, const torch::Tensor& targets,
-                                                  const ForwardOptions& fo) {
-  TORCH_CHECK(tokens.dim() == 2, "tokens must be [L, B], got ", tokens.sizes());
-  const int64_t L = tokens.size(0), B = tokens.size(1), D = opts_.d_model;
-  const auto& m0 = memory_[0];
-  const int64_t cmem_slots = rows(m0.cmem), mem_slots = rows(m0.mem);
-  if (cmem_slots + mem_slots > 0) {
-    auto mb = mem_slots > 0 ? m0.mem.size(1) : m0.cmem.size(1);
+namespace {
+// The memories a pass starts from: `memory`, or empty ones for a fresh stream; checked
+// against the layers and the segment's batch size.
+Memories start_memories(const Memories& memory, int64_t n_layer, int64_t B) {
+  if (memory.empty()) return Memories(n_layer);
+  if (static_cast<int64_t>(memory.size()) != n_layer)
+    throw Error("the memories passed to the model have " + std::to_string(memory.size()) +
+                " layers, expected " + std::to_string(n_layer) + " (or none, for a fresh stream)");
+  const auto& m0 = memory[0];
+  if (rows(m0.cmem) + rows(m0.mem) > 0) {
+    auto mb = rows(m0.mem) > 0 ? m0.mem.size(1) : m0.cmem.size(1);
     if (mb != B)
       throw Error("the memories hold batch size " + std::to_string(mb) + " but this segment has " +
-                  std::to_string(B) + ": reset the memory when the batch size changes");
+                  std::to_string(B) + ": start a fresh stream when the batch size changes");
   }
+  return memory;
+}
+}  // namespace
+
+ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, const torch::Tensor& targets,
+                                                  const Memories& memory, const ForwardOptions& fo) {
+  TORCH_CHECK(tokens.dim() == 2, "tokens must be [L, B], got ", tokens.sizes());
+  const int64_t L = tokens.size(0), B = tokens.size(1), D = opts_.d_model;
+  const MemoryConfig& mc = fo.memory_config ? *fo.memory_config : mem_cfg_;
+  Memories next = start_memories(memory, opts_.n_layer, B);
+  const int64_t cmem_slots = rows(next[0].cmem), mem_slots = rows(next[0].mem);
   const int64_t mlen = cmem_slots + mem_slots, klen = mlen + L;
 
   const bool train = is_training();
   auto h = ctlab::dropout(embedding(tokens) * std::sqrt(static_cast<double>(D)), opts_.dropout, train);
-  auto r = ctlab::dropout(sinusoid_positions(klen, D, mem_cfg_.clamp_len, h.options()), opts_.dropout, train);
-  const int64_t window = (!train && mem_cfg_.same_length) ? mem_cfg_.mem_len + mem_cfg_.cmem_len : 0;
+  auto r = ctlab::dropout(sinusoid_positions(klen, D, mc.clamp_len, h.options()), opts_.dropout, train);
+  const int64_t window = (!train && mc.same_length) ? mc.mem_len + mc.cmem_len : 0;
   auto mask = causal_memory_mask(L, mlen, window, h.device());
 
   // Timestamps: tracked whenever compressing; read by position maps other than `slot`.
-  const torch::Tensor t_seg = mem_cfg_.cmem_len > 0 ? segment_times(L, B, h.device()) : torch::Tensor();
+  const torch::Tensor t_seg = mc.cmem_len > 0 ? segment_times(next, L, B, h.device()) : torch::Tensor();
   const bool mapped = !setup_.maps.empty() && cmem_slots > 0;
 
-  const bool track_usage = fo.update_memory && setup_.needs_usage && mem_cfg_.cmem_len > 0;
+  const bool track_usage = fo.update_memory && setup_.needs_usage && mc.cmem_len > 0;
   const bool want_probs = fo.need_attention || track_usage;
   std::vector<torch::Tensor> inputs, probs;
   // An auxiliary compression loss gets the forward pass's projections (see CompressionEvent).
   const bool keep_projections =
-      fo.update_memory && setup_.loss_mode == LossMode::Auxiliary && mem_cfg_.cmem_len > 0;
+      fo.update_memory && setup_.loss_mode == LossMode::Auxiliary && mc.cmem_len > 0;
   std::vector<AttentionProjections> projections(keep_projections ? opts_.n_layer : 0);
   ForwardOutput result;
   for (int64_t i = 0; i < opts_.n_layer; ++i) {
     inputs.push_back(h);
-    const auto& lm = memory_[i];
+    const auto& lm = next[i];
     auto mems = cat_time(lm.cmem, lm.mem);
     if (!mems.defined()) mems = h.new_empty({0, B, D});
     torch::Tensor p;
-    const auto positions = mapped ? positions_for(i, t_seg, mem_slots) : CompressedPositions{};
+    const auto positions = mapped ? positions_for(i, lm, t_seg, mem_slots, mc) : CompressedPositions{};
     h = layers[i]->as<Block>()->forward(h, mems, r, r_w_bias, r_r_bias, mask, want_probs ? &p : nullptr,
                                         keep_projections ? &projections[i] : nullptr,
                                         mapped ? &positions : nullptr);
@@ -221,7 +225,8 @@ ForwardOutput CompressiveTransformerImpl::forward(const torch::Tensor& tokens, c
   result.mem_slots = mem_slots;
   if (fo.need_attention) result.attention = probs;
   if (fo.update_memory)
-    update_memory(inputs, probs, projections, t_seg, cmem_slots, mem_slots, result.compression);
+    update_memory(next, inputs, probs, projections, t_seg, mc, fo.keep_graph, result.compression);
+  result.memory = std::move(next);
   return result;
 }
 
@@ -305,19 +310,20 @@ CompressionEvent make_event(int64_t layer, const torch::Tensor& h_in, const torc
 }
 }  // namespace
 
-void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>& inputs,
+void CompressiveTransformerImpl::update_memory(Memories& memory, const std::vector<torch::Tensor>& inputs,
                                                const std::vector<torch::Tensor>& probs,
                                                const std::vector<AttentionProjections>& projections,
-                                               const torch::Tensor& t_seg, int64_t cmem_slots,
-                                               int64_t mem_slots, std::vector<CompressionEvent>& events) {
+                                               const torch::Tensor& t_seg, const MemoryConfig& mc,
+                                               bool keep_graph, std::vector<CompressionEvent>& events) {
   const bool timed = t_seg.defined();
   const int64_t c = opts_.cmem_rate;
-  const bool track_usage = setup_.needs_usage && mem_cfg_.cmem_len > 0;
+  const bool track_usage = setup_.needs_usage && mc.cmem_len > 0;
+  const int64_t cmem_slots = rows(memory[0].cmem), mem_slots = rows(memory[0].mem);
   for (int64_t i = 0; i < opts_.n_layer; ++i) {
-    auto& lm = memory_[i];
+    auto& lm = memory[i];
     const auto& h_in = inputs[i];
     const int64_t L = h_in.size(0), B = h_in.size(1);
-    auto h_store = keep_graph_ ? h_in : h_in.detach();
+    auto h_store = keep_graph ? h_in : h_in.detach();
     auto full = cat_time(lm.mem, h_store);
     torch::Tensor full_usage, full_age;
     if (track_usage) {
@@ -333,7 +339,7 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
       auto age = lm.age.defined() ? lm.age + 1 : lm.age;
       full_age = cat_time(age, torch::zeros({L}, h_in.options().dtype(torch::kLong)));
     }
-    const int64_t n_evict = std::max<int64_t>(0, rows(full) - mem_cfg_.mem_len);
+    const int64_t n_evict = std::max<int64_t>(0, rows(full) - mc.mem_len);
     const int64_t n_keep = rows(full) - n_evict;
     auto old = full.narrow(0, 0, n_evict);
     lm.mem = full.narrow(0, n_evict, n_keep);
@@ -344,7 +350,7 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
       lm.age = full_age.narrow(0, n_evict, n_keep);
     }
     const int64_t n_c = (n_evict / c) * c;  // a short last segment: the oldest whole blocks
-    if (mem_cfg_.cmem_len == 0 || n_c == 0) continue;
+    if (mc.cmem_len == 0 || n_c == 0) continue;
 
     const auto old_blocks = old.narrow(0, 0, n_c);
     torch::Tensor slot_t;
@@ -352,8 +358,8 @@ void CompressiveTransformerImpl::update_memory(const std::vector<torch::Tensor>&
                                full_t.narrow(0, 0, n_c), &slot_t);
     events.push_back(make_event(i, h_in, old_blocks, compressed,
                                 projections.empty() ? nullptr : &projections[i], cmem_slots));
-    lm.cmem = last_rows(cat_time(lm.cmem, keep_graph_ ? compressed : compressed.detach()), mem_cfg_.cmem_len);
-    lm.cmem_t = last_rows(cat_time(lm.cmem_t, slot_t), mem_cfg_.cmem_len);
+    lm.cmem = last_rows(cat_time(lm.cmem, keep_graph ? compressed : compressed.detach()), mc.cmem_len);
+    lm.cmem_t = last_rows(cat_time(lm.cmem_t, slot_t), mc.cmem_len);
   }
 }
 

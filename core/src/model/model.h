@@ -1,8 +1,10 @@
 // The Compressive Transformer ([CT] Algorithm 1) over Transformer-XL layers ([TXL]):
 // per-layer memory and compressed-memory FIFOs of detached layer inputs, compression of
-// evicted slots through a plugin CompressionFn per layer, and the state the trainer and
-// evaluator need. cmem_len = 0 is exactly Transformer-XL; mem_len = cmem_len = 0 is a
-// vanilla causal Transformer over one segment. Tensors are time-major [T, B, D].
+// evicted slots through a plugin CompressionFn per layer. The memories are a value: a
+// forward pass takes a stream's memories and returns the next ones, and the model holds
+// none (its caller owns them: a training chunk, an evaluation stream, the sampler).
+// cmem_len = 0 is exactly Transformer-XL; mem_len = cmem_len = 0 is a vanilla causal
+// Transformer over one segment. Tensors are time-major [T, B, D].
 #pragma once
 
 #include <ctlab/plugin_api.h>
@@ -46,11 +48,18 @@ struct LayerMemory {
                         // heads and queries, summed over the segments it spent in memory)
   torch::Tensor age;    // [n_m] int64: segments each memory slot has spent in memory
   // Timestamps (tracked when cmem_len > 0): the stream position of what each slot holds,
-  // in tokens since the memory was last reset; a compressed slot's comes from its
+  // in tokens since the stream began; a compressed slot's comes from its
   // compression function (CompressionFn::slot_times). float64, [n_m, B] and [n_cm, B].
   torch::Tensor mem_t;
   torch::Tensor cmem_t;
 };
+
+// The memories of one stream of segments, one LayerMemory per layer: what forward() reads
+// and, in ForwardOutput::memory, returns. An empty vector is a fresh stream (no memory).
+using Memories = std::vector<LayerMemory>;
+
+// The same memories with every tensor detached (bptt: after the step's backward).
+Memories detached(Memories memories);
 
 // The memory settings, which evaluation may change from training ([CT] sec. 3.4).
 struct MemoryConfig {
@@ -75,8 +84,13 @@ struct CompressionEvent {
 
 struct ForwardOptions {
   bool need_attention = false;  // return per-layer attention probabilities (evaluation)
-  bool update_memory = true;    // run Algorithm 1's memory update after the forward pass
+  bool update_memory = true;    // return the next memories (Algorithm 1's update); when false,
+                                // ForwardOutput::memory is the memories passed in
   bool want_logits = false;     // return logits [L, B, V] (full softmax only)
+  bool keep_graph = false;      // bptt: the next memories keep their graph (else detached)
+  // The memory settings of this pass (evaluation's, checked by check_memory_config); null:
+  // the model's own, those it was trained with.
+  const MemoryConfig* memory_config = nullptr;
 };
 
 // Fills in missing timestamps of memories written without them (checkpoints from before
@@ -93,16 +107,20 @@ struct ForwardOutput {
   int64_t mem_slots = 0;                      // are compressed memory, the next mem_slots memory,
                                               // the last L the current segment
   std::vector<CompressionEvent> compression;  // one per layer that compressed this segment
+  Memories memory;                            // the memories for the next segment
 };
 
 class CompressiveTransformerImpl : public torch::nn::Module {
  public:
   CompressiveTransformerImpl(const ModelOptions& options, CompressionSetup compression);
 
-  // tokens [L, B] int64, targets [L, B] int64 (the next tokens). Any L works, also L not
-  // a multiple of cmem_rate (a split's short last segment): then only the largest multiple
-  // of cmem_rate of the evicted slots (the oldest ones) is compressed; the rest is dropped.
-  ForwardOutput forward(const torch::Tensor& tokens, const torch::Tensor& targets,
+  // tokens [L, B] int64, targets [L, B] int64 (the next tokens; undefined: no nll), and
+  // the stream's memories before this segment (empty for a fresh stream, else n_layer
+  // entries). Returns the next memories in ForwardOutput::memory; `memory` is not changed.
+  // Any L works, also L not a multiple of cmem_rate (a split's short last segment): then
+  // only the largest multiple of cmem_rate of the evicted slots (the oldest ones) is
+  // compressed; the rest is dropped.
+  ForwardOutput forward(const torch::Tensor& tokens, const torch::Tensor& targets, const Memories& memory,
                         const ForwardOptions& options = {});
 
   // Per-layer scalars of the auxiliary compression loss for this segment's events (empty
@@ -116,15 +134,12 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   // the event's own h (and old), it uses the forward pass's projections kept in the event.
   ContentAttention content_attention(const CompressionEvent& event) const;
 
-  // --- state ---
-  void reset_memory();
-  const std::vector<LayerMemory>& memory() const { return memory_; }
-  void set_memory(std::vector<LayerMemory> memory);
-  // Validates (cmem_len > 0 needs mem_len > 0 and mem_len % cmem_rate == 0) and resets memory.
-  void set_memory_config(const MemoryConfig& config);
+  // The memory settings the model was built (and is trained) with.
   const MemoryConfig& memory_config() const { return mem_cfg_; }
-  // bptt: memories keep their graph across segments until detach_memory().
-  void set_keep_graph(bool keep) { keep_graph_ = keep; }
+  // Throws ctlab::Error unless `config` can run on this model (cmem_len > 0 needs mem_len >
+  // 0, mem_len % cmem_rate == 0, and compression functions, which a model trained with
+  // cmem_len = 0 lacks).
+  void check_memory_config(const MemoryConfig& config) const;
   // Deferred output checks: the compression functions' outputs are checked for non-finite
   // values on the device (no host sync per segment); check_deferred_outputs() reads the
   // flags, throws ctlab::Error naming the plugin and the layer (unless !report), and
@@ -134,7 +149,6 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   // Whether any layer's flag is set so far, as a bool tensor on the device (undefined when
   // no output was checked).
   torch::Tensor deferred_output_flag() const;
-  void detach_memory();
 
   std::vector<torch::Tensor> transformer_parameters() const;
   std::vector<torch::Tensor> compression_parameters() const;
@@ -154,17 +168,20 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   // Registers the plugin modules (functions, losses, position maps) after the transformer's.
   void register_plugins();
   // The position map's inputs for layer i in this segment (a map other than `slot`).
-  CompressedPositions positions_for(int64_t i, const torch::Tensor& t_seg, int64_t mem_slots) const;
-  void update_memory(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& probs,
+  CompressedPositions positions_for(int64_t i, const LayerMemory& memory, const torch::Tensor& t_seg,
+                                    int64_t mem_slots, const MemoryConfig& config) const;
+  // Algorithm 1's update of `memory` (this segment's, in place) from the layers' inputs.
+  void update_memory(Memories& memory, const std::vector<torch::Tensor>& inputs,
+                     const std::vector<torch::Tensor>& probs,
                      const std::vector<AttentionProjections>& projections, const torch::Tensor& t_seg,
-                     int64_t cmem_slots, int64_t mem_slots, std::vector<CompressionEvent>& events);
+                     const MemoryConfig& config, bool keep_graph, std::vector<CompressionEvent>& events);
   // Layer i's compressed memory for the oldest evicted blocks `old` (Algorithm 1's f_c),
   // checked, in the memory's dtype; *times receives the slots' timestamps [n / c, B].
   torch::Tensor compress(int64_t layer, const torch::Tensor& old, const torch::Tensor& usage,
                          const torch::Tensor& old_times, torch::Tensor* times);
   // The stream positions [L, B] float64 of this segment's tokens: one past the newest
-  // memory slot's, or 0 after a reset.
-  torch::Tensor segment_times(int64_t L, int64_t B, const torch::Device& device);
+  // memory slot's, or 0 for a fresh stream. Fills in missing timestamps of `memory`.
+  torch::Tensor segment_times(Memories& memory, int64_t L, int64_t B, const torch::Device& device) const;
   // The output layer: the tokens' negative log-likelihood of `targets` and, when asked, logits.
   void output_head(const torch::Tensor& h, const torch::Tensor& targets, const ForwardOptions& fo,
                    ForwardOutput& result);
@@ -172,8 +189,6 @@ class CompressiveTransformerImpl : public torch::nn::Module {
   ModelOptions opts_;
   CompressionSetup setup_;
   MemoryConfig mem_cfg_;
-  std::vector<LayerMemory> memory_;
-  bool keep_graph_ = false;
   bool deferred_checks_ = false;
   std::vector<torch::Tensor> nonfinite_output_;  // per layer, while deferred
 };

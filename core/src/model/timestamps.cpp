@@ -23,27 +23,29 @@ void fill_missing_times(LayerMemory& m, int64_t rate) {
   }
 }
 
-torch::Tensor CompressiveTransformerImpl::segment_times(int64_t L, int64_t B, const torch::Device& device) {
+torch::Tensor CompressiveTransformerImpl::segment_times(Memories& memory, int64_t L, int64_t B,
+                                                        const torch::Device& device) const {
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
-  auto& m0 = memory_[0];
+  auto& m0 = memory[0];
   if (time_rows(m0.mem) > 0 || time_rows(m0.cmem) > 0)
-    for (auto& lm : memory_) fill_missing_times(lm, opts_.cmem_rate);
+    for (auto& lm : memory) fill_missing_times(lm, opts_.cmem_rate);
   auto start = time_rows(m0.mem_t) > 0 ? m0.mem_t[-1] + 1.0 : torch::zeros({B}, f64);
   return start.unsqueeze(0) + torch::arange(L, f64).unsqueeze(1);
 }
 
-CompressedPositions CompressiveTransformerImpl::positions_for(int64_t i, const torch::Tensor& t_seg,
-                                                              int64_t mem_slots) const {
+CompressedPositions CompressiveTransformerImpl::positions_for(int64_t i, const LayerMemory& memory,
+                                                              const torch::Tensor& t_seg, int64_t mem_slots,
+                                                              const MemoryConfig& config) const {
   CompressedPositions p;
   p.map = setup_.maps[i].get();
   p.map_id = setup_.map_id;
   p.map_path = setup_.map_path;
   p.t_query = t_seg;
-  p.t_slot = memory_[i].cmem_t;
-  p.n_cm = time_rows(memory_[i].cmem);
+  p.t_slot = memory.cmem_t;
+  p.n_cm = time_rows(memory.cmem);
   p.mem_slots = mem_slots;
   p.rate = opts_.cmem_rate;
-  p.clamp_len = mem_cfg_.clamp_len;
+  p.clamp_len = config.clamp_len;
   p.layer = i;
   return p;
 }

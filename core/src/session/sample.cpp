@@ -70,12 +70,16 @@ int64_t draw(const torch::Tensor& logits, const SampleRequest& q, torch::Generat
   return torch::multinomial(torch::softmax(l, 0), 1, false, gen).item<int64_t>();
 }
 
-// The sampling loop over a model in evaluation mode (see sample.h).
+// The sampling loop over a model in evaluation mode (see sample.h); it owns the stream's
+// memories.
 class Sampler {
  public:
-  Sampler(CompressiveTransformer& model, const torch::Device& device, int64_t seq_len,
+  Sampler(CompressiveTransformer& model, const torch::Device& device, const EvalSettings& settings,
           const std::function<void(const SampleSegment&)>& on_segment)
-      : model_(model), device_(device), seq_len_(seq_len), on_segment_(on_segment) {}
+      : stream_(model, settings.memory),
+        device_(device),
+        seq_len_(settings.seq_len),
+        on_segment_(on_segment) {}
 
   void feed_prompt(std::vector<int64_t> prompt) {
     all_ = std::move(prompt);
@@ -86,7 +90,7 @@ class Sampler {
     ForwardOptions fo;
     fo.update_memory = false;
     fo.want_logits = true;
-    auto out = model_->forward(segment(start_, static_cast<int64_t>(all_.size()) - start_), {}, fo);
+    auto out = stream_.forward(segment(start_, static_cast<int64_t>(all_.size()) - start_), {}, fo);
     const auto logits = out.logits[-1][0];
     const int64_t token = pick(logits);
     const double logprob = torch::log_softmax(logits.to(torch::kFloat64), 0)[token].item<double>();
@@ -103,14 +107,13 @@ class Sampler {
   }
   // The complete segment at start_ goes through the model with the memory update.
   void commit(bool generated) {
-    ForwardOptions fo;
-    model_->forward(segment(start_, seq_len_), {}, fo);
+    stream_.forward(segment(start_, seq_len_), {});
     start_ += seq_len_;
-    const auto& m = model_->memory().front();
+    const auto& m = stream_.memory().front();
     on_segment_({segments_++, rows_of(m.mem), rows_of(m.cmem), generated});
   }
 
-  CompressiveTransformer& model_;
+  EvalStream stream_;
   torch::Device device_;
   int64_t seq_len_;
   const std::function<void(const SampleSegment&)>& on_segment_;
@@ -155,10 +158,10 @@ SampleResult sample_run(const SampleRequest& q, const std::function<void(const S
   r.prompt = tokenize(q.prompt, corpus, r.unknown_words);
   if (r.prompt.empty()) r.prompt = {corpus.word_level ? 0 : '\n'};  // start from <eos> / a new line
   r.prompt_text = detokenize(r.prompt, corpus);
-  EvalModeGuard guard(model, settings.memory, false);
+  EvalModeGuard guard(model, false);
   torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(q.seed);
-  Sampler s(model, device, settings.seq_len, on_segment);
+  Sampler s(model, device, settings, on_segment);
   s.feed_prompt(r.prompt);
   for (int64_t i = 0; i < q.tokens; ++i) {
     auto [token, logprob] =

@@ -192,15 +192,15 @@ AnalysisResult analyze(CompressiveTransformer& model, const Corpus& corpus, cons
   EvalAccumulator acc(corpus, s, comm);
   stream_split(
       model, corpus, s, device, bf16,
-      [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
-        const auto& m0 = model->memory()[0];
+      [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y, EvalStream& stream) {
+        const LayerMemory m0 = stream.memory().empty() ? LayerMemory{} : stream.memory()[0];
         const bool full = (m0.mem.defined() ? m0.mem.size(0) : 0) == s.memory.mem_len &&
                           (m0.cmem.defined() ? m0.cmem.size(0) : 0) == s.memory.cmem_len;
         const bool take =
             r.attention && full && x.size(0) == s.seq_len && r.full_segments < buckets_sequences;
         ForwardOptions fo;
         fo.need_attention = take;
-        auto out = model->forward(x, y, fo);
+        auto out = stream.forward(x, y, fo);
         if (take) {
           r.attention->add_segment(out.attention);
           r.full_segments++;

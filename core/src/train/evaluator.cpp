@@ -37,21 +37,26 @@ EvalSettings eval_settings(const RunConfig& cfg, const std::string& split) {
   return s;
 }
 
-EvalModeGuard::EvalModeGuard(CompressiveTransformer& model, const MemoryConfig& memory, bool bf16)
-    : model_(model),
-      was_training_(model->is_training()),
-      bf16_(bf16),
-      memory_config_(model->memory_config()),
-      memory_(model->memory()) {
+EvalModeGuard::EvalModeGuard(CompressiveTransformer& model, bool bf16)
+    : model_(model), was_training_(model->is_training()), bf16_(bf16) {
   model_->eval();
-  model_->set_memory_config(memory);  // validates and starts from empty memories
 }
 
 EvalModeGuard::~EvalModeGuard() {
   if (bf16_) set_bf16_autocast(false);
-  model_->set_memory_config(memory_config_);
-  model_->set_memory(memory_);
   model_->train(was_training_);
+}
+
+EvalStream::EvalStream(CompressiveTransformer& model, const MemoryConfig& config)
+    : model_(model), config_(config) {
+  model_->check_memory_config(config_);
+}
+
+ForwardOutput EvalStream::forward(const torch::Tensor& x, const torch::Tensor& y, ForwardOptions options) {
+  options.memory_config = &config_;
+  auto out = model_->forward(x, y, memory_, options);
+  memory_ = out.memory;
+  return out;
 }
 
 const Comm* eval_shards(const Comm* comm, int64_t batch_size) {
@@ -71,10 +76,9 @@ SegmentStream eval_stream(const Corpus& corpus, const EvalSettings& s, const Com
 }  // namespace
 
 int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& s,
-                     const torch::Device& device, bool bf16,
-                     const std::function<bool(int64_t, const torch::Tensor&, const torch::Tensor&)>& visit,
-                     const Comm* comm) {
-  EvalModeGuard guard(model, s.memory, bf16);
+                     const torch::Device& device, bool bf16, const SegmentVisitor& visit, const Comm* comm) {
+  EvalStream evaluation(model, s.memory);
+  EvalModeGuard guard(model, bf16);
   torch::NoGradGuard no_grad;
   const SegmentStream stream = eval_stream(corpus, s, eval_shards(comm, s.batch_size));
   const int64_t n = s.segments > 0 ? std::min(s.segments, stream.segments()) : stream.segments();
@@ -83,7 +87,7 @@ int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const 
   for (int64_t t = 0; t < n; ++t) {
     auto [x, y] = stream.segment(t, torch::kCPU);
     ++visited;
-    if (!visit(t, to_device(x, device), to_device(y, device))) break;
+    if (!visit(t, to_device(x, device), to_device(y, device), evaluation)) break;
   }
   if (bf16) {
     set_bf16_autocast(false);
@@ -191,8 +195,8 @@ EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const E
   EvalAccumulator acc(corpus, s, comm);
   stream_split(
       model, corpus, s, device, bf16,
-      [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
-        auto out = model->forward(x, y);
+      [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y, EvalStream& stream) {
+        auto out = stream.forward(x, y);
         acc.add(t, out.nll);
         return true;
       },

@@ -57,12 +57,12 @@ struct EvalResult {
 // The settings of cfg's [eval] keys, unset ones taken from training.
 EvalSettings eval_settings(const RunConfig& cfg, const std::string& split);
 
-// Puts the model in evaluation mode with the settings' memory configuration (starting from
-// empty memories) and, on scope exit (also when an error unwinds), restores its
-// training/eval mode, memory settings and memories and turns bf16 autocast off.
+// Puts the model in evaluation mode and, on scope exit (also when an error unwinds),
+// restores its training/eval mode and turns bf16 autocast off. The model holds no memories,
+// so there are none to save or restore.
 class EvalModeGuard {
  public:
-  EvalModeGuard(CompressiveTransformer& model, const MemoryConfig& memory, bool bf16);
+  EvalModeGuard(CompressiveTransformer& model, bool bf16);
   ~EvalModeGuard();
   EvalModeGuard(const EvalModeGuard&) = delete;
   EvalModeGuard& operator=(const EvalModeGuard&) = delete;
@@ -70,19 +70,40 @@ class EvalModeGuard {
  private:
   CompressiveTransformer& model_;
   bool was_training_, bf16_;
-  MemoryConfig memory_config_;
-  std::vector<LayerMemory> memory_;
 };
 
-// One evaluation stream, shared by evaluate() and the analyses: under an EvalModeGuard and
-// no_grad (bf16 autocast when asked), calls visit(t, x, y) for the split's segments t = 0,
-// 1, ... in order (the first settings.segments of them, or all when 0) until visit returns
-// false. visit runs the forward pass itself. Returns the number of segments visited.
+// The memories of one evaluation stream and the memory settings it runs under: forward()
+// runs the model on the stream's next segment and keeps the memories it returns.
+class EvalStream {
+ public:
+  // Throws ctlab::Error when the model cannot run under `config` (check_memory_config).
+  EvalStream(CompressiveTransformer& model, const MemoryConfig& config);
+  // The next segment (x, y [L, B]); options.memory_config is set to the stream's.
+  ForwardOutput forward(const torch::Tensor& x, const torch::Tensor& y, ForwardOptions options = {});
+  // The memories the next segment will read (empty before the first).
+  const Memories& memory() const { return memory_; }
+  const MemoryConfig& config() const { return config_; }
+
+ private:
+  CompressiveTransformer& model_;
+  MemoryConfig config_;
+  Memories memory_;
+};
+
+// What stream_split calls for each segment t of the split: x, y [L, B] on the device, and
+// the stream to run them through (visit runs the forward pass itself). Returns false to stop.
+using SegmentVisitor =
+    std::function<bool(int64_t t, const torch::Tensor& x, const torch::Tensor& y, EvalStream& stream)>;
+
+// One evaluation stream, shared by evaluate() and the analyses: an EvalStream from empty
+// memories under the settings' memory configuration, with the model in evaluation mode
+// (EvalModeGuard), no_grad and bf16 autocast when asked; calls visit for the split's
+// segments t = 0, 1, ... in order (the first settings.segments of them, or all when 0)
+// until it returns false. Returns the number of segments visited.
 // With a distributed `comm` whose size divides settings.batch_size, x and y hold only this
 // rank's streams (see eval_shards); otherwise every rank streams all of them.
 int64_t stream_split(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& settings,
-                     const torch::Device& device, bool bf16,
-                     const std::function<bool(int64_t, const torch::Tensor&, const torch::Tensor&)>& visit,
+                     const torch::Device& device, bool bf16, const SegmentVisitor& visit,
                      const Comm* comm = nullptr);
 
 // The comm an evaluation of `batch_size` streams is divided over: `comm` when it is
@@ -114,8 +135,8 @@ class EvalAccumulator {
   std::vector<std::array<double, 6>> host_sums_;
 };
 
-// Mean NLL over the streamed segments. Leaves the model's training/eval mode, memory
-// settings and memories as they were. Every rank of `comm` must call it; all get the result.
+// Mean NLL over the streamed segments. Leaves the model's training/eval mode as it was. Every rank of `comm`
+// must call it; all get the result.
 EvalResult evaluate(CompressiveTransformer& model, const Corpus& corpus, const EvalSettings& settings,
                     const torch::Device& device, bool bf16, const Comm* comm = nullptr);
 

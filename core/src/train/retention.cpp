@@ -172,33 +172,34 @@ std::vector<ProbeSet> collect_probe_sets(CompressiveTransformer& model, const Co
   std::vector<torch::Tensor> inputs;  // each segment's inputs [L, W], on the CPU
   const int64_t rt = model->options().cmem_rate;
   int64_t taken = 0, seen = 0;
-  stream_split(model, corpus, s, device, bf16, [&](int64_t, const torch::Tensor& x, const torch::Tensor& y) {
-    model->forward(x, y);
-    inputs.push_back(x.to(torch::kCPU));
-    seen += x.size(0);
-    if (x.size(0) != len) return false;  // a short last segment: done
-    const auto memory = model->memory();
-    for (int64_t l = 0; l < n_layer; ++l) {
-      const auto& m = memory[static_cast<size_t>(l)];
-      if (!m.cmem.defined() || m.cmem.size(0) < slots || !m.mem.defined() || m.mem.size(0) < mem_len)
-        return true;
-    }
-    // The positions (in the stream) of every slot's sources: slot i holds the `rate`
-    // tokens ending (slots - 1 - i) * rate before the first memory token.
-    const int64_t first_mem = seen - mem_len;
-    const int64_t start = first_mem - slots * rt;
-    if (start < 0) return true;
-    auto history = torch::cat(inputs, 0);                                   // [seen, W]
-    auto src = history.narrow(0, start, slots * rt).view({slots, rt, -1});  // [slots, R, W]
-    auto lab = src.permute({2, 0, 1}).reshape({-1, rt});                    // [W * slots, R]
-    for (int64_t l = 0; l < n_layer; ++l) {
-      const auto& cm = memory[static_cast<size_t>(l)].cmem;  // [slots, W, D]
-      feats[l].push_back(
-          cm.detach().to(torch::kCPU, torch::kFloat32).permute({1, 0, 2}).reshape({-1, cm.size(2)}));
-      labels[l].push_back(lab);
-    }
-    return ++taken < segments;
-  });
+  stream_split(
+      model, corpus, s, device, bf16,
+      [&](int64_t, const torch::Tensor& x, const torch::Tensor& y, EvalStream& stream) {
+        const auto memory = stream.forward(x, y).memory;
+        inputs.push_back(x.to(torch::kCPU));
+        seen += x.size(0);
+        if (x.size(0) != len) return false;  // a short last segment: done
+        for (int64_t l = 0; l < n_layer; ++l) {
+          const auto& m = memory[static_cast<size_t>(l)];
+          if (!m.cmem.defined() || m.cmem.size(0) < slots || !m.mem.defined() || m.mem.size(0) < mem_len)
+            return true;
+        }
+        // The positions (in the stream) of every slot's sources: slot i holds the `rate`
+        // tokens ending (slots - 1 - i) * rate before the first memory token.
+        const int64_t first_mem = seen - mem_len;
+        const int64_t start = first_mem - slots * rt;
+        if (start < 0) return true;
+        auto history = torch::cat(inputs, 0);                                   // [seen, W]
+        auto src = history.narrow(0, start, slots * rt).view({slots, rt, -1});  // [slots, R, W]
+        auto lab = src.permute({2, 0, 1}).reshape({-1, rt});                    // [W * slots, R]
+        for (int64_t l = 0; l < n_layer; ++l) {
+          const auto& cm = memory[static_cast<size_t>(l)].cmem;  // [slots, W, D]
+          feats[l].push_back(
+              cm.detach().to(torch::kCPU, torch::kFloat32).permute({1, 0, 2}).reshape({-1, cm.size(2)}));
+          labels[l].push_back(lab);
+        }
+        return ++taken < segments;
+      });
   std::vector<ProbeSet> out(static_cast<size_t>(n_layer));
   for (int64_t l = 0; l < n_layer && taken > 0; ++l) {
     auto& p = out[static_cast<size_t>(l)];
@@ -315,8 +316,9 @@ SourceRecovery recovered_by_source(CompressiveTransformer& model, const Corpus& 
   ForwardOptions fo;
   fo.need_attention = settings.memory.cmem_len > 0;
   stream_split(
-      model, corpus, settings, device, bf16, [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y) {
-        auto out = model->forward(x, y, fo);
+      model, corpus, settings, device, bf16,
+      [&](int64_t t, const torch::Tensor& x, const torch::Tensor& y, EvalStream& stream) {
+        auto out = stream.forward(x, y, fo);
         auto loss = out.nll.detach().to(torch::kCPU, torch::kFloat64).contiguous();
         // Attention per stream, query and key, averaged over layers and heads: [B, L, klen].
         torch::Tensor mass;

@@ -31,16 +31,16 @@ TrainStep::TrainStep(CompressiveTransformer& model, torch::optim::Adam& optimize
       transformer_params_(model->transformer_parameters()),
       compression_params_(model->compression_parameters()) {}
 
-std::vector<std::vector<LayerMemory>> TrainStep::empty_memories() const {
-  return std::vector<std::vector<LayerMemory>>(t_.accumulate, std::vector<LayerMemory>(n_layer_));
+std::vector<Memories> TrainStep::empty_memories() const {
+  return std::vector<Memories>(t_.accumulate, Memories(n_layer_));
 }
 
 void TrainStep::run_chunk(int64_t c, double scale, const std::function<Segment(int64_t)>& segment,
-                          std::vector<LayerMemory>& memory, StepStats& stats) {
+                          Memories& memory, StepStats& stats) {
   const int64_t chunks = t_.accumulate;
   const double per = static_cast<double>(chunks * segments_);
-  model_->set_memory(memory);
-  model_->set_keep_graph(bptt_);
+  ForwardOptions fo;
+  fo.keep_graph = bptt_;
   torch::Tensor total;
   for (int64_t k = 0; k < segments_; ++k) {
     auto [x, y] = segment(k);
@@ -50,7 +50,8 @@ void TrainStep::run_chunk(int64_t c, double scale, const std::function<Segment(i
       y = y.narrow(1, c * chunk_b, chunk_b);
     }
     if (bf16_) set_bf16_autocast(true);
-    auto fwd = model_->forward(x, y);
+    auto fwd = model_->forward(x, y, memory, fo);
+    memory = std::move(fwd.memory);
     auto task = fwd.nll.mean();
     auto closs = model_->compression_losses(fwd.compression);
     if (bf16_) set_bf16_autocast(false);
@@ -71,11 +72,7 @@ void TrainStep::run_chunk(int64_t c, double scale, const std::function<Segment(i
   }
   (total * scale).backward();
   if (bf16_) clear_autocast_cache();
-  if (bptt_) {
-    model_->detach_memory();
-    model_->set_keep_graph(false);
-  }
-  memory = model_->memory();
+  if (bptt_) memory = detached(std::move(memory));
 }
 
 namespace {

@@ -60,11 +60,11 @@ class TrainStep {
   // Segments one step consumes: bptt_segments under the bptt loss, else 1.
   int64_t segments() const { return segments_; }
   // Empty memories for every chunk, [accumulate][n_layer].
-  std::vector<std::vector<LayerMemory>> empty_memories() const;
+  std::vector<Memories> empty_memories() const;
   // Runs step `step` on segment(0) ... segment(segments() - 1), carrying each chunk's
   // memories in `memories` (as returned by empty_memories() or a previous step).
   StepStats run(int64_t step, const std::function<Segment(int64_t)>& segment,
-                std::vector<std::vector<LayerMemory>>& memories);
+                std::vector<Memories>& memories);
 
   // Deferred checks (the default on CUDA): no host sync inside a step. Losses, the
   // divergence check, the grad norm and the compression functions' output checks
@@ -85,7 +85,7 @@ class TrainStep {
  private:
   // Forward and backward of one chunk over the step's segments; adds to `stats`.
   void run_chunk(int64_t chunk, double scale, const std::function<Segment(int64_t)>& segment,
-                 std::vector<LayerMemory>& memory, StepStats& stats);
+                 Memories& memory, StepStats& stats);
   void update(StepStats& stats);
   // The mean over ranks of every parameter's gradient, in one collective.
   void average_gradients();

@@ -286,7 +286,7 @@ void Trainer::setup(Session& s) {
   s.st.chunk_memory = s.step->empty_memories();
   s.st.window_closs.assign(mo.n_layer, 0.0);
   if (load_checkpoint(paths_.checkpoint, s.model, *s.optimizer, s.st, s.device, run_id_,
-                      {comm_.rank(), comm_.size(), {}}))
+                      {comm_.rank(), comm_.size(), {}, {}}))
     s.progress.note("resumed from " + paths_.checkpoint + " at step " + std::to_string(s.st.step));
   s.st.window_closs.resize(mo.n_layer, 0.0);
   if (sink_) {
@@ -449,7 +449,7 @@ std::vector<std::vector<LayerMemory>> gather_memories(const Comm& comm,
 }  // namespace
 
 void Trainer::save(Session& s) {
-  CheckpointShard shard{comm_.rank(), comm_.size(), {}};
+  CheckpointShard shard{comm_.rank(), comm_.size(), {}, {}};
   TrainState st = s.st;
   if (comm_.distributed()) {
     st.chunk_memory = gather_memories(comm_, s.st.chunk_memory);
