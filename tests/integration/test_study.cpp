@@ -221,6 +221,9 @@ mem_len = 12
   r = run_ctlab("scorecard mean_pool --suite " + with_ref + " --results " + root);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(count_starts(r.output), 0u) << r.output;
+  const std::string last = r.output.substr(r.output.rfind("\nscorecard: share"));
+  const std::string recovered = last.substr(0, last.find("\n\n", 1));
+  EXPECT_EQ(recovered.find("\nmean_pool "), recovered.rfind("\nmean_pool ")) << r.output;  // one row
   // A function with parameters and no --loss: one arm per auxiliary loss; then one of those
   // arms on its own is the same runs.
   r = run_ctlab("scorecard conv1d --suite " + suite + " --results " + root);

@@ -67,13 +67,13 @@ std::vector<std::string> positions_for(const ScorecardRequest& q, const PluginHo
 }
 
 // The arms under test: one per loss and position map.
-std::vector<ScorecardArm> candidate_arms(const ScorecardRequest& q, const Suite& suite) {
-  auto host = load_plugins(q.plugins);
-  host->compression_fn(q.function);  // an unknown function is named before anything is written
-  std::vector<std::string> maps = positions_for(q, *host);
+std::vector<ScorecardArm> candidate_arms(const ScorecardRequest& q, const Suite& suite,
+                                         const PluginHost& host) {
+  host.compression_fn(q.function);  // an unknown function is named before anything is written
+  std::vector<std::string> maps = positions_for(q, host);
   if (maps.empty()) maps.push_back("");
   std::vector<ScorecardArm> arms;
-  for (const auto& loss : losses_for(q, *host))
+  for (const auto& loss : losses_for(q, host))
     for (const auto& map : maps) {
       ScorecardArm a;
       a.name = q.function + (loss == "none" ? "" : "+" + loss) +
@@ -87,8 +87,22 @@ std::vector<ScorecardArm> candidate_arms(const ScorecardRequest& q, const Suite&
   return arms;
 }
 
+// Whether the plugins an earlier arm names are installed here (else it is left out of the
+// tables, with a note, rather than refusing the scorecard).
+bool installed(const ScorecardArm& a, const PluginHost& host) {
+  for (const auto& s : a.settings) try {
+      if (s.key == "compression") host.compression_fn(s.value);
+      if (s.key == "compression_loss") host.compression_loss(s.value);
+      if (s.key == "cmem_positions") host.position_map(s.value);
+    } catch (const Error& e) {
+      std::printf("(the arm %s scored before is not in the tables: %s)\n", a.name.c_str(), e.what());
+      return false;
+    }
+  return true;
+}
+
 // The arms scored before under this suite: one file each in `dir`/arms.
-std::vector<ScorecardArm> earlier_arms(const std::string& dir) {
+std::vector<ScorecardArm> earlier_arms(const std::string& dir, const PluginHost& host) {
   std::vector<ScorecardArm> arms;
   if (!fs::is_directory(dir)) return arms;
   std::vector<std::string> files;
@@ -103,7 +117,7 @@ std::vector<ScorecardArm> earlier_arms(const std::string& dir) {
       else
         a.settings.push_back({e.key, e.value, f + ":" + std::to_string(e.line)});
     if (a.name.empty()) throw Error(f + ": expected `name = ARM` (a scorecard arm written by ctlab)");
-    arms.push_back(a);
+    if (installed(a, host)) arms.push_back(a);
   }
   return arms;
 }
@@ -219,9 +233,10 @@ int run_scorecard(const ScorecardRequest& q) {
   const std::string hash =
       sha256_hex(c.suite.text_hash + "\n" + join(q.sets, "\n") + (q.full ? "\nfull" : ""));
   c.dir = c.layout.root() + "/scorecards/suite-" + hash.substr(0, 10);
-  const auto mine = candidate_arms(q, c.suite);
+  const auto host = load_plugins(q.plugins);
+  const auto mine = candidate_arms(q, c.suite, *host);
   c.in.suite = &c.suite;
-  c.in.arms = all_arms(c.suite, earlier_arms(c.dir + "/arms"), mine);
+  c.in.arms = all_arms(c.suite, earlier_arms(c.dir + "/arms", *host), mine);
   c.in.seeds = split_seeds(c.suite.seeds, q.seeds, c.suite.selection_seeds);
   c.in.overrides = q.sets;
   // Every run is resolved and checked (memory beside the other workers) before anything is written.
