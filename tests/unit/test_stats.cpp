@@ -8,6 +8,7 @@
 #include "compare.h"
 #include "stats.h"
 #include "study/scorecard.h"
+#include "study/scorecard_tables.h"
 #include "util/error.h"
 
 using namespace ctlab;
@@ -256,7 +257,8 @@ TEST(Stats, EachArmIsScoredAtItsBestLearningRate) {
 }
 
 // A plan of four arms on one task, four seeds, with hand-set results.
-TEST(Stats, AllPairsRanksArmsAndAdjustsBothTestsOverTheTable) {
+namespace {
+ScorecardPlan four_arm_plan(ScorecardResults& results) {
   ScorecardPlan plan;
   plan.grid.paired = true;
   const std::vector<std::pair<std::string, ArmRole>> arms = {{"fn", ArmRole::Candidate},
@@ -265,7 +267,6 @@ TEST(Stats, AllPairsRanksArmsAndAdjustsBothTestsOverTheTable) {
                                                              {"txl_reach", ArmRole::Ceiling}};
   const std::vector<std::vector<double>> recovered = {
       {0.9, 0.8, 0.85, 0.95}, {0.5, 0.4, 0.45, 0.6}, {0.0, 0.0, 0.01, 0.0}, {0.95, 0.95, 0.96, 0.94}};
-  ScorecardResults results;
   for (size_t a = 0; a < arms.size(); ++a) {
     plan.arms.push_back({arms[a].first, {}, arms[a].second, true, ""});
     for (int64_t s = 1; s <= 4; ++s) {
@@ -274,6 +275,13 @@ TEST(Stats, AllPairsRanksArmsAndAdjustsBothTestsOverTheTable) {
       results[id]["recovered"] = recovered[a][static_cast<size_t>(s - 1)];
     }
   }
+  return plan;
+}
+}  // namespace
+
+TEST(Stats, AllPairsRanksArmsAndAdjustsBothTestsOverTheTable) {
+  ScorecardResults results;
+  const ScorecardPlan plan = four_arm_plan(results);
   const auto t = all_pairs(plan, results, "synthetic");
   EXPECT_TRUE(t.gate.informative) << t.gate.text;
   ASSERT_EQ(t.ranking.size(), 3u);  // the ceiling is the gate, not a row
@@ -297,4 +305,51 @@ TEST(Stats, AllPairsRanksArmsAndAdjustsBothTestsOverTheTable) {
                                [](const PairRow& x, const PairRow& y) { return x.p_t_holm < y.p_t_holm; })
                   ->p_t_holm,
               std::min(1.0, 3 * smallest), 1e-12);
+}
+
+// The same plan through the tables: the text, the report's Markdown and comparisons.csv
+// carry the same rows.
+TEST(Stats, ScorecardTablesShowTheRankingAndEveryPair) {
+  ScorecardResults results;
+  const ScorecardPlan plan = four_arm_plan(results);
+  Suite suite;
+  suite.tasks = {"synthetic"};
+  ScorecardView v;
+  v.suite = &suite;
+  v.plan = &plan;
+  v.results = &results;
+  v.seeds = split_seeds({}, 4, 0);
+  std::string text, md;
+  for (const auto& t : scorecard_tables(v)) text += as_text(t), md += as_markdown(t);
+  EXPECT_NE(text.find("gate           passes"), std::string::npos) << text;
+  EXPECT_NE(text.find("1     fn             0.875 [0.772, 0.978]   1.000 [1.000, 1.000]"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("fn   ref            +0.387 [0.348, 0.427]"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.1250   0.3750"), std::string::npos) << text;  // exact p, raw and Holm
+  EXPECT_NE(md.find("| rank | arm | recovered [95% CI] | P(improvement) [95% CI] |"), std::string::npos)
+      << md;
+  const auto csv = comparisons_table(v);
+  ASSERT_EQ(csv.rows.size(), 3u);
+  EXPECT_EQ(csv.rows[0][1], "fn");
+  EXPECT_EQ(csv.rows[0][2], "ref");
+  EXPECT_EQ(csv.rows[0][9], "0.375");  // p_exact_holm
+  EXPECT_EQ(csv.rows[0][12], "1, 2, 3, 4");
+}
+
+// The shipped suite as the scorecard reads it: eight seeds, true distances, four loads and
+// four source distances on the copy task, and the sweep of --full on three selection seeds.
+TEST(Stats, ShippedSuiteScoresEightSeedsWithTwoCurves) {
+  const Suite s = read_suite(std::string(CTLAB_TEST_SOURCE_DIR) + "/experiments/scorecard/suite.ini");
+  EXPECT_EQ(s.seeds, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_TRUE(s.paired);
+  EXPECT_EQ(s.positions, "true_distance");
+  EXPECT_EQ(s.capacity.xs, (std::vector<double>{1, 2, 4, 8}));
+  EXPECT_EQ(s.capacity.keys, (std::vector<std::string>{"cmem_rate", "cmem_len"}));
+  EXPECT_EQ(s.reach.xs, (std::vector<double>{24, 64, 96, 128}));
+  EXPECT_TRUE(s.reach.runs_on("synthetic"));
+  EXPECT_FALSE(s.reach.runs_on("another_task"));
+  EXPECT_EQ(s.learning_rates, (std::vector<std::string>{"0.001", "0.01"}));
+  EXPECT_EQ(s.selection_seeds, 3);
+  ASSERT_EQ(s.references.size(), 3u);
+  EXPECT_EQ(s.references[0].name, "mean_pool");
 }
