@@ -154,6 +154,7 @@ TEST(Study, ScorecardRunsTheSuiteOnATinySetting) {
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
            {"scorecard no_such_fn", "no_such_fn"},
            {"scorecard max_pool --seeds 1", "--seeds 1: expected 2 to 20 paired seeds"},
+           {"scorecard max_pool --loss nope", "the loss 'nope'"},
            {"scorecard max_pool --cmem-positions nope",
             "--cmem-positions nope: expected a position map (aligned, deepmind, slot, true_distance)"},
            {"scorecard max_pool --set cmem_rate=4",

@@ -40,7 +40,14 @@ std::string slug(const std::string& name) {
 // for a trainable one, every auxiliary loss installed (each its own arm, so a function is not
 // judged by the loss that suits it least).
 std::vector<std::string> losses_for(const ScorecardRequest& q, const PluginHost& host) {
-  if (!q.loss.empty()) return {q.loss};
+  if (!q.loss.empty()) {
+    try {
+      host.compression_loss(q.loss);
+    } catch (const Error& e) {
+      throw Error("ctlab scorecard: the loss '" + q.loss + "': " + e.what());
+    }
+    return {q.loss};
+  }
   if (!host.compression_fn(q.function).spec.trainable) return {"none"};
   std::vector<std::string> out;
   for (const auto* l : host.compression_losses())
