@@ -215,12 +215,18 @@ ScoreTable recovered_table(const ScorecardView& v) {
   out.rows.push_back(gates);
   for (size_t a : shown_arms(*v.plan, false)) {
     std::vector<std::string> row = {v.plan->arms[a].name};
-    for (const auto& task : v.suite->tasks)
-      row.push_back(summary_text(values_of(*v.plan, *v.results, a, task, Probe::Score)));
+    for (const auto& task : v.suite->tasks) {
+      const auto by_seed = values_of(*v.plan, *v.results, a, task, Probe::Score);
+      const size_t planned = runs_of(*v.plan, a, task, Probe::Score).size();
+      row.push_back(summary_text(by_seed) + (!by_seed.empty() && by_seed.size() < planned
+                                                 ? " (" + std::to_string(by_seed.size()) + " of " +
+                                                       std::to_string(planned) + " seeds)"
+                                                 : ""));
+    }
     out.rows.push_back(row);
   }
   for (const auto& arm : v.plan->arms)
-    if (!arm.same_as.empty())
+    if (!arm.same_as.empty() && arm.same_as != arm.name)
       out.notes.push_back("  " + arm.name + " is the same configuration as " + arm.same_as +
                           ": its rows are " + arm.same_as + "'s");
   return out;
