@@ -25,9 +25,9 @@ po::options_description scorecard_options() {
       "(1001, ...), then score the chosen rate on the scored seeds")(
       "jobs,j", po::value<int64_t>()->default_value(2), "local CPU worker processes")(
       "set", po::value<std::vector<std::string>>()->composing(),
-      "override a key in every cell (e.g. --set max_steps=100 for a quick look; the scores then mean less)")(
+      "override a key in every run (e.g. --set max_steps=100 for a quick look; the scores then mean less)")(
       "suite", po::value<std::string>(),
-      "the suite's grid file (default: experiments/scorecard/suite.ini, installed beside ctlab)");
+      "the suite file (default: experiments/scorecard/suite.ini, installed beside ctlab)");
   add_results_option(desc);
   add_plugin_dir_option(desc);
   return desc;
