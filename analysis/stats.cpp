@@ -276,4 +276,78 @@ Threshold load_threshold(const std::vector<double>& loads, const std::vector<std
   return t;
 }
 
+std::vector<double> holm(const std::vector<double>& p) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < p.size(); ++i)
+    if (!std::isnan(p[i])) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
+  std::vector<double> out(p.size(), NAN);
+  const double m = static_cast<double>(order.size());
+  double running = 0;  // the step-down maximum keeps the adjusted values in the raw order
+  for (size_t k = 0; k < order.size(); ++k) {
+    running = std::max(running, std::min(1.0, (m - static_cast<double>(k)) * p[order[k]]));
+    out[order[k]] = running;
+  }
+  return out;
+}
+
+double probability_of_improvement(const std::vector<double>& x, const std::vector<double>& y) {
+  if (x.empty() || y.empty()) return NAN;
+  double wins = 0;
+  for (double a : x)
+    for (double b : y) wins += a > b ? 1.0 : a == b ? 0.5 : 0.0;
+  return wins / static_cast<double>(x.size() * y.size());
+}
+
+namespace {
+
+// Each arm's mean probability of improvement over the others, on the seeds in `pick`.
+std::vector<double> mean_improvement(const std::vector<std::vector<double>>& values,
+                                     const std::vector<size_t>& pick) {
+  std::vector<std::vector<double>> drawn(values.size());
+  for (size_t a = 0; a < values.size(); ++a)
+    for (size_t i : pick) drawn[a].push_back(values[a][i]);
+  std::vector<double> out(values.size(), 0.0);
+  for (size_t a = 0; a < values.size(); ++a) {
+    for (size_t b = 0; b < values.size(); ++b)
+      if (a != b) out[a] += probability_of_improvement(drawn[a], drawn[b]);
+    out[a] /= static_cast<double>(values.size() - 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Interval> improvement_ranking(const std::vector<std::vector<double>>& values, int64_t resamples,
+                                          uint64_t seed, double ci) {
+  std::vector<Interval> out(values.size());
+  const size_t n = values.empty() ? 0 : values[0].size();
+  for (const auto& v : values)
+    if (v.size() != n) return out;
+  if (values.size() < 2 || n == 0) return out;
+  std::vector<size_t> all(n);
+  for (size_t i = 0; i < n; ++i) all[i] = i;
+  const auto estimate = mean_improvement(values, all);
+  std::vector<std::vector<double>> boot(values.size());
+  std::mt19937_64 gen(seed);
+  std::uniform_int_distribution<size_t> draw(0, n - 1);
+  std::vector<size_t> pick(n);
+  for (int64_t r = 0; r < resamples; ++r) {
+    for (auto& p : pick) p = draw(gen);
+    const auto m = mean_improvement(values, pick);
+    for (size_t a = 0; a < values.size(); ++a) boot[a].push_back(m[a]);
+  }
+  for (size_t a = 0; a < values.size(); ++a) {
+    auto& b = boot[a];
+    std::sort(b.begin(), b.end());
+    auto at = [&](double q) {
+      return b.empty() ? NAN
+                       : b[std::min(b.size() - 1,
+                                    static_cast<size_t>(std::floor(q * static_cast<double>(b.size()))))];
+    };
+    out[a] = {estimate[a], at((1 - ci) / 2), at(1 - (1 - ci) / 2)};
+  }
+  return out;
+}
+
 }  // namespace ctlab::stats

@@ -75,4 +75,24 @@ double crossing(const std::vector<double>& loads, const std::vector<double>& mea
 Threshold load_threshold(const std::vector<double>& loads, const std::vector<std::vector<double>>& values,
                          double level = 0.5, int64_t resamples = 2000, uint64_t seed = 1, double ci = 0.95);
 
+// Holm's step-down adjustment of m p-values for the family they form: the i-th smallest
+// (i = 1..m) becomes max over j <= i of min(1, (m - j + 1) p_(j)); returned in the input
+// order. NaN p-values stay NaN and do not count in m.
+std::vector<double> holm(const std::vector<double>& p);
+
+// The probability of improvement of x over y (Agarwal et al. 2021): P(X > Y) for a run X
+// of x and a run Y of y drawn independently, counting ties as one half; NaN when either is
+// empty.
+double probability_of_improvement(const std::vector<double>& x, const std::vector<double>& y);
+
+// Per arm a (values[a][s]: arm a at seed s, every arm the same seeds in the same order), the
+// mean over the other arms of the probability of improvement of a over each, with a
+// percentile interval over `resamples` bootstrap draws of the seeds (one draw for all arms,
+// as the seeds are paired). Needs two arms and one seed; else NaN.
+struct Interval {
+  double estimate = NAN, low = NAN, high = NAN;
+};
+std::vector<Interval> improvement_ranking(const std::vector<std::vector<double>>& values,
+                                          int64_t resamples = 2000, uint64_t seed = 1, double ci = 0.95);
+
 }  // namespace ctlab::stats

@@ -2,11 +2,13 @@
 // paired bootstrap's behaviour, and grouping runs into cells compared with a baseline.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "compare.h"
 #include "stats.h"
 #include "study/scorecard.h"
+#include "study/scorecard_tables.h"
 #include "util/error.h"
 
 using namespace ctlab;
@@ -202,28 +204,152 @@ TEST(Stats, LoadThresholdInterpolatesInLogLoadWithABootstrapOverSeeds) {
   EXPECT_TRUE(std::isnan(stats::load_threshold({1, 2}, {{0.9}, {}}).estimate));  // unequal seeds
 }
 
+TEST(Stats, HolmAdjustsStepDownInTheInputOrder) {
+  // Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> kept at 0.06.
+  const auto h = stats::holm({0.01, 0.04, 0.03, 0.005});
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_NEAR(h[0], 0.03, 1e-12);
+  EXPECT_NEAR(h[1], 0.06, 1e-12);
+  EXPECT_NEAR(h[2], 0.06, 1e-12);
+  EXPECT_NEAR(h[3], 0.02, 1e-12);
+  // NaN is no test: it stays NaN and the family has two members.
+  const auto n = stats::holm({0.02, NAN, 0.04});
+  EXPECT_NEAR(n[0], 0.04, 1e-12);
+  EXPECT_TRUE(std::isnan(n[1]));
+  EXPECT_NEAR(n[2], 0.04, 1e-12);
+  EXPECT_EQ(stats::holm({0.5, 0.6}), (std::vector<double>{1.0, 1.0}));  // capped at 1
+}
+
+TEST(Stats, ProbabilityOfImprovementCountsTiesAsHalf) {
+  // x against y: 1 beats only 0 (1 of 3), 2 ties twice and beats 0 (2 of 3), 3 beats all: 6 of 9.
+  EXPECT_NEAR(stats::probability_of_improvement({1, 2, 3}, {2, 2, 0}), 6.0 / 9.0, 1e-12);
+  EXPECT_DOUBLE_EQ(stats::probability_of_improvement({1}, {1}), 0.5);
+  EXPECT_TRUE(std::isnan(stats::probability_of_improvement({}, {1})));
+  // Ranking: the mean over the other arms, with a bootstrap over the (paired) seeds.
+  const auto r = stats::improvement_ranking({{3, 3}, {2, 2}, {1, 1}});
+  EXPECT_DOUBLE_EQ(r[0].estimate, 1.0);
+  EXPECT_DOUBLE_EQ(r[1].estimate, 0.5);
+  EXPECT_DOUBLE_EQ(r[2].estimate, 0.0);
+  EXPECT_DOUBLE_EQ(r[1].low, 0.5);  // every resample orders them the same
+  EXPECT_DOUBLE_EQ(r[1].high, 0.5);
+  // Seed 1 favours a, seed 2 favours b: 2 of 4 run pairs; resamples of one seed twice give 0 or 1.
+  const auto m = stats::improvement_ranking({{0.9, 0.1}, {0.5, 0.5}});
+  EXPECT_DOUBLE_EQ(m[0].estimate, 0.5);
+  EXPECT_DOUBLE_EQ(m[0].low, 0.0);
+  EXPECT_DOUBLE_EQ(m[0].high, 1.0);
+  EXPECT_TRUE(std::isnan(stats::improvement_ranking({{1, 2}}).front().estimate));  // one arm
+}
+
+TEST(Stats, ScoredAndSelectionSeedsAreDisjoint) {
+  const auto s = split_seeds({1, 2, 3}, 8, 3);
+  EXPECT_EQ(s.scored, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(s.selection, (std::vector<int64_t>{1001, 1002, 1003}));
+  const auto suite = split_seeds({4, 5}, 0, 2);  // no --seeds: the suite's
+  EXPECT_EQ(suite.scored, (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(suite.selection, (std::vector<int64_t>{1001, 1002}));
+  EXPECT_THROW(split_seeds({1, 1001}, 0, 1), Error);
+}
+
 TEST(Stats, EachArmIsScoredAtItsBestLearningRate) {
-  std::vector<RunResult> runs;
-  auto add = [&](const std::string& variant, const std::string& seed, double recovered) {
-    runs.push_back({variant + seed,
-                    {{"variant", variant}, {"dataset", "synthetic"}, {"seed", seed}},
-                    {{"recovered", recovered}}});
-  };
-  add("a", "1", 0.1), add("a", "2", 0.2);
-  add("a~0.01", "1", 0.5), add("a~0.01", "2", 0.6);
-  add("a~0.001", "1", 0.0), add("a~0.001", "2", 0.0);
-  add("b", "1", 0.3), add("b", "2", 0.3);
-  add("b~0.01", "1", 0.3), add("b~0.01", "2", 0.3);  // a tie: the suite's rate, seen first, stays
-  add("a@4", "1", 0.05);
-  std::map<std::string, std::string> chosen;
-  const auto cells = group_cells(best_learning_rates(runs, &chosen));
-  EXPECT_EQ(chosen["a synthetic"], "0.01");
-  EXPECT_EQ(chosen["b synthetic"], "");
-  ASSERT_EQ(cells.size(), 3u);
-  EXPECT_EQ(cells[0].name, "variant=a dataset=synthetic");
-  EXPECT_EQ(cells[0].values.at("recovered"), (std::vector<double>{0.5, 0.6}));
-  EXPECT_EQ(cells[0].run_ids, (std::vector<std::string>{"a~0.011", "a~0.012"}));
-  EXPECT_EQ(cells[1].name, "variant=b dataset=synthetic");
-  EXPECT_EQ(cells[1].run_ids, (std::vector<std::string>{"b1", "b2"}));
-  EXPECT_EQ(cells[2].name, "variant=a@4 dataset=synthetic");  // capacity levels pass unchanged
+  EXPECT_EQ(best_rate({{0.1, 0.2}, {0.5, 0.6}, {0.0, 0.0}}), 1u);
+  EXPECT_EQ(best_rate({{0.3, 0.3}, {0.3, 0.3}}), 0u);    // a tie: the suite's rate, listed first
+  EXPECT_EQ(best_rate({{0.3}, {}}), std::string::npos);  // a rate not measured yet: no choice
+}
+
+// A plan of four arms on one task, four seeds, with hand-set results.
+namespace {
+ScorecardPlan four_arm_plan(ScorecardResults& results) {
+  ScorecardPlan plan;
+  plan.grid.paired = true;
+  const std::vector<std::pair<std::string, ArmRole>> arms = {{"fn", ArmRole::Candidate},
+                                                             {"ref", ArmRole::Reference},
+                                                             {"txl_same_cost", ArmRole::Floor},
+                                                             {"txl_reach", ArmRole::Ceiling}};
+  const std::vector<std::vector<double>> recovered = {
+      {0.9, 0.8, 0.85, 0.95}, {0.5, 0.4, 0.45, 0.6}, {0.0, 0.0, 0.01, 0.0}, {0.95, 0.95, 0.96, 0.94}};
+  for (size_t a = 0; a < arms.size(); ++a) {
+    plan.arms.push_back({arms[a].first, {}, arms[a].second, true, ""});
+    for (int64_t s = 1; s <= 4; ++s) {
+      const std::string id = arms[a].first + std::to_string(s);
+      plan.runs.push_back({a, "synthetic", Probe::Score, 0, s, id});
+      results[id]["recovered"] = recovered[a][static_cast<size_t>(s - 1)];
+    }
+  }
+  return plan;
+}
+}  // namespace
+
+TEST(Stats, AllPairsRanksArmsAndAdjustsBothTestsOverTheTable) {
+  ScorecardResults results;
+  const ScorecardPlan plan = four_arm_plan(results);
+  const auto t = all_pairs(plan, results, "synthetic");
+  EXPECT_TRUE(t.gate.informative) << t.gate.text;
+  ASSERT_EQ(t.ranking.size(), 3u);  // the ceiling is the gate, not a row
+  EXPECT_EQ(t.ranking[0].arm, "fn");
+  EXPECT_DOUBLE_EQ(t.ranking[0].improvement.estimate, 1.0);
+  EXPECT_EQ(t.ranking[1].arm, "ref");
+  EXPECT_DOUBLE_EQ(t.ranking[1].improvement.estimate, 0.5);
+  ASSERT_EQ(t.pairs.size(), 3u);
+  EXPECT_EQ(t.pairs[0].a, "fn");
+  EXPECT_EQ(t.pairs[0].b, "ref");
+  EXPECT_NEAR(t.pairs[0].t.diff, (0.4 + 0.4 + 0.4 + 0.35) / 4, 1e-12);
+  for (const auto& p : t.pairs) {
+    EXPECT_DOUBLE_EQ(p.exact.p_value, 0.125);  // 4 seeds, all one sign: 2 of 16 patterns
+    EXPECT_DOUBLE_EQ(p.p_exact_holm, 0.375);   // 3 x 0.125, then held at 0.375
+    EXPECT_DOUBLE_EQ(p.improvement, 1.0);
+  }
+  std::vector<double> raw;
+  for (const auto& p : t.pairs) raw.push_back(p.t.p_value);
+  const double smallest = *std::min_element(raw.begin(), raw.end());
+  EXPECT_NEAR(std::min_element(t.pairs.begin(), t.pairs.end(),
+                               [](const PairRow& x, const PairRow& y) { return x.p_t_holm < y.p_t_holm; })
+                  ->p_t_holm,
+              std::min(1.0, 3 * smallest), 1e-12);
+}
+
+// The same plan through the tables: the text, the report's Markdown and comparisons.csv
+// carry the same rows.
+TEST(Stats, ScorecardTablesShowTheRankingAndEveryPair) {
+  ScorecardResults results;
+  const ScorecardPlan plan = four_arm_plan(results);
+  Suite suite;
+  suite.tasks = {"synthetic"};
+  ScorecardView v;
+  v.suite = &suite;
+  v.plan = &plan;
+  v.results = &results;
+  v.seeds = split_seeds({}, 4, 0);
+  std::string text, md;
+  for (const auto& t : scorecard_tables(v)) text += as_text(t), md += as_markdown(t);
+  EXPECT_NE(text.find("gate           passes"), std::string::npos) << text;
+  EXPECT_NE(text.find("1     fn             0.875 [0.772, 0.978]   1.000 [1.000, 1.000]"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("fn   ref            +0.387 [0.348, 0.427]"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.1250   0.3750"), std::string::npos) << text;  // exact p, raw and Holm
+  EXPECT_NE(md.find("| rank | arm | recovered [95% CI] | P(improvement) [95% CI] |"), std::string::npos)
+      << md;
+  const auto csv = comparisons_table(v);
+  ASSERT_EQ(csv.rows.size(), 3u);
+  EXPECT_EQ(csv.rows[0][1], "fn");
+  EXPECT_EQ(csv.rows[0][2], "ref");
+  EXPECT_EQ(csv.rows[0][9], "0.375");  // p_exact_holm
+  EXPECT_EQ(csv.rows[0][12], "1, 2, 3, 4");
+}
+
+// The shipped suite as the scorecard reads it: eight seeds, true distances, four loads and
+// four source distances on the copy task, and the sweep of --full on three selection seeds.
+TEST(Stats, ShippedSuiteScoresEightSeedsWithTwoCurves) {
+  const Suite s = read_suite(std::string(CTLAB_TEST_SOURCE_DIR) + "/experiments/scorecard/suite.ini");
+  EXPECT_EQ(s.seeds, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_TRUE(s.paired);
+  EXPECT_EQ(s.positions, "true_distance");
+  EXPECT_EQ(s.capacity.xs, (std::vector<double>{1, 2, 4, 8}));
+  EXPECT_EQ(s.capacity.keys, (std::vector<std::string>{"cmem_rate", "cmem_len"}));
+  EXPECT_EQ(s.reach.xs, (std::vector<double>{24, 64, 96, 128}));
+  EXPECT_TRUE(s.reach.runs_on("synthetic"));
+  EXPECT_FALSE(s.reach.runs_on("another_task"));
+  EXPECT_EQ(s.learning_rates, (std::vector<std::string>{"0.001", "0.01"}));
+  EXPECT_EQ(s.selection_seeds, 3);
+  ASSERT_EQ(s.references.size(), 3u);
+  EXPECT_EQ(s.references[0].name, "mean_pool");
 }

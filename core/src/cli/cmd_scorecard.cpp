@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "study/scorecard.h"
+#include "util/text.h"
 
 namespace ctlab {
 namespace {
@@ -15,14 +16,18 @@ po::options_description scorecard_options() {
       "loss", po::value<std::string>(),
       "compression loss that trains it (default: none for a function without parameters, else every "
       "auxiliary loss installed, one arm each)")(
+      "cmem-positions", po::value<std::string>(),
+      "position map(s) the function is read through, comma-separated, one arm each, or 'all' (default: the "
+      "suite's cmem_positions)")("seeds", po::value<int64_t>(),
+                                 "paired seeds 1..N to score (2 to 20; default: the suite's, 8)")(
       "full",
-      "also sweep the suite's [learning_rates]: every arm at each "
-      "rate, scored at its best on validation (about 3x the runs)")(
+      "first choose each arm's learning rate among the suite's [learning_rates] on selection seeds "
+      "(1001, ...), then score the chosen rate on the scored seeds")(
       "jobs,j", po::value<int64_t>()->default_value(2), "local CPU worker processes")(
       "set", po::value<std::vector<std::string>>()->composing(),
-      "override a key in every cell (e.g. --set max_steps=100 for a quick look; the scores then mean less)")(
+      "override a key in every run (e.g. --set max_steps=100 for a quick look; the scores then mean less)")(
       "suite", po::value<std::string>(),
-      "the suite's grid file (default: experiments/scorecard/suite.ini, installed beside ctlab)");
+      "the suite file (default: experiments/scorecard/suite.ini, installed beside ctlab)");
   add_results_option(desc);
   add_plugin_dir_option(desc);
   return desc;
@@ -50,15 +55,28 @@ int cmd_scorecard(const std::vector<std::string>& args) {
   q.plugins = plugin_sources(vm);
   if (vm.count("suite")) q.suite = vm["suite"].as<std::string>();
   q.full = vm.count("full") > 0;
+  if (vm.count("seeds")) {
+    q.seeds = vm["seeds"].as<int64_t>();
+    if (q.seeds < 2 || q.seeds > 20)
+      throw Error("--seeds " + std::to_string(q.seeds) +
+                  ": expected 2 to 20 paired seeds (a paired test needs two; the exact sign-flip test "
+                  "enumerates 2^N sign patterns)");
+  }
+  if (vm.count("cmem-positions")) {
+    q.positions = split(vm["cmem-positions"].as<std::string>(), ',');
+    if (q.positions.empty() || std::find(q.positions.begin(), q.positions.end(), "") != q.positions.end())
+      throw Error("--cmem-positions '" + vm["cmem-positions"].as<std::string>() +
+                  "': expected position map names separated by commas, or 'all'");
+  }
   return run_scorecard(q);
 }
 
 CommandDef scorecard_command() {
   return {
       "scorecard",
-      "ctlab scorecard <function>[@version] [--loss L] [--full] [--suite FILE] [--plugin-dir DIR] "
-      "[--jobs N] [--results DIR]",
-      "score a compression function on the long-range suite against mean_pool and same-cost Transformer-XL",
+      "ctlab scorecard <function>[@version] [--loss L] [--cmem-positions MAP[,MAP]|all] [--seeds N] [--full] "
+      "[--suite FILE] [--plugin-dir DIR] [--jobs N] [--results DIR]",
+      "score a compression function on the long-range suite and rank it against every arm scored before",
       cmd_scorecard};
 }
 

@@ -245,6 +245,55 @@ std::vector<const GridCell*> shard_cells(const Grid& grid, int64_t shard, int64_
   return out;
 }
 
+namespace {
+
+// Resolves one cell through the session's pipeline (the same settings give the same run id
+// as `ctlab train`) and adds it, unless it is the same run as an earlier cell. Returns its run id.
+std::string add_cell(Grid& grid, std::string name, std::vector<std::pair<std::string, std::string>> values,
+                     RunConfig cfg, CorpusCache& corpora, std::set<std::string>& seen_ids) {
+  auto run = resolve_config(std::move(cfg), grid.host, &corpora);
+  if (grid.experiment.empty()) grid.experiment = run.cfg.experiment;
+  if (!seen_ids.insert(run.run_id).second) {
+    grid.duplicates++;
+    return run.run_id;
+  }
+  const auto index = static_cast<int64_t>(grid.cells.size());
+  grid.cells.push_back(GridCell{index, std::move(name), std::move(values), std::move(run.cfg), run.run_id});
+  return grid.cells.back().run_id;
+}
+
+std::string cell_name(const std::vector<std::pair<std::string, std::string>>& values) {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : values) parts.push_back(k + "=" + v);
+  return parts.empty() ? "(single run)" : join(parts, " ");
+}
+
+}  // namespace
+
+Grid build_grid(const std::string& name, const std::vector<CellSpec>& cells, const PluginSources& plugins,
+                bool paired, std::vector<std::string>* run_ids) {
+  Grid grid;
+  grid.path = name;
+  grid.paired = paired;
+  grid.host = load_plugins(plugins);
+  CorpusCache corpora;
+  std::set<std::string> seen_ids;
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const std::string label = cell_name(cells[i].axes);
+    try {
+      validate_run_config(cells[i].cfg);
+      const auto id = add_cell(grid, label, cells[i].axes, cells[i].cfg, corpora, seen_ids);
+      if (run_ids) run_ids->push_back(id);
+    } catch (const Error& e) {
+      problems.push_back("cell " + std::to_string(i) + " (" + label + "): " + e.what());
+    }
+  }
+  if (!problems.empty()) throw Error(problems_message(name, problems, static_cast<int64_t>(cells.size())));
+  if (grid.cells.empty()) throw Error("grid '" + name + "': no cells; nothing to run");
+  return grid;
+}
+
 Grid expand_grid(const std::string& path, const PluginSources& plugins,
                  const std::vector<std::string>& overrides) {
   Grid grid;
@@ -259,27 +308,14 @@ Grid expand_grid(const std::string& path, const PluginSources& plugins,
   int64_t combination = 0;
   do {
     std::vector<std::pair<std::string, std::string>> values;
-    std::vector<std::string> parts;
-    for (size_t a = 0; a < spec.axes.size(); ++a) {
+    for (size_t a = 0; a < spec.axes.size(); ++a)
       values.emplace_back(spec.axes[a].name, spec.axes[a].values[pos[a]]);
-      parts.push_back(values.back().first + "=" + values.back().second);
-    }
-    const std::string name = parts.empty() ? "(single run)" : join(parts, " ");
+    const std::string name = cell_name(values);
     if (is_excluded(spec, values)) {
       grid.excluded++;
     } else {
       try {
-        // The same pipeline as `ctlab train` (session/resolve.h): the same settings give the
-        // same run id.
-        auto run = resolve_config(cell_config(spec, values, overrides), grid.host, &corpora);
-        if (grid.experiment.empty()) grid.experiment = run.cfg.experiment;
-        GridCell cell{0, name, values, std::move(run.cfg), run.run_id};
-        if (seen_ids.insert(cell.run_id).second) {
-          cell.index = static_cast<int64_t>(grid.cells.size());
-          grid.cells.push_back(std::move(cell));
-        } else {
-          grid.duplicates++;
-        }
+        add_cell(grid, name, values, cell_config(spec, values, overrides), corpora, seen_ids);
       } catch (const Error& e) {
         problems.push_back("cell " + std::to_string(combination) + " (" + name + "): " + e.what());
       }

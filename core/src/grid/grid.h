@@ -40,6 +40,21 @@ struct Grid {
   std::shared_ptr<const PluginHost> host;
 };
 
+// A cell built by code rather than read from a file (a study such as the scorecard): its
+// labels (every axis, the seed included) and its configuration with every key applied.
+struct CellSpec {
+  std::vector<std::pair<std::string, std::string>> axes;
+  RunConfig cfg;
+};
+
+// A grid of cells built by code: each validated and resolved through the same pipeline as a
+// grid file's (so the same settings give the same run id); a cell that is the same run as an
+// earlier one is dropped (counted in `duplicates`). `name` stands for the file in messages.
+// `run_ids` (optional) gets the run id of every cell given, duplicates included, in order.
+// Throws ctlab::Error listing every bad cell, before anything runs.
+Grid build_grid(const std::string& name, const std::vector<CellSpec>& cells, const PluginSources& plugins,
+                bool paired, std::vector<std::string>* run_ids = nullptr);
+
 // Expands and validates the grid. `overrides` ("key=value") apply to every cell after the
 // file. Throws ctlab::Error naming the file and line, or every bad cell and its problem.
 Grid expand_grid(const std::string& path, const PluginSources& plugins,
