@@ -157,9 +157,9 @@ TEST(DiskFull, NoRoomForTheReserveAtTheStartLeavesNoRunRunning) {
   fs::create_directories(dir.path() + "/runs");
   fs::create_symlink(dir.path() + "/runs", root + "/runs");
   { RunStore s(root + "/ctlab.sqlite"); }
-  // Less than the reserve's 1 MiB is left: room for the database, none for the reserve.
+  // 48 KiB are left: room for the database to be read, none for the reserve (at least 64 KiB).
   fill(disk.path + "/filler");
-  fs::resize_file(disk.path + "/filler", fs::file_size(disk.path + "/filler") - (384 << 10));
+  fs::resize_file(disk.path + "/filler", fs::file_size(disk.path + "/filler") - (48 << 10));
   auto ini = dir.file("tiny.ini", test::tiny_run("diskfull"));
   auto r = run_ctlab("train " + ini + " --results " + root + " --set tensorboard=false");
   EXPECT_NE(r.exit_code, 0) << r.output;

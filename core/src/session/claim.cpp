@@ -25,6 +25,20 @@ std::string takeover_text(Claimant by, const std::string& owner, const std::stri
   return std::string("taken over by ") + to_string(by) + " " + owner + " from " + holder;
 }
 
+namespace {
+
+// The reserve: 1 MiB, or on a nearly full disk what it still has room for, down to what
+// one commit of a run's final status takes (a few pages and the write-ahead log's frames).
+constexpr int64_t kReserveBytes[] = {1 << 20, 256 << 10, 64 << 10};
+
+bool hold_reserve(RunStore& store, const std::string& path) {
+  for (const int64_t bytes : kReserveBytes)
+    if (store.reserve_space(path, bytes)) return true;
+  return false;
+}
+
+}  // namespace
+
 RunClaim::RunClaim(RunStore& store, ClaimRequest request)
     : store_(store), request_(std::move(request)), owner_(process_owner()) {}
 
@@ -36,10 +50,10 @@ std::unique_ptr<RunClaim> RunClaim::claim(RunStore& store, ClaimRequest request)
 
 bool RunClaim::take() {
   const auto& q = request_;
-  if (!q.reserve_path.empty() && !store_.reserve_space(q.reserve_path))
+  if (!q.reserve_path.empty() && !hold_reserve(store_, q.reserve_path))
     throw Error("run " + q.run_id + ": no room on the disk of " + store_.path() + " for the reserve '" +
-                    q.reserve_path + "' (1 MiB, expected free so that the run's last status can be " +
-                    "recorded); free some space there and re-run",
+                    q.reserve_path + "' (expected at least 64 KiB free, so that the run's last status " +
+                    "can be recorded); free some space there and re-run",
                 ErrorKind::Run);
   Holding seen;
   bool unwanted = false;

@@ -39,8 +39,9 @@ struct ClaimRequest {
   // Params rows recorded with the claim (a grid cell's place: grid.<axis> = value).
   std::vector<std::pair<std::string, std::string>> params;
   // Hold disk space beside the database for the run's last status write
-  // (ctlab.sqlite-reserve-<run_id>); without room for it the claim is refused, so that no
-  // run is left `running` by a process that could not record how it ended.
+  // (ctlab.sqlite-reserve-<run_id>: 1 MiB, less on a nearly full disk, at least 64 KiB);
+  // without room for it the claim is refused, so that no run is left `running` by a
+  // process that could not record how it ended.
   std::string reserve_path;
 };
 
