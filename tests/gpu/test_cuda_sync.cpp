@@ -118,7 +118,7 @@ int64_t trainer_reads(int64_t steps) {
   paths.tensorboard = dir.path() + "/tensorboard";
   Comm comm;
   NullSink sink;
-  Trainer trainer(cfg, host, plugins, corpus, &sink, "sync", paths, comm);
+  Trainer trainer(cfg, host, plugins, corpus, &sink, "sync", paths, comm, resolve_device(cfg.device));
   HostReadCounter reads;
   const auto out = trainer.run();
   EXPECT_EQ(out.status, RunStatus::Completed) << out.error;

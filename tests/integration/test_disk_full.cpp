@@ -1,8 +1,10 @@
 // A results database whose disk fills up: when the database fills it itself, and when
 // something else takes the last byte while the run trains (then only the reserve file
 // beside the database, freed for the last write, leaves room), the run still ends
-// `failed`, the database stays intact, and no re-run lowers the step recorded. Also the store's rule on its
-// own: finish_run and record_progress never lower a run's step.
+// `failed`, the database stays intact, and no re-run lowers the step recorded; without room
+// for the reserve at the start, the run is refused before it is claimed, so no exited
+// process leaves it `running`. Also the store's rule on its own: finish_run and
+// record_progress never lower a run's step.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 
@@ -143,5 +145,29 @@ TEST(DiskFull, ADiskFilledByAnotherWriterStillGetsTheFailedStatus) {
   EXPECT_EQ(rec.status, RunStatus::Failed) << output;
   EXPECT_TRUE(rec.owner.empty()) << rec.owner;
   EXPECT_GE(rec.step, 5);
+  EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
+}
+
+TEST(DiskFull, NoRoomForTheReserveAtTheStartLeavesNoRunRunning) {
+  TempDir dir;
+  SmallDisk disk(dir.path() + "/small", "size=2m");
+  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  const std::string root = disk.path + "/r";
+  fs::create_directories(root);
+  fs::create_directories(dir.path() + "/runs");
+  fs::create_symlink(dir.path() + "/runs", root + "/runs");
+  { RunStore s(root + "/ctlab.sqlite"); }
+  // 48 KiB are left: room for the database to be read, none for the reserve (at least 64 KiB).
+  fill(disk.path + "/filler");
+  fs::resize_file(disk.path + "/filler", fs::file_size(disk.path + "/filler") - (48 << 10));
+  auto ini = dir.file("tiny.ini", test::tiny_run("diskfull"));
+  auto r = run_ctlab("train " + ini + " --results " + root + " --set tensorboard=false");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "no room on the disk of " + root + "/ctlab.sqlite for the reserve"))
+      << r.output;
+  fs::remove(disk.path + "/filler");
+  RunStore s(root + "/ctlab.sqlite");
+  for (const auto& rec : s.runs()) EXPECT_NE(rec.status, RunStatus::Running) << rec.run_id;
+  EXPECT_TRUE(s.runs().empty());  // refused before the claim: nothing recorded
   EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
 }

@@ -258,7 +258,9 @@ TEST(GridRun, EachWorkerReceivesItsRunAsAVersionedJobFile) {
   const TrainJob job = read_job(job_file);
   EXPECT_EQ(job.expect_run_id, id);
   EXPECT_TRUE(contains(job.config_text, "dataset = synthetic")) << job.config_text;
-  EXPECT_EQ(job.overrides, std::vector<std::string>{"threads=1"});
+  EXPECT_TRUE(job.overrides.empty());
+  EXPECT_EQ(job.threads, std::optional<int64_t>(1));  // typed operational settings
+  EXPECT_FALSE(job.device);
   EXPECT_EQ(job.results_root, root);
   EXPECT_FALSE(job.check_memory);
   const std::vector<std::pair<std::string, std::string>> axes = {{"seed", "1"}};
@@ -271,11 +273,11 @@ TEST(GridRun, EachWorkerReceivesItsRunAsAVersionedJobFile) {
   // A job file of another version is refused with its name, and the hidden command is hidden.
   std::ifstream in(job_file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  text.replace(text.find("\"ctlab_job\": 2"), 14, "\"ctlab_job\": 7");
+  text.replace(text.find("\"ctlab_job\": 3"), 14, "\"ctlab_job\": 7");
   const auto bad = dir.file("bad.json", text);
   auto refused = run_ctlab(std::string(kJobCommand) + " " + bad);
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
-  EXPECT_TRUE(contains(refused.output, "job file '" + bad + "': version 7, this ctlab reads 2"))
+  EXPECT_TRUE(contains(refused.output, "job file '" + bad + "': version 7, this ctlab reads 3"))
       << refused.output;
   EXPECT_FALSE(contains(run_ctlab("--help").output, kJobCommand));
 }

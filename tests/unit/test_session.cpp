@@ -19,7 +19,9 @@ using test::error_of;
 TEST(TrainJob, RoundTripsThroughJson) {
   TrainJob j;
   j.config_text = "experiment = x\n[model]\nd_model = 32\n";
-  j.overrides = {"threads=2", "device=cpu"};
+  j.overrides = {"log_every=5"};
+  j.threads = 2;
+  j.device = "cuda:1";
   j.expect_run_id = "0123456789ab";
   j.results_root = "/tmp/r";
   j.hparams = {{"variant", "txl"}, {"seed", "2"}};
@@ -34,6 +36,13 @@ TEST(TrainJob, RoundTripsThroughJson) {
   EXPECT_EQ(r.config_text, j.config_text);
   EXPECT_EQ(r.config_file, "");
   EXPECT_EQ(r.overrides, j.overrides);
+  EXPECT_EQ(r.threads, std::optional<int64_t>(2));
+  EXPECT_EQ(r.device, std::optional<std::string>("cuda:1"));
+  TrainJob plain;
+  plain.config_text = "x = 1\n";
+  const TrainJob unset = job_from_json(job_to_json(plain), "job.json");
+  EXPECT_FALSE(unset.threads);  // the configuration's
+  EXPECT_FALSE(unset.device);
   EXPECT_EQ(r.expect_run_id, j.expect_run_id);
   EXPECT_EQ(r.results_root, j.results_root);
   EXPECT_EQ(r.hparams, j.hparams);
@@ -54,8 +63,8 @@ TEST(TrainJob, RefusesOtherVersionsMissingFieldsAndWrongTypes) {
     return t;
   };
   const auto version =
-      error_of([&] { job_from_json(replaced("\"ctlab_job\": 2", "\"ctlab_job\": 99"), "j.json"); });
-  EXPECT_TRUE(contains(version, "job file 'j.json': version 99, this ctlab reads 2")) << version;
+      error_of([&] { job_from_json(replaced("\"ctlab_job\": 3", "\"ctlab_job\": 99"), "j.json"); });
+  EXPECT_TRUE(contains(version, "job file 'j.json': version 99, this ctlab reads 3")) << version;
   const auto missing = error_of([&] { job_from_json(replaced("\"nproc\"", "\"nprocs\""), "j.json"); });
   EXPECT_TRUE(contains(missing, "job file 'j.json': no field 'nproc'")) << missing;
   const auto type =
@@ -64,6 +73,12 @@ TEST(TrainJob, RefusesOtherVersionsMissingFieldsAndWrongTypes) {
   EXPECT_TRUE(contains(error_of([&] { job_from_json("{not json", "j.json"); }), "not valid JSON"));
   const auto ranks = error_of([&] { job_from_json(replaced("\"nproc\": 1", "\"nproc\": 0"), "j.json"); });
   EXPECT_TRUE(contains(ranks, "job file 'j.json': nproc 0: expected 1 to 1024 ranks")) << ranks;
+  const auto threads =
+      error_of([&] { job_from_json(replaced("\"threads\": null", "\"threads\": -1"), "j.json"); });
+  EXPECT_TRUE(contains(threads, "job file 'j.json': threads -1: expected >= 0")) << threads;
+  const auto device =
+      error_of([&] { job_from_json(replaced("\"device\": null", "\"device\": \"gpu\""), "j.json"); });
+  EXPECT_TRUE(contains(device, "job file 'j.json'") && contains(device, "gpu")) << device;
   const auto none = error_of([&] { job_from_json(text, "j.json"); });  // neither a file nor a text
   EXPECT_TRUE(contains(none, "expected either config_file or config_text")) << none;
 }

@@ -1,11 +1,11 @@
-// The grid scheduler: claims, worker processes, live status, resume decisions.
+// The grid scheduler: what runs where (resume decisions, worker slots, devices and threads),
+// the workers' processes and the live status. Claims and run rows go through session/claim.h.
 #include "grid/scheduler.h"
 
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/filesystem.hpp>
 #include <chrono>
 #include <cstdio>
@@ -16,9 +16,9 @@
 
 #include "config/run_shape.h"
 #include "runtime/runtime.h"
+#include "session/claim.h"
 #include "session/job.h"
 #include "session/resolve.h"
-#include "store/heartbeat.h"
 #include "store/ownership.h"
 #include "store/results_layout.h"
 #include "util/atomic_file.h"
@@ -45,6 +45,7 @@ struct Worker {
   std::string device;
   int64_t threads = 0;  // the worker's threads, 0 for a cell that sets its own
   std::chrono::steady_clock::time_point started;
+  std::unique_ptr<RunClaim> claim;  // the cell's claim, kept alive until the worker takes it over
 };
 
 }  // namespace
@@ -108,8 +109,6 @@ class Scheduler {
         layout_(o.results_root),
         cells_(shard_cells(grid, o.shard, o.shards)),
         store_((layout_.prepare(), layout_.database())),
-        self_(boost::dll::program_location().string()),
-        owner_(process_owner()),
         tty_(isatty(fileno(stdout))) {
     const bool gpu = !o.devices.empty();
     const int64_t k = std::max<int64_t>(1, o.ranks_per_cell);
@@ -127,15 +126,13 @@ class Scheduler {
   void plan();
   void fill_idle_workers();
   void give_idle_cores();
-  bool claim(const GridCell& cell);
+  std::unique_ptr<RunClaim> claim(const GridCell& cell);
   void launch(Worker& w, const GridCell& cell);
-  TrainJob worker_job(const Worker& w, const GridCell& cell, const std::string& threads,
+  TrainJob worker_job(const Worker& w, const GridCell& cell, int64_t threads,
                       const std::string& visible) const;
   bool reap();  // true while a worker is running
   void report_finished(Worker& w, int wait_status);
   void draw(bool force);
-  // Refreshes the heartbeat of cells claimed but not yet taken over by their worker.
-  void keep_claims_alive();
   void clear_live_block();
   int summarise();
 
@@ -143,8 +140,7 @@ class Scheduler {
   const GridRunOptions& o_;
   ResultsLayout layout_;
   std::vector<const GridCell*> cells_, queue_;
-  RunStore store_;
-  std::string self_, owner_;
+  RunStore store_;  // read here; written through the cells' claims (session/claim.h)
   bool tty_;
   int64_t threads_ = 1, cores_ = 1;
   std::vector<Worker> workers_;
@@ -152,22 +148,7 @@ class Scheduler {
   int drawn_ = 0;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point last_report_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_touch_ = std::chrono::steady_clock::now();
 };
-
-void Scheduler::keep_claims_alive() {
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_touch_ < std::chrono::seconds(HeartbeatThread::kPeriodSeconds)) return;
-  last_touch_ = now;
-  for (const auto& w : workers_) {
-    if (w.pid < 0) continue;
-    try {
-      store_.touch(w.cell->run_id, owner_);  // no-op once the worker holds the run
-    } catch (const Error&) {
-      // a busy or full store: the next period tries again
-    }
-  }
-}
 
 void Scheduler::plan() {
   std::printf(
@@ -187,41 +168,35 @@ void Scheduler::plan() {
   }
 }
 
-bool Scheduler::claim(const GridCell& cell) {
-  RunRecord meta;
-  meta.run_id = cell.run_id;
-  meta.experiment = cell.cfg.experiment;
-  meta.config = format_run_config(cell.cfg);
-  std::string taken_from;
-  if (!store_.claim_run(meta, owner_, [&](const std::optional<RunRecord>& r) {
-        if (!action_runs(decide(r, o_))) return false;
-        if (r) {
-          const auto h = holding_of(*r, o_.stale_after);
-          if (h.takeover) taken_from = h.holder;
-        }
-        return true;
-      }))
-    return false;
-  if (!taken_from.empty()) {
-    store_.add_event(cell.run_id, "takeover", "claimed by grid scheduler " + owner_ + " from " + taken_from);
+// Claims the cell for a worker when its state says it should run (null otherwise), with
+// its place in the grid as params (grid.<axis> = value, for exports and reports).
+std::unique_ptr<RunClaim> Scheduler::claim(const GridCell& cell) {
+  ClaimRequest q;
+  q.run_id = cell.run_id;
+  q.experiment = cell.cfg.experiment;
+  q.config = format_run_config(cell.cfg);
+  q.by = Claimant::Scheduler;
+  q.stale_after_s = o_.stale_after;
+  q.wanted = [this](const std::optional<RunRecord>& r) { return action_runs(decide(r, o_)); };
+  q.params = {{"grid_axes", join(grid_.axes, ",")}};
+  if (!grid_.baseline_text.empty()) q.params.emplace_back("grid_baseline", grid_.baseline_text);
+  if (grid_.paired) q.params.emplace_back("grid_paired", "true");
+  for (const auto& [k, v] : cell.axes) q.params.emplace_back("grid." + k, v);
+  auto c = RunClaim::claim(store_, std::move(q));
+  if (c && !c->taken_from().empty()) {
     clear_live_block();
     std::printf("takeover [%lld] %s: its holder was %s\n", static_cast<long long>(cell.index),
-                cell.run_id.c_str(), taken_from.c_str());
+                cell.run_id.c_str(), c->taken_from().c_str());
   }
-  // The cell's place in the grid, for exports and reports (grid.<axis> = value).
-  std::vector<std::pair<std::string, std::string>> axes = {{"grid_axes", join(grid_.axes, ",")}};
-  if (!grid_.baseline_text.empty()) axes.emplace_back("grid_baseline", grid_.baseline_text);
-  if (grid_.paired) axes.emplace_back("grid_paired", "true");
-  for (const auto& [k, v] : cell.axes) axes.emplace_back("grid." + k, v);
-  store_.add_params(cell.run_id, axes);
-  return true;
+  return c;
 }
 
 void Scheduler::fill_idle_workers() {
   for (auto& w : workers_) {
     while (!stopping_ && w.pid < 0 && next_ < queue_.size()) {
       const GridCell& cell = *queue_[next_++];
-      if (claim(cell)) {
+      if (auto c = claim(cell)) {
+        w.claim = std::move(c);
         launch(w, cell);
       } else {
         std::printf("skip   [%lld] %s %s: taken by another scheduler\n", static_cast<long long>(cell.index),
@@ -255,14 +230,13 @@ void Scheduler::give_idle_cores() {
 
 // The worker's job: the cell's resolved configuration and this scheduler's operational
 // settings (session/job.h), written beside the run.
-TrainJob Scheduler::worker_job(const Worker& w, const GridCell& cell, const std::string& threads,
+TrainJob Scheduler::worker_job(const Worker& w, const GridCell& cell, int64_t threads,
                                const std::string& visible) const {
   TrainJob job;
   job.config_text = format_run_config(cell.cfg);
   job.expect_run_id = cell.run_id;
-  job.overrides = {"threads=" + threads};
-  if (!w.device.empty())
-    job.overrides.push_back("device=" + (visible.empty() ? w.device : std::string("cuda")));
+  job.threads = threads;
+  if (!w.device.empty()) job.device = visible.empty() ? w.device : std::string("cuda");
   job.results_root = o_.results_root;
   job.hparams = cell.axes;
   job.plugins = o_.plugins;
@@ -275,7 +249,7 @@ TrainJob Scheduler::worker_job(const Worker& w, const GridCell& cell, const std:
 void Scheduler::launch(Worker& w, const GridCell& cell) {
   auto paths = layout_.run(cell.run_id);
   boost::filesystem::create_directories(paths.dir);
-  const std::string threads = std::to_string(cell.cfg.threads > 0 ? cell.cfg.threads : threads_);
+  const int64_t threads = cell.cfg.threads > 0 ? cell.cfg.threads : threads_;
   // A threads file left by an earlier attempt would raise this one's threads at its first step.
   boost::filesystem::remove(paths.threads);
   std::string visible;  // a cell of several devices sees only its own, one per rank
@@ -287,9 +261,10 @@ void Scheduler::launch(Worker& w, const GridCell& cell) {
   // The worker gets SIGTERM (checkpoint, then stop) when the scheduler dies; Ctrl-C reaches
   // the scheduler, which stops workers in order. Its threads do not oversubscribe the cores.
   ChildSpec child;
-  child.argv = {self_, kJobCommand, job_file};
+  child.argv = job_command(job_file);
   child.output = paths.stdout_log;
-  child.env = {{"OPENBLAS_NUM_THREADS", threads}, {"OMP_NUM_THREADS", threads}};
+  child.env = {{"OPENBLAS_NUM_THREADS", std::to_string(threads)},
+               {"OMP_NUM_THREADS", std::to_string(threads)}};
   if (!visible.empty()) child.env.emplace_back("CUDA_VISIBLE_DEVICES", visible);
   w.pid = spawn_child(child);
   w.cell = &cell;
@@ -345,16 +320,12 @@ void Scheduler::clear_live_block() {
 }
 
 void Scheduler::report_finished(Worker& w, int wait_status) {
-  auto rec = store_.find_run(w.cell->run_id);
-  if (rec && rec->status == RunStatus::Running) {
-    // The worker died without recording how (crash, kill -9): say so.
-    std::string how = WIFSIGNALED(wait_status) ? "signal " + std::to_string(WTERMSIG(wait_status))
-                                               : "exit code " + std::to_string(WEXITSTATUS(wait_status));
-    store_.finish_run(
-        w.cell->run_id, RunStatus::Failed, rec->step,
-        "worker process ended with " + how + " (see " + layout_.run(w.cell->run_id).stdout_log + ")");
-    rec = store_.find_run(w.cell->run_id);
-  }
+  // A worker that died without recording how (crash, kill -9) leaves its run failed.
+  const std::string how = WIFSIGNALED(wait_status) ? "signal " + std::to_string(WTERMSIG(wait_status))
+                                                   : "exit code " + std::to_string(WEXITSTATUS(wait_status));
+  w.claim->child_ended("the worker process", how + "; see " + layout_.run(w.cell->run_id).stdout_log);
+  w.claim.reset();
+  const auto rec = store_.find_run(w.cell->run_id);
   ++finished_;
   clear_live_block();
   std::printf("%-9s [%lld] %s %s%s\n", rec ? to_string(rec->status) : "?",
@@ -415,7 +386,6 @@ int Scheduler::run() {
       for (auto& w : workers_) idle = idle && w.pid < 0;
       if (idle) break;
     }
-    keep_claims_alive();
     draw(false);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

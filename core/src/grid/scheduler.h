@@ -2,8 +2,9 @@
 // a training job, session/job.h), several at a time: CPU threads divided among CPU workers, or one worker per
 // GPU. At the grid's tail, when fewer cells remain than CPU workers, the cores of finished
 // workers go to the cells still running (their threads file, runtime/thread_request.h). Cells are claimed
-// atomically in the run store, so concurrent schedulers never run a cell twice; re-running resumes, retries
-// and skips by each cell's recorded status.
+// through session/claim.h (atomically, in the run store), so concurrent schedulers never run a cell twice;
+// the scheduler itself writes no run rows. Re-running resumes, retries and skips by each cell's recorded
+// status.
 #pragma once
 
 #include <functional>

@@ -5,48 +5,16 @@
 #include "model/factory.h"
 #include "runtime/cpu.h"
 #include "runtime/runtime.h"
+#include "session/claim.h"
 #include "session/resolve.h"
 #include "session/store_sink.h"
-#include "store/heartbeat.h"
-#include "store/ownership.h"
 #include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "util/error.h"
-#include "util/process.h"
 
 namespace ctlab {
 namespace {
-
-// This process holds the run (or throws held_error) until destroyed, with a heartbeat.
-class RunHold {
- public:
-  RunHold(RunStore& store, const std::string& run_id, const std::string& doing)
-      : store_(store), run_id_(run_id), owner_(process_owner()) {
-    Holding seen;
-    if (!store.hold_run(run_id, owner_, [&](const std::optional<RunRecord>& r) {
-          seen = holding_of(*r, kStaleAfterSeconds);
-          return !seen.held;
-        }))
-      throw held_error(run_id, seen);
-    if (seen.takeover)
-      store.add_event(run_id, "takeover", "taken over by " + doing + " " + owner_ + " from " + seen.holder);
-    heartbeat_ = std::make_unique<HeartbeatThread>(store.path(), run_id, owner_);
-  }
-  ~RunHold() {
-    heartbeat_.reset();
-    try {
-      store_.release_run(run_id_, owner_);
-    } catch (...) {
-      // the holder is a process that is about to be gone: the next one sees it as free
-    }
-  }
-
- private:
-  RunStore& store_;
-  std::string run_id_, owner_;
-  std::unique_ptr<HeartbeatThread> heartbeat_;
-};
 
 std::vector<MetricRow> eval_rows(const EvalResult& r, const std::string& prefix, int64_t step,
                                  bool word_level) {
@@ -114,7 +82,10 @@ EvalReport eval_run(const EvalRequest& q) {
     throw Error("'" + paths.config + "' does not describe run " + q.run_id + " (its run_id is " + run.run_id +
                 ")");
   check_recorded_plugins(store, q.run_id, run, q.accept_plugin_change, "evaluate");
-  RunHold hold(store, q.run_id, "ctlab eval");
+  ClaimRequest hold;  // held, with a heartbeat, until evaluated (or throws held_error)
+  hold.run_id = q.run_id;
+  hold.by = Claimant::Eval;
+  const auto claim = RunClaim::claim(store, hold);
   return evaluate(run, store, q.run_id, paths, q.split);
 }
 

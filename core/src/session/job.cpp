@@ -1,7 +1,9 @@
 #include "session/job.h"
 
+#include <boost/dll/runtime_symbol_info.hpp>
 #include <nlohmann/json.hpp>
 
+#include "config/options.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/file_io.h"
@@ -16,6 +18,8 @@ std::string job_to_json(const TrainJob& j) {
             {"config_text", j.config_text},
             {"overrides", j.overrides},
             {"expect_run_id", j.expect_run_id},
+            {"threads", j.threads ? json(*j.threads) : json(nullptr)},
+            {"device", j.device ? json(*j.device) : json(nullptr)},
             {"results_root", j.results_root},
             {"hparams", j.hparams},
             {"plugin_dirs", j.plugins.dirs},
@@ -48,6 +52,8 @@ TrainJob job_from_json(const std::string& text, const std::string& path) {
     j.config_text = field("config_text").get<std::string>();
     j.overrides = field("overrides").get<std::vector<std::string>>();
     j.expect_run_id = field("expect_run_id").get<std::string>();
+    if (!field("threads").is_null()) j.threads = field("threads").get<int64_t>();
+    if (!field("device").is_null()) j.device = field("device").get<std::string>();
     j.results_root = field("results_root").get<std::string>();
     j.hparams = field("hparams").get<std::vector<std::pair<std::string, std::string>>>();
     j.plugins.dirs = field("plugin_dirs").get<std::vector<std::string>>();
@@ -65,6 +71,12 @@ TrainJob job_from_json(const std::string& text, const std::string& path) {
   if (j.dist_timeout_s < 1)
     throw Error("job file '" + path + "': dist_timeout_s " + std::to_string(j.dist_timeout_s) +
                 ": expected >= 1 second");
+  if (j.threads && *j.threads < 0)
+    throw Error("job file '" + path + "': threads " + std::to_string(*j.threads) + ": expected >= 0");
+  if (j.device) {  // the flag table's rule for the key, as for a run file's value
+    RunConfig probe;
+    apply_setting(probe, "device", *j.device, "job file '" + path + "'");
+  }
   if (j.config_file.empty() == j.config_text.empty())
     throw Error("job file '" + path + "': expected either config_file or config_text");
   return j;
@@ -73,5 +85,9 @@ TrainJob job_from_json(const std::string& text, const std::string& path) {
 void write_job(const std::string& path, const TrainJob& job) { write_file_atomic(path, job_to_json(job)); }
 
 TrainJob read_job(const std::string& path) { return job_from_json(read_file(path, "job file"), path); }
+
+std::vector<std::string> job_command(const std::string& job_file) {
+  return {boost::dll::program_location().string(), kJobCommand, job_file};
+}
 
 }  // namespace ctlab

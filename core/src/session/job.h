@@ -1,10 +1,13 @@
 // A training job: everything a process needs to train one run, as one typed value. `ctlab
 // train` builds it from its flags; the grid scheduler and the `--nproc` launcher write it
-// as a versioned JSON file (runs/<run_id>/job.json) and start `ctlab <kJobCommand> FILE`,
-// so a worker or a rank receives its run as data, not as a command line rebuilt from flag
+// as a versioned JSON file (the scheduler runs/<run_id>/job.json, the launcher
+// runs/<run_id>/ranks.json) and start `ctlab <kJobCommand> FILE` (job_command), so a
+// worker or a rank receives its run as data, not as a command line rebuilt from flag
 // spellings.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,7 +21,7 @@ namespace ctlab {
 inline constexpr const char* kJobCommand = "run-job";
 
 struct TrainJob {
-  static constexpr int kVersion = 2;
+  static constexpr int kVersion = 3;
   // The run's configuration: a run file with "key=value" overrides (ctlab train), or the
   // text of an already resolved configuration (workers and ranks).
   std::string config_file;
@@ -27,6 +30,12 @@ struct TrainJob {
   // Workers and ranks: the run id the sender resolved. Both sides resolve with the same
   // function, so a difference means the code or a plugin changed in between.
   std::string expect_run_id;
+  // Operational settings the sender decides for this process, in place of the
+  // configuration's `threads` and `device` (neither is part of the run's identity): a grid
+  // worker's share of the cores and its device, a rank's share of the cores. Unset: the
+  // configuration's.
+  std::optional<int64_t> threads;     // >= 0 (0: every core this process may use)
+  std::optional<std::string> device;  // auto | cpu | cuda | cuda:N
   std::string results_root = "results";
   // The run's hyperparameters as TensorBoard shows them: a grid cell's axes, or the keys
   // `ctlab train --set` gave.
@@ -46,5 +55,7 @@ TrainJob job_from_json(const std::string& text, const std::string& path_for_erro
 // Writes the job atomically to `path`; reads one back.
 void write_job(const std::string& path, const TrainJob& job);
 TrainJob read_job(const std::string& path);
+// The command line that runs a job file in a new process of this program.
+std::vector<std::string> job_command(const std::string& job_file);
 
 }  // namespace ctlab

@@ -1,17 +1,16 @@
 #include "session/train_run.h"
 
-#include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/filesystem.hpp>
 #include <iostream>
 
 #include "config/run_shape.h"
 #include "runtime/cpu.h"
 #include "runtime/runtime.h"
+#include "session/claim.h"
 #include "session/ranks.h"
 #include "session/resolve.h"
 #include "session/store_sink.h"
 #include "session/tensorboard_sink.h"
-#include "store/heartbeat.h"
 #include "store/ownership.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
@@ -23,13 +22,14 @@
 namespace ctlab {
 namespace {
 
-// A job resolved: the run, its folder and the launch it is part of.
+// A job resolved: the run, its folder, the launch it is part of and this process's device.
 struct Prepared {
   ResolvedRun run;
   CorpusCache data;
   ResultsLayout layout{""};
   RunPaths paths;
   LaunchInfo launch;
+  torch::Device device{torch::kCPU};  // resolved once (check_job): a CUDA rank's is its local rank's
 };
 
 // The params of a run's start: its identity keys, plugin hashes, shape and distribution.
@@ -54,7 +54,7 @@ void record_start(RunStore& store, const Prepared& p, const std::string& owner, 
   meta.run_id = p.run.run_id;
   meta.experiment = cfg.experiment;
   meta.host = host_name();
-  meta.device = resolve_device(cfg.device).str();
+  meta.device = p.device.str();
   meta.threads = threads_for(cfg.threads);
   meta.git_commit = git_commit();
   meta.ctlab_version = ctlab_version();
@@ -97,26 +97,18 @@ int report_outcome(const TrainOutcome& outcome, RunStore& store, const Prepared&
   return outcome.exit_code();
 }
 
-// Makes this process the run's holder (atomically, in the store), unless another live
-// process holds it. Logs a takeover from a silent holder on another host. Returns whether
-// the run was handed over by the parent process (grid scheduler or launcher).
-bool claim_for_training(RunStore& store, const ResolvedRun& run, const std::string& owner) {
-  RunRecord meta;
-  meta.run_id = run.run_id;
-  meta.experiment = run.cfg.experiment;
-  meta.config = format_run_config(run.cfg);
-  Holding seen;
-  bool from_parent = false;
-  const bool claimed = store.claim_run(meta, owner, [&](const std::optional<RunRecord>& r) {
-    if (!r) return true;
-    seen = holding_of(*r, kStaleAfterSeconds);
-    from_parent = owner_is_parent(r->owner);
-    return !seen.held;
-  });
-  if (!claimed) throw held_error(run.run_id, seen);
-  if (seen.takeover)
-    store.add_event(run.run_id, "takeover", "taken over by ctlab train " + owner + " from " + seen.holder);
-  return from_parent;
+// The claim of a run to train (by this process, or by the launcher for its rank 0), with
+// room for its last status write when the database fills its disk: a reserve file beside
+// the database (ctlab.sqlite-reserve-<run id>, on the same filesystem), freed by
+// finish_run before it retries.
+ClaimRequest training_claim(const Prepared& p, Claimant by) {
+  ClaimRequest q;
+  q.run_id = p.run.run_id;
+  q.experiment = p.run.cfg.experiment;
+  q.config = format_run_config(p.run.cfg);
+  q.by = by;
+  q.reserve_path = p.layout.database() + "-reserve-" + p.run.run_id;
+  return q;
 }
 
 // Checks everything that can refuse the run before anything is written: completed already,
@@ -146,48 +138,39 @@ bool may_train(RunStore& store, const Prepared& p, bool accept_plugin_change) {
   return true;
 }
 
-// Room for the run's last status write when the database fills its disk: a reserve file
-// beside the database (ctlab.sqlite-reserve-<run id>, on the same filesystem), freed by
-// finish_run before it retries.
-void hold_finish_reserve(RunStore& store, const Prepared& p) {
-  const std::string path = p.layout.database() + "-reserve-" + p.run.run_id;
-  if (!store.reserve_space(path))
-    std::cerr << "warning: no room for a 1 MiB reserve beside " << p.layout.database()
-              << " (the disk is nearly full): a full disk may leave this run's status unrecorded\n";
-}
-
 // Rank 0 (or the only process): refuses what must be refused, claims the run, writes its
-// config.ini (the one place it is written) and records its start. Returns false when
-// there is nothing to do.
-bool start_run_record(RunStore& store, const Prepared& p, bool accept_plugin_change, const Comm& comm) {
-  const std::string owner = process_owner();
-  if (!may_train(store, p, accept_plugin_change)) return false;
-  hold_finish_reserve(store, p);
-  const bool handed_over = claim_for_training(store, p.run, owner);
+// config.ini (the one place it is written) and records its start. Returns the claim, or
+// null when there is nothing to do.
+std::unique_ptr<RunClaim> start_run_record(RunStore& store, const Prepared& p, bool accept_plugin_change,
+                                           const Comm& comm) {
+  if (!may_train(store, p, accept_plugin_change)) return nullptr;
+  auto claim = RunClaim::claim(store, training_claim(p, Claimant::Train));
   try {
     boost::filesystem::create_directories(p.paths.dir);
     if (int n = remove_stale_temp_files(p.paths.dir))
       std::cout << "removed " << n << " temporary file(s) left in " << p.paths.dir
                 << " by writers that were killed\n";
     write_file_atomic(p.paths.config, "# run_id = " + p.run.run_id + "\n" + format_run_config(p.run.cfg));
-    record_start(store, p, owner, handed_over, comm);
+    record_start(store, p, claim->owner(), claim->handed_over(), comm);
   } catch (const std::exception& e) {
-    store.finish_run(p.run.run_id, RunStatus::Failed, 0, brief_what(e));
+    claim->fail(brief_what(e));
     throw;
   }
-  return true;
+  return claim;
 }
 
 // Rank 0 decides whether the run goes ahead and tells the others in one broadcast: 0 go
 // ahead, 1 nothing to do (completed), 2 refused (rank 0 throws why, the others say so).
-int64_t rank0_decision(Prepared& p, const TrainJob& job, const Comm& comm, std::unique_ptr<RunStore>& store) {
+int64_t rank0_decision(Prepared& p, const TrainJob& job, const Comm& comm, std::unique_ptr<RunStore>& store,
+                       std::unique_ptr<RunClaim>& claim) {
   std::exception_ptr refused;
   int64_t decision = 0;
   if (comm.rank() == 0) {
     try {
       p.layout.prepare();
       store = std::make_unique<RunStore>(p.layout.database());
-      if (!start_run_record(*store, p, job.accept_plugin_change, comm)) decision = 1;
+      claim = start_run_record(*store, p, job.accept_plugin_change, comm);
+      if (!claim) decision = 1;
     } catch (...) {
       refused = std::current_exception();
       decision = 2;
@@ -206,20 +189,14 @@ int64_t rank0_decision(Prepared& p, const TrainJob& job, const Comm& comm, std::
 
 // One rank of a data-parallel run (or the only process, with a single-process comm).
 int train_rank(Prepared& p, const TrainJob& job) {
-  auto device = resolve_device(p.run.cfg.device);
-  if (device.is_cuda() && p.launch.distributed())
-    device =
-        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index_for_local_rank(
-                                        p.launch.local_rank, static_cast<int>(torch::cuda::device_count()))));
-  const auto comm = Comm::connect(p.launch, job.backend, device, std::chrono::seconds(job.dist_timeout_s));
+  const auto comm = Comm::connect(p.launch, job.backend, p.device, std::chrono::seconds(job.dist_timeout_s));
   std::unique_ptr<RunStore> store;
-  if (rank0_decision(p, job, *comm, store) == 1) return kExitOk;
-  std::unique_ptr<HeartbeatThread> heartbeat;
+  std::unique_ptr<RunClaim> claim;  // rank 0: holds the run, with its heartbeat, until the end
+  if (rank0_decision(p, job, *comm, store, claim) == 1) return kExitOk;
   std::unique_ptr<StoreSink> store_sink;
   std::unique_ptr<TensorBoardSink> tensorboard;
   RunSink* sink = nullptr;
   if (store) {
-    heartbeat = std::make_unique<HeartbeatThread>(store->path(), p.run.run_id, process_owner());
     store_sink = std::make_unique<StoreSink>(*store, p.run.run_id);
     sink = store_sink.get();
     if (p.run.cfg.train.tensorboard) {
@@ -228,7 +205,8 @@ int train_rank(Prepared& p, const TrainJob& job) {
       sink = tensorboard.get();
     }
   }
-  Trainer trainer(p.run.cfg, *p.run.host, p.run.plugins, *p.run.corpus, sink, p.run.run_id, p.paths, *comm);
+  Trainer trainer(p.run.cfg, *p.run.host, p.run.plugins, *p.run.corpus, sink, p.run.run_id, p.paths, *comm,
+                  p.device);
   const auto outcome = trainer.run();
   if (store) return report_outcome(outcome, *store, p);
   if (outcome.status != RunStatus::Completed && !outcome.error.empty())
@@ -261,58 +239,63 @@ LocalLaunch rank_launch(const Prepared& p, const TrainJob& job) {
   const auto& cfg = p.run.cfg;
   l.threads_per_rank =
       static_cast<int>(cfg.threads > 0 ? cfg.threads : std::max<int64_t>(1, available_cpus() / job.nproc));
-  if (resolve_device(cfg.device).is_cpu() && cfg.threads == 0)
-    rank.overrides.push_back("threads=" + std::to_string(l.threads_per_rank));
+  if (p.device.is_cpu() && cfg.threads == 0) rank.threads = l.threads_per_rank;
   const std::string file = p.paths.dir + "/ranks.json";
   write_job(file, rank);
-  l.argv = {boost::dll::program_location().string(), kJobCommand, file};
+  l.argv = job_command(file);
   return l;
 }
 
-// `nproc` > 1: this process claims the run, starts the ranks on this machine and, if rank
-// 0 could not record the end (it was killed), records it.
+// `nproc` > 1: this process claims the run (its heartbeat keeps the claim until rank 0
+// takes it over), starts the ranks on this machine and, if rank 0 could not record the
+// end (it was killed), records it.
 int launch_ranks(Prepared& p, const TrainJob& job) {
   p.layout.prepare();
   RunStore store(p.layout.database());
   if (!may_train(store, p, job.accept_plugin_change)) return kExitOk;
-  const std::string owner = process_owner();
   const auto& id = p.run.run_id;
-  hold_finish_reserve(store, p);
-  claim_for_training(store, p.run, owner);
+  const auto claim = RunClaim::claim(store, training_claim(p, Claimant::Launcher));
   boost::filesystem::create_directories(p.paths.dir);
-  HeartbeatThread heartbeat(store.path(), id, owner);  // until rank 0 takes the claim over
   const LocalLaunch l = rank_launch(p, job);
-  const bool cpu = resolve_device(p.run.cfg.device).is_cpu();
   std::cout << "run " << id << ": starting " << job.nproc << " ranks on this machine"
-            << (cpu ? " (" + std::to_string(l.threads_per_rank) + " thread(s) each)" : "") << "\n";
+            << (p.device.is_cpu() ? " (" + std::to_string(l.threads_per_rank) + " thread(s) each)" : "")
+            << "\n";
   const auto exits = run_local_ranks(l);
   const std::string failures = rank_failures(exits);
   if (!failures.empty()) {
     std::cerr << "ranks: " << failures << "\n";
     store.add_event(id, "ranks", failures);
   }
-  const auto rec = store.find_run(id);
-  if (rec && rec->status == RunStatus::Running &&
-      (rec->owner == owner || owner_liveness(rec->owner) != Liveness::Alive)) {
-    // Rank 0 could not record how the run ended (it died, or never took the run over from
-    // this launcher). Record it, so no run stays "running".
-    store.finish_run(id, RunStatus::Failed, rec->step,
-                     "rank 0 ended without recording the run's status (" + failures +
-                         "); re-run to resume from the last checkpoint");
+  if (claim->child_ended("rank 0", failures + "; re-run to resume from the last checkpoint")) {
     std::cerr << "run " << id << " failed: " << failures << "\n";
     return kExitRunFailed;
   }
   return exits[0].signal == 0 && exits[0].code >= 0 ? exits[0].code : kExitRunFailed;
 }
 
+// The job's configuration, with the operational settings its sender decided.
 RunConfig job_config(const TrainJob& job) {
-  if (job.config_text.empty()) return load_run_config(job.config_file, job.overrides);
-  return parse_run_config(
-      parse_ini(job.config_text, "the resolved configuration of run " + job.expect_run_id), job.overrides);
+  RunConfig cfg = job.config_text.empty()
+                      ? load_run_config(job.config_file, job.overrides)
+                      : parse_run_config(parse_ini(job.config_text,
+                                                   "the resolved configuration of run " + job.expect_run_id),
+                                         job.overrides);
+  if (job.threads) cfg.threads = *job.threads;
+  if (job.device) cfg.device = *job.device;
+  return cfg;
 }
 
-// Everything checked before anything is written.
-void check_job(const Prepared& p, const TrainJob& job) {
+// This process's device, resolved once: a CUDA rank of a distributed run gets its local
+// rank's device (as its Comm does).
+torch::Device process_device(const RunConfig& cfg, const LaunchInfo& launch) {
+  const auto device = resolve_device(cfg.device);
+  if (!device.is_cuda() || !launch.distributed()) return device;
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index_for_local_rank(
+                                         launch.local_rank, static_cast<int>(torch::cuda::device_count()))));
+}
+
+// Everything checked before anything is written; resolves the device.
+void check_job(Prepared& p, const TrainJob& job) {
   const int world = job.nproc > 1 ? job.nproc : p.launch.world_size;
   if (job.nproc > 1 && p.launch.distributed())
     throw Error("--nproc " + std::to_string(job.nproc) + ": this process is already " + p.launch.describe() +
@@ -328,8 +311,8 @@ void check_job(const Prepared& p, const TrainJob& job) {
                       job.nproc > 1 ? job.nproc : p.launch.local_world_size, world);
   // A CUDA device that is not there, or bf16 where it cannot run, is a usage error, before
   // anything is written.
-  const auto device = resolve_device(cfg.device);
-  if (cfg.train.precision == Precision::Bf16) check_bf16(device, "precision = bf16");
+  p.device = process_device(cfg, p.launch);
+  if (cfg.train.precision == Precision::Bf16) check_bf16(p.device, "precision = bf16");
   if (!job.expect_run_id.empty() && job.expect_run_id != p.run.run_id)
     throw Error("this configuration resolves to run " + p.run.run_id + ", not " + job.expect_run_id +
                 " as the process that started this one expected: was ctlab or a plugin changed in between? "

@@ -1,6 +1,8 @@
 // A background thread that keeps a held run's heartbeat fresh while its process lives,
 // through long training steps, evaluation and analysis alike: a heartbeat older than a
 // scheduler's --stale-after then means the process (or its machine) is gone, not busy.
+// Each claim runs one (session/claim.h); it refreshes the row only while `owner` holds it,
+// so a claim made for a child stops counting once the child takes it over.
 // It uses its own database connection; a failed refresh (a busy or full disk) is retried
 // at the next period and never stops the run.
 #pragma once

@@ -127,7 +127,7 @@ std::string compression_loss_key(int64_t layer) {
 
 Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins,
                  const Corpus& corpus, RunSink* sink, const std::string& run_id, const RunPaths& paths,
-                 const Comm& comm)
+                 const Comm& comm, const torch::Device& device)
     : cfg_(cfg),
       host_(host),
       plugins_(plugins),
@@ -136,7 +136,8 @@ Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlu
       run_id_(run_id),
       paths_(paths),
       threads_request_(paths.threads),
-      comm_(comm) {}
+      comm_(comm),
+      device_(device) {}
 
 namespace {
 
@@ -246,11 +247,7 @@ void Trainer::note_machine(Session& s, int threads) {
 void Trainer::setup(Session& s) {
   const auto& t = cfg_.train;
   const auto& mo = cfg_.model;
-  s.device = resolve_device(cfg_.device);
-  if (s.device.is_cuda() && comm_.distributed())  // one device per local rank, as the comm's
-    s.device =
-        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index_for_local_rank(
-                                        comm_.local_rank(), static_cast<int>(torch::cuda::device_count()))));
+  s.device = device_;
   if (s.bf16) check_bf16(s.device, "precision = bf16");
   set_tf32(t.allow_tf32);
   keep_freed_memory();

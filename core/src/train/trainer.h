@@ -38,9 +38,11 @@ class Trainer {
   // cfg must be resolved and pinned (plugins by name@version). Data parallelism: every rank
   // constructs a Trainer with the same configuration and `comm`; rank 0 passes the sink
   // (it alone records the run and writes the checkpoint and the analysis), the others null, and
-  // log to runs/<run_id>/rank<r>.log.
+  // log to runs/<run_id>/rank<r>.log. `device`: this rank's device, resolved once by the
+  // caller (session/train_run.cpp: a CUDA rank's is its local rank's).
   Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlugins& plugins, const Corpus& corpus,
-          RunSink* sink, const std::string& run_id, const RunPaths& paths, const Comm& comm);
+          RunSink* sink, const std::string& run_id, const RunPaths& paths, const Comm& comm,
+          const torch::Device& device);
   // Trains to max_steps, resuming from the checkpoint when there is one. Records status and
   // metrics through the sink. Never throws for failures of the run itself: they become
   // status "failed" with the message.
@@ -86,6 +88,7 @@ class Trainer {
   RunPaths paths_;
   ThreadRequest threads_request_;  // more threads when a grid's other cells have finished
   const Comm& comm_;
+  torch::Device device_;
 };
 
 }  // namespace ctlab
