@@ -1,5 +1,5 @@
 // dataset = lookup: key/value lookup read by content. Tables of bound key/value tokens, and
-// lookup_distance tokens later queries that name a key and are answered by its value.
+// lookup_distance tokens later queries that name a key and are answered by its entry.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -15,19 +15,20 @@ namespace {
 //   a period of 3K tokens: a table of K entries, then K queries of two tokens each;
 //   an entry is one token binding a key to a value (a one-layer model can only match a key
 //   to a value that sits in the same token); a query is a query token naming a key, then
-//   the answer, the value the key was bound to in the table m = (D - 2) / 3K periods back;
-//   keys come in M = m + 1 namespaces, period p using namespace p mod M, so between a table
-//   and its queries no other table holds the same keys, and the next older table with them
-//   lies (2m + 1) x 3K tokens back: the queried key is found once, by its content.
+//   the answer: the entry that bound the key in the table m = (D - 2) / 3K periods back,
+//   repeated (so reading it out is a copy, and which entry is the query's content);
+//   keys come in M = m + 2 namespaces, period p using namespace p mod M, so between a table
+//   and its queries no other table holds the same keys, the last answers that repeated
+//   the namespace's entries lie 2 periods before the table, and the next older table with
+//   them (2m + 2) x 3K tokens back.
 // Token ids: entries [0, MKV) (namespace, key, value), query tokens [MKV, MKV + MK)
-// (namespace, key), answers [MKV + MK, MKV + MK + V).
+// (namespace, key).
 struct Layout {
   int64_t keys, values, periods_back, namespaces;
   int64_t period() const { return 3 * keys; }
   int64_t entry(int64_t ns, int64_t key, int64_t value) const { return (ns * keys + key) * values + value; }
   int64_t query(int64_t ns, int64_t key) const { return namespaces * keys * values + ns * keys + key; }
-  int64_t answer(int64_t value) const { return namespaces * keys * (values + 1) + value; }
-  int64_t vocab() const { return answer(values); }
+  int64_t vocab() const { return namespaces * keys * (values + 1); }
 };
 
 Layout layout_of(const DataOptions& o) {
@@ -38,19 +39,19 @@ Layout layout_of(const DataOptions& o) {
                 ": expected 2 plus a positive multiple of 3 x " + "lookup_keys = " + s(3 * k) +
                 " (the period), e.g. " + s(2 + 3 * k * std::max<int64_t>(1, (d - 2) / (3 * k))) + " or " +
                 s(2 + 3 * k * ((d - 2) / (3 * k) + 1)));
-  const Layout l{k, v, (d - 2) / (3 * k), (d - 2) / (3 * k) + 1};
+  const Layout l{k, v, (d - 2) / (3 * k), (d - 2) / (3 * k) + 2};
   if (l.vocab() > 256)
     throw Error("dataset = lookup: lookup_keys = " + s(k) + ", lookup_values = " + s(v) +
                 " and lookup_distance = " + s(d) + " need " + s(l.vocab()) + " token ids (" +
-                s(l.namespaces) + " namespaces x " + s(k) + " keys x (" + s(v) + " values + 1) + " + s(v) +
-                " answers): expected at most 256");
+                s(l.namespaces) + " namespaces x " + s(k) + " keys x (" + s(v) +
+                " values + 1)): expected at most 256");
   return l;
 }
 
 // Ideal losses (nats), with sight of the table / blind to it:
 //   entry s of a table (a key not yet in it, any value): ln(K - s) + ln V / the same
 //   query j (a key of its table not yet queried):        ln(K - j)          / the same
-//   answer (the value bound to the queried key):          0                  / ln V
+//   answer (the entry of the queried key):                0                  / ln V
 // The namespace of every token follows from the last period's, so it costs nothing. The
 // first m periods' queries ask tables before the split's start: their answers cost ln V
 // either way and carry no planted token.
@@ -78,15 +79,16 @@ void generate(const Layout& l, TaskStream& s, int64_t n, std::mt19937_64& gen) {
     }
     const int64_t asked = p - l.periods_back;
     const Table& source = recent[static_cast<size_t>((asked + l.periods_back + 1) % (l.periods_back + 1))];
+    const int64_t asked_ns = (asked + l.namespaces) % l.namespaces;
     std::shuffle(order.begin(), order.end(), gen);
     for (int64_t j = 0; j < l.keys; ++j) {
       const auto key = static_cast<size_t>(order[j]);
-      s.push(l.query((asked + l.namespaces) % l.namespaces, order[j]), ln(l.keys - j), ln(l.keys - j));
+      s.push(l.query(asked_ns, order[j]), ln(l.keys - j), ln(l.keys - j));
       if (asked < 0) {
-        s.push(l.answer(value(gen)), ln(l.values), ln(l.values));
+        s.push(l.entry(asked_ns, order[j], value(gen)), ln(l.values), ln(l.values));
       } else {
         const int64_t at = static_cast<int64_t>(s.tokens.size());
-        s.push(l.answer(source.value[key]), 0.0, ln(l.values), at - source.at[key]);
+        s.push(l.entry(asked_ns, order[j], source.value[key]), 0.0, ln(l.values), at - source.at[key]);
       }
     }
   }
