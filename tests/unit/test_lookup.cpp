@@ -1,9 +1,11 @@
 // The lookup task (dataset = lookup) on a small instance: every answer repeats the entry of
-// its query's key `distance` back, that key is nowhere else in between, the best and blind
-// losses add up to the stated ones, and bad keys are named.
+// its query's key in the table `distance` back, whose slot varies, the best and blind losses
+// add up to the stated ones, and bad keys are named with what is expected.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "config/options.h"
 #include "data/dataset.h"
@@ -14,9 +16,9 @@ using test::error_of;
 
 namespace {
 
-// 2 keys per table, 3 values, the shortest distance 8: a period of 6 tokens, queries one
-// period after their table (m = 1), 3 namespaces; ids: entries [0, 18) (namespace, key,
-// value), queries [18, 24) (namespace, key).
+// 2 keys per table, 3 values, the shortest distance 8: a period of 6 tokens (entries at 0
+// and 1, query and answer of key 0 at 2 and 3, of key 1 at 4 and 5), queries one period
+// after their table; ids: entries [0, 6) (key x 3 + value), queries [6, 8).
 DataOptions small() {
   DataOptions o;
   o.dataset = "lookup";
@@ -41,59 +43,65 @@ std::vector<double> doubles(const torch::Tensor& t) {
 
 TEST(Lookup, EveryAnswerRepeatsTheEntryOfItsKeyAtTheStatedDistance) {
   const auto c = load_corpus(small());
-  EXPECT_EQ(c.vocab_size, 24);
+  EXPECT_EQ(c.vocab_size, 8);
   const auto tok = longs(c.train), dist = longs(c.ideal.at("train").distance);
   const auto best = doubles(c.ideal.at("train").best), blind = doubles(c.ideal.at("train").blind);
-  const double ln_v = std::log(3.0);
-  int64_t answered = 0;
-  for (size_t t = 0; t < tok.size(); ++t) {
+  std::map<int64_t, int64_t> by_distance;
+  for (size_t t = 1; t < tok.size(); ++t) {
     const int64_t phase = static_cast<int64_t>(t % 6);
-    const bool answer = phase == 3 || phase == 5;
-    ASSERT_EQ(tok[t] >= 18, phase == 2 || phase == 4) << t;  // query tokens only there
-    if (!answer) {
+    if (phase < 2) ASSERT_LT(tok[t], 6) << t;                                 // an entry
+    if (phase == 2 || phase == 4) ASSERT_EQ(tok[t], 6 + phase / 2 - 1) << t;  // query of key 0, 1
+    if (phase != 3 && phase != 5) {
       EXPECT_EQ(best[t], blind[t]) << t;
       EXPECT_EQ(dist[t], 0) << t;
       continue;
     }
-    EXPECT_EQ(tok[t] / 3, tok[t - 1] - 18) << t;  // the answer is an entry of the queried key
-    EXPECT_NEAR(blind[t], ln_v, 1e-12) << t;
+    const int64_t key = (phase - 3) / 2;
+    ASSERT_EQ(tok[t] / 3, key) << t;  // the answer is an entry of the queried key
+    EXPECT_NEAR(blind[t], std::log(3.0), 1e-12) << t;
     if (t < 6) {  // the first period asks a table before the split
       EXPECT_EQ(dist[t], 0);
       continue;
     }
-    ++answered;
     ASSERT_EQ(best[t], 0.0) << t;
-    ASSERT_TRUE(dist[t] >= 8 && dist[t] <= 11) << t << ": distance " << dist[t];
-    const size_t src = t - static_cast<size_t>(dist[t]);
-    ASSERT_LT(src % 6, 2u) << t << ": the source is a table entry";
-    EXPECT_EQ(tok[src], tok[t]) << t;
-    for (size_t u = src + 1; u < t; ++u)
-      if (tok[u] < 18) EXPECT_NE(tok[u] / 3, tok[t] / 3) << t << ": the key again at " << u;
+    ASSERT_TRUE(dist[t] == 8 + 2 * key || dist[t] == 9 + 2 * key) << t << ": distance " << dist[t];
+    const size_t src = t - static_cast<size_t>(dist[t]), other = src - src % 6 + (1 - src % 6);
+    EXPECT_EQ(tok[src], tok[t]) << t;     // the entry, repeated
+    EXPECT_NE(tok[other] / 3, key) << t;  // the table's other entry holds the other key
+    ++by_distance[dist[t]];
   }
-  EXPECT_EQ(answered, (static_cast<int64_t>(tok.size()) / 6 - 1) * 2);  // 6000 tokens: 1000 periods
+  // 999 periods with answers; key 0 sits in either slot about as often.
+  EXPECT_EQ(by_distance[8] + by_distance[9] + by_distance[10] + by_distance[11], 2 * 999);
+  EXPECT_NEAR(static_cast<double>(by_distance[8]) / 999, 0.5, 0.06);
+  EXPECT_EQ(by_distance[8] + by_distance[9], 999);
 }
 
 TEST(Lookup, BestAndBlindLossesAreTheStatedOnes) {
   const auto c = load_corpus(small());
   const auto best = doubles(c.ideal.at("valid").best), blind = doubles(c.ideal.at("valid").blind);
-  // Per period from the second on: entries ln 2 + ln 3 and ln 3, queries ln 2 and 0,
-  // answers 0 (best) or ln 3 each (blind).
+  // Per period from the second on: entries ln 2 + ln 3 and ln 3, queries 0, answers 0
+  // (best) or ln 3 each (blind).
   const double ln2 = std::log(2.0), ln3 = std::log(3.0);
   const size_t periods = best.size() / 6;
   double sb = 0, sl = 0;
   for (size_t i = 6; i < periods * 6; ++i) sb += best[i], sl += blind[i];
-  EXPECT_NEAR(sb, (periods - 1) * (2 * ln2 + 2 * ln3), 1e-8);
-  EXPECT_NEAR(sl, (periods - 1) * (2 * ln2 + 4 * ln3), 1e-8);
+  EXPECT_NEAR(sb, (periods - 1) * (ln2 + 2 * ln3), 1e-8);
+  EXPECT_NEAR(sl, (periods - 1) * (ln2 + 4 * ln3), 1e-8);
   EXPECT_TRUE(c.train.equal(load_corpus(small()).train));
 }
 
-TEST(Lookup, SuiteSizeFitsTheTokenIds) {
+TEST(Lookup, TheSuiteSizeHas34TokenIdsAndSourcesUpTo101Back) {
   DataOptions o = small();
-  o.lookup_values = 6;
-  o.lookup_distance = 98;  // 18 namespaces: 18 x 2 x 7 = 252 ids
-  EXPECT_EQ(load_corpus(o).vocab_size, 252);
-  const auto dist = longs(load_corpus(o).ideal.at("valid").distance);
+  o.lookup_values = 16;
+  o.lookup_distance = 98;
+  const auto c = load_corpus(o);
+  EXPECT_EQ(c.vocab_size, 34);
+  const auto dist = longs(c.ideal.at("valid").distance);
   EXPECT_EQ(*std::max_element(dist.begin(), dist.end()), 101);
+  int64_t shortest = 1000;
+  for (auto d : dist)
+    if (d > 0) shortest = std::min(shortest, d);
+  EXPECT_EQ(shortest, 98);
 }
 
 TEST(Lookup, BadKeysAreNamedWithWhatIsExpected) {
@@ -104,12 +112,13 @@ TEST(Lookup, BadKeysAreNamedWithWhatIsExpected) {
       "dataset = lookup: lookup_distance = 9: expected 2 plus a positive multiple of 3 x lookup_keys = 6 "
       "(the period), e.g. 8 or 14");
   o = small();
-  o.lookup_values = 7;
+  o.lookup_keys = 16;
+  o.lookup_values = 16;
   o.lookup_distance = 98;
   EXPECT_EQ(
       error_of([&] { load_corpus(o); }),
-      "dataset = lookup: lookup_keys = 2, lookup_values = 7 and lookup_distance = 98 need 279 token ids "
-      "(17 namespaces x 2 keys x (7 values + 1) + 7 answers): expected at most 256");
+      "dataset = lookup: lookup_keys = 16 and lookup_values = 16 need 272 token ids (16 keys x (16 values "
+      "+ 1)): expected at most 256");
   RunConfig cfg;
   EXPECT_EQ(error_of([&] { apply_setting(cfg, "lookup_keys", "1", "--set"); }),
             "--set: bad value for 'lookup_keys' = '1': expected an integer >= 2");
