@@ -12,32 +12,33 @@ namespace ctlab {
 namespace {
 
 // The layout, with K = lookup_keys, V = lookup_values, D = lookup_distance:
-//   a period of 3K tokens: a table of K entries, then K queries of two tokens each;
+//   a period of K + 2 tokens: a table of K entries, then one query of two tokens;
 //   an entry is one token binding a key to a value (a one-layer model can only match a key
 //   to a value that sits in the same token); a table holds every key once, in a random
 //   order, each bound to a random value;
-//   query j is the query token of key j (queries come in key order), then the answer: the
-//   entry that bound key j in the table m = (D - 2) / 3K periods back, repeated (so reading
-//   it out is a copy). Which slot of that table holds key j is random: only the entries'
-//   content says which one answers.
+//   the query is the query token of a random key, then the answer: the entry that bound
+//   that key in the table m = (D - 2) / (K + 2) periods back, repeated (so reading it out is
+//   a copy). Which slot of that table holds the key is random: only the entries' content
+//   says which one answers. Every answer lies D to D + K - 1 tokens after its entry, the
+//   same window for every query.
 // Token ids: entries [0, KV) (key, value), query tokens [KV, KV + K).
 struct Layout {
   int64_t keys, values, periods_back;
-  int64_t period() const { return 3 * keys; }
+  int64_t period() const { return keys + 2; }
   int64_t entry(int64_t key, int64_t value) const { return key * values + value; }
   int64_t query(int64_t key) const { return keys * values + key; }
   int64_t vocab() const { return keys * (values + 1); }
 };
 
 Layout layout_of(const DataOptions& o) {
-  const int64_t k = o.lookup_keys, v = o.lookup_values, d = o.lookup_distance;
+  const int64_t k = o.lookup_keys, v = o.lookup_values, d = o.lookup_distance, p = k + 2;
   const auto s = [](int64_t x) { return std::to_string(x); };
-  if (d < 3 * k + 2 || (d - 2) % (3 * k) != 0)
+  if (d < p + 2 || (d - 2) % p != 0)
     throw Error("dataset = lookup: lookup_distance = " + s(d) +
-                ": expected 2 plus a positive multiple of 3 x lookup_keys = " + s(3 * k) +
-                " (the period), e.g. " + s(2 + 3 * k * std::max<int64_t>(1, (d - 2) / (3 * k))) + " or " +
-                s(2 + 3 * k * ((d - 2) / (3 * k) + 1)));
-  const Layout l{k, v, (d - 2) / (3 * k)};
+                ": expected 2 plus a positive multiple of lookup_keys + 2 = " + s(p) +
+                " (the period), e.g. " + s(2 + p * std::max<int64_t>(1, (d - 2) / p)) + " or " +
+                s(2 + p * ((d - 2) / p + 1)));
+  const Layout l{k, v, (d - 2) / p};
   if (l.vocab() > 256)
     throw Error("dataset = lookup: lookup_keys = " + s(k) + " and lookup_values = " + s(v) + " need " +
                 s(l.vocab()) + " token ids (" + s(k) + " keys x (" + s(v) +
@@ -47,13 +48,13 @@ Layout layout_of(const DataOptions& o) {
 
 // Ideal losses (nats), with sight of the table / blind to it:
 //   entry s of a table (a key not yet in it, any value): ln(K - s) + ln V / the same
-//   query (key order)                                    0                 / 0
+//   query (any key)                                      ln K              / ln K
 //   answer (the entry of the queried key):               0                 / ln V
 // The first m periods' queries ask tables before the split's start: their answers cost
 // ln V either way and carry no planted token.
 void generate(const Layout& l, TaskStream& s, int64_t n, std::mt19937_64& gen) {
   const auto ln = [](int64_t x) { return std::log(static_cast<double>(x)); };
-  std::uniform_int_distribution<int64_t> value(0, l.values - 1);
+  std::uniform_int_distribution<int64_t> value(0, l.values - 1), any_key(0, l.keys - 1);
   // The last m + 1 tables, by period mod (m + 1): each key's value and token position.
   struct Table {
     std::vector<int64_t> value, at;
@@ -73,18 +74,16 @@ void generate(const Layout& l, TaskStream& s, int64_t n, std::mt19937_64& gen) {
       s.push(l.entry(order[j], table.value[key]), ln(l.keys - j) + ln(l.values),
              ln(l.keys - j) + ln(l.values));
     }
-    const int64_t asked = p - l.periods_back;
-    const Table& source = recent[static_cast<size_t>(asked + l.periods_back + 1) % ring];
-    for (int64_t key = 0; key < l.keys; ++key) {
-      s.push(l.query(key), 0.0, 0.0);
-      if (asked < 0) {
-        s.push(l.entry(key, value(gen)), ln(l.values), ln(l.values));
-      } else {
-        const int64_t at = static_cast<int64_t>(s.tokens.size());
-        const auto k = static_cast<size_t>(key);
-        s.push(l.entry(key, source.value[k]), 0.0, ln(l.values), at - source.at[k]);
-      }
+    const int64_t asked = p - l.periods_back, key = any_key(gen);
+    s.push(l.query(key), ln(l.keys), ln(l.keys));
+    if (asked < 0) {
+      s.push(l.entry(key, value(gen)), ln(l.values), ln(l.values));
+      continue;
     }
+    const Table& source = recent[static_cast<size_t>(asked) % ring];
+    const auto k = static_cast<size_t>(key);
+    const int64_t at = static_cast<int64_t>(s.tokens.size());
+    s.push(l.entry(key, source.value[k]), 0.0, ln(l.values), at - source.at[k]);
   }
 }
 
