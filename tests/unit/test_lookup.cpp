@@ -1,5 +1,5 @@
 // The lookup task (dataset = lookup) on a small instance: every answer repeats the entry of
-// its query's key in the table `distance` back, whose slot varies, the best and blind losses
+// its query's key in the table `distance` back, in either slot, the best and blind losses
 // add up to the stated ones, and bad keys are named with what is expected.
 #include <gtest/gtest.h>
 
@@ -16,16 +16,16 @@ using test::error_of;
 
 namespace {
 
-// 2 keys per table, 3 values, the shortest distance 8: a period of 6 tokens (entries at 0
-// and 1, query and answer of key 0 at 2 and 3, of key 1 at 4 and 5), queries one period
-// after their table; ids: entries [0, 6) (key x 3 + value), queries [6, 8).
+// 2 keys per table, 3 values, the shortest distance 6: a period of 4 tokens (entries at 0
+// and 1, a query at 2, its answer at 3), queries one period after their table; ids: entries
+// [0, 6) (key x 3 + value), query tokens [6, 8).
 DataOptions small() {
   DataOptions o;
   o.dataset = "lookup";
   o.synthetic_tokens = 6000;
   o.lookup_keys = 2;
   o.lookup_values = 3;
-  o.lookup_distance = 8;
+  o.lookup_distance = 6;
   return o;
 }
 
@@ -46,58 +46,59 @@ TEST(Lookup, EveryAnswerRepeatsTheEntryOfItsKeyAtTheStatedDistance) {
   EXPECT_EQ(c.vocab_size, 8);
   const auto tok = longs(c.train), dist = longs(c.ideal.at("train").distance);
   const auto best = doubles(c.ideal.at("train").best), blind = doubles(c.ideal.at("train").blind);
+  const double ln2 = std::log(2.0), ln3 = std::log(3.0);
   std::map<int64_t, int64_t> by_distance;
   for (size_t t = 1; t < tok.size(); ++t) {
-    const int64_t phase = static_cast<int64_t>(t % 6);
-    if (phase < 2) ASSERT_LT(tok[t], 6) << t;                                 // an entry
-    if (phase == 2 || phase == 4) ASSERT_EQ(tok[t], 6 + phase / 2 - 1) << t;  // query of key 0, 1
-    if (phase != 3 && phase != 5) {
+    const int64_t phase = static_cast<int64_t>(t % 4);
+    ASSERT_EQ(tok[t] >= 6, phase == 2) << t;  // query tokens, and only there
+    if (phase < 3) {
+      EXPECT_NEAR(best[t], phase == 0 ? ln2 + ln3 : phase == 1 ? ln3 : ln2, 1e-12) << t;
       EXPECT_EQ(best[t], blind[t]) << t;
       EXPECT_EQ(dist[t], 0) << t;
       continue;
     }
-    const int64_t key = (phase - 3) / 2;
+    const int64_t key = tok[t - 1] - 6;
     ASSERT_EQ(tok[t] / 3, key) << t;  // the answer is an entry of the queried key
-    EXPECT_NEAR(blind[t], std::log(3.0), 1e-12) << t;
-    if (t < 6) {  // the first period asks a table before the split
+    EXPECT_NEAR(blind[t], ln3, 1e-12) << t;
+    if (t < 4) {  // the first period asks a table before the split
       EXPECT_EQ(dist[t], 0);
       continue;
     }
     ASSERT_EQ(best[t], 0.0) << t;
-    ASSERT_TRUE(dist[t] == 8 + 2 * key || dist[t] == 9 + 2 * key) << t << ": distance " << dist[t];
-    const size_t src = t - static_cast<size_t>(dist[t]), other = src - src % 6 + (1 - src % 6);
+    ASSERT_TRUE(dist[t] == 6 || dist[t] == 7) << t << ": distance " << dist[t];
+    const size_t src = t - static_cast<size_t>(dist[t]), other = src - src % 4 + (1 - src % 4);
     EXPECT_EQ(tok[src], tok[t]) << t;     // the entry, repeated
     EXPECT_NE(tok[other] / 3, key) << t;  // the table's other entry holds the other key
     ++by_distance[dist[t]];
   }
-  // 999 periods with answers; key 0 sits in either slot about as often.
-  EXPECT_EQ(by_distance[8] + by_distance[9] + by_distance[10] + by_distance[11], 2 * 999);
-  EXPECT_NEAR(static_cast<double>(by_distance[8]) / 999, 0.5, 0.06);
-  EXPECT_EQ(by_distance[8] + by_distance[9], 999);
+  // 1499 periods with answers; the queried key sits in either slot about as often.
+  EXPECT_EQ(by_distance[6] + by_distance[7], 1499);
+  EXPECT_NEAR(static_cast<double>(by_distance[6]) / 1499, 0.5, 0.05);
 }
 
 TEST(Lookup, BestAndBlindLossesAreTheStatedOnes) {
   const auto c = load_corpus(small());
   const auto best = doubles(c.ideal.at("valid").best), blind = doubles(c.ideal.at("valid").blind);
-  // Per period from the second on: entries ln 2 + ln 3 and ln 3, queries 0, answers 0
-  // (best) or ln 3 each (blind).
+  // Per period from the second on: entries ln 2 + ln 3 and ln 3, the query ln 2, the answer
+  // 0 (best) or ln 3 (blind).
   const double ln2 = std::log(2.0), ln3 = std::log(3.0);
-  const size_t periods = best.size() / 6;
+  const size_t periods = best.size() / 4;
   double sb = 0, sl = 0;
-  for (size_t i = 6; i < periods * 6; ++i) sb += best[i], sl += blind[i];
-  EXPECT_NEAR(sb, (periods - 1) * (ln2 + 2 * ln3), 1e-8);
-  EXPECT_NEAR(sl, (periods - 1) * (ln2 + 4 * ln3), 1e-8);
+  for (size_t i = 4; i < periods * 4; ++i) sb += best[i], sl += blind[i];
+  EXPECT_NEAR(sb / static_cast<double>(periods - 1), 2 * ln2 + 2 * ln3, 1e-9);  // per period
+  EXPECT_NEAR(sl / static_cast<double>(periods - 1), 2 * ln2 + 3 * ln3, 1e-9);
+  EXPECT_GE(best.size(), 200000u);  // long evaluation streams
   EXPECT_TRUE(c.train.equal(load_corpus(small()).train));
 }
 
-TEST(Lookup, TheSuiteSizeHas34TokenIdsAndSourcesUpTo101Back) {
+TEST(Lookup, TheSuiteSizeHas34TokenIdsAndSources98Or99Back) {
   DataOptions o = small();
   o.lookup_values = 16;
   o.lookup_distance = 98;
   const auto c = load_corpus(o);
   EXPECT_EQ(c.vocab_size, 34);
   const auto dist = longs(c.ideal.at("valid").distance);
-  EXPECT_EQ(*std::max_element(dist.begin(), dist.end()), 101);
+  EXPECT_EQ(*std::max_element(dist.begin(), dist.end()), 99);
   int64_t shortest = 1000;
   for (auto d : dist)
     if (d > 0) shortest = std::min(shortest, d);
@@ -109,12 +110,12 @@ TEST(Lookup, BadKeysAreNamedWithWhatIsExpected) {
   o.lookup_distance = 9;
   EXPECT_EQ(
       error_of([&] { load_corpus(o); }),
-      "dataset = lookup: lookup_distance = 9: expected 2 plus a positive multiple of 3 x lookup_keys = 6 "
-      "(the period), e.g. 8 or 14");
+      "dataset = lookup: lookup_distance = 9: expected 2 plus a positive multiple of lookup_keys + 2 = 4 "
+      "(the period), e.g. 6 or 10");
   o = small();
   o.lookup_keys = 16;
   o.lookup_values = 16;
-  o.lookup_distance = 98;
+  o.lookup_distance = 110;
   EXPECT_EQ(
       error_of([&] { load_corpus(o); }),
       "dataset = lookup: lookup_keys = 16 and lookup_values = 16 need 272 token ids (16 keys x (16 values "
