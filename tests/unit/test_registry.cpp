@@ -61,7 +61,7 @@ TEST(Registry, RejectsDuplicatesAndNamesTheKnownOnes) {
 TEST(Registry, BuiltInsInHelpOrder) {
   EXPECT_EQ(datasets().names(),
             (std::vector<std::string>{"default", "brown", "pydoc_words", "enwik8", "text8", "wikitext103",
-                                      "text", "synthetic", "recall", "distant_ref"}));
+                                      "text", "synthetic", "recall", "distant_ref", "lookup"}));
   EXPECT_EQ(export_tables().names(),
             (std::vector<std::string>{"runs", "metrics", "attention", "frequency", "retention", "readout",
                                       "evaluations", "history"}));

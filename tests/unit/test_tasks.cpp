@@ -32,7 +32,7 @@ std::vector<double> values_of(const torch::Tensor& t) {
 }  // namespace
 
 TEST(Tasks, GeneratedDeterministicallyWithIdealLossesForEverySplit) {
-  for (const char* name : {"synthetic", "recall", "distant_ref"}) {
+  for (const char* name : {"synthetic", "recall", "distant_ref", "lookup"}) {
     SCOPED_TRACE(name);
     auto a = load_corpus(task(name)), b = load_corpus(task(name));
     EXPECT_TRUE(a.train.equal(b.train));

@@ -145,6 +145,19 @@ void add_data_options(std::vector<OptionDef>& t) {
       for_datasets(int_option("ref_distance", "data", "distant_ref task: tokens from a payload to its repeat",
                               CTLAB_FIELD(data.ref_distance), 2, "an integer >= 2"),
                    {"distant_ref"}));
+  t.push_back(for_datasets(
+      int_option("lookup_keys", "data", "lookup task: keys per table (each query asks one of them)",
+                 CTLAB_FIELD(data.lookup_keys), 2, "an integer >= 2"),
+      {"lookup"}));
+  t.push_back(for_datasets(int_option("lookup_values", "data", "lookup task: values a key can be bound to",
+                                      CTLAB_FIELD(data.lookup_values), 2, "an integer >= 2"),
+                           {"lookup"}));
+  t.push_back(for_datasets(
+      int_option("lookup_distance", "data",
+                 "lookup task: the shortest distance from a table entry to its answer (2 plus a multiple of "
+                 "lookup_keys + 2)",
+                 CTLAB_FIELD(data.lookup_distance), 6, "an integer >= 6"),
+      {"lookup"}));
 }
 
 void add_train_options(std::vector<OptionDef>& t) {

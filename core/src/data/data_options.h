@@ -17,6 +17,9 @@ struct DataOptions {
   int64_t recall_pairs = 8;           // recall: key/value pairs stored per episode
   int64_t recall_gap = 64;            // recall: filler tokens between the pairs and the queries
   int64_t ref_distance = 96;          // distant_ref: tokens from a payload to its repeat
+  int64_t lookup_keys = 2;            // lookup: keys per table (a query asks one of them)
+  int64_t lookup_values = 6;          // lookup: values a key can be bound to
+  int64_t lookup_distance = 98;       // lookup: the shortest distance from an entry to its answer
 };
 
 }  // namespace ctlab
