@@ -1,6 +1,6 @@
 // `ctlab export weights`: a run's parameters as safetensors, equal to its checkpoint's,
 // with the run in the metadata; and the Python reimplementation of the forward pass
-// (analysis/ctlab_torch.py) reproducing `ctlab eval`'s loss from the exported file.
+// (analysis/reference_model/) reproducing `ctlab eval`'s loss from the exported file.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
