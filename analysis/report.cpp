@@ -17,7 +17,7 @@
 #include "export.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
-#include "util/subprocess.h"
+#include "util/run_process.h"
 #include "util/text.h"
 
 namespace fs = boost::filesystem;
