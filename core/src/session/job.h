@@ -1,8 +1,8 @@
 // A training job: everything a process needs to train one run, as one typed value. `ctlab
-// train` builds it from its flags; the grid scheduler and the `--nproc` launcher write it
-// as a versioned JSON file (runs/<run_id>/job.json) and start `ctlab <kJobCommand> FILE`,
-// so a worker or a rank receives its run as data, not as a command line rebuilt from flag
-// spellings.
+// train` builds it from its flags; the grid scheduler writes it as a versioned JSON file
+// (runs/<run_id>/job.json) for a worker, the `--nproc` launcher as runs/<run_id>/ranks.json
+// for its ranks, and each starts `ctlab <kJobCommand> FILE`, so a worker or a rank
+// receives its run as data, not as a command line rebuilt from flag spellings.
 #pragma once
 
 #include <string>
