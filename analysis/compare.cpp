@@ -7,27 +7,10 @@
 
 #include "store/analysis_file.h"
 #include "util/error.h"
+#include "util/format.h"
 #include "util/text.h"
 
 namespace ctlab {
-
-AxisValues parse_conditions(const std::string& text, const std::string& where) {
-  AxisValues out;
-  for (const auto& c : split(text, '&')) {
-    auto eq = c.find('=');
-    if (eq == std::string::npos || trim(c.substr(0, eq)).empty())
-      throw Error(where + ": '" + text + "': expected axis=value conditions joined by '&'");
-    out.emplace_back(trim(c.substr(0, eq)), trim(c.substr(eq + 1)));
-  }
-  if (out.empty()) throw Error(where + ": expected axis=value conditions joined by '&'");
-  return out;
-}
-
-std::string format_conditions(const AxisValues& conditions) {
-  std::vector<std::string> parts;
-  for (const auto& [k, v] : conditions) parts.push_back(k + "=" + v);
-  return join(parts, " & ");
-}
 
 std::vector<Cell> group_cells(const std::vector<RunResult>& runs) {
   std::vector<Cell> cells;
@@ -82,33 +65,23 @@ SegmentValues segment_values(const ResultsLayout& layout) {
   };
 }
 
-namespace {
-
-std::string fixed(double v, int digits) {
-  if (std::isnan(v)) return "-";
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-}  // namespace
-
 std::string format_mean_ci(const stats::Summary& s, int digits) {
   if (s.n == 0) return "-";
-  if (s.n == 1) return fixed(s.mean, digits) + " (1 run)";
-  return fixed(s.mean, digits) + " [" + fixed(s.ci_low, digits) + ", " + fixed(s.ci_high, digits) + "]";
+  if (s.n == 1) return format_fixed(s.mean, digits) + " (1 run)";
+  return format_fixed(s.mean, digits) + " [" + format_fixed(s.ci_low, digits) + ", " +
+         format_fixed(s.ci_high, digits) + "]";
 }
 
 std::string format_diff_ci(const stats::Comparison& c, int digits) {
-  std::string d = (c.diff >= 0 ? "+" : "") + fixed(c.diff, digits);
+  std::string d = (c.diff >= 0 ? "+" : "") + format_fixed(c.diff, digits);
   if (std::isnan(c.ci_low)) return d;
-  return d + " [" + fixed(c.ci_low, digits) + ", " + fixed(c.ci_high, digits) + "]";
+  return d + " [" + format_fixed(c.ci_low, digits) + ", " + format_fixed(c.ci_high, digits) + "]";
 }
 
 std::string format_p(double p) {
   if (std::isnan(p)) return "-";
   if (p < 1e-4) return "< 0.0001";
-  return fixed(p, 4);
+  return format_fixed(p, 4);
 }
 
 std::string verdict(const ComparisonRow& r, double alpha) {

@@ -16,15 +16,9 @@
 #include "stats.h"
 #include "store/results_layout.h"
 #include "store/run_store.h"
+#include "util/conditions.h"  // AxisValues, parse_conditions
 
 namespace ctlab {
-
-using AxisValues = std::vector<std::pair<std::string, std::string>>;
-
-// "variant=txl & cmem_rate=2" -> {{variant, txl}, {cmem_rate, 2}}. Throws ctlab::Error
-// naming `where` for a malformed condition.
-AxisValues parse_conditions(const std::string& text, const std::string& where);
-std::string format_conditions(const AxisValues& conditions);
 
 // One finished run: its grid axes (seed included) and final metric values.
 struct RunResult {

@@ -77,20 +77,11 @@ Axes varying_params(RunStore& store, const std::vector<std::string>& ids) {
   return a;
 }
 
-#define CTLAB_EXPORT_TABLE(f) ExportTableDef f();
+#define CTLAB_EXPORT_TABLE(f) CTLAB_REGISTRY_ENTRY(ExportTableDef, f)
+CTLAB_REGISTRY_BEGIN(ExportTableDef, export_tables, "table")
 #include "builtin_tables.def"
+CTLAB_REGISTRY_END
 #undef CTLAB_EXPORT_TABLE
-
-Registry<ExportTableDef>& export_tables() {
-  static Registry<ExportTableDef> registry = [] {
-    Registry<ExportTableDef> r("table");
-#define CTLAB_EXPORT_TABLE(f) r.add(f());
-#include "builtin_tables.def"
-#undef CTLAB_EXPORT_TABLE
-    return r;
-  }();
-  return registry;
-}
 
 void ExportContext::columns(Table& t, const std::vector<std::pair<std::string, bool>>& before,
                             const std::vector<std::pair<std::string, bool>>& after) const {

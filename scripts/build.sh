@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Configures and builds ctlab (binary: <build>/bin/ctlab, plugins: <build>/lib/ctlab/plugins).
-# Uses Ninja and ccache when present.
+# Configures and builds ctlab (binary: <build>/bin/ctlab, plugins: <build>/lib/ctlab/plugins)
+# through the CMake preset of the LibTorch chosen (CMakePresets.json: debian, wheel, custom;
+# an IDE that reads the presets makes the same builds). Uses Ninja and ccache when present.
 #   scripts/build.sh [--torch auto|debian|wheel|PYTHON|LIBTORCH_DIR] [cmake args...]
 # Debian's LibTorch 1.13 builds into build/, the PyPI wheel's LibTorch 2.11 (CUDA, NCCL)
 # into build-wheel/; auto (the default) picks the wheel on Intel x86-64 CPUs with AVX2,
@@ -22,8 +23,8 @@ fi
 mkdir -p "$build_dir"
 echo "$wanted" > "$build_dir/.ctlab-torch"
 
-gen=()
-command -v ninja >/dev/null 2>&1 && [ ! -f "$build_dir/Makefile" ] && gen=(-G Ninja)
+gen=()  # the presets name Ninja
+if ! command -v ninja >/dev/null 2>&1 || [ -f "$build_dir/Makefile" ]; then gen=(-G "Unix Makefiles"); fi
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 # Paths inside the checkout hash as relative ones, so that another clone of the same
@@ -31,7 +32,7 @@ command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cca
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 jobs=${CTLAB_BUILD_JOBS:-$(nproc)}
 
-cmake -S . -B "$build_dir" "${gen[@]}" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release \
+cmake --preset "$torch_preset" -B "$build_dir" "${gen[@]+"${gen[@]}"}" "${launcher[@]+"${launcher[@]}"}" \
   "${torch_cmake_args[@]+"${torch_cmake_args[@]}"}" "$@"
 targets=()
 for t in ${CTLAB_BUILD_TARGETS:-}; do targets+=(--target "$t"); done

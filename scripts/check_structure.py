@@ -11,6 +11,8 @@
    of a cli/ command ("--results", "--nproc=2"), and grid/ and session/ name no cli/
    command ("train") where they build a command line (argv, execv, spawn): processes pass
    typed jobs (session/job.h), not rebuilt command lines.
+5. File size: no source file in core/, analysis/ or plugins/ longer than MAX_FILE_LINES lines
+   (split such a file by job).
 
 Usage: check_structure.py [--lengths] [SOURCE_ROOT]   (--lengths prints every function
 over 40 lines, longest first, and checks nothing)
@@ -20,6 +22,9 @@ import re
 import sys
 
 MAX_LINES = 60
+MAX_FILE_LINES = 450
+SIZE_FOLDERS = ["core", "analysis", "plugins"]
+SOURCE_ENDINGS = (".cpp", ".h", ".hpp", ".cu", ".cuh", ".py", ".in", ".proto", ".def", ".cmake")
 
 # folder -> the folders it may include from (besides itself). Lower layers first.
 LAYERS = {
@@ -274,6 +279,23 @@ def check_string_dependencies(root):
     return problems
 
 
+def check_file_sizes(root):
+    """No source file in SIZE_FOLDERS longer than MAX_FILE_LINES lines."""
+    problems = []
+    for folder in SIZE_FOLDERS:
+        for dirpath, _, names in os.walk(os.path.join(root, folder)):
+            for n in sorted(names):
+                if not (n.endswith(SOURCE_ENDINGS) or n == "CMakeLists.txt"):
+                    continue
+                path = os.path.join(dirpath, n)
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    count = sum(1 for _ in f)
+                if count > MAX_FILE_LINES:
+                    problems.append(f"{os.path.relpath(path, root)}: {count} lines (limit {MAX_FILE_LINES}); "
+                                    "split it by job")
+    return problems
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     root = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -281,7 +303,7 @@ def main():
         check_lengths(root, report_only=True)
         return 0
     problems = (check_layers(root) + check_lengths(root) + check_version_tests(root) +
-                check_string_dependencies(root))
+                check_string_dependencies(root) + check_file_sizes(root))
     for p in problems:
         print(p)
     print(f"structure: {len(problems)} problem(s)")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sourced by build.sh and test.sh: turns the LibTorch choice into CMake arguments and a
-# build folder. The choice comes from `--torch X` (first arguments) or CTLAB_TORCH:
+# Sourced by build.sh and test.sh: turns the LibTorch choice into a CMake preset
+# (CMakePresets.json: debian, wheel, custom), the arguments that complete it and a build
+# folder. The choice comes from `--torch X` (first arguments) or CTLAB_TORCH:
 #   auto (default)    the build that trains fastest here (bench/RESULTS.md): wheel on an
 #                     Intel x86-64 CPU with AVX2 (its MKL trained 3.5x faster than Debian's
 #                     OpenBLAS, which runs generic kernels on recent Intel CPUs), debian
@@ -13,8 +14,11 @@
 #   /path/to/python   a Python whose `torch` package to build against (a conda env, say)
 #   /path/to/dir      an unpacked LibTorch (the folder holding share/cmake/Torch)
 # CTLAB_BUILD_DIR overrides the build folder; CTLAB_EXTRA_PREFIX_PATH (';'-separated) adds
-# folders where CMake looks for the other packages (bench/gpu.sh's private prefix). Sets: torch_choice, build_dir, torch_cmake_args,
-# torch_python (empty for Debian and a plain LibTorch folder).
+# folders where CMake looks for the other packages (bench/gpu.sh's private prefix). Sets:
+# torch_choice, torch_preset, build_dir, torch_cmake_args, torch_python (empty for Debian and
+# a plain LibTorch folder). What a Python's torch package means to CMake (its prefix, its
+# NCCL headers, the CUDA architecture) is worked out by cmake/TorchPython.cmake, so an IDE
+# using the presets gets the same build.
 torch_choice=${CTLAB_TORCH:-auto}
 if [ "${1:-}" = "--torch" ]; then
   [ $# -ge 2 ] || { echo "$0: --torch needs a value: auto, debian, wheel, a python executable or a LibTorch folder" >&2; exit 2; }
@@ -51,16 +55,19 @@ ctlab_wheel_python() {
 
 case "$torch_choice" in
   debian)
+    torch_preset=debian
     build_dir=${CTLAB_BUILD_DIR:-build}
     ;;
   wheel)
+    torch_preset=wheel
     build_dir=${CTLAB_BUILD_DIR:-build-wheel}
     torch_python=$(ctlab_wheel_python)
     ;;
   *)
+    torch_preset=custom
     if [ -d "$torch_choice" ]; then
       build_dir=${CTLAB_BUILD_DIR:-build-custom}
-      torch_cmake_args+=("-DCMAKE_PREFIX_PATH=$(cd "$torch_choice" && pwd)${CTLAB_EXTRA_PREFIX_PATH:+;$CTLAB_EXTRA_PREFIX_PATH}")
+      torch_cmake_args+=("-DCTLAB_TORCH_PYTHON=" "-DCMAKE_PREFIX_PATH=$(cd "$torch_choice" && pwd)${CTLAB_EXTRA_PREFIX_PATH:+;$CTLAB_EXTRA_PREFIX_PATH}")
     elif [ -x "$torch_choice" ] && "$torch_choice" -c 'import torch' 2>/dev/null; then
       build_dir=${CTLAB_BUILD_DIR:-build-custom}
       torch_python=$torch_choice
@@ -72,17 +79,8 @@ case "$torch_choice" in
 esac
 
 if [ -n "$torch_python" ]; then
-  # The wheel's CMake package, and the NCCL headers of the NCCL it was built with (the
-  # nvidia-nccl wheel beside it) so that ProcessGroupNCCL's layout matches the library.
-  # The package folder itself too, so that TorchConfig's find_library looks in torch/lib
-  # before the system's folders (where Debian's libtorch.so may be).
-  torch_prefix=$("$torch_python" -c 'import os, torch; print(torch.utils.cmake_prefix_path + ";" + os.path.dirname(torch.__file__))')
-  torch_cmake_args+=("-DCMAKE_PREFIX_PATH=$torch_prefix${CTLAB_EXTRA_PREFIX_PATH:+;$CTLAB_EXTRA_PREFIX_PATH}")
-  nccl_inc=$("$torch_python" -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))' 2>/dev/null || true)
-  [ -n "$nccl_inc" ] && [ -f "$nccl_inc/nccl.h" ] && torch_cmake_args+=("-DCTLAB_NCCL_INCLUDE=$nccl_inc")
-  if "$torch_python" -c 'import sys, torch; sys.exit(torch.version.cuda is None)'; then
-    # No GPU is needed to compile: name Hopper so that LibTorch's CMake does not probe for one.
-    torch_cmake_args+=("-DTORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}")
-    [ -d /usr/local/cuda ] && torch_cmake_args+=("-DCUDAToolkit_ROOT=${CUDA_HOME:-/usr/local/cuda}")
+  torch_cmake_args+=("-DCTLAB_TORCH_PYTHON=$torch_python")
+  if [ -n "${CTLAB_EXTRA_PREFIX_PATH:-}" ]; then
+    torch_cmake_args+=("-DCMAKE_PREFIX_PATH=$CTLAB_EXTRA_PREFIX_PATH")
   fi
 fi

@@ -19,6 +19,8 @@
 #include <sstream>
 #include <string>
 
+#include "config/options.h"
+
 namespace ctlab::test {
 
 // Asserts |a - b| <= atol + rtol * |b| elementwise; on failure prints the max abs
@@ -109,19 +111,33 @@ inline bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-// The [model] section of the smallest model the integration tests train: one layer,
-// d_model 16, segments and memory of 8, 4 compressed slots at rate 2, no dropout.
-inline const std::string kTinyModel = R"([model]
-n_layer = 1
-d_model = 16
-n_head = 2
-d_ff = 32
-seq_len = 8
-mem_len = 8
-cmem_len = 4
-cmem_rate = 2
-dropout = 0
-)";
+// The [model] section of the tiny model every test that trains or expands one uses:
+// `n_layer` layers, d_model 16, 2 heads, d_ff 32, segments and memory of 8, 4 compressed
+// slots, then `extra` (by default rate 2 and no dropout, so runs repeat exactly).
+inline std::string tiny_model(int n_layer = 1, const std::string& extra = "cmem_rate = 2\ndropout = 0\n") {
+  return "[model]\nn_layer = " + std::to_string(n_layer) +
+         "\nd_model = 16\nn_head = 2\nd_ff = 32\nseq_len = 8\nmem_len = 8\ncmem_len = 4\n" + extra;
+}
+// The smallest model the integration tests train: one layer.
+inline const std::string kTinyModel = tiny_model();
+
+// The tiny model as options, for the tests that build one in process: vocab 32, d_model
+// 16, 2 heads, 2 layers, d_ff 32, segments and memory of 8, 4 compressed slots at rate 2,
+// no dropout.
+inline ModelOptions tiny_model_options() {
+  ModelOptions o;
+  o.vocab_size = 32;
+  o.d_model = 16;
+  o.n_head = 2;
+  o.n_layer = 2;
+  o.d_ff = 32;
+  o.seq_len = 8;
+  o.mem_len = 8;
+  o.cmem_len = 4;
+  o.cmem_rate = 2;
+  o.dropout = 0.0;
+  return o;
+}
 
 // A run file for that model on the synthetic copy task: 4 steps of batch 4, a checkpoint
 // every 2, validation over 2 segments, no attention buckets (a run takes about a second).

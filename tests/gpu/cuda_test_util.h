@@ -77,18 +77,7 @@ inline std::string only_run_id(const std::string& root) {
   return runs.size() == 1 ? runs[0].run_id : std::string();
 }
 
-// The two-layer Compressive Transformer the binary tests train: d_model 16, segments and
-// memory of 8, 4 compressed slots at rate 2, no dropout (runs repeat exactly).
-inline const std::string kGpuModel = R"([model]
-n_layer = 2
-d_model = 16
-n_head = 2
-d_ff = 32
-seq_len = 8
-mem_len = 8
-cmem_len = 4
-cmem_rate = 2
-dropout = 0
-)";
+// The two-layer tiny model the binary tests train (rate 2, no dropout: runs repeat exactly).
+inline const std::string kGpuModel = tiny_model(2);
 
 }  // namespace ctlab::test

@@ -405,3 +405,18 @@ TEST(Train, DeferredChecksFindDivergenceAndBadPluginOutputAtTheNextRead) {
       << nan.output;
   EXPECT_EQ(only_run(f.results("n")).status, RunStatus::Failed);
 }
+
+// A run records the commit its binary was built from: the one `ctlab --version` reports,
+// which cmake/GitCommit.cmake takes when the build runs (build.commit_stamp checks that two
+// builds at two commits each stamp their own).
+TEST(Train, RecordsTheCommitItsBinaryWasBuiltFrom) {
+  TempDir dir;
+  auto r =
+      run_ctlab("train " + dir.file("run.ini", test::tiny_run("commit")) + " --results " + dir.path() + "/r");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto run = only_run(dir.path() + "/r");
+  ASSERT_FALSE(run.git_commit.empty());
+  const auto version = run_ctlab("--version");
+  EXPECT_TRUE(contains(version.output, "(commit " + run.git_commit + ")"))
+      << version.output << " recorded " << run.git_commit;
+}

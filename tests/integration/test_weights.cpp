@@ -1,12 +1,13 @@
 // `ctlab export weights`: a run's parameters as safetensors, equal to its checkpoint's,
 // with the run in the metadata; and the Python reimplementation of the forward pass
-// (analysis/ctlab_torch.py) reproducing `ctlab eval`'s loss from the exported file.
+// (analysis/reference_model/) reproducing `ctlab eval`'s loss from the exported file.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <cstring>
 
 #include "model/factory.h"
+#include "safetensors_reader.h"
 #include "session/resolve.h"
 #include "store/run_store.h"
 #include "store/safetensors.h"
@@ -60,7 +61,7 @@ TEST(Weights, ExportHoldsTheCheckpointsParametersAndTheRun) {
   auto e = run_ctlab("export weights " + id + " --results " + root + " --out " + out);
   ASSERT_EQ(e.exit_code, 0) << e.output;
   EXPECT_TRUE(contains(e.output, "of run " + id + " at step 12")) << e.output;
-  const auto file = read_safetensors(out);
+  const auto file = test::read_safetensors(out);
   EXPECT_EQ(file.metadata.at("run_id"), id);
   EXPECT_EQ(file.metadata.at("step"), "12");
   EXPECT_TRUE(contains(file.metadata.at("config"), "# run_id = " + id)) << file.metadata.at("config");

@@ -234,18 +234,12 @@ TEST(PositionMaps, GradientsMatchCentralDifferences) {
 
 namespace {
 
+// The tiny model with a vocabulary of 16 and segments and memory of 4.
 ModelOptions tiny_ct() {
-  ModelOptions o;
+  ModelOptions o = test::tiny_model_options();
   o.vocab_size = 16;
-  o.d_model = 16;
-  o.n_head = 2;
-  o.n_layer = 2;
-  o.d_ff = 32;
   o.seq_len = 4;
   o.mem_len = 4;
-  o.cmem_len = 4;
-  o.cmem_rate = 2;
-  o.dropout = 0.0;
   return o;
 }
 

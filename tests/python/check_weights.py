@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Checks that analysis/ctlab_torch.py reproduces ctlab's evaluation of exported weights.
+"""Checks that analysis/reference_model/ reproduces ctlab's evaluation of exported weights.
 
 Usage: check_weights.py WEIGHTS EXPECTED_LOSS SEGMENTS [--split valid] [--data-path P]
                         [--tokens-file F] [--tolerance 1e-5]
 
-Loads WEIGHTS (from `ctlab export weights`) with ctlab_torch, evaluates the first SEGMENTS
+Loads WEIGHTS (from `ctlab export weights`) with reference_model, evaluates the first SEGMENTS
 segments of the split as `ctlab eval --segments SEGMENTS` does, prints both losses and
 exits 0 when they agree within the tolerance (nats per token), 1 when they do not, 2 when
 the weights cannot be evaluated.
@@ -16,7 +16,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "analysis"))
 
-import ctlab_torch  # noqa: E402
+import reference_model  # noqa: E402
 
 
 def main(argv=None):
@@ -30,25 +30,25 @@ def main(argv=None):
     ap.add_argument("--tolerance", type=float, default=1e-5)
     args = ap.parse_args(argv)
     try:
-        model, cfg, meta = ctlab_torch.load(args.weights)
+        model, cfg, meta = reference_model.load(args.weights)
         if args.tokens_file:
-            tokens = ctlab_torch.read_tokens_file(args.tokens_file)
+            tokens = reference_model.read_tokens_file(args.tokens_file)
         else:
-            tokens = ctlab_torch.corpus_split(cfg, args.split, args.data_path)
-        r = ctlab_torch.evaluate(model, cfg, tokens, args.segments, args.split, details=True)
+            tokens = reference_model.corpus_split(cfg, args.split, args.data_path)
+        r = reference_model.evaluate(model, cfg, tokens, args.segments, args.split, details=True)
     except (OSError, ValueError, NotImplementedError) as e:
         print(f"check_weights: cannot evaluate {args.weights}: {e}", file=sys.stderr)
         return 2
     diff = abs(r["loss"] - args.expected_loss)
     print(f"run {meta.get('run_id', '?')} step {meta.get('step', '?')}, {args.split} {r['tag']}: "
           f"{r['segments']} segments, {r['tokens']} tokens")
-    print(f"ctlab eval loss    {args.expected_loss:.10f}")
-    print(f"ctlab_torch loss   {r['loss']:.10f}")
-    print(f"|difference|       {diff:.3e} (tolerance {args.tolerance:g})")
+    print(f"ctlab eval loss      {args.expected_loss:.10f}")
+    print(f"reference_model loss {r['loss']:.10f}")
+    print(f"|difference|         {diff:.3e} (tolerance {args.tolerance:g})")
     if diff <= args.tolerance:
         print("OK")
         return 0
-    print(f"MISMATCH: ctlab_torch gives {r['loss']:.10f}, ctlab eval recorded {args.expected_loss:.10f} "
+    print(f"MISMATCH: reference_model gives {r['loss']:.10f}, ctlab eval recorded {args.expected_loss:.10f} "
           f"(|difference| {diff:.3e} > {args.tolerance:g})")
     return 1
 

@@ -10,16 +10,8 @@ using namespace ctlab;
 
 namespace {
 
-const char* kBase = R"(experiment = g
-[model]
-n_layer = 1
-d_model = 16
-n_head = 2
-d_ff = 32
-seq_len = 8
-mem_len = 8
-cmem_len = 4
-[data]
+// The tiny model with the default rate and dropout (the run ids below depend on them).
+const std::string kBase = "experiment = g\n" + test::tiny_model(1, "") + R"([data]
 dataset = synthetic
 synthetic_tokens = 2000
 [train]

@@ -60,14 +60,14 @@ TEST(Inputs, HashInsideValuesAndQuotedValues) {
 TEST(Inputs, DataTooShortForOneSegmentIsRefusedUpFront) {
   auto cfg =
       load_run_config("", {"dataset=synthetic", "synthetic_tokens=1000", "batch_size=64", "seq_len=64"});
-  auto msg = error_of([&] { load_run_data(cfg); });
+  auto msg = error_of([&] { bind_run_data(cfg, load_corpus(cfg.data)); });
   EXPECT_NE(msg.find("the training split of dataset synthetic has 1000 tokens, too few for one segment: "
                      "batch_size 64 x (seq_len 64 + 1) = 4160 needed"),
             std::string::npos)
       << msg;
   auto small_valid = load_run_config("", {"dataset=synthetic", "synthetic_tokens=1000", "synthetic_period=4",
                                           "batch_size=2", "seq_len=8", "eval_batch_size=64"});
-  msg = error_of([&] { load_run_data(small_valid); });
+  msg = error_of([&] { bind_run_data(small_valid, load_corpus(small_valid.data)); });
   EXPECT_NE(
       msg.find("the validation split of dataset synthetic has 100 tokens, too few for eval_batch_size 64"),
       std::string::npos)

@@ -16,20 +16,7 @@ using namespace ctlab;
 namespace {
 
 // Tiny fixture: vocab 32, d_model 16, 2 heads, 2 layers, seq 8, mem 8, cmem 4, rate 2.
-ModelOptions tiny() {
-  ModelOptions o;
-  o.vocab_size = 32;
-  o.d_model = 16;
-  o.n_head = 2;
-  o.n_layer = 2;
-  o.d_ff = 32;
-  o.seq_len = 8;
-  o.mem_len = 8;
-  o.cmem_len = 4;
-  o.cmem_rate = 2;
-  o.dropout = 0.0;
-  return o;
-}
+ModelOptions tiny() { return test::tiny_model_options(); }
 
 class Identity : public CompressionFn {
  public:

@@ -5,6 +5,7 @@
 #include "config/run_data.h"
 #include "data/stream.h"
 #include "model/factory.h"
+#include "safetensors_reader.h"
 #include "session/job.h"
 #include "session/resolve.h"
 #include "store/safetensors.h"
@@ -126,7 +127,7 @@ TEST(SafeTensors, WritesTheFormatAndReadsItBack) {
       contains(bytes.substr(8, n), "\"layer.w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"))
       << bytes.substr(8, n);
   const auto path = dir.file("t.safetensors", bytes);
-  const auto back = read_safetensors(path);
+  const auto back = test::read_safetensors(path);
   EXPECT_EQ(back.metadata.at("run_id"), "abc");
   ASSERT_EQ(back.tensors.size(), 2u);
   for (const auto& t : back.tensors) {
@@ -139,7 +140,7 @@ TEST(SafeTensors, WritesTheFormatAndReadsItBack) {
   EXPECT_TRUE(contains(error_of([&] { safetensors_bytes(ts, {}); }),
                        "'layer.w' has 24 bytes, its shape and dtype need 48"));
   EXPECT_TRUE(
-      contains(error_of([&] { read_safetensors(dir.file("bad", "abc")); }), "not a safetensors file"));
+      contains(error_of([&] { test::read_safetensors(dir.file("bad", "abc")); }), "not a safetensors file"));
 }
 
 // Pairing: arms that differ only in their compression (none, mean pooling, a trained

@@ -14,20 +14,11 @@
 
 namespace ctlab {
 
-#define CTLAB_COMMAND(f) CommandDef f();
+#define CTLAB_COMMAND(f) CTLAB_REGISTRY_ENTRY(CommandDef, f)
+CTLAB_REGISTRY_BEGIN(CommandDef, commands, "command")
 #include "cli/builtin_commands.def"
+CTLAB_REGISTRY_END
 #undef CTLAB_COMMAND
-
-Registry<CommandDef>& commands() {
-  static Registry<CommandDef> registry = [] {
-    Registry<CommandDef> r("command");
-#define CTLAB_COMMAND(f) r.add(f());
-#include "cli/builtin_commands.def"
-#undef CTLAB_COMMAND
-    return r;
-  }();
-  return registry;
-}
 
 CommandDef command(const std::string& name) { return commands().get(name); }
 

@@ -34,7 +34,7 @@ po::options_description eval_options() {
       "batch_size", po::value<std::string>(), "evaluation streams")(
       "segments", po::value<std::string>(), "evaluate only the first N segments (0 = the whole split)")(
       "device", po::value<std::string>(), "auto | cpu | cuda | cuda:N (default: the run's)")(
-      "threads", po::value<std::string>(), "intra-op threads");
+      "threads", po::value<std::string>(), "cores to compute on (the `threads` key)");
   add_results_option(desc);
   add_plugin_dir_option(desc);
   add_accept_plugin_change_option(desc);

@@ -66,8 +66,10 @@ void add_run_options(std::vector<OptionDef>& t) {
       int_option("seed", "run", "one seed for init, dropout and data order", CTLAB_FIELD(seed), 0, nonneg));
   t.push_back(operational(string_option("device", "run", "auto | cpu | cuda | cuda:N", CTLAB_FIELD(device),
                                         "auto, cpu, cuda or cuda:N", valid_device)));
-  t.push_back(operational(int_option("threads", "run", "intra-op threads for this worker; 0 = all cores",
-                                     CTLAB_FIELD(threads), 0, nonneg)));
+  t.push_back(operational(
+      int_option("threads", "run",
+                 "cores this worker computes on (OpenBLAS threads, else intra-op threads); 0 = all cores",
+                 CTLAB_FIELD(threads), 0, nonneg)));
 }
 
 void add_model_options(std::vector<OptionDef>& t) {

@@ -89,7 +89,10 @@ struct RunConfig {
   std::string experiment = "default";
   int64_t seed = 1;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  int64_t threads = 0;          // intra-op threads; 0 = all cores of this worker
+  // Cores this process computes on; 0 = all it may use (runtime/runtime.h set_threads: with
+  // OpenBLAS they go to its matrix products and LibTorch's intra-op pool keeps one thread;
+  // otherwise to the intra-op pool).
+  int64_t threads = 0;
   ModelOptions model;
   DataOptions data;
   TrainOptions train;

@@ -42,12 +42,6 @@ void bind_run_data(RunConfig& cfg, const Corpus& corpus) {
   validate_run_config(cfg);
 }
 
-Corpus load_run_data(RunConfig& cfg) {
-  Corpus corpus = load_corpus(cfg.data);
-  bind_run_data(cfg, corpus);
-  return corpus;
-}
-
 std::string data_identity(const RunConfig& cfg) {
   std::string key;
   for (const auto& o : option_infos())

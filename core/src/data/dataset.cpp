@@ -3,20 +3,11 @@
 
 namespace ctlab {
 
-#define CTLAB_DATASET(f) DatasetDef f();
+#define CTLAB_DATASET(f) CTLAB_REGISTRY_ENTRY(DatasetDef, f)
+CTLAB_REGISTRY_BEGIN(DatasetDef, datasets, "dataset")
 #include "data/builtin_datasets.def"
+CTLAB_REGISTRY_END
 #undef CTLAB_DATASET
-
-Registry<DatasetDef>& datasets() {
-  static Registry<DatasetDef> registry = [] {
-    Registry<DatasetDef> r("dataset");
-#define CTLAB_DATASET(f) r.add(f());
-#include "data/builtin_datasets.def"
-#undef CTLAB_DATASET
-    return r;
-  }();
-  return registry;
-}
 
 Corpus load_corpus(const DataOptions& o) {
   const DatasetDef& d = datasets().get(o.dataset);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "session/resolve.h"
+#include "util/conditions.h"
 #include "util/error.h"
 #include "util/ini.h"
 #include "util/text.h"
@@ -72,11 +73,8 @@ std::vector<std::vector<Condition>> parse_excludes(const std::vector<std::string
   std::vector<std::vector<Condition>> excludes;
   for (const auto& rule : rules) {
     std::vector<Condition> conds;
-    for (const auto& c : split(rule, '&')) {
-      auto eq = c.find('=');
-      if (eq == std::string::npos)
-        throw Error(where + ": " + what + " '" + rule + "': expected axis=value conditions joined by '&'");
-      Condition cond{trim(c.substr(0, eq)), trim(c.substr(eq + 1))};
+    for (const auto& [axis, value] : parse_conditions(rule, where, what)) {
+      const Condition cond{axis, value};
       if (std::find(axis_names.begin(), axis_names.end(), cond.axis) == axis_names.end())
         throw Error(where + ": " + what + " '" + rule + "' names '" + cond.axis +
                     "', which is not an axis (" + join(axis_names, ", ") + ")");

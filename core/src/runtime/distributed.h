@@ -1,8 +1,8 @@
 // One run across several processes: who this process is among the run's ranks (from the
 // launcher's environment), and the collectives the trainer, the evaluator and the analyses
 // use, on a c10d process group (Gloo on CPU, NCCL on CUDA when LibTorch has it). This file
-// and distributed.cpp are the only place that touches c10d, whose API differs between
-// LibTorch versions.
+// and distributed.cpp are the only place that uses c10d (torch_compat.h names its classes
+// for both LibTorch versions, whose APIs differ).
 #pragma once
 
 #include <torch/types.h>

@@ -11,25 +11,11 @@
 #include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/validation.h"
 #include "util/error.h"
 
 namespace ctlab {
 namespace {
-
-std::vector<MetricRow> eval_rows(const EvalResult& r, const std::string& prefix, int64_t step,
-                                 bool word_level) {
-  const std::string score = score_name(word_level);
-  std::vector<MetricRow> rows = {
-      {prefix + "loss", step, r.loss, 0},
-      {prefix + score, step, score_of(r.loss, word_level), 0},
-      {prefix + "loss_se", step, r.loss_se, 0},
-      {prefix + score + "_se", step, score_se_of(r.loss, r.loss_se, word_level), 0}};
-  if (r.has_bounds()) {
-    rows.push_back({prefix + "recovered", step, r.recovered(), 0});
-    if (std::isfinite(r.recovered_se())) rows.push_back({prefix + "recovered_se", step, r.recovered_se(), 0});
-  }
-  return rows;
-}
 
 // Evaluates, writes the analysis group, and records the metrics with the file's hash.
 EvalReport evaluate(const ResolvedRun& run, RunStore& store, const std::string& run_id, const RunPaths& paths,
@@ -59,9 +45,10 @@ EvalReport evaluate(const ResolvedRun& run, RunStore& store, const std::string& 
   rep.analysis_group = "/eval/" + split + "/" + settings.tag();
   // A failed write stores nothing: the previous analysis file and metrics stay as they were.
   write_analysis(paths.analysis, rep.analysis_group, a, {run_id, step, split, settings.tag()}, {}, &a.eval);
-  record_outputs(store, run_id,
-                 eval_rows(a.eval, "eval/" + split + "/" + settings.tag() + "/", step, corpus.word_level),
-                 {paths.analysis});
+  record_outputs(
+      store, run_id,
+      eval_metric_rows(a.eval, "eval/" + split + "/" + settings.tag() + "/", step, corpus.word_level),
+      {paths.analysis});
   rep.score = score_of(a.eval.loss, corpus.word_level);
   rep.loss = a.eval.loss;
   rep.tokens = a.eval.tokens;

@@ -1,7 +1,7 @@
 // `ctlab export weights <run_id>`: a run's trained parameters as a safetensors file
 // (store/safetensors.h), named as the model names them (results/README.md lists the
 // names), with the run's id, step and config.ini text in the header's metadata, so the
-// weights load into PyTorch (analysis/ctlab_torch.py) without ctlab.
+// weights load into PyTorch (analysis/reference_model/) without ctlab.
 #pragma once
 
 #include <string>

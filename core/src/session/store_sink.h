@@ -13,7 +13,9 @@
 
 namespace ctlab {
 
-// Records rows and the files (paths inside the run's folder `paths.dir`) in one transaction.
+// Records rows and the files in one transaction. `written`: files directly in the run's
+// folder (runs/<run_id>/), by any path to them; each is recorded as runs/<run_id>/<file
+// name>, with its stem as the kind (checkpoint, analysis, config) and its SHA-256.
 void record_outputs(RunStore& store, const std::string& run_id, const std::vector<MetricRow>& rows,
                     const std::vector<std::string>& written);
 

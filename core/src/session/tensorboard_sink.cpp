@@ -1,17 +1,11 @@
+// The TensorBoard sink: a run's metric rows, after the store has them, as event files.
 #include "session/tensorboard_sink.h"
 
-#include <chrono>
 #include <iostream>
 
+#include "util/clock.h"
+
 namespace ctlab {
-
-namespace {
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 std::string hparams_group(const std::vector<std::pair<std::string, std::string>>& hparams) {
   std::string group;
@@ -36,7 +30,7 @@ void TensorBoardSink::begin(int64_t step) {
   inner_.begin(step);
   guarded([&] {
     file_ = std::make_unique<TbEventFile>(dir_, step);
-    if (!file_->has_session_start()) file_->session_start(hparams_, group_, now_seconds());
+    if (!file_->has_session_start()) file_->session_start(hparams_, group_, unix_seconds());
   });
 }
 
@@ -55,7 +49,7 @@ void TensorBoardSink::finish(RunStatus status, int64_t step, const std::string& 
   if (!file_ || status == RunStatus::Interrupted) return;
   guarded([&] {
     file_->session_end(status == RunStatus::Completed ? TbSessionEnd::Success : TbSessionEnd::Failure, step,
-                       now_seconds());
+                       unix_seconds());
   });
 }
 

@@ -1,9 +1,10 @@
-// One live holder per run. A run row names its holder (owner "host:pid:start", see
-// util/process.h): the process training it (grid worker or plain `ctlab train`), the grid
-// scheduler that claimed it for a worker, or an evaluation writing to it. A holder on this
-// host is alive exactly while its process exists, however old its heartbeat; a holder on
-// another host is trusted until its heartbeat is older than the stale limit, after which
-// the run may be taken over (and the takeover is written to the run's history).
+// One live claim per run (ARCHITECTURE's glossary: claim). A run row names its claimant,
+// the holder of the claim (the `owner` column, "host:pid:start", see util/process.h): the
+// process training it (grid worker or plain `ctlab train`), the grid scheduler that
+// claimed it for a worker, or an evaluation writing to it. A claimant on this host is
+// alive exactly while its process exists, however old its heartbeat; a claimant on another
+// host is trusted until its heartbeat is older than the stale limit, after which the run
+// may be taken over (and the takeover is written to the run's history).
 #pragma once
 
 #include <cstdint>

@@ -1,16 +1,21 @@
-// SQLite access for the run store. Every return code is checked and reported with
+// The run store: its schema and migrations, and the runs table with each run's lifecycle
+// (start, claim, hold, progress, finish). Every return code is checked and reported with
 // SQLite's own message and the database path.
 #include "store/run_store.h"
 
 #include <sqlite3.h>
 
-#include <chrono>
 #include <ctime>
 
+#include "store/run_store_sql.h"
 #include "util/error.h"
-#include "util/fault.h"
 
 namespace ctlab {
+
+using sql::kRunColumns;
+using sql::Stmt;
+using sql::Transaction;
+
 namespace {
 
 const char* kSchema = R"SQL(
@@ -75,94 +80,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 )SQL";
 
-// A prepared statement with checked binds and steps.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const std::string& sql, const std::string& db_path) : db_(db), path_(db_path) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK) fail("prepare");
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt& bind(int i, const std::string& v) {
-    ok(sqlite3_bind_text(s_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT), "bind");
-    return *this;
-  }
-  Stmt& bind(int i, int64_t v) {
-    ok(sqlite3_bind_int64(s_, i, v), "bind");
-    return *this;
-  }
-  Stmt& bind(int i, double v) {
-    ok(sqlite3_bind_double(s_, i, v), "bind");
-    return *this;
-  }
-  Stmt& bind(int i, std::optional<int64_t> v) {
-    ok(v ? sqlite3_bind_int64(s_, i, *v) : sqlite3_bind_null(s_, i), "bind");
-    return *this;
-  }
-  bool step() {  // true while rows come
-    int rc = sqlite3_step(s_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    fail("step");
-    return false;
-  }
-  void run() {
-    while (step()) {
-    }
-    sqlite3_reset(s_);
-  }
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  std::string text(int c) const {
-    auto p = sqlite3_column_text(s_, c);
-    return p ? reinterpret_cast<const char*>(p) : "";
-  }
-  int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
-  double f64(int c) const { return sqlite3_column_double(s_, c); }
-  bool null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
-
- private:
-  void ok(int rc, const char* what) {
-    if (rc != SQLITE_OK) fail(what);
-  }
-  [[noreturn]] void fail(const char* what) {
-    throw Error("results database '" + path_ + "': " + what + " failed: " + sqlite3_errmsg(db_),
-                ErrorKind::Run);
-  }
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-  std::string path_;
-};
-
-// BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope.
-class Transaction {
- public:
-  explicit Transaction(RunStore& store, sqlite3* db, const std::string& path) : db_(db), path_(path) {
-    run("BEGIN IMMEDIATE");
-  }
-  ~Transaction() {
-    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  void commit() {
-    run("COMMIT");
-    done_ = true;
-  }
-
- private:
-  void run(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errmsg(db_);
-      sqlite3_free(err);
-      throw Error("results database '" + path_ + "': " + sql + " failed: " + msg, ErrorKind::Run);
-    }
-  }
-  sqlite3* db_;
-  std::string path_;
-  bool done_ = false;
-};
-
 RunRecord read_run(const Stmt& s) {
   RunRecord r;
   int c = 0;
@@ -188,14 +105,6 @@ RunRecord read_run(const Stmt& s) {
   r.owner = s.text(c++);
   r.failures = s.i64(c++);
   return r;
-}
-
-const char* kRunColumns =
-    "run_id, experiment, status, attempt, host, device, threads, started, ended, heartbeat, error, "
-    "diverged_step, step, git_commit, ctlab_version, torch_version, blas, config, owner, failures";
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -371,55 +280,6 @@ bool RunStore::claim_run(const RunRecord& meta, const std::string& owner,
   return true;
 }
 
-std::vector<std::string> RunStore::merge_from(const std::string& other) {
-  { RunStore check(other); }  // opens (and migrates) the other database, or throws naming it
-  Stmt attach(db_, "ATTACH DATABASE ? AS src", path_);
-  attach.bind(1, other).run();
-  std::vector<std::string> taken;
-  try {
-    Transaction tx(*this, db_, path_);
-    Stmt pick(db_,
-              "SELECT s.run_id FROM src.runs s LEFT JOIN main.runs d ON d.run_id = s.run_id "
-              "WHERE d.run_id IS NULL OR (s.status = ?1 AND d.status <> ?1) "
-              "OR (d.status <> ?1 AND s.status <> ?1 AND s.step > d.step)",
-              path_);
-    pick.bind(1, std::string(to_string(RunStatus::Completed)));
-    while (pick.step()) taken.push_back(pick.text(0));
-    pick.reset();
-    exec("INSERT OR IGNORE INTO main.experiments SELECT name, created FROM src.experiments");
-    std::string cols = kRunColumns;
-    Stmt copy(
-        db_,
-        "INSERT OR REPLACE INTO main.runs(" + cols + ") SELECT " + cols + " FROM src.runs WHERE run_id = ?",
-        path_);
-    for (const auto& id : taken) {
-      copy.reset();
-      copy.bind(1, id).run();
-    }
-    exec("INSERT OR IGNORE INTO main.params SELECT run_id, key, value FROM src.params");
-    exec("INSERT OR IGNORE INTO main.metrics SELECT run_id, key, step, value, wall_time FROM src.metrics");
-    exec("INSERT OR IGNORE INTO main.artifacts SELECT run_id, kind, path, sha256 FROM src.artifacts");
-    exec("INSERT OR IGNORE INTO main.events SELECT run_id, time, kind, detail FROM src.events");
-    tx.commit();
-  } catch (...) {
-    sqlite3_exec(db_, "DETACH DATABASE src", nullptr, nullptr, nullptr);
-    throw;
-  }
-  exec("DETACH DATABASE src");
-  return taken;
-}
-
-void RunStore::add_params(const std::string& run_id,
-                          const std::vector<std::pair<std::string, std::string>>& params) {
-  Transaction tx(*this, db_, path_);
-  Stmt p(db_, "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?, ?, ?)", path_);
-  for (const auto& [k, v] : params) {
-    p.reset();
-    p.bind(1, run_id).bind(2, k).bind(3, v).run();
-  }
-  tx.commit();
-}
-
 bool RunStore::reserve_space(const std::string& path, int64_t bytes) { return reserve_.hold(path, bytes); }
 
 void RunStore::record_progress(const std::string& run_id, int64_t step) {
@@ -482,104 +342,6 @@ void RunStore::release_run(const std::string& run_id, const std::string& owner) 
   Transaction tx(*this, db_, path_);
   Stmt u(db_, "UPDATE runs SET owner = NULL WHERE run_id = ? AND owner = ?", path_);
   u.bind(1, run_id).bind(2, owner).run();
-  tx.commit();
-}
-
-std::vector<ArtifactRow> RunStore::artifacts(const std::string& run_id) {
-  Stmt s(db_, "SELECT kind, path, sha256 FROM artifacts WHERE run_id = ? ORDER BY kind, path", path_);
-  s.bind(1, run_id);
-  std::vector<ArtifactRow> out;
-  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2)});
-  return out;
-}
-
-void RunStore::add_event(const std::string& run_id, const std::string& kind, const std::string& detail) {
-  Transaction tx(*this, db_, path_);
-  Stmt s(db_, "INSERT OR IGNORE INTO events(run_id, time, kind, detail) VALUES (?, ?, ?, ?)", path_);
-  s.bind(1, run_id).bind(2, now_utc()).bind(3, kind).bind(4, detail).run();
-  tx.commit();
-}
-
-std::vector<RunEvent> RunStore::events(const std::string& run_id) {
-  Stmt s(db_,
-         std::string("SELECT run_id, time, kind, detail FROM events") +
-             (run_id.empty() ? "" : " WHERE run_id = ?") + " ORDER BY time, rowid",
-         path_);
-  if (!run_id.empty()) s.bind(1, run_id);
-  std::vector<RunEvent> out;
-  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
-  return out;
-}
-
-std::vector<std::string> RunStore::integrity_check() {
-  Stmt s(db_, "PRAGMA integrity_check", path_);
-  std::vector<std::string> out;
-  while (s.step()) out.push_back(s.text(0));
-  return out;
-}
-
-void RunStore::add_metrics(const std::string& run_id, const std::vector<MetricRow>& rows,
-                           const std::vector<ArtifactRow>& files) {
-  if (rows.empty() && files.empty()) return;
-  Transaction tx(*this, db_, path_);
-  Stmt f(db_, "INSERT OR REPLACE INTO artifacts(run_id, kind, path, sha256) VALUES (?, ?, ?, ?)", path_);
-  for (const auto& a : files) {
-    f.reset();
-    f.bind(1, run_id).bind(2, a.kind).bind(3, a.path).bind(4, a.sha256).run();
-  }
-  Stmt s(db_, "INSERT OR REPLACE INTO metrics(run_id, key, step, value, wall_time) VALUES (?, ?, ?, ?, ?)",
-         path_);
-  for (const auto& r : rows) {
-    s.reset();
-    s.bind(1, run_id)
-        .bind(2, r.key)
-        .bind(3, r.step)
-        .bind(4, r.value)
-        .bind(5, r.wall_time > 0 ? r.wall_time : unix_now())
-        .run();
-  }
-  if (inject_write_fault("sqlite"))  // as SQLite reports a full disk; the transaction rolls back
-    throw Error("results database '" + path_ + "': COMMIT failed: database or disk is full", ErrorKind::Run);
-  tx.commit();
-}
-
-std::vector<MetricRow> RunStore::metrics(const std::string& run_id, const std::string& key_prefix) {
-  Stmt s(db_,
-         "SELECT key, step, value, wall_time FROM metrics WHERE run_id = ? AND substr(key, 1, ?) = ? "
-         "ORDER BY key, step",
-         path_);
-  s.bind(1, run_id).bind(2, static_cast<int64_t>(key_prefix.size())).bind(3, key_prefix);
-  std::vector<MetricRow> out;
-  while (s.step()) out.push_back({s.text(0), s.i64(1), s.f64(2), s.f64(3)});
-  return out;
-}
-
-std::vector<MetricRow> RunStore::metrics_exact(const std::string& run_id,
-                                               const std::vector<std::string>& keys) {
-  Stmt s(db_, "SELECT key, step, value, wall_time FROM metrics WHERE run_id = ? AND key = ? ORDER BY step",
-         path_);
-  std::vector<MetricRow> out;
-  for (const auto& k : keys) {
-    s.reset();
-    s.bind(1, run_id).bind(2, k);
-    while (s.step()) out.push_back({s.text(0), s.i64(1), s.f64(2), s.f64(3)});
-  }
-  return out;
-}
-
-std::map<std::string, std::string> RunStore::params(const std::string& run_id) {
-  Stmt s(db_, "SELECT key, value FROM params WHERE run_id = ?", path_);
-  s.bind(1, run_id);
-  std::map<std::string, std::string> out;
-  while (s.step()) out[s.text(0)] = s.text(1);
-  return out;
-}
-
-void RunStore::add_artifact(const std::string& run_id, const std::string& kind, const std::string& path,
-                            const std::string& sha256) {
-  Transaction tx(*this, db_, path_);
-  Stmt s(db_, "INSERT OR REPLACE INTO artifacts(run_id, kind, path, sha256) VALUES (?, ?, ?, ?)", path_);
-  s.bind(1, run_id).bind(2, kind).bind(3, path).bind(4, sha256).run();
   tx.commit();
 }
 

@@ -45,7 +45,7 @@ struct RunRecord {
   int64_t step = 0;  // last completed training step
   std::string git_commit, ctlab_version, torch_version, blas;
   std::string config;  // the resolved config.ini text
-  std::string owner;   // "host:pid:start" of the process holding it (training or evaluating it)
+  std::string owner;   // the claimant: "host:pid:start" of the process training or evaluating it
 };
 
 // One line of a run's history: starts, takeovers, accepted plugin changes, failures.
@@ -87,16 +87,16 @@ class RunStore {
   // finish_run. Returns false when the disk cannot hold it (the run goes on without).
   bool reserve_space(const std::string& path, int64_t bytes = 1 << 20);
   // The step the run has reached (never lower than recorded: a resumed attempt repeats
-  // steps after its checkpoint), with the time (the trainer's log cadence). A run's holder
+  // steps after its checkpoint), with the time (at the trainer's flushes). A run's claim
   // is kept alive by store/heartbeat.h's thread, not by this.
   void record_progress(const std::string& run_id, int64_t step);
-  // Refreshes the heartbeat time only, and only while `owner` holds the run.
+  // Refreshes the heartbeat time only, and only while `owner` holds the run's claim.
   void touch(const std::string& run_id, const std::string& owner);
-  // Atomically: when eligible(record) says so, makes `owner` the run's holder without
-  // changing its status (an evaluation holds a run this way). Returns whether it did.
+  // Atomically: when eligible(record) says so, gives `owner` the run's claim without
+  // changing its status (an evaluation claims a run this way). Returns whether it did.
   bool hold_run(const std::string& run_id, const std::string& owner,
                 const std::function<bool(const std::optional<RunRecord>&)>& eligible);
-  // Clears the holder when it is still `owner`.
+  // Clears the claim when `owner` still holds it.
   void release_run(const std::string& run_id, const std::string& owner);
   // Adds or replaces params rows (e.g. a grid cell's axis values as grid.<axis>).
   void add_params(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& params);
@@ -107,7 +107,7 @@ class RunStore {
   bool claim_run(const RunRecord& meta, const std::string& owner,
                  const std::function<bool(const std::optional<RunRecord>&)>& eligible);
   // Sets the final status (completed, failed, diverged, interrupted) and ended time, and
-  // clears the holder; a failed status also counts one failure. The recorded step never
+  // clears the claim; a failed status also counts one failure. The recorded step never
   // goes down (a re-run that fails before it resumes keeps the step reached before). When
   // the commit fails (a full disk) and this store holds a reserve (reserve_space), the
   // reserve is freed and the write tried once more.

@@ -24,12 +24,4 @@ struct SafeTensor {
 std::string safetensors_bytes(const std::vector<SafeTensor>& tensors,
                               const std::map<std::string, std::string>& metadata);
 
-// Reads a file back: the metadata and each tensor's name, dtype, shape and bytes (the
-// tests read exports with it). Throws ctlab::Error naming the file.
-struct SafeTensorsHeader {
-  std::map<std::string, std::string> metadata;
-  std::vector<SafeTensor> tensors;  // with bytes filled in
-};
-SafeTensorsHeader read_safetensors(const std::string& path);
-
 }  // namespace ctlab

@@ -140,6 +140,30 @@ std::vector<std::vector<LayerMemory>> rank_share(std::vector<std::vector<LayerMe
   return out;
 }
 
+// Every rank's chunks, rank order (the layout a checkpoint records).
+std::vector<std::vector<LayerMemory>> gather_memories(const Comm& comm,
+                                                      const std::vector<std::vector<LayerMemory>>& local) {
+  if (!comm.distributed()) return local;
+  const size_t a = local.size(), n_layer = a ? local[0].size() : 0;
+  std::vector<std::vector<LayerMemory>> all(a * comm.size(), std::vector<LayerMemory>(n_layer));
+  auto gather = [&](const torch::Tensor& t, size_t c, torch::Tensor LayerMemory::*field, size_t l) {
+    if (!t.defined()) return;  // the same on every rank: they run in lockstep
+    auto parts = comm.all_gather(t.contiguous());
+    for (int r = 0; r < comm.size(); ++r) all[r * a + c][l].*field = parts[r];
+  };
+  for (size_t c = 0; c < a; ++c)
+    for (size_t l = 0; l < n_layer; ++l) {
+      const auto& m = local[c][l];
+      gather(m.mem, c, &LayerMemory::mem, l);
+      gather(m.cmem, c, &LayerMemory::cmem, l);
+      gather(m.usage, c, &LayerMemory::usage, l);
+      gather(m.age, c, &LayerMemory::age, l);
+      gather(m.mem_t, c, &LayerMemory::mem_t, l);
+      gather(m.cmem_t, c, &LayerMemory::cmem_t, l);
+    }
+  return all;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
@@ -261,6 +285,24 @@ int64_t load_model_weights(const std::string& path, CompressiveTransformer& mode
   } catch (const std::exception& e) {
     throw Error("checkpoint '" + path + "' cannot be loaded: " + brief_what(e), ErrorKind::Run);
   }
+}
+
+std::pair<TrainState, CheckpointShard> gather_for_checkpoint(const Comm& comm, const TrainState& state,
+                                                             const torch::Device& device) {
+  CheckpointShard shard{comm.rank(), comm.size(), {}, {}};
+  TrainState st = state;
+  if (comm.distributed()) {
+    st.chunk_memory = gather_memories(comm, state.chunk_memory);
+    torch::Tensor rng;
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      rng = gen.get_state();
+    }
+    shard.rng_states = comm.all_gather(rng);
+    if (device.is_cuda()) shard.cuda_rng_states = comm.all_gather(cuda_rng_state(device));
+  }
+  return {st, shard};
 }
 
 }  // namespace ctlab

@@ -6,9 +6,11 @@
 #include <torch/optim/adam.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/model.h"
+#include "runtime/distributed.h"
 
 namespace ctlab {
 
@@ -51,6 +53,11 @@ void save_checkpoint(const std::string& path, CompressiveTransformer& model, tor
 bool load_checkpoint(const std::string& path, CompressiveTransformer& model, torch::optim::Adam& optimizer,
                      TrainState& state, const torch::Device& device, const std::string& run_id,
                      const CheckpointShard& shard = {});
+// What rank 0 saves, gathered by `comm` (every rank calls it): `state` with every rank's
+// chunks in `chunk_memory` (rank order), and every rank's CPU random state (and CUDA's on a
+// CUDA device) in the shard. A single process's state as it is, with an empty shard.
+std::pair<TrainState, CheckpointShard> gather_for_checkpoint(const Comm& comm, const TrainState& state,
+                                                             const torch::Device& device);
 // The run id recorded in the checkpoint at path ("" when it has none). Throws ctlab::Error
 // for a file that cannot be read.
 std::string checkpoint_run_id(const std::string& path);

@@ -1,7 +1,6 @@
 // The training loop.
 #include "train/trainer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -9,10 +8,8 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <new>
 
 #include "config/run_shape.h"
@@ -25,70 +22,25 @@
 #include "train/analysis.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/progress.h"
 #include "train/retention.h"
+#include "train/validation.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/signals.h"
 
 namespace ctlab {
 namespace {
 
-constexpr int kHeartbeatSeconds = 20;
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string fmt_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(s) % 60);
-  return buf;
-}
+// Metric rows and the step reached go to the sink at least this often.
+constexpr int kFlushSeconds = 20;
 
 }  // namespace
 
-// Progress to the terminal (one live line) or plain lines, and always to the run's log.
-class Progress {
- public:
-  // echo: also to the terminal (rank 0); other ranks only write their log.
-  Progress(const std::string& log_path, bool echo)
-      : log_(log_path, std::ios::app), tty_(echo && isatty(fileno(stdout))), echo_(echo) {}
-  void line(const std::string& s) {
-    if (!echo_)
-      ;
-    else if (tty_)
-      std::printf("\r\033[K%s", s.c_str());
-    else
-      std::printf("%s\n", s.c_str());
-    std::fflush(stdout);
-    log_ << s << "\n";
-    log_.flush();
-  }
-  void note(const std::string& s) {
-    if (echo_) {
-      if (tty_) std::printf("\r\033[K");
-      std::printf("%s\n", s.c_str());
-      std::fflush(stdout);
-    }
-    log_ << s << "\n";
-    log_.flush();
-  }
-  void done() {
-    if (tty_) std::printf("\n");
-  }
-
- private:
-  std::ofstream log_;
-  bool tty_, echo_;
-};
-
 using Clock = std::chrono::steady_clock;
 
-struct Trainer::Session {
-  Session(const RunConfig& cfg, const std::string& log_path, bool echo)
+struct Trainer::Attempt {
+  Attempt(const RunConfig& cfg, const std::string& log_path, bool echo)
       : progress(log_path, echo), bf16(cfg.train.precision == Precision::Bf16) {}
   Progress progress;
   torch::Device device{torch::kCPU};  // set by train()
@@ -104,7 +56,7 @@ struct Trainer::Session {
   const char* score = "bpc";
   double tokens_per_step = 0;
   int64_t first_step = 0;
-  Clock::time_point window_start, run_start, last_heartbeat;
+  Clock::time_point window_start, run_start, last_flush;
   double grad_norm = NAN;  // of the last step that clipped
 };
 
@@ -141,33 +93,6 @@ Trainer::Trainer(const RunConfig& cfg, const PluginHost& host, const ResolvedPlu
 
 namespace {
 
-// Validation on the [eval] settings: metric rows (the score with its standard error over
-// segments; for generated tasks the fraction of recoverable information recovered) and a
-// progress note.
-EvalResult validate(CompressiveTransformer& model, const RunConfig& cfg, const Corpus& corpus,
-                    const torch::Device& device, bool bf16, int64_t step, std::vector<MetricRow>& pending,
-                    Progress& progress, const Comm& comm) {
-  auto r = evaluate(model, corpus, eval_settings(cfg, "valid"), device, bf16, &comm);
-  const bool words = corpus.word_level;
-  const std::string score = score_name(words);
-  double now = unix_now();
-  pending.push_back({"valid/loss", step, r.loss, now});
-  pending.push_back({"valid/" + score, step, score_of(r.loss, words), now});
-  pending.push_back({"valid/loss_se", step, r.loss_se, now});
-  pending.push_back({"valid/" + score + "_se", step, score_se_of(r.loss, r.loss_se, words), now});
-  std::string note = "step " + std::to_string(step) + " valid loss " + std::to_string(r.loss) + " " + score +
-                     " " + std::to_string(score_of(r.loss, words)) + " over " + std::to_string(r.tokens) +
-                     " tokens";
-  if (r.has_bounds()) {
-    pending.push_back({"valid/recovered", step, r.recovered(), now});
-    if (std::isfinite(r.recovered_se()))
-      pending.push_back({"valid/recovered_se", step, r.recovered_se(), now});
-    note += ", recovered " + std::to_string(r.recovered()) + " of the long-range information";
-  }
-  progress.note(note);
-  return r;
-}
-
 // The per-layer compression-loss series logged before `step` (by an earlier attempt of a
 // resumed run), from the sink.
 CompressionSeries logged_series(RunSink& sink, int64_t n_layer, int64_t step) {
@@ -194,7 +119,7 @@ CompressionSeries logged_series(RunSink& sink, int64_t n_layer, int64_t step) {
 TrainOutcome Trainer::run() {
   StopSignals signals;
   const bool lead = comm_.rank() == 0;
-  Session s(cfg_, lead ? paths_.log : paths_.dir + "/rank" + std::to_string(comm_.rank()) + ".log", lead);
+  Attempt s(cfg_, lead ? paths_.log : paths_.dir + "/rank" + std::to_string(comm_.rank()) + ".log", lead);
   try {
     return train(s);
   } catch (const std::exception& e) {
@@ -231,7 +156,7 @@ TrainOutcome Trainer::run() {
   }
 }
 
-void Trainer::note_machine(Session& s, int threads) {
+void Trainer::note_machine(Attempt& s, int threads) {
   const auto blas = blas_info();
   s.progress.note("run " + run_id_ + ": " + corpus_.dataset + " (" + corpus_.source + "), device " +
                   s.device.str() + ", " + std::to_string(threads) + " threads (" + thread_summary() +
@@ -244,7 +169,7 @@ void Trainer::note_machine(Session& s, int threads) {
   if (!blas.warning.empty()) s.progress.note("warning: " + blas.warning);
 }
 
-void Trainer::setup(Session& s) {
+void Trainer::setup(Attempt& s) {
   const auto& t = cfg_.train;
   const auto& mo = cfg_.model;
   s.device = device_;
@@ -292,11 +217,11 @@ void Trainer::setup(Session& s) {
   }
   s.score = score_name(corpus_.word_level);
   s.tokens_per_step = static_cast<double>(t.batch_size * mo.seq_len * s.step->segments());
-  s.window_start = s.run_start = s.last_heartbeat = Clock::now();
+  s.window_start = s.run_start = s.last_flush = Clock::now();
   s.first_step = s.st.step;
 }
 
-TrainOutcome Trainer::train(Session& s) {
+TrainOutcome Trainer::train(Attempt& s) {
   const auto& t = cfg_.train;
   const auto& mo = cfg_.model;
   setup(s);
@@ -339,7 +264,7 @@ TrainOutcome Trainer::train(Session& s) {
   return complete(s);
 }
 
-void Trainer::log_window(Session& s, const StepStats& stats) {
+void Trainer::log_window(Attempt& s, const StepStats& stats) {
   const auto& t = cfg_.train;
   const auto& mo = cfg_.model;
   auto& st = s.st;
@@ -347,7 +272,7 @@ void Trainer::log_window(Session& s, const StepStats& stats) {
   const double secs = std::chrono::duration<double>(now_tp - s.window_start).count();
   const double tps = s.tokens_per_step * st.window_steps / std::max(secs, 1e-9);
   const double mean = st.window_loss / st.window_steps;
-  const double now = unix_now();
+  const double now = unix_seconds();
   auto& pending = s.pending;
   pending.push_back({"train/loss", st.step, mean, now});
   pending.push_back({std::string("train/") + s.score, st.step, score_of(mean, corpus_.word_level), now});
@@ -372,7 +297,7 @@ void Trainer::log_window(Session& s, const StepStats& stats) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "step %lld/%lld | loss %.4f | %s %.4f | lr %.2e | %.0f tok/s | ETA %s",
                 static_cast<long long>(st.step), static_cast<long long>(t.max_steps), mean, s.score,
-                score_of(mean, corpus_.word_level), stats.lr, tps, fmt_duration(eta).c_str());
+                score_of(mean, corpus_.word_level), stats.lr, tps, format_duration(eta).c_str());
   s.progress.line(buf);
   st.window_steps = 0;
   st.window_loss = 0;
@@ -380,7 +305,7 @@ void Trainer::log_window(Session& s, const StepStats& stats) {
   s.window_start = now_tp;
 }
 
-void Trainer::after_step(Session& s) {
+void Trainer::after_step(Attempt& s) {
   const auto& t = cfg_.train;
   const int64_t step = s.st.step;
   if (t.eval_every > 0 && step % t.eval_every == 0 && step < t.max_steps)
@@ -389,9 +314,9 @@ void Trainer::after_step(Session& s) {
     if (const int n = threads_request_.poll())
       s.progress.note("step " + std::to_string(step) + ": threads raised to " + std::to_string(n) + " (" +
                       thread_summary() + "), the cores of the grid's finished cells");
-  if (Clock::now() - s.last_heartbeat > std::chrono::seconds(kHeartbeatSeconds)) {
-    flush(s);  // a live heartbeat tells grid schedulers this run is not stale
-    s.last_heartbeat = Clock::now();
+  if (Clock::now() - s.last_flush > std::chrono::seconds(kFlushSeconds)) {
+    flush(s);  // the store shows the step reached (the heartbeat thread keeps the claim alive)
+    s.last_flush = Clock::now();
   }
   if (step % t.checkpoint_every == 0 && step < t.max_steps) {
     flush(s);
@@ -399,70 +324,30 @@ void Trainer::after_step(Session& s) {
   }
 }
 
-void Trainer::flush(Session& s) {
+void Trainer::flush(Attempt& s) {
   if (!sink_) return;
   sink_->record(s.pending);
   s.pending.clear();
   sink_->progress(s.st.step);
 }
 
-void Trainer::finish(Session& s, RunStatus status, const std::string& error, std::optional<int64_t> at) {
+void Trainer::finish(Attempt& s, RunStatus status, const std::string& error, std::optional<int64_t> at) {
   if (sink_) sink_->finish(status, s.st.step, error, at);
 }
 
-int Trainer::agreed_stop(Session& s, bool read_point) {
+int Trainer::agreed_stop(Attempt& s, bool read_point) {
   const int sig = stop_signal();
   if (!comm_.distributed()) return sig;
   if (s.step->deferred() && !read_point) return 0;  // no host sync between read points
   return comm_.any(sig != 0) ? (sig != 0 ? sig : SIGTERM) : 0;
 }
 
-namespace {
-
-// Every rank's chunks, rank order (the layout a checkpoint records).
-std::vector<std::vector<LayerMemory>> gather_memories(const Comm& comm,
-                                                      const std::vector<std::vector<LayerMemory>>& local) {
-  if (!comm.distributed()) return local;
-  const size_t a = local.size(), n_layer = a ? local[0].size() : 0;
-  std::vector<std::vector<LayerMemory>> all(a * comm.size(), std::vector<LayerMemory>(n_layer));
-  auto gather = [&](const torch::Tensor& t, size_t c, torch::Tensor LayerMemory::*field, size_t l) {
-    if (!t.defined()) return;  // the same on every rank: they run in lockstep
-    auto parts = comm.all_gather(t.contiguous());
-    for (int r = 0; r < comm.size(); ++r) all[r * a + c][l].*field = parts[r];
-  };
-  for (size_t c = 0; c < a; ++c)
-    for (size_t l = 0; l < n_layer; ++l) {
-      const auto& m = local[c][l];
-      gather(m.mem, c, &LayerMemory::mem, l);
-      gather(m.cmem, c, &LayerMemory::cmem, l);
-      gather(m.usage, c, &LayerMemory::usage, l);
-      gather(m.age, c, &LayerMemory::age, l);
-      gather(m.mem_t, c, &LayerMemory::mem_t, l);
-      gather(m.cmem_t, c, &LayerMemory::cmem_t, l);
-    }
-  return all;
-}
-
-}  // namespace
-
-void Trainer::save(Session& s) {
-  CheckpointShard shard{comm_.rank(), comm_.size(), {}, {}};
-  TrainState st = s.st;
-  if (comm_.distributed()) {
-    st.chunk_memory = gather_memories(comm_, s.st.chunk_memory);
-    torch::Tensor rng;
-    {
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      rng = gen.get_state();
-    }
-    shard.rng_states = comm_.all_gather(rng);
-    if (s.device.is_cuda()) shard.cuda_rng_states = comm_.all_gather(cuda_rng_state(s.device));
-  }
+void Trainer::save(Attempt& s) {
+  auto [st, shard] = gather_for_checkpoint(comm_, s.st, s.device);
   if (comm_.rank() == 0) save_checkpoint(paths_.checkpoint, s.model, *s.optimizer, st, run_id_, shard);
 }
 
-std::optional<std::pair<int64_t, std::string>> Trainer::absorb(Session& s) {
+std::optional<std::pair<int64_t, std::string>> Trainer::absorb(Attempt& s) {
   if (!s.step->deferred()) return std::nullopt;
   const auto c = s.step->collect();
   s.st.window_loss += c.loss;
@@ -475,7 +360,7 @@ std::optional<std::pair<int64_t, std::string>> Trainer::absorb(Session& s) {
   return std::nullopt;
 }
 
-TrainOutcome Trainer::stop(Session& s, int signal) {
+TrainOutcome Trainer::stop(Attempt& s, int signal) {
   if (auto bad = absorb(s)) return diverge(s, bad->first, bad->second);
   flush(s);
   save(s);
@@ -489,7 +374,7 @@ TrainOutcome Trainer::stop(Session& s, int signal) {
   return out;
 }
 
-TrainOutcome Trainer::diverge(Session& s, int64_t at, const std::string& what) {
+TrainOutcome Trainer::diverge(Attempt& s, int64_t at, const std::string& what) {
   flush(s);
   TrainOutcome out;
   out.status = RunStatus::Diverged;
@@ -504,7 +389,7 @@ TrainOutcome Trainer::diverge(Session& s, int64_t at, const std::string& what) {
   return out;
 }
 
-TrainOutcome Trainer::complete(Session& s) {
+TrainOutcome Trainer::complete(Attempt& s) {
   s.final_eval = validate(s.model, cfg_, corpus_, s.device, s.bf16, s.st.step, s.pending, s.progress, comm_);
   const auto& final_eval = s.final_eval;
   flush(s);
@@ -524,7 +409,7 @@ TrainOutcome Trainer::complete(Session& s) {
   return out;
 }
 
-void Trainer::write_final_analysis(Session& s) {
+void Trainer::write_final_analysis(Attempt& s) {
   const auto& e = cfg_.eval;
   auto settings = eval_settings(cfg_, "valid");
   // Stream until the attention sample is complete (eval_segments limits validation only).
@@ -533,32 +418,8 @@ void Trainer::write_final_analysis(Session& s) {
                    s.device, s.bf16, /*stop_when_counted=*/e.buckets_sequences > 0, &comm_);
   if (!sink_) return;  // rank 0 writes
   // Retained vs used: the model is the same on every rank, so rank 0 alone computes it.
-  std::optional<RetentionRecord> retention;
-  const bool wants_retention = e.retention_segments > 0 && settings.memory.cmem_len > 0;
-  const std::string unavailable =
-      wants_retention ? retention_unavailable(corpus_, eval_settings(cfg_, "valid"), cfg_.model.cmem_rate)
-                      : "";
-  if (!unavailable.empty()) s.progress.note("warning: retained vs used skipped: " + unavailable);
-  if (wants_retention && unavailable.empty()) {
-    retention = analyze_retention(s.model, corpus_, eval_settings(cfg_, "valid"), e.retention_segments,
-                                  cfg_.model.cmem_rate, e.buckets_per_region, s.device, s.bf16);
-    std::vector<MetricRow> rows = {{"valid/retained", s.st.step, retention->retained_all, unix_now()}};
-    const auto readout = summarize_readout(*retention);
-    for (const auto& [key, v] :
-         {std::pair<const char*, double>{"valid/recovered_no_cmem", retention->recovered_no_cmem_all},
-          {"valid/recovered_phase_min", readout.phase_min},
-          {"valid/recovered_phase_max", readout.phase_max},
-          {"valid/source_mass", readout.source_mass}})
-      if (std::isfinite(v)) rows.push_back({key, s.st.step, v, unix_now()});
-    sink_->record(rows);
-    s.progress.note("retained vs used: a linear probe decodes " + std::to_string(retention->retained_all) +
-                    " of the compressed tokens' identity" +
-                    (std::isfinite(retention->recovered_no_cmem_all)
-                         ? "; recovered " + std::to_string(retention->recovered_all) + ", " +
-                               std::to_string(retention->recovered_no_cmem_all) +
-                               " with compressed memory knocked out"
-                         : std::string()));
-  }
+  const auto retention =
+      measure_retention(s.model, cfg_, corpus_, s.device, s.bf16, s.st.step, *sink_, s.progress);
   try {
     write_analysis(paths_.analysis, "", r, {run_id_, s.st.step, "valid", settings.tag()}, s.series,
                    &s.final_eval, retention ? &*retention : nullptr);

@@ -1,8 +1,9 @@
 // The training loop, the only one in ctlab: TXL-batched segments with memories carried per
-// batch chunk (train/step.h), periodic validation, divergence detection, checkpoints and
-// resume, signals, the heartbeat that tells grid schedulers the run is alive, metrics into
-// a RunSink (the run store, through the session layer) and the final analyses into
-// runs/<run_id>/analysis.h5.
+// batch chunk (train/step.h), periodic validation (train/validation.h), divergence
+// detection, checkpoints and resume, stop signals, metrics into a RunSink (the run store,
+// through the session layer; flushed at checkpoints, at least every 20 s, at a stop and at
+// the end) and the final analyses into runs/<run_id>/analysis.h5. The trainer keeps no
+// claim alive: the session's heartbeat thread does (store/heartbeat.h).
 #pragma once
 
 #include <optional>
@@ -49,35 +50,36 @@ class Trainer {
   TrainOutcome run();
 
  private:
-  struct Session;  // the state of one call of run(): model, optimizer, data, progress
-  TrainOutcome train(Session& s);
+  struct Attempt;  // the state of one call of run() (one attempt of the run): model, optimizer, data,
+                   // progress
+  TrainOutcome train(Attempt& s);
   // Device, model, optimizer, this rank's streams, the checkpoint when there is one.
-  void setup(Session& s);
+  void setup(Attempt& s);
   // The log's first line: data, device, threads, BLAS, CPU kernels, rank.
-  void note_machine(Session& s, int threads);
-  void log_window(Session& s, const StepStats& stats);
-  void after_step(Session& s);
-  TrainOutcome stop(Session& s, int signal);
+  void note_machine(Attempt& s, int threads);
+  void log_window(Attempt& s, const StepStats& stats);
+  void after_step(Attempt& s);
+  TrainOutcome stop(Attempt& s, int signal);
   // `at`: the 0-based step whose loss was not finite; `what`: which loss.
-  TrainOutcome diverge(Session& s, int64_t at, const std::string& what);
+  TrainOutcome diverge(Attempt& s, int64_t at, const std::string& what);
   // Deferred checks: folds the steps' device-side sums into the logging window. Returns
   // the divergence ({step, what}) when one of the steps had a non-finite loss.
-  std::optional<std::pair<int64_t, std::string>> absorb(Session& s);
-  TrainOutcome complete(Session& s);
+  std::optional<std::pair<int64_t, std::string>> absorb(Attempt& s);
+  TrainOutcome complete(Attempt& s);
   // A stop signal that every rank agrees on (any rank's), checked every step, or only at
   // the steps that read the device when checks are deferred.
-  int agreed_stop(Session& s, bool read_point);
+  int agreed_stop(Attempt& s, bool read_point);
   // Gathers every rank's memories and random state; rank 0 writes the checkpoint.
-  void save(Session& s);
+  void save(Attempt& s);
   // Rank 0: the pending metrics and the step reached into the sink.
-  void flush(Session& s);
-  void finish(Session& s, RunStatus status, const std::string& error = "",
+  void flush(Attempt& s);
+  void finish(Attempt& s, RunStatus status, const std::string& error = "",
               std::optional<int64_t> diverged_at = std::nullopt);
   // Attention by bucket, frequency buckets and compression loss per layer into
   // runs/<run_id>/analysis.h5, recording its hash. A failed write fails the run (the run is
   // not complete without its analysis); the final checkpoint is saved first, so a re-run
   // goes straight to the final evaluation and writes it.
-  void write_final_analysis(Session& s);
+  void write_final_analysis(Attempt& s);
 
   const RunConfig& cfg_;
   const PluginHost& host_;

@@ -1,16 +1,41 @@
 // A registry of named components (datasets, export tables, commands): each entry is a
 // struct with at least a `name` and a `help` string, added once and looked up by name.
+// The built-in entries are listed once, in a .def file of `MACRO(factory)` lines (an
+// X-macro list) that the registry's function reads in place:
+//   #define CTLAB_COMMAND(f) CTLAB_REGISTRY_ENTRY(CommandDef, f)
+//   CTLAB_REGISTRY_BEGIN(CommandDef, commands, "command")
+//   #include "cli/builtin_commands.def"
+//   CTLAB_REGISTRY_END
+//   #undef CTLAB_COMMAND
+// defines `Registry<CommandDef>& commands()`, built at its first call in the file's order.
 // Help texts and "expected one of ..." lists come from the registry, so adding a
 // component never edits a list elsewhere. Entries keep their addresses while the registry
 // lives (std::deque); lookups are not synchronised, so register before starting threads.
 #pragma once
 
 #include <deque>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "util/error.h"
 #include "util/text.h"
+
+// One entry of a .def list: the factory `factory` (a function `Def factory()` defined in
+// its own file, declared here).
+#define CTLAB_REGISTRY_ENTRY(Def, factory) \
+  [] {                                     \
+    extern Def factory();                  \
+    return factory();                      \
+  },
+// The function `Registry<Def>& function()` around the entries included between the two.
+#define CTLAB_REGISTRY_BEGIN(Def, function, kind) \
+  Registry<Def>& function() {                     \
+    static Registry<Def> registry(kind, {
+#define CTLAB_REGISTRY_END \
+  });                      \
+  return registry;         \
+  }
 
 namespace ctlab {
 
@@ -19,6 +44,10 @@ class Registry {
  public:
   // `kind` names the component in messages: "dataset", "export table", "command".
   explicit Registry(std::string kind) : kind_(std::move(kind)) {}
+  // With the entries the factories return, in order.
+  Registry(std::string kind, std::initializer_list<Def (*)()> factories) : kind_(std::move(kind)) {
+    for (auto factory : factories) add(factory());
+  }
 
   // Adds an entry; throws ctlab::Error for an empty or already registered name.
   const Def& add(Def def) {

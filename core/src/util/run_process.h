@@ -1,5 +1,7 @@
-// Running a child program without a shell: the argument vector goes to posix_spawnp as is,
-// so no argument (a path, an experiment name) is ever interpreted by a shell.
+// Running another program to completion and collecting its output (the report's figure
+// script), without a shell: the argument vector goes to
+// posix_spawnp as is, so no argument (a path, an experiment name) is ever interpreted by a
+// shell. ctlab's own children (grid workers, ranks) start through util/spawn.h instead.
 #pragma once
 
 #include <string>

@@ -1,5 +1,5 @@
 // posix_spawn with a pipe for the child's output.
-#include "util/subprocess.h"
+#include "util/run_process.h"
 
 #include <spawn.h>
 #include <sys/wait.h>
