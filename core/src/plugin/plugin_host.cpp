@@ -320,37 +320,29 @@ std::string PluginHost::rejected_summary() const {
   return s;
 }
 
-const FnEntry& PluginHost::compression_fn(const std::string& name) const {
-  if (auto* e = lookup(fns_, name)) {
-    check_identity("fn", e->id, e->path);
+template <class Entry>
+const Entry& PluginHost::find_entry(const std::map<std::string, Entry>& entries, const std::string& name,
+                                    const std::string& kind, const std::string& what) const {
+  if (auto* e = lookup(entries, name)) {
+    check_identity(kind, e->id, e->path);
     return *e;
   }
   std::vector<std::string> names;
-  for (const auto& [id, e] : fns_) names.push_back(e.spec.name);
-  throw Error("no compression function '" + name + "'" + did_you_mean(name, names) +
-              "; available: " + available(fns_) + rejected_summary());
+  for (const auto& [id, e] : entries) names.push_back(e.spec.name);
+  throw Error("no " + what + " '" + name + "'" + did_you_mean(name, names) +
+              "; available: " + available(entries) + rejected_summary());
+}
+
+const FnEntry& PluginHost::compression_fn(const std::string& name) const {
+  return find_entry(fns_, name, "fn", "compression function");
 }
 
 const LossEntry& PluginHost::compression_loss(const std::string& name) const {
-  if (auto* e = lookup(losses_, name)) {
-    check_identity("loss", e->id, e->path);
-    return *e;
-  }
-  std::vector<std::string> names;
-  for (const auto& [id, e] : losses_) names.push_back(e.spec.name);
-  throw Error("no compression loss '" + name + "'" + did_you_mean(name, names) +
-              "; available: " + available(losses_) + rejected_summary());
+  return find_entry(losses_, name, "loss", "compression loss");
 }
 
 const MapEntry& PluginHost::position_map(const std::string& name) const {
-  if (auto* e = lookup(maps_, name)) {
-    check_identity("map", e->id, e->path);
-    return *e;
-  }
-  std::vector<std::string> names;
-  for (const auto& [id, e] : maps_) names.push_back(e.spec.name);
-  throw Error("no position map '" + name + "'" + did_you_mean(name, names) +
-              "; available: " + available(maps_) + rejected_summary());
+  return find_entry(maps_, name, "map", "position map");
 }
 
 std::shared_ptr<PositionMap> PluginHost::create(const MapEntry& e, const PluginContext& ctx) const {

@@ -119,6 +119,11 @@ class PluginHost {
                               const std::vector<CompressionLossSpec>& losses,
                               const std::vector<PositionMapSpec>& maps);
   std::string rejected_summary() const;
+  // The entry `name` (or name@version) names in `entries`, checked by check_identity; else an
+  // error naming the `what` asked for, the nearest names and every one available.
+  template <class Entry>
+  const Entry& find_entry(const std::map<std::string, Entry>& entries, const std::string& name,
+                          const std::string& kind, const std::string& what) const;
   // Registers one entry of a loaded library, or records the conflict when another library
   // with different contents offers the same id (a pin on this file makes it the entry).
   template <class Map, class Spec>

@@ -11,9 +11,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 
 #include "store/tensorboard.pb.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 namespace fs = boost::filesystem;
@@ -124,7 +124,8 @@ std::string new_event_file(const std::string& dir) {
   char host[256] = "host";
   if (gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "host");
   host[sizeof host - 1] = '\0';
-  return dir + "/" + kFilePrefix + std::to_string(std::time(nullptr)) + "." + host + ".ctlab";
+  return dir + "/" + kFilePrefix + std::to_string(static_cast<long long>(unix_seconds())) + "." + host +
+         ".ctlab";
 }
 
 }  // namespace
@@ -200,7 +201,7 @@ TbEventFile::TbEventFile(const std::string& dir, int64_t keep_through) {
   }
   if (keep == 0) {
     tb::Event e;
-    e.set_wall_time(static_cast<double>(std::time(nullptr)));
+    e.set_wall_time(unix_seconds());
     e.set_file_version("brain.Event:2");
     append({e.SerializeAsString()});
   }

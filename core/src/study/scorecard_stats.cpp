@@ -6,15 +6,12 @@
 
 #include "compare.h"
 #include "store/run_store.h"
+#include "util/format.h"
 
 namespace ctlab {
 
 ScorecardGate scorecard_gate(double ceiling, double floor) {
-  auto num = [](double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", v);
-    return std::string(buf);
-  };
+  auto num = [](double v) { return format_fixed(v, 3); };
   if (!(ceiling >= kScorecardCeilingMin))
     return {false, std::string("uninformative: ") + kScorecardCeiling + " recovers " + num(ceiling) + " < " +
                        num(kScorecardCeilingMin) + " (not learned within the suite's budget)"};

@@ -6,15 +6,17 @@
 #include <cstdio>
 
 #include "compare.h"
+#include "util/format.h"
 #include "util/text.h"
 
 namespace ctlab {
 
 namespace {
 
-std::string fmt(const char* format, double v) {
+// A curve level as the suite writes it (%g: 24, 0.5), for "below/above every level".
+std::string level_text(double v) {
   char buf[48];
-  std::snprintf(buf, sizeof buf, format, v);
+  std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
 
@@ -33,16 +35,16 @@ std::string summary_text(const std::map<int64_t, double>& by_seed) {
 
 std::string interval_text(const stats::Interval& i) {
   if (std::isnan(i.estimate)) return "-";
-  return fmt("%.3f", i.estimate) + " [" + fmt("%.3f", i.low) + ", " + fmt("%.3f", i.high) + "]";
+  return format_fixed(i.estimate, 3) + " [" + format_fixed(i.low, 3) + ", " + format_fixed(i.high, 3) + "]";
 }
 
 // "1.55 [1.43, 1.70]", with "< 1" / "> 4" for a threshold beyond the levels measured.
 std::string threshold_text(const stats::Threshold& t, const std::vector<double>& xs) {
   auto one = [&](double v) {
     if (std::isnan(v)) return std::string("-");
-    if (v == -INFINITY) return "< " + fmt("%g", xs.front());
-    if (v == INFINITY) return "> " + fmt("%g", xs.back());
-    return fmt("%.2f", v);
+    if (v == -INFINITY) return "< " + level_text(xs.front());
+    if (v == INFINITY) return "> " + level_text(xs.back());
+    return format_fixed(v, 2);
   };
   return std::isnan(t.estimate) ? "(pending)"
                                 : one(t.estimate) + " [" + one(t.low) + ", " + one(t.high) + "]";
@@ -81,10 +83,10 @@ ScoreTable pairs_table(const TaskTable& t, bool paired) {
                 "P(a > b)", "seeds", "verdict"};
   for (const auto& p : t.pairs)
     out.rows.push_back({p.a, p.b, format_diff_ci(p.t, 3), format_p(p.t.p_value), format_p(p.p_t_holm),
-                        format_p(p.exact.p_value), format_p(p.p_exact_holm), fmt("%.3f", p.improvement),
+                        format_p(p.exact.p_value), format_p(p.p_exact_holm), format_fixed(p.improvement, 3),
                         std::to_string(p.seeds), apart_text(p)});
   out.notes.push_back("(the exact test's smallest p with n seeds is 2^(1-n): " +
-                      fmt("%.4f", std::pow(2.0, 1.0 - static_cast<double>(t.seeds.size()))) + " with " +
+                      format_fixed(std::pow(2.0, 1.0 - static_cast<double>(t.seeds.size())), 4) + " with " +
                       std::to_string(t.seeds.size()) + ")");
   return out;
 }
@@ -105,7 +107,7 @@ ScoreTable curve_table(const ScorecardView& v, const SuiteCurve& c, Probe probe,
   out.header.push_back(std::string(what) + " at 0.5");
   for (const auto& r : curve_rows(*v.plan, *v.results, c, probe, v.suite->tasks)) {
     std::vector<std::string> row = {r.task, r.arm};
-    for (double m : r.means) row.push_back(std::isnan(m) ? "-" : fmt("%.3f", m));
+    for (double m : r.means) row.push_back(format_fixed(m, 3));
     row.push_back(r.complete ? threshold_text(r.threshold, c.xs) : "(pending)");
     out.rows.push_back(row);
   }
@@ -132,7 +134,7 @@ ScoreTable retention_table(const ScorecardView& v) {
         const auto x = m(metric);
         std::vector<double> xs;
         for (const auto& [s, y] : x) xs.push_back(y);
-        return xs.empty() ? std::string("-") : fmt("%.3f", stats::summarize(xs).mean);
+        return xs.empty() ? std::string("-") : format_fixed(stats::summarize(xs).mean, 3);
       };
       out.rows.push_back({task, p.arms[a].name, summary_text(m("retained")), summary_text(m("recovered")),
                           summary_text(m("recovered_no_cmem")),
@@ -155,7 +157,7 @@ ScoreTable learning_rate_table(const ScorecardView& v) {
   for (const auto& [key, means] : v.lr_means) {
     const auto tab = key.find('\t');
     std::vector<std::string> row = {key.substr(0, tab), key.substr(tab + 1)};
-    for (double m : means) row.push_back(std::isnan(m) ? "-" : fmt("%.3f", m));
+    for (double m : means) row.push_back(format_fixed(m, 3));
     const auto c = v.chosen_lr.find(key);
     row.push_back(c == v.chosen_lr.end() ? "(pending)" : c->second.empty() ? "suite's" : c->second);
     out.rows.push_back(row);
@@ -202,8 +204,8 @@ ScoreTable recovered_table(const ScorecardView& v) {
       "\nscorecard: share of the long-range information recovered (0 = none, 1 = ideal), mean [95% CI] "
       "over the scored seeds " +
       seeds_text(v.seeds.scored) + ". Gate: " + kScorecardCeiling +
-      " >= " + fmt("%.3f", kScorecardCeilingMin) + " and " + kScorecardFloor +
-      " <= " + fmt("%.3f", kScorecardFloorMax) + ", else the task is uninformative";
+      " >= " + format_fixed(kScorecardCeilingMin, 3) + " and " + kScorecardFloor +
+      " <= " + format_fixed(kScorecardFloorMax, 3) + ", else the task is uninformative";
   out.header = {"arm"};
   std::vector<std::string> gates = {"gate"};
   for (const auto& task : v.suite->tasks) {
