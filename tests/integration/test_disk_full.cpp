@@ -3,9 +3,11 @@
 // beside the database, freed for the last write, leaves room), the run still ends
 // `failed`, the database stays intact, and no re-run lowers the step recorded; without room
 // for the reserve at the start, the run is refused before it is claimed, so no exited
-// process leaves it `running`. Also the store's rule on its own: finish_run and
-// record_progress never lower a run's step.
+// process leaves it `running`; a grid worker that dies without a status on a full disk is
+// still recorded `failed` by its scheduler, which holds a reserve of its own. Also the store's rule on its
+// own: finish_run and record_progress never lower a run's step.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mount.h>
 
 #include <boost/filesystem.hpp>
@@ -44,6 +46,31 @@ void fill(const std::string& path) {
   const std::string block(4096, 'x');
   while (out.write(block.data(), block.size()) && out.flush()) {
   }
+}
+
+// Waits (up to a minute) until the only run in the database at `root` has recorded `step`
+// steps, and returns its holder's pid (0 if it never did).
+pid_t holder_once_at_step(const std::string& root, int64_t step) {
+  for (int i = 0; i < 600; ++i) {
+    if (fs::exists(root + "/ctlab.sqlite")) {
+      RunStore s(root + "/ctlab.sqlite");
+      const auto runs = s.runs();
+      if (!runs.empty() && runs[0].step >= step && !runs[0].owner.empty()) {
+        const std::string& o = runs[0].owner;  // host:pid:start
+        const size_t end = o.rfind(':'), begin = o.rfind(':', end - 1);
+        return static_cast<pid_t>(std::stol(o.substr(begin + 1, end - begin - 1)));
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return 0;
+}
+
+std::string read_all(FILE* f) {
+  std::string output;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f)) output.append(buf, n);
+  return output;
 }
 
 }  // namespace
@@ -125,18 +152,9 @@ TEST(DiskFull, ADiskFilledByAnotherWriterStillGetsTheFailedStatus) {
   // Once the run has recorded some steps, another writer takes every free byte: the
   // run's next commit fails without a frame written, so nothing in the database's own
   // files is free for the final status.
-  for (int i = 0; i < 600; ++i) {
-    if (fs::exists(root + "/ctlab.sqlite")) {
-      RunStore s(root + "/ctlab.sqlite");
-      const auto runs = s.runs();
-      if (!runs.empty() && runs[0].step >= 5) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  EXPECT_GT(holder_once_at_step(root, 5), 0);
   fill(disk.path + "/filler");
-  std::string output;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, run)) output.append(buf, n);
+  const std::string output = read_all(run);
   const int status = ::pclose(run);
   fs::remove(disk.path + "/filler");
   EXPECT_NE(status, 0) << output;
@@ -169,5 +187,42 @@ TEST(DiskFull, NoRoomForTheReserveAtTheStartLeavesNoRunRunning) {
   RunStore s(root + "/ctlab.sqlite");
   for (const auto& rec : s.runs()) EXPECT_NE(rec.status, RunStatus::Running) << rec.run_id;
   EXPECT_TRUE(s.runs().empty());  // refused before the claim: nothing recorded
+  EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
+}
+
+TEST(DiskFull, AGridWorkerThatDiesOnAFullDiskIsRecordedFailedByItsScheduler) {
+  TempDir dir;
+  SmallDisk disk(dir.path() + "/small", "size=4m");
+  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  const std::string root = disk.path + "/r";
+  fs::create_directories(root);
+  fs::create_directories(dir.path() + "/runs");
+  fs::create_symlink(dir.path() + "/runs", root + "/runs");
+  auto grid = dir.file("grid.ini", test::tiny_run("diskfull") + "[grid]\nseed = 1\n");
+  FILE* g = ::popen(("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' grid run " + grid + " --results " + root +
+                     " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1000 "
+                     "--set tensorboard=false 2>&1")
+                        .c_str(),
+                    "r");
+  ASSERT_NE(g, nullptr);
+  // The worker is stopped while it trains, every free byte is taken, and the worker is
+  // killed: it records nothing, and its own reserve file stays where it was. Only the
+  // scheduler's reserve makes room for the `failed` status.
+  const pid_t worker = holder_once_at_step(root, 5);
+  ASSERT_GT(worker, 0);
+  ::kill(worker, SIGSTOP);
+  fill(disk.path + "/filler");
+  ::kill(worker, SIGKILL);
+  const std::string output = read_all(g);
+  const int status = ::pclose(g);
+  fs::remove(disk.path + "/filler");
+  EXPECT_NE(status, 0) << output;
+  RunStore s(root + "/ctlab.sqlite");
+  const auto rec = s.runs().front();
+  EXPECT_EQ(rec.status, RunStatus::Failed) << output;
+  EXPECT_TRUE(contains(rec.error, "the worker process ended without recording the run's status (signal 9"))
+      << rec.error;
+  EXPECT_TRUE(rec.owner.empty()) << rec.owner;
+  EXPECT_GE(rec.step, 5);
   EXPECT_EQ(s.integrity_check(), std::vector<std::string>{"ok"});
 }

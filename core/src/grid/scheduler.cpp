@@ -25,7 +25,6 @@
 #include "util/error.h"
 #include "util/process.h"
 #include "util/signals.h"
-#include "util/spawn.h"
 #include "util/text.h"
 
 namespace ctlab {
@@ -147,6 +146,7 @@ class Scheduler {
   size_t next_ = 0, started_ = 0, finished_ = 0;
   int drawn_ = 0;
   bool stopping_ = false;
+  bool halted_ = false;  // a cell could not be claimed: the running cells end, no other starts
   std::chrono::steady_clock::time_point last_report_ = std::chrono::steady_clock::now();
 };
 
@@ -182,6 +182,9 @@ std::unique_ptr<RunClaim> Scheduler::claim(const GridCell& cell) {
   if (!grid_.baseline_text.empty()) q.params.emplace_back("grid_baseline", grid_.baseline_text);
   if (grid_.paired) q.params.emplace_back("grid_paired", "true");
   for (const auto& [k, v] : cell.axes) q.params.emplace_back("grid." + k, v);
+  // Room for recording `failed` for a worker that dies without a status on a full disk:
+  // one reserve for this scheduler, held again at each claim after a write has spent it.
+  q.reserve_path = layout_.database() + "-reserve-grid-" + std::to_string(::getpid());
   auto c = RunClaim::claim(store_, std::move(q));
   if (c && !c->taken_from().empty()) {
     clear_live_block();
@@ -193,9 +196,19 @@ std::unique_ptr<RunClaim> Scheduler::claim(const GridCell& cell) {
 
 void Scheduler::fill_idle_workers() {
   for (auto& w : workers_) {
-    while (!stopping_ && w.pid < 0 && next_ < queue_.size()) {
+    while (!stopping_ && !halted_ && w.pid < 0 && next_ < queue_.size()) {
       const GridCell& cell = *queue_[next_++];
-      if (auto c = claim(cell)) {
+      std::unique_ptr<RunClaim> c;
+      try {
+        c = claim(cell);
+      } catch (const Error& e) {
+        clear_live_block();
+        std::printf("error  [%lld] %s %s: %s; no further cell is started\n",
+                    static_cast<long long>(cell.index), cell.run_id.c_str(), cell.name.c_str(), e.what());
+        halted_ = true;
+        break;
+      }
+      if (c) {
         w.claim = std::move(c);
         launch(w, cell);
       } else {
@@ -211,7 +224,7 @@ void Scheduler::fill_idle_workers() {
 // finished ones: a larger thread count in their threads file, which the worker applies
 // between steps. Cells that set `threads` themselves keep it.
 void Scheduler::give_idle_cores() {
-  if (!o_.devices.empty() || stopping_ || next_ < queue_.size()) return;
+  if (!o_.devices.empty() || stopping_ || (!halted_ && next_ < queue_.size())) return;
   int64_t running = 0;
   for (const auto& w : workers_) running += w.pid > 0;
   if (running == 0) return;
@@ -256,17 +269,12 @@ void Scheduler::launch(Worker& w, const GridCell& cell) {
   if (o_.ranks_per_cell > 1)
     for (const auto& d : split(w.device, ','))
       if (!d.empty()) visible += (visible.empty() ? "" : ",") + d.substr(d.find(':') + 1);
-  const std::string job_file = paths.dir + "/job.json";
-  write_job(job_file, worker_job(w, cell, threads, visible));
   // The worker gets SIGTERM (checkpoint, then stop) when the scheduler dies; Ctrl-C reaches
   // the scheduler, which stops workers in order. Its threads do not oversubscribe the cores.
-  ChildSpec child;
-  child.argv = job_command(job_file);
-  child.output = paths.stdout_log;
-  child.env = {{"OPENBLAS_NUM_THREADS", std::to_string(threads)},
-               {"OMP_NUM_THREADS", std::to_string(threads)}};
-  if (!visible.empty()) child.env.emplace_back("CUDA_VISIBLE_DEVICES", visible);
-  w.pid = spawn_child(child);
+  JobStart how;
+  how.output = paths.stdout_log;
+  if (!visible.empty()) how.env.emplace_back("CUDA_VISIBLE_DEVICES", visible);
+  w.pid = start_job(worker_job(w, cell, threads, visible), paths.dir + "/job.json", how);
   w.cell = &cell;
   w.threads = cell.cfg.threads > 0 ? 0 : threads_;
   w.started = std::chrono::steady_clock::now();
@@ -323,7 +331,15 @@ void Scheduler::report_finished(Worker& w, int wait_status) {
   // A worker that died without recording how (crash, kill -9) leaves its run failed.
   const std::string how = WIFSIGNALED(wait_status) ? "signal " + std::to_string(WTERMSIG(wait_status))
                                                    : "exit code " + std::to_string(WEXITSTATUS(wait_status));
-  w.claim->child_ended("the worker process", how + "; see " + layout_.run(w.cell->run_id).stdout_log);
+  try {
+    w.claim->child_ended("the worker process", how + "; see " + layout_.run(w.cell->run_id).stdout_log);
+  } catch (const Error& e) {
+    // A store that still cannot take the write: the row names a holder that is gone,
+    // which the next claim of the cell takes over.
+    clear_live_block();
+    std::printf("error  [%lld] %s: cannot record how its worker ended: %s\n",
+                static_cast<long long>(w.cell->index), w.cell->run_id.c_str(), e.what());
+  }
   w.claim.reset();
   const auto rec = store_.find_run(w.cell->run_id);
   ++finished_;
@@ -381,7 +397,7 @@ int Scheduler::run() {
     fill_idle_workers();
     const bool active = reap();
     give_idle_cores();
-    if (!active && (stopping_ || next_ >= queue_.size())) {
+    if (!active && (stopping_ || halted_ || next_ >= queue_.size())) {
       bool idle = true;
       for (auto& w : workers_) idle = idle && w.pid < 0;
       if (idle) break;

@@ -7,6 +7,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/file_io.h"
+#include "util/spawn.h"
 
 namespace ctlab {
 
@@ -88,6 +89,19 @@ TrainJob read_job(const std::string& path) { return job_from_json(read_file(path
 
 std::vector<std::string> job_command(const std::string& job_file) {
   return {boost::dll::program_location().string(), kJobCommand, job_file};
+}
+
+pid_t start_job(const TrainJob& job, const std::string& job_file, const JobStart& how) {
+  write_job(job_file, job);
+  ChildSpec child;
+  child.argv = job_command(job_file);
+  child.output = how.output;
+  if (job.threads && *job.threads > 0) {
+    const std::string n = std::to_string(*job.threads);
+    child.env = {{"OPENBLAS_NUM_THREADS", n}, {"OMP_NUM_THREADS", n}};
+  }
+  child.env.insert(child.env.end(), how.env.begin(), how.env.end());
+  return spawn_child(child);
 }
 
 }  // namespace ctlab

@@ -1,10 +1,12 @@
 // A training job: everything a process needs to train one run, as one typed value. `ctlab
-// train` builds it from its flags; the grid scheduler and the `--nproc` launcher write it
-// as a versioned JSON file (the scheduler runs/<run_id>/job.json, the launcher
-// runs/<run_id>/ranks.json) and start `ctlab <kJobCommand> FILE` (job_command), so a
-// worker or a rank receives its run as data, not as a command line rebuilt from flag
-// spellings.
+// train` builds it from its flags; the grid scheduler asks start_job to run it in a worker
+// process (written to runs/<run_id>/job.json), and the `--nproc` launcher writes its ranks'
+// job to runs/<run_id>/ranks.json; either way the child runs `ctlab <kJobCommand> FILE`
+// (job_command), so a worker or a rank receives its run as data, not as a command line
+// rebuilt from flag spellings.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <optional>
@@ -57,5 +59,17 @@ void write_job(const std::string& path, const TrainJob& job);
 TrainJob read_job(const std::string& path);
 // The command line that runs a job file in a new process of this program.
 std::vector<std::string> job_command(const std::string& job_file);
+
+// How start_job starts a job's process, beyond what the job itself says.
+struct JobStart {
+  std::string output;                                    // append stdout and stderr here ("" = inherit)
+  std::vector<std::pair<std::string, std::string>> env;  // more of the child's environment
+};
+
+// Writes `job` to `job_file` (atomically) and starts it in a child process of this program
+// (util/spawn.h: it ignores Ctrl-C and gets SIGTERM when this process dies), its BLAS and
+// OpenMP pools sized to the job's `threads` when the job sets them. Returns the child's pid;
+// throws ctlab::Error (kind Run) when it cannot be started.
+pid_t start_job(const TrainJob& job, const std::string& job_file, const JobStart& how = {});
 
 }  // namespace ctlab
