@@ -291,6 +291,13 @@ std::vector<double> holm(const std::vector<double>& p) {
   return out;
 }
 
+int64_t seeds_for_exact_holm(int64_t m, double alpha) {
+  int64_t n = 1;
+  while (static_cast<double>(std::max<int64_t>(m, 1)) * std::pow(2.0, 1.0 - static_cast<double>(n)) >= alpha)
+    ++n;
+  return n;
+}
+
 double probability_of_improvement(const std::vector<double>& x, const std::vector<double>& y) {
   if (x.empty() || y.empty()) return NAN;
   double wins = 0;

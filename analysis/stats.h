@@ -80,6 +80,11 @@ Threshold load_threshold(const std::vector<double>& loads, const std::vector<std
 // order. NaN p-values stay NaN and do not count in m.
 std::vector<double> holm(const std::vector<double>& p);
 
+// The fewest paired seeds with which a two-sided exact sign-flip p, Holm-adjusted over a
+// family of m tests, can fall below alpha: Holm multiplies the family's smallest p by m, and
+// the exact test's smallest p with n seeds is 2^(1-n), so the least n with m 2^(1-n) < alpha.
+int64_t seeds_for_exact_holm(int64_t m, double alpha = 0.01);
+
 // The probability of improvement of x over y (Agarwal et al. 2021): P(X > Y) for a run X
 // of x and a run Y of y drawn independently, counting ties as one half; NaN when either is
 // empty.

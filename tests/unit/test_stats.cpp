@@ -220,6 +220,17 @@ TEST(Stats, HolmAdjustsStepDownInTheInputOrder) {
   EXPECT_EQ(stats::holm({0.5, 0.6}), (std::vector<double>{1.0, 1.0}));  // capped at 1
 }
 
+TEST(Stats, SeedsForAnExactHolmPBelowAlpha) {
+  // One test: 2^(1-n) < 0.01 first at n = 8 (0.0078; n = 7 gives 0.0156).
+  EXPECT_EQ(stats::seeds_for_exact_holm(1), 8);
+  // Ten pairs (five arms): 10 x 2^-9 = 0.0195, 10 x 2^-10 = 0.0098: 11 seeds.
+  EXPECT_EQ(stats::seeds_for_exact_holm(10), 11);
+  // Fifteen pairs (six arms): 15 x 2^-10 = 0.0146, 15 x 2^-11 = 0.0073: 12 seeds.
+  EXPECT_EQ(stats::seeds_for_exact_holm(15), 12);
+  // At 0.05, one test: 2^-5 = 0.031 < 0.05 <= 2^-4: 6 seeds.
+  EXPECT_EQ(stats::seeds_for_exact_holm(1, 0.05), 6);
+}
+
 TEST(Stats, ProbabilityOfImprovementCountsTiesAsHalf) {
   // x against y: 1 beats only 0 (1 of 3), 2 ties twice and beats 0 (2 of 3), 3 beats all: 6 of 9.
   EXPECT_NEAR(stats::probability_of_improvement({1, 2, 3}, {2, 2, 0}), 6.0 / 9.0, 1e-12);

@@ -3,9 +3,11 @@
 #include "study/scorecard_tables.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "compare.h"
+#include "stats.h"
 #include "util/format.h"
 #include "util/text.h"
 
@@ -71,6 +73,22 @@ ScoreTable ranking_table(const ScorecardView& v, const TaskTable& t) {
   return out;
 }
 
+// What the exact test can say with n seeds over m pairs (stats::seeds_for_exact_holm).
+std::string exact_floor_text(size_t n, size_t m) {
+  const double floor = std::pow(2.0, 1.0 - static_cast<double>(n));
+  std::string out = "(the exact test's smallest p with " + std::to_string(n) +
+                    " seeds is 2^(1-n) = " + format_fixed(floor, 4);
+  if (m > 1) {
+    const int64_t needed = stats::seeds_for_exact_holm(static_cast<int64_t>(m), 0.01);
+    out += "; Holm over " + std::to_string(m) + " pairs keeps every exact p at or above " +
+           format_fixed(std::min(1.0, static_cast<double>(m) * floor), 4);
+    if (needed > static_cast<int64_t>(n))
+      out += ", so one below 0.01 needs " + std::to_string(needed) + " seeds (--seeds " +
+             std::to_string(needed) + ")";
+  }
+  return out + ")";
+}
+
 ScoreTable pairs_table(const TaskTable& t, bool paired) {
   ScoreTable out;
   out.title =
@@ -85,9 +103,7 @@ ScoreTable pairs_table(const TaskTable& t, bool paired) {
     out.rows.push_back({p.a, p.b, format_diff_ci(p.t, 3), format_p(p.t.p_value), format_p(p.p_t_holm),
                         format_p(p.exact.p_value), format_p(p.p_exact_holm), format_fixed(p.improvement, 3),
                         std::to_string(p.seeds), apart_text(p)});
-  out.notes.push_back("(the exact test's smallest p with n seeds is 2^(1-n): " +
-                      format_fixed(std::pow(2.0, 1.0 - static_cast<double>(t.seeds.size())), 4) + " with " +
-                      std::to_string(t.seeds.size()) + ")");
+  out.notes.push_back(exact_floor_text(t.seeds.size(), t.pairs.size()));
   return out;
 }
 
