@@ -16,7 +16,7 @@
 #include <optional>
 #include <tuple>
 
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "model/factory.h"
 #include "model/fused.h"
 #include "runtime/cpu.h"

@@ -2,7 +2,7 @@
 // host's device check. Every test skips itself when CUDA is not available.
 #include <gtest/gtest.h>
 
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "model/factory.h"
 #include "model_stream.h"
 #include "plugin/plugin_host.h"

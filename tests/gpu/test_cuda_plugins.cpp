@@ -9,7 +9,7 @@
 
 #include "builtin_plugins.h"
 #include "config/params.h"
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "cuda_test_util.h"
 #include "model/attention.h"
 #include "model/factory.h"

@@ -9,7 +9,7 @@
 
 #include <cstdio>
 
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "cuda_test_util.h"
 #include "data/corpus.h"
 #include "model/factory.h"

@@ -8,7 +8,7 @@
 #include <cmath>
 
 #include "builtin_plugins.h"
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "model/factory.h"
 #include "runtime/cpu.h"
 #include "runtime/runtime.h"

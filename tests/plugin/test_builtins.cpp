@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "config/params.h"
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "model/factory.h"
 #include "store/run_store.h"
 #include "test_util.h"

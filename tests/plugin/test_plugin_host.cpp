@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "plugin/plugin_host.h"
 #include "test_util.h"
 #include "util/elf_needed.h"

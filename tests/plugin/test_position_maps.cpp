@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "builtin_plugins.h"
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "model/attention.h"
 #include "model/model.h"
 #include "model_stream.h"

@@ -3,7 +3,7 @@
 // gradient isolation of the content-attention callback.
 #include <gtest/gtest.h>
 
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "model/factory.h"
 #include "model/model.h"
 #include "model_stream.h"

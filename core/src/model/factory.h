@@ -2,7 +2,7 @@
 // function (and auxiliary-loss) instance per layer from the plugin host.
 #pragma once
 
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "model/model.h"
 
 namespace ctlab {

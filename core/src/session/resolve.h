@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "config/options.h"
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "data/corpus.h"
 #include "plugin/plugin_host.h"
 #include "store/results_layout.h"

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "config/resolve.h"
+#include "config/plugin_binding.h"
 #include "data/corpus.h"
 #include "model/model.h"
 #include "runtime/distributed.h"

@@ -1,5 +1,5 @@
-// Plugin resolution for a run configuration.
-#include "config/resolve.h"
+// Binding a run configuration to its plugins (plugin_binding.h).
+#include "config/plugin_binding.h"
 
 #include "config/params.h"
 
