@@ -162,7 +162,7 @@ TEST(Faults, EvaluationsWithOtherSettingsNeverOverwriteEachOther) {
 
 // --- 4: one live holder per run --------------------------------------------------------
 
-TEST(Faults, ALiveHolderOnThisHostIsNeverDeclaredDead) {
+TEST(Faults, ALiveClaimantOnThisHostIsNeverDeclaredDead) {
   TempDir dir;
   auto ini = dir.file("tiny.ini", kTiny);
   auto grid = dir.file("grid.ini", std::string(kTiny) + "[grid]\nseed = 1\n");
@@ -187,7 +187,8 @@ TEST(Faults, ALiveHolderOnThisHostIsNeverDeclaredDead) {
   EXPECT_TRUE(contains(g.output, "running elsewhere")) << g.output;
   auto t = run_ctlab("train " + ini + " --results " + root);
   EXPECT_EQ(t.exit_code, 2) << t.output;
-  EXPECT_TRUE(contains(t.output, "is held by process " + process_owner(holder.pid) + " on this host (alive"))
+  EXPECT_TRUE(
+      contains(t.output, "is claimed by process " + process_owner(holder.pid) + " on this host (alive"))
       << t.output;
   RunStore s(root + "/ctlab.sqlite");
   EXPECT_EQ(s.find_run(id)->owner, process_owner(holder.pid));
@@ -195,7 +196,7 @@ TEST(Faults, ALiveHolderOnThisHostIsNeverDeclaredDead) {
   EXPECT_FALSE(fs::exists(root + "/runs/" + id + "/checkpoint.pt"));  // nobody trained it
 }
 
-TEST(Faults, ASilentHolderOnAnotherHostIsTakenOverAndTheTakeoverIsLogged) {
+TEST(Faults, ASilentClaimantOnAnotherHostIsTakenOverAndTheTakeoverIsLogged) {
   TempDir dir;
   auto grid = dir.file("grid.ini", std::string(kTiny) + "[grid]\nseed = 1\n");
   const std::string root = dir.path() + "/r";
@@ -243,7 +244,7 @@ TEST(Faults, HeartbeatsKeepComingWhileTheProcessLives) {
   }
   EXPECT_NE(s.find_run("r1")->heartbeat, first);
   // Only the holder's heartbeat is refreshed.
-  s.release_run("r1", me);
+  s.release_eval_claim("r1", me);
   const auto released = s.find_run("r1")->heartbeat;
   {
     HeartbeatThread beat(db, "r1", me, std::chrono::milliseconds(100));
@@ -489,7 +490,7 @@ TEST(Faults, CheckFindsWhatIsWrongInAResultsRoot) {
   for (const char* finding :
        {"checkpoint.pt.tmp.999999: temporary file of a killed writer",
         "runs/stray: a run folder the database does not know", "config.ini: differs from the recorded config",
-        "analysis.h5: cannot be read", "run deadbeef0000: recorded as running, but no live process holds it",
+        "analysis.h5: cannot be read", "run deadbeef0000: recorded as running, but no live process claims it",
         "belongs to run " /* the copied checkpoint */})
     EXPECT_TRUE(contains(bad.output, finding)) << finding << "\n" << bad.output;
   ASSERT_EQ(run_ctlab("check --results " + root + " --remove-temp-files").exit_code, 1);

@@ -22,7 +22,7 @@ using test::TempDir;
 
 namespace {
 
-const std::string kSilentHolder = "another-host:4242:77";
+const std::string kSilentClaimant = "another-host:4242:77";
 
 ClaimRequest request(Claimant by, const std::string& run_id = "r") {
   ClaimRequest q;
@@ -34,7 +34,7 @@ ClaimRequest request(Claimant by, const std::string& run_id = "r") {
 }
 
 // Makes `owner` the run's holder, as another process's claim would.
-void held_by(RunStore& s, const std::string& owner, const std::string& run_id = "r") {
+void claimed_by(RunStore& s, const std::string& owner, const std::string& run_id = "r") {
   RunRecord meta;
   meta.run_id = run_id;
   meta.experiment = "e";
@@ -74,13 +74,13 @@ TEST(Claim, ATakeoverIsRecordedOnceWithTheSameTextFromTrainingAndTheGrid) {
   for (const Claimant by : {Claimant::Train, Claimant::Scheduler}) {
     TempDir dir;
     RunStore s(dir.path() + "/ctlab.sqlite");
-    held_by(s, kSilentHolder);
+    claimed_by(s, kSilentClaimant);
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // older than 0 s: stale
     auto q = request(by);
     q.stale_after_s = 0;
     const auto claim = RunClaim::claim(s, q);
     ASSERT_TRUE(claim);
-    EXPECT_TRUE(contains(claim->taken_from(), "process " + kSilentHolder + " on another host"))
+    EXPECT_TRUE(contains(claim->taken_from(), "process " + kSilentClaimant + " on another host"))
         << claim->taken_from();
     EXPECT_EQ(s.find_run("r")->owner, process_owner());
     EXPECT_EQ(s.find_run("r")->status, RunStatus::Running);
@@ -104,7 +104,7 @@ TEST(Claim, ATakeoverIsRecordedOnceWithTheSameTextFromTrainingAndTheGrid) {
   train.replace(train.find("ctlab train"), 11, "grid scheduler");
   EXPECT_EQ(without_age(train), without_age(detail[Claimant::Scheduler]));
   EXPECT_TRUE(contains(train, "taken over by grid scheduler " + process_owner() + " from process " +
-                                  kSilentHolder + " on another host"))
+                                  kSilentClaimant + " on another host"))
       << train;
 }
 
@@ -115,8 +115,8 @@ TEST(Claim, AChildThatDiesWithoutAStatusIsRecordedFailedOnce) {
   ASSERT_TRUE(claim);
   s.record_progress("r", 7);
   Child child;
-  held_by(s, process_owner(child.pid));  // the child took the claim over
-  child.end();                           // and was killed before it recorded how the run ended
+  claimed_by(s, process_owner(child.pid));  // the child took the claim over
+  child.end();                              // and was killed before it recorded how the run ended
   EXPECT_TRUE(claim->child_ended("the worker process", "signal 9"));
   const auto rec = s.find_run("r");
   EXPECT_EQ(rec->status, RunStatus::Failed);
@@ -144,14 +144,14 @@ TEST(Claim, ARunItsChildRecordedOrAnotherLiveProcessHoldsIsLeftAlone) {
   auto other = RunClaim::claim(s, request(Claimant::Scheduler, "q"));
   ASSERT_TRUE(other);
   Child alive;
-  held_by(s, process_owner(alive.pid), "q");
+  claimed_by(s, process_owner(alive.pid), "q");
   EXPECT_FALSE(other->child_ended("the worker process", "exit code 1"));
   other.reset();
   EXPECT_EQ(s.find_run("q")->status, RunStatus::Running);
   EXPECT_EQ(s.find_run("q")->owner, process_owner(alive.pid));
   // Held by that live process: a training claim is refused, naming it.
   const auto refused = error_of([&] { RunClaim::claim(s, request(Claimant::Train, "q")); });
-  EXPECT_TRUE(contains(refused, "run q is held by process " + process_owner(alive.pid))) << refused;
+  EXPECT_TRUE(contains(refused, "run q is claimed by process " + process_owner(alive.pid))) << refused;
 }
 
 TEST(Claim, AClaimThatEndsWithItsRunStillRunningLeavesItFailed) {

@@ -85,7 +85,7 @@ po::options_description grid_options() {
       "retry a failed cell until it has failed this many times (interruptions do not count)")(
       "retry-diverged", "run diverged cells again")(
       "stale-after", po::value<int64_t>()->default_value(kStaleAfterSeconds),
-      "seconds without a heartbeat after which a cell held on another host is taken over (a holder on "
+      "seconds without a heartbeat after which a cell claimed on another host is taken over (a claimant on "
       "this host is waited for as long as its process lives)")("dry-run", "show what would run, run nothing")(
       "skip-memory-check", "run cells even when their estimated memory exceeds what the machine has")(
       "accept-plugin-change",

@@ -19,7 +19,7 @@
 #include "session/claim.h"
 #include "session/job.h"
 #include "session/resolve.h"
-#include "store/ownership.h"
+#include "store/claim_state.h"
 #include "store/results_layout.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -77,7 +77,7 @@ CellAction decide(const std::optional<RunRecord>& r, const GridRunOptions& o) {
   if (!r) return CellAction::Start;
   if (r->status == RunStatus::Completed) return CellAction::Done;
   if (r->status == RunStatus::Diverged && !o.retry_diverged) return CellAction::Diverged;
-  if (holding_of(*r, o.stale_after).held) return CellAction::RunningElsewhere;
+  if (claim_state_of(*r, o.stale_after).claimed) return CellAction::RunningElsewhere;
   switch (r->status) {
     case RunStatus::Completed:
       return CellAction::Done;
@@ -188,7 +188,7 @@ std::unique_ptr<RunClaim> Scheduler::claim(const GridCell& cell) {
   auto c = RunClaim::claim(store_, std::move(q));
   if (c && !c->taken_from().empty()) {
     clear_live_block();
-    std::printf("takeover [%lld] %s: its holder was %s\n", static_cast<long long>(cell.index),
+    std::printf("takeover [%lld] %s: its claimant was %s\n", static_cast<long long>(cell.index),
                 cell.run_id.c_str(), c->taken_from().c_str());
   }
   return c;
@@ -334,7 +334,7 @@ void Scheduler::report_finished(Worker& w, int wait_status) {
   try {
     w.claim->child_ended("the worker process", how + "; see " + layout_.run(w.cell->run_id).stdout_log);
   } catch (const Error& e) {
-    // A store that still cannot take the write: the row names a holder that is gone,
+    // A store that still cannot take the write: the row names a claimant that is gone,
     // which the next claim of the cell takes over.
     clear_live_block();
     std::printf("error  [%lld] %s: cannot record how its worker ended: %s\n",

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "grid/grid.h"
-#include "store/ownership.h"
+#include "store/claim_state.h"
 #include "store/run_store.h"
 
 namespace ctlab {

@@ -21,8 +21,8 @@ const char* to_string(Claimant c) {
   return "?";
 }
 
-std::string takeover_text(Claimant by, const std::string& owner, const std::string& holder) {
-  return std::string("taken over by ") + to_string(by) + " " + owner + " from " + holder;
+std::string takeover_text(Claimant by, const std::string& owner, const std::string& claimant) {
+  return std::string("taken over by ") + to_string(by) + " " + owner + " from " + claimant;
 }
 
 namespace {
@@ -55,19 +55,19 @@ bool RunClaim::take() {
                     q.reserve_path + "' (expected at least 64 KiB free, so that the run's last status " +
                     "can be recorded); free some space there and re-run",
                 ErrorKind::Run);
-  Holding seen;
+  ClaimState seen;
   bool unwanted = false;
   const auto eligible = [&](const std::optional<RunRecord>& r) {
     unwanted = q.wanted && !q.wanted(r);
     if (unwanted || !r) return !unwanted;
-    seen = holding_of(*r, q.stale_after_s);
+    seen = claim_state_of(*r, q.stale_after_s);
     handed_over_ = owner_is_parent(r->owner);
-    return !seen.held;
+    return !seen.claimed;
   };
   bool claimed = false;
   if (q.by == Claimant::Eval) {
-    claimed = store_.hold_run(q.run_id, owner_, eligible);
-    if (!claimed && !seen.held && !unwanted)
+    claimed = store_.claim_for_eval(q.run_id, owner_, eligible);
+    if (!claimed && !seen.claimed && !unwanted)
       throw Error("run " + q.run_id + ": not in " + store_.path() + " (expected a recorded run)");
   } else {
     RunRecord meta;
@@ -77,11 +77,11 @@ bool RunClaim::take() {
     claimed = store_.claim_run(meta, owner_, eligible);
   }
   if (!claimed && unwanted) return false;
-  if (!claimed) throw held_error(q.run_id, seen);
-  held_ = true;
+  if (!claimed) throw claimed_elsewhere_error(q.run_id, seen);
+  claimed_ = true;
   if (seen.takeover) {
-    taken_from_ = seen.holder;
-    store_.add_event(q.run_id, "takeover", takeover_text(q.by, owner_, seen.holder));
+    taken_from_ = seen.claimant;
+    store_.add_event(q.run_id, "takeover", takeover_text(q.by, owner_, seen.claimant));
   }
   if (!q.params.empty()) store_.add_params(q.run_id, q.params);
   heartbeat_ = std::make_unique<HeartbeatThread>(store_.path(), q.run_id, owner_);
@@ -90,15 +90,15 @@ bool RunClaim::take() {
 
 RunClaim::~RunClaim() {
   heartbeat_.reset();
-  if (!held_) return;
+  if (!claimed_) return;
   try {
     if (request_.by == Claimant::Eval)
-      store_.release_run(run_id(), owner_);
+      store_.release_eval_claim(run_id(), owner_);
     else if (!settled_)
       settle(std::string(to_string(request_.by)) + " " + owner_ +
              " ended without recording the run's status");
   } catch (...) {
-    // a busy or full store: the row names a holder that is gone, which the next claim sees
+    // a busy or full store: the row names a claimant that is gone, which the next claim sees
   }
 }
 

@@ -1,6 +1,6 @@
-// Claiming a run: the one routine by which a process becomes a run's holder in the store,
+// Claiming a run: the one routine by which a process becomes a run's claimant in the store,
 // whoever it is (`ctlab train` or a rank 0, the `--nproc` launcher, the grid scheduler
-// for a cell's worker, `ctlab eval`). A claim owns the takeover of a silent holder and its
+// for a cell's worker, `ctlab eval`). A claim owns the takeover of a silent claimant and its
 // `takeover` event, the heartbeat that keeps the claim alive (for this process's own work,
 // or until the child it starts takes the claim over), and the `failed` status of a run
 // whose process ended without recording one. Run rows are written by session/ only.
@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "store/claim_state.h"
 #include "store/heartbeat.h"
-#include "store/ownership.h"
 #include "store/run_store.h"
 
 namespace ctlab {
@@ -24,7 +24,7 @@ enum class Claimant {
   Train,      // the process that trains the run (`ctlab train`, a worker, rank 0)
   Launcher,   // `ctlab train --nproc N`, for its rank 0
   Scheduler,  // a grid scheduler, for the cell's worker
-  Eval,       // `ctlab eval`: holds the run without changing its status
+  Eval,       // `ctlab eval`: claims the run without changing its status
 };
 const char* to_string(Claimant c);
 
@@ -32,7 +32,7 @@ struct ClaimRequest {
   std::string run_id;
   std::string experiment, config;  // for the row a first claim creates
   Claimant by = Claimant::Train;
-  int64_t stale_after_s = kStaleAfterSeconds;  // a holder on another host silent this long is taken over
+  int64_t stale_after_s = kStaleAfterSeconds;  // a claimant on another host silent this long is taken over
   // The scheduler's rule on the row as it is (its state says the cell should run); false
   // refuses the claim quietly. Null: any row that no live process holds.
   std::function<bool(const std::optional<RunRecord>&)> wanted;
@@ -46,17 +46,17 @@ struct ClaimRequest {
 };
 
 // The text of the `takeover` event, the same for every claimant: "taken over by <claimant>
-// <owner> from <holder>".
-std::string takeover_text(Claimant by, const std::string& owner, const std::string& holder);
+// <owner> from <claimant>".
+std::string takeover_text(Claimant by, const std::string& owner, const std::string& claimant);
 
 class RunClaim {
  public:
-  // Makes this process the run's holder in one store transaction. Returns null when
-  // `request.wanted` refuses the row; throws ctlab::Error (held_error) when another live
+  // Makes this process the run's claimant in one store transaction. Returns null when
+  // `request.wanted` refuses the row; throws ctlab::Error (claimed_elsewhere_error) when another live
   // process holds the run, or when the reserve cannot be held. A takeover is recorded as
   // a `takeover` event. The heartbeat starts with the claim.
   static std::unique_ptr<RunClaim> claim(RunStore& store, ClaimRequest request);
-  // Stops the heartbeat. An evaluation's hold is released; a run still `running` under this
+  // Stops the heartbeat. An evaluation's claim is released; a run still `running` under this
   // process's claim (or a child's that is gone) is recorded failed.
   ~RunClaim();
   RunClaim(const RunClaim&) = delete;
@@ -66,7 +66,7 @@ class RunClaim {
   const std::string& owner() const { return owner_; }
   // The run was held by this process's parent (a scheduler or launcher), which handed it over.
   bool handed_over() const { return handed_over_; }
-  // A takeover: the silent holder the run was taken from; "" otherwise.
+  // A takeover: the silent claimant the run was taken from; "" otherwise.
   const std::string& taken_from() const { return taken_from_; }
 
   // The child started for this run ended (it was waited for): when the run is still
@@ -89,7 +89,7 @@ class RunClaim {
   std::string owner_;
   bool handed_over_ = false;
   std::string taken_from_;
-  bool held_ = false;     // the claim succeeded
+  bool claimed_ = false;  // the claim succeeded
   bool settled_ = false;  // the end was recorded (or found recorded) once already
   std::unique_ptr<HeartbeatThread> heartbeat_;
 };

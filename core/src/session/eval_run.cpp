@@ -69,10 +69,10 @@ EvalReport eval_run(const EvalRequest& q) {
     throw Error("'" + paths.config + "' does not describe run " + q.run_id + " (its run_id is " + run.run_id +
                 ")");
   check_recorded_plugins(store, q.run_id, run, q.accept_plugin_change, "evaluate");
-  ClaimRequest hold;  // held, with a heartbeat, until evaluated (or throws held_error)
-  hold.run_id = q.run_id;
-  hold.by = Claimant::Eval;
-  const auto claim = RunClaim::claim(store, hold);
+  ClaimRequest request;  // claimed, with a heartbeat, until evaluated (or throws claimed_elsewhere_error)
+  request.run_id = q.run_id;
+  request.by = Claimant::Eval;
+  const auto claim = RunClaim::claim(store, request);
   return evaluate(run, store, q.run_id, paths, q.split);
 }
 

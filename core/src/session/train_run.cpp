@@ -11,7 +11,7 @@
 #include "session/resolve.h"
 #include "session/store_sink.h"
 #include "session/tensorboard_sink.h"
-#include "store/ownership.h"
+#include "store/claim_state.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/trainer.h"
@@ -112,7 +112,7 @@ ClaimRequest training_claim(const Prepared& p, Claimant by) {
 }
 
 // Checks everything that can refuse the run before anything is written: completed already,
-// a checkpoint of another run in its folder, changed plugin libraries, another holder.
+// a checkpoint of another run in its folder, changed plugin libraries, another claimant.
 // Returns false when there is nothing to do.
 bool may_train(RunStore& store, const Prepared& p, bool accept_plugin_change) {
   const auto& id = p.run.run_id;
@@ -132,7 +132,8 @@ bool may_train(RunStore& store, const Prepared& p, bool accept_plugin_change) {
   if (existing) {
     // Refused here before the plugin check can write to the run's history; the claim
     // below is the atomic guard.
-    if (auto held = holding_of(*existing, kStaleAfterSeconds); held.held) throw held_error(id, held);
+    if (auto state = claim_state_of(*existing, kStaleAfterSeconds); state.claimed)
+      throw claimed_elsewhere_error(id, state);
     check_recorded_plugins(store, id, p.run, accept_plugin_change, "resume");
   }
   return true;

@@ -3,7 +3,7 @@
 //  1. resolve the job's configuration (session/resolve.h) and check what can be checked
 //     before anything is written: ranks, backend, memory, device, the expected run id;
 //  2. rank 0 (or the only process) refuses what must be refused (completed, a foreign
-//     checkpoint, changed plugins, another live holder), claims the run (session/claim.h),
+//     checkpoint, changed plugins, another live claimant), claims the run (session/claim.h),
 //     writes its config.ini and records its start; it tells the other ranks go or stop;
 //  3. the trainer runs on the device resolved in 1, with the store as its sink
 //     (session/store_sink.h) and the claim's heartbeat; rank 0 records the checkpoint and

@@ -327,8 +327,8 @@ void RunStore::touch(const std::string& run_id, const std::string& owner) {
   tx.commit();
 }
 
-bool RunStore::hold_run(const std::string& run_id, const std::string& owner,
-                        const std::function<bool(const std::optional<RunRecord>&)>& eligible) {
+bool RunStore::claim_for_eval(const std::string& run_id, const std::string& owner,
+                              const std::function<bool(const std::optional<RunRecord>&)>& eligible) {
   Transaction tx(*this, db_, path_);
   auto current = find_run(run_id);
   if (!current || !eligible(current)) return false;
@@ -338,7 +338,7 @@ bool RunStore::hold_run(const std::string& run_id, const std::string& owner,
   return true;
 }
 
-void RunStore::release_run(const std::string& run_id, const std::string& owner) {
+void RunStore::release_eval_claim(const std::string& run_id, const std::string& owner) {
   Transaction tx(*this, db_, path_);
   Stmt u(db_, "UPDATE runs SET owner = NULL WHERE run_id = ? AND owner = ?", path_);
   u.bind(1, run_id).bind(2, owner).run();

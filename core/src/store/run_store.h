@@ -94,10 +94,10 @@ class RunStore {
   void touch(const std::string& run_id, const std::string& owner);
   // Atomically: when eligible(record) says so, gives `owner` the run's claim without
   // changing its status (an evaluation claims a run this way). Returns whether it did.
-  bool hold_run(const std::string& run_id, const std::string& owner,
-                const std::function<bool(const std::optional<RunRecord>&)>& eligible);
+  bool claim_for_eval(const std::string& run_id, const std::string& owner,
+                      const std::function<bool(const std::optional<RunRecord>&)>& eligible);
   // Clears the claim when `owner` still holds it.
-  void release_run(const std::string& run_id, const std::string& owner);
+  void release_eval_claim(const std::string& run_id, const std::string& owner);
   // Adds or replaces params rows (e.g. a grid cell's axis values as grid.<axis>).
   void add_params(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& params);
   // Atomically (one BEGIN IMMEDIATE transaction): reads the run's record, and when

@@ -6,7 +6,7 @@
 #include "model/factory.h"
 #include "session/resolve.h"
 #include "store/analysis_file.h"
-#include "store/ownership.h"
+#include "store/claim_state.h"
 #include "store/results_layout.h"
 #include "store/run_store.h"
 #include "train/checkpoint.h"
@@ -104,9 +104,9 @@ void check_run(RunStore& store, const RunRecord& r, const ResultsLayout& layout,
     return;
   }
   if (r.status == RunStatus::Running) {
-    const auto h = holding_of(r, kStaleAfterSeconds);
-    if (!h.held)
-      f.add(where, "recorded as running, but no live process holds it (its holder died); 'ctlab train " +
+    const auto h = claim_state_of(r, kStaleAfterSeconds);
+    if (!h.claimed)
+      f.add(where, "recorded as running, but no live process claims it (its claimant died); 'ctlab train " +
                        paths.config + "' or 'ctlab grid run' resumes it");
   }
   // A run gets its config.ini when it starts (attempt 1); a cell claimed by a scheduler

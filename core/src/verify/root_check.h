@@ -1,5 +1,5 @@
 // Verifying a results root (`ctlab check`): the database's own consistency, run rows and
-// run folders that do not match, runs left `running` by a holder that is gone, checkpoints
+// run folders that do not match, runs left `running` by a claimant that is gone, checkpoints
 // that cannot be loaded or belong to another run, files that differ from the SHA-256
 // recorded for them, unreadable analysis files and temporary files left by killed writers.
 #pragma once
