@@ -2,10 +2,11 @@
 // something else takes the last byte while the run trains (then only the reserve file
 // beside the database, freed for the last write, leaves room), the run still ends
 // `failed`, the database stays intact, and no re-run lowers the step recorded; without room
-// for the reserve at the start, the run is refused before it is claimed, so no exited
-// process leaves it `running`; a grid worker that dies without a status on a full disk is
-// still recorded `failed` by its scheduler, which holds a reserve of its own. Also the store's rule on its
-// own: finish_run and record_progress never lower a run's step.
+// for the reserve at the start, a run (or a grid's first cell) is refused before it is
+// claimed, so no exited process leaves it `running`; a grid worker that dies without a
+// status on a full disk is still recorded `failed` by its scheduler, which holds a reserve
+// of its own. Also the store's rule on its own: finish_run and record_progress never lower
+// a run's step.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -39,6 +40,29 @@ struct SmallDisk {
     if (ok) ::umount2(path.c_str(), MNT_DETACH);
   }
 };
+
+// A results root on a small tmpfs (`size`) with its run folders outside it (a symlink), so
+// that only the database and what a test writes beside it fill the disk. `disk.ok` is
+// false without root.
+struct SmallRoot {
+  TempDir dir;
+  SmallDisk disk;
+  std::string root;
+  explicit SmallRoot(const char* size) : disk(dir.path() + "/small", size), root(disk.path + "/r") {
+    if (!disk.ok) return;
+    fs::create_directories(root);
+    fs::create_directories(dir.path() + "/runs");
+    fs::create_symlink(dir.path() + "/runs", root + "/runs");
+  }
+  // A file for a test to fill the disk with (fill) and remove again.
+  std::string filler() const { return disk.path + "/filler"; }
+};
+
+// `ctlab ARGS` started in the background, its output (stdout and stderr) to be read from
+// the returned stream; pclose gives its exit status.
+FILE* start_ctlab(const std::string& args) {
+  return ::popen(("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' " + args + " 2>&1").c_str(), "r");
+}
 
 // Writes to `path` until the filesystem is full.
 void fill(const std::string& path) {
@@ -93,16 +117,12 @@ TEST(DiskFull, StepsRecordedNeverGoDown) {
 }
 
 TEST(DiskFull, ADatabaseThatFillsItsDiskStillRecordsFailedAndKeepsTheStep) {
-  TempDir dir;
-  SmallDisk disk(dir.path() + "/small", "size=2m");
-  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  SmallRoot small("size=2m");
+  if (!small.disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
   // Only the database lives on the small disk: the run folders are elsewhere, so it is
   // SQLite's own growth (metrics committed every step) that fills it.
-  const std::string root = disk.path + "/r";
-  fs::create_directories(root);
-  fs::create_directories(dir.path() + "/runs");
-  fs::create_symlink(dir.path() + "/runs", root + "/runs");
-  auto ini = dir.file("tiny.ini", test::tiny_run("diskfull"));
+  const std::string& root = small.root;
+  auto ini = small.dir.file("tiny.ini", test::tiny_run("diskfull"));
   const std::string args = "train " + ini + " --results " + root +
                            " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1 "
                            "--set tensorboard=false";
@@ -122,10 +142,10 @@ TEST(DiskFull, ADatabaseThatFillsItsDiskStillRecordsFailedAndKeepsTheStep) {
   EXPECT_FALSE(
       fs::exists(root + "/ctlab.sqlite-reserve-" + RunStore(root + "/ctlab.sqlite").runs()[0].run_id));
   // Again while the disk is still full: it fails too, and the step stays.
-  fill(disk.path + "/filler");
+  fill(small.filler());
   auto again = run_ctlab(args);
   EXPECT_NE(again.exit_code, 0) << again.output;
-  fs::remove(disk.path + "/filler");
+  fs::remove(small.filler());
   RunStore s(root + "/ctlab.sqlite");
   const auto rec = s.runs().front();
   EXPECT_EQ(rec.status, RunStatus::Failed) << rec.error;
@@ -135,28 +155,22 @@ TEST(DiskFull, ADatabaseThatFillsItsDiskStillRecordsFailedAndKeepsTheStep) {
 }
 
 TEST(DiskFull, ADiskFilledByAnotherWriterStillGetsTheFailedStatus) {
-  TempDir dir;
-  SmallDisk disk(dir.path() + "/small", "size=4m");
-  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  const std::string root = disk.path + "/r";
-  fs::create_directories(root);
-  fs::create_directories(dir.path() + "/runs");
-  fs::create_symlink(dir.path() + "/runs", root + "/runs");
-  auto ini = dir.file("tiny.ini", test::tiny_run("diskfull"));
-  FILE* run = ::popen(("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' train " + ini + " --results " + root +
-                       " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1 "
-                       "--set tensorboard=false 2>&1")
-                          .c_str(),
-                      "r");
+  SmallRoot small("size=4m");
+  if (!small.disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  const std::string& root = small.root;
+  auto ini = small.dir.file("tiny.ini", test::tiny_run("diskfull"));
+  FILE* run = start_ctlab(
+      "train " + ini + " --results " + root +
+      " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1 --set tensorboard=false");
   ASSERT_NE(run, nullptr);
   // Once the run has recorded some steps, another writer takes every free byte: the
   // run's next commit fails without a frame written, so nothing in the database's own
   // files is free for the final status.
   EXPECT_GT(holder_once_at_step(root, 5), 0);
-  fill(disk.path + "/filler");
+  fill(small.filler());
   const std::string output = read_all(run);
   const int status = ::pclose(run);
-  fs::remove(disk.path + "/filler");
+  fs::remove(small.filler());
   EXPECT_NE(status, 0) << output;
   RunStore s(root + "/ctlab.sqlite");
   const auto rec = s.runs().front();
@@ -167,23 +181,26 @@ TEST(DiskFull, ADiskFilledByAnotherWriterStillGetsTheFailedStatus) {
 }
 
 TEST(DiskFull, NoRoomForTheReserveAtTheStartLeavesNoRunRunning) {
-  TempDir dir;
-  SmallDisk disk(dir.path() + "/small", "size=2m");
-  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  const std::string root = disk.path + "/r";
-  fs::create_directories(root);
-  fs::create_directories(dir.path() + "/runs");
-  fs::create_symlink(dir.path() + "/runs", root + "/runs");
+  SmallRoot small("size=2m");
+  if (!small.disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  const std::string& root = small.root;
   { RunStore s(root + "/ctlab.sqlite"); }
   // 48 KiB are left: room for the database to be read, none for the reserve (at least 64 KiB).
-  fill(disk.path + "/filler");
-  fs::resize_file(disk.path + "/filler", fs::file_size(disk.path + "/filler") - (48 << 10));
-  auto ini = dir.file("tiny.ini", test::tiny_run("diskfull"));
+  fill(small.filler());
+  fs::resize_file(small.filler(), fs::file_size(small.filler()) - (48 << 10));
+  auto ini = small.dir.file("tiny.ini", test::tiny_run("diskfull"));
   auto r = run_ctlab("train " + ini + " --results " + root + " --set tensorboard=false");
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "no room on the disk of " + root + "/ctlab.sqlite for the reserve"))
       << r.output;
-  fs::remove(disk.path + "/filler");
+  // A grid's scheduler cannot hold its reserve either: it starts no cell and exits 1.
+  auto grid = small.dir.file("grid.ini", test::tiny_run("diskfull") + "[grid]\nseed = 1, 2\n");
+  auto g = run_ctlab("grid run " + grid + " --results " + root + " --set tensorboard=false");
+  EXPECT_EQ(g.exit_code, 1) << g.output;
+  EXPECT_TRUE(contains(g.output, "for the reserve")) << g.output;
+  EXPECT_TRUE(contains(g.output, "no further cell is started")) << g.output;
+  EXPECT_FALSE(contains(g.output, "start  [")) << g.output;
+  fs::remove(small.filler());
   RunStore s(root + "/ctlab.sqlite");
   for (const auto& rec : s.runs()) EXPECT_NE(rec.status, RunStatus::Running) << rec.run_id;
   EXPECT_TRUE(s.runs().empty());  // refused before the claim: nothing recorded
@@ -191,19 +208,13 @@ TEST(DiskFull, NoRoomForTheReserveAtTheStartLeavesNoRunRunning) {
 }
 
 TEST(DiskFull, AGridWorkerThatDiesOnAFullDiskIsRecordedFailedByItsScheduler) {
-  TempDir dir;
-  SmallDisk disk(dir.path() + "/small", "size=4m");
-  if (!disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  const std::string root = disk.path + "/r";
-  fs::create_directories(root);
-  fs::create_directories(dir.path() + "/runs");
-  fs::create_symlink(dir.path() + "/runs", root + "/runs");
-  auto grid = dir.file("grid.ini", test::tiny_run("diskfull") + "[grid]\nseed = 1\n");
-  FILE* g = ::popen(("env -u CTLAB_PLUGIN_PATH '" CTLAB_TEST_BIN "' grid run " + grid + " --results " + root +
-                     " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1000 "
-                     "--set tensorboard=false 2>&1")
-                        .c_str(),
-                    "r");
+  SmallRoot small("size=4m");
+  if (!small.disk.ok) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  const std::string& root = small.root;
+  auto grid = small.dir.file("grid.ini", test::tiny_run("diskfull") + "[grid]\nseed = 1\n");
+  FILE* g = start_ctlab(
+      "grid run " + grid + " --results " + root +
+      " --set max_steps=100000 --set log_every=1 --set checkpoint_every=1000 --set tensorboard=false");
   ASSERT_NE(g, nullptr);
   // The worker is stopped while it trains, every free byte is taken, and the worker is
   // killed: it records nothing, and its own reserve file stays where it was. Only the
@@ -211,11 +222,11 @@ TEST(DiskFull, AGridWorkerThatDiesOnAFullDiskIsRecordedFailedByItsScheduler) {
   const pid_t worker = holder_once_at_step(root, 5);
   ASSERT_GT(worker, 0);
   ::kill(worker, SIGSTOP);
-  fill(disk.path + "/filler");
+  fill(small.filler());
   ::kill(worker, SIGKILL);
   const std::string output = read_all(g);
   const int status = ::pclose(g);
-  fs::remove(disk.path + "/filler");
+  fs::remove(small.filler());
   EXPECT_NE(status, 0) << output;
   RunStore s(root + "/ctlab.sqlite");
   const auto rec = s.runs().front();
