@@ -2,6 +2,7 @@
 // values and gradients of the attention core (shift, scale, mask, softmax, dropout) in
 // float64 and float32 and for both layouts of the position term, the dropout masks'
 // statistics, their regeneration in the backward pass and their reproducibility.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "model/attention.h"
 #include "model/fused.h"
 #include "model/kernels.h"
+#include "runtime/runtime.h"
 #include "test_util.h"
 
 using namespace ctlab;
@@ -176,4 +178,16 @@ TEST(FusedKernels, SwitchedOffOrOffCpuTheReferenceOpsRun) {
   EXPECT_NEAR(kept, 0.5, 0.06);
   EXPECT_TRUE(test::tensors_close(y.masked_select(y.ne(0)),
                                   torch::full({y.ne(0).sum().item<int64_t>()}, 2.0, torch::kFloat64)));
+}
+
+// The kernels are split with at::parallel_for, which in an OpenMP build of LibTorch is an
+// OpenMP region in ctlab's own code: without -fopenmp on fused.cpp it quietly runs on one
+// thread (core/CMakeLists.txt). Two intra-op threads must both get work.
+TEST(FusedKernels, LoopsAreSplitOverTheIntraOpThreads) {
+  if (available_cpus() < 2) GTEST_SKIP() << "one CPU available";
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  const int used = fused_parallel_threads(64);
+  at::set_num_threads(before);
+  EXPECT_EQ(used, 2) << "fused.cpp's parallel loops ran on " << used << " thread(s) with 2 intra-op threads";
 }

@@ -6,10 +6,12 @@
 #include <ATen/record_function.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <vector>
 
 #include "model/attention.h"
 #include "model/kernels.h"
@@ -148,6 +150,17 @@ struct DropoutFn : public torch::autograd::Function<DropoutFn> {
 
 void set_fused_kernels(bool on) { g_fused.store(on); }
 bool fused_kernels() { return g_fused.load(); }
+int fused_parallel_threads(int64_t chunks) {
+  std::mutex m;
+  std::vector<int> seen;
+  at::parallel_for(0, chunks, 1, [&](int64_t, int64_t) {
+    const int id = at::get_thread_num();
+    std::lock_guard<std::mutex> lock(m);
+    if (std::find(seen.begin(), seen.end(), id) == seen.end()) seen.push_back(id);
+  });
+  return static_cast<int>(seen.size());
+}
+
 std::string fused_kernels_summary() {
   return fused_kernels() ? std::string("fused CPU kernels (") + kernels::isa_name() + ")"
                          : "fused CPU kernels off";

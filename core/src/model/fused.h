@@ -14,6 +14,10 @@ void set_fused_kernels(bool on);
 bool fused_kernels();
 // "fused CPU kernels (avx512)" or "fused CPU kernels off", for logs.
 std::string fused_kernels_summary();
+// How many of LibTorch's intra-op threads a parallel loop of `chunks` chunks in this file
+// reaches (distinct thread ids): the kernels' own loops are split the same way. One when
+// the file was compiled without the OpenMP that LibTorch's inline parallel_for needs.
+int fused_parallel_threads(int64_t chunks);
 
 // Attention probabilities from the content term ac and the unshifted position term bd
 // (both [B, H, L, klen]; bd may be a permuted view, e.g. of a [H, L, B, klen] product): probs = softmax((ac +
