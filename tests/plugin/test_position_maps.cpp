@@ -92,7 +92,7 @@ std::shared_ptr<PositionMap> make_map(const std::string& name, const Case& c) {
 
 struct Inputs {
   RelMultiHeadAttn attn{nullptr};
-  torch::Tensor h, kv, r, mask;
+  torch::Tensor h, mem, kv, r, mask;  // kv = concat(mem, h)
   CompressedPositions pos;
 };
 
@@ -113,7 +113,8 @@ Inputs make_inputs(const Case& c, PositionMap* map, uint64_t seed) {
   }
   const int64_t mlen = c.n_cm + c.mem, klen = mlen + c.L;
   in.h = torch::randn({c.L, c.B, c.D}, kF64);
-  in.kv = torch::cat({torch::randn({mlen, c.B, c.D}, kF64), in.h}, 0);
+  in.mem = torch::randn({mlen, c.B, c.D}, kF64);
+  in.kv = torch::cat({in.mem, in.h}, 0);
   in.r = sinusoid_positions(klen, c.D, c.clamp, kF64);
   in.mask = causal_memory_mask(c.L, mlen, 0, torch::kCPU);
   auto start = 1000.0 + 37.0 * torch::arange(c.B, kF64);
@@ -174,7 +175,7 @@ TEST(PositionMaps, EveryMapMatchesTheFloat64Reference) {
       auto map = make_map(name, c);
       auto in = make_inputs(c, map.get(), c.L * 31 + c.n_cm);
       torch::NoGradGuard g;
-      auto fast = in.attn->forward(in.h, in.kv, in.r, {}, {}, in.mask, nullptr, nullptr, &in.pos);
+      auto fast = in.attn->forward(in.h, in.mem, in.r, {}, {}, in.mask, nullptr, nullptr, &in.pos);
       auto slow = naive(*in.attn, in.h, in.kv, c.n_cm, c.clamp, reference_term(name, in, map.get()));
       EXPECT_TRUE(test::tensors_close(fast, slow, 1e-7, 1e-10))
           << name << " L=" << c.L << " n_cm=" << c.n_cm << " mem=" << c.mem << " rate=" << c.rate
@@ -187,8 +188,8 @@ TEST(PositionMaps, SlotWrittenOutEqualsTheContiguousTable) {
     auto map = make_map("slot", c);
     auto in = make_inputs(c, map.get(), 7);
     torch::NoGradGuard g;
-    auto mapped = in.attn->forward(in.h, in.kv, in.r, {}, {}, in.mask, nullptr, nullptr, &in.pos);
-    auto table = in.attn->forward(in.h, in.kv, in.r, {}, {}, in.mask);
+    auto mapped = in.attn->forward(in.h, in.mem, in.r, {}, {}, in.mask, nullptr, nullptr, &in.pos);
+    auto table = in.attn->forward(in.h, in.mem, in.r, {}, {}, in.mask);
     EXPECT_TRUE(test::tensors_close(mapped, table, 1e-10, 1e-12)) << "L=" << c.L << " n_cm=" << c.n_cm;
   }
 }
@@ -202,7 +203,7 @@ TEST(PositionMaps, GradientsMatchCentralDifferences) {
       auto in = make_inputs(c, map.get(), 11);
       auto g = torch::randn({c.L, c.B, c.D}, kF64);
       auto loss = [&] {
-        return (in.attn->forward(in.h, in.kv, in.r, {}, {}, in.mask, nullptr, nullptr, &in.pos) * g).sum();
+        return (in.attn->forward(in.h, in.mem, in.r, {}, {}, in.mask, nullptr, nullptr, &in.pos) * g).sum();
       };
       std::vector<torch::Tensor> params = {in.attn->q_net->weight, in.attn->r_net->weight, in.attn->r_r_bias};
       for (auto& p : map->parameters()) params.push_back(p);

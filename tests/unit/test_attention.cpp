@@ -125,12 +125,13 @@ TEST(RelAttention, MatchesNaiveFourTermComputation) {
     }
     auto opts = torch::TensorOptions().dtype(torch::kFloat64);
     auto h = torch::randn({c.L, c.B, c.D}, opts);
-    auto kv = torch::cat({torch::randn({c.mlen, c.B, c.D}, opts), h}, 0);
+    auto mem = torch::randn({c.mlen, c.B, c.D}, opts);
+    auto kv = torch::cat({mem, h}, 0);
     const int64_t klen = c.mlen + c.L;
     auto r = sinusoid_positions(klen, c.D, c.clamp, opts);
     auto mask = causal_memory_mask(c.L, c.mlen, c.window, torch::kCPU);
     torch::NoGradGuard g;
-    auto fast = attn->forward(h, kv, r, {}, {}, mask);
+    auto fast = attn->forward(h, mem, r, {}, {}, mask);
     auto slow = naive_attention(*attn, h, kv, c.clamp, c.window);
     EXPECT_TRUE(test::tensors_close(fast, slow, 1e-6, 1e-9))
         << "L=" << c.L << " mlen=" << c.mlen << " B=" << c.B << " H=" << c.H << " D=" << c.D;
@@ -141,13 +142,60 @@ TEST(RelAttention, ReturnsProbabilitiesOnRequestThatSumToOne) {
   torch::manual_seed(0);
   RelMultiHeadAttn attn(RelAttentionOptions(16, 2));
   auto h = torch::randn({4, 3, 16});
-  auto kv = torch::cat({torch::randn({5, 3, 16}), h}, 0);
+  auto mem = torch::randn({5, 3, 16});
   auto r = sinusoid_positions(9, 16, -1, h.options());
   auto mask = causal_memory_mask(4, 5, 0, torch::kCPU);
   torch::Tensor probs;
-  attn->forward(h, kv, r, {}, {}, mask, &probs);
+  attn->forward(h, mem, r, {}, {}, mask, &probs);
   ASSERT_EQ(probs.sizes(), (std::vector<int64_t>{3, 2, 4, 9}));
   EXPECT_EQ(probs.scalar_type(), torch::kFloat32);
   EXPECT_TRUE(test::tensors_close(probs.sum(-1), torch::ones({3, 2, 4}), 1e-5, 1e-6));
   EXPECT_EQ(probs.masked_select(mask).abs().max().item<float>(), 0.0f);
+}
+
+// The keys' memory rows get their own product (attention.cpp): the gradients of the
+// segment, of memory that requires grad (pre-LN, bptt) and of W_kv must be those of one
+// product over concat(memory, segment); detached memory gets none and changes no other.
+TEST(RelAttention, GradientsThroughMemoryRowsMatchOneProductOverTheKeys) {
+  torch::manual_seed(5);
+  RelMultiHeadAttn attn(RelAttentionOptions(16, 2).init_std(0.3));
+  attn->to(torch::kFloat64);
+  attn->eval();
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  const int64_t L = 4, mlen = 6, B = 2;
+  auto h0 = torch::randn({L, B, 16}, opts), m0 = torch::randn({mlen, B, 16}, opts);
+  auto r = sinusoid_positions(mlen + L, 16, -1, opts);
+  auto mask = causal_memory_mask(L, mlen, 0, torch::kCPU);
+  auto g = torch::randn({L, B, 16}, opts);
+  auto grads = [&](bool mem_grad) {
+    auto h = h0.clone().requires_grad_(true), m = m0.clone().requires_grad_(mem_grad);
+    attn->zero_grad();
+    (attn->forward(h, m, r, {}, {}, mask) * g).sum().backward();
+    return std::vector<torch::Tensor>{h.grad(), mem_grad ? m.grad() : torch::Tensor(),
+                                      attn->kv_net->weight.grad().clone(),
+                                      attn->q_net->weight.grad().clone()};
+  };
+  // Reference: the same attention written with one key product over concat(m, h).
+  auto reference = [&] {
+    auto h = h0.clone().requires_grad_(true), m = m0.clone().requires_grad_(true);
+    auto kv = torch::cat({m, h}, 0);
+    auto wkv = attn->kv_net->weight.detach().clone().requires_grad_(true);
+    const int64_t klen = mlen + L, H = 2, Dh = 8;
+    auto q = torch::matmul(h, attn->q_net->weight.detach().t()).view({L, B, H, Dh});
+    auto k = torch::matmul(kv, wkv.narrow(0, 0, 16).t()).view({klen, B, H, Dh});
+    auto v = torch::matmul(kv, wkv.narrow(0, 16, 16).t()).view({klen, B, H, Dh});
+    auto rk = torch::matmul(r, attn->r_net->weight.detach().t()).view({klen, H, Dh});
+    auto ac = torch::einsum("ibnd,jbnd->bnij", {q + attn->r_w_bias.detach(), k});
+    auto bd = rel_shift(torch::einsum("ibnd,jnd->bnij", {q + attn->r_r_bias.detach(), rk}));
+    auto p = torch::softmax(((ac + bd) / std::sqrt(8.0)).masked_fill(mask, -INFINITY), -1);
+    auto o = torch::einsum("bnij,jbnd->ibnd", {p, v}).reshape({L, B, 16});
+    (torch::matmul(o, attn->o_net->weight.detach().t()) * g).sum().backward();
+    return std::vector<torch::Tensor>{h.grad(), m.grad(), wkv.grad()};
+  };
+  auto with = grads(true), without = grads(false), ref = reference();
+  EXPECT_TRUE(test::tensors_close(with[0], ref[0], 1e-9, 1e-12));
+  EXPECT_TRUE(test::tensors_close(with[1], ref[1], 1e-9, 1e-12));
+  EXPECT_TRUE(test::tensors_close(with[2], ref[2], 1e-9, 1e-12));
+  for (size_t i : {size_t{0}, size_t{2}, size_t{3}})
+    EXPECT_TRUE(test::tensors_close(without[i], with[i], 1e-12, 1e-14)) << "gradient " << i;
 }

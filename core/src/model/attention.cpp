@@ -82,23 +82,33 @@ torch::Tensor causal_memory_mask(int64_t L, int64_t mlen, int64_t window, const 
   return hidden;
 }
 
-torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const torch::Tensor& kv_src,
+namespace {
+// x W^T for the keys concat(mem, cur): the memory rows get their own product, so the
+// backward pass forms an input gradient only for rows that need one (the memory is
+// usually detached, and then only W's gradient is formed from it).
+torch::Tensor key_product(const torch::Tensor& mem, const torch::Tensor& cur, const torch::Tensor& w) {
+  auto c = torch::nn::functional::linear(cur, w);
+  return mem.size(0) > 0 ? torch::cat({torch::nn::functional::linear(mem, w), c}, 0) : c;
+}
+}  // namespace
+
+torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const torch::Tensor& mem_src,
                                             const torch::Tensor& r, const torch::Tensor& u_in,
                                             const torch::Tensor& v_in, const torch::Tensor& mask,
                                             torch::Tensor* probs_out, AttentionProjections* proj_out,
                                             const CompressedPositions* positions) {
-  const int64_t L = q_src.size(0), B = q_src.size(1), klen = kv_src.size(0);
+  const int64_t L = q_src.size(0), B = q_src.size(1), klen = mem_src.size(0) + L;
   const int64_t H = options_.n_head(), Dh = d_head_;
   TORCH_CHECK(r.size(0) == klen, "position table has ", r.size(0), " rows, expected klen = ", klen);
   const auto& u = u_in.defined() ? u_in : r_w_bias;
   const auto& v = v_in.defined() ? v_in : r_r_bias;
 
-  // K and V as two products with the halves of W_kv, each [klen, B, H, Dh]: then every
+  // K and V as separate products with the halves of W_kv, each [klen, B, H, Dh]: then every
   // per-head operand below is a strided view that the batched products read in place.
   const auto& w_kv = kv_net->weight;
   auto q = q_net(q_src).view({L, B, H, Dh});
-  auto k = torch::nn::functional::linear(kv_src, w_kv.narrow(0, 0, H * Dh)).view({klen, B, H, Dh});
-  auto val = torch::nn::functional::linear(kv_src, w_kv.narrow(0, H * Dh, H * Dh)).view({klen, B, H, Dh});
+  auto k = key_product(mem_src, q_src, w_kv.narrow(0, 0, H * Dh)).view({klen, B, H, Dh});
+  auto val = key_product(mem_src, q_src, w_kv.narrow(0, H * Dh, H * Dh)).view({klen, B, H, Dh});
   auto rk = r_net(r).view({klen, H, Dh});
   if (proj_out) {
     proj_out->q = q.detach().view({L, B, H * Dh});

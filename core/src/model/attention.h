@@ -46,8 +46,9 @@ class RelMultiHeadAttnImpl : public torch::nn::Module {
  public:
   explicit RelMultiHeadAttnImpl(const RelAttentionOptions& options);
 
-  // q_src [L, B, D]: the (normalised) current segment; kv_src [klen, B, D]: the
-  // (normalised) concat(cm, m, h) with the current segment last; r [klen, D]: sinusoid
+  // q_src [L, B, D]: the (normalised) current segment; mem_src [mlen, B, D]: the
+  // (normalised) concat(cm, m), possibly 0 rows. The keys and values are those of
+  // concat(mem_src, q_src), klen = mlen + L rows; r [klen, D]: sinusoid
   // embeddings of distances klen-1 .. 0 (already clamped and dropped out); u, v [H, d_head]
   // (undefined: use this layer's own); mask [L, klen] bool, true = hidden.
   // Returns the attention output [L, B, D] after W_o. When probs_out is given, it receives
@@ -56,7 +57,7 @@ class RelMultiHeadAttnImpl : public torch::nn::Module {
   // When proj_out is given, it receives the detached q, k, v of this pass. With positions
   // given (and positions->n_cm > 0), the first n_cm keys get positions->map's term instead
   // of the table's.
-  torch::Tensor forward(const torch::Tensor& q_src, const torch::Tensor& kv_src, const torch::Tensor& r,
+  torch::Tensor forward(const torch::Tensor& q_src, const torch::Tensor& mem_src, const torch::Tensor& r,
                         const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& mask,
                         torch::Tensor* probs_out = nullptr, AttentionProjections* proj_out = nullptr,
                         const CompressedPositions* positions = nullptr);

@@ -32,12 +32,11 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& h, const torch::Tensor& me
   auto ff = [&](const torch::Tensor& x) { return ff2(relu_dropout(ff1(x), dropout_, train)); };
   if (pre_norm_) {
     auto hn = ln1(h);
-    auto kv = memories.size(0) > 0 ? torch::cat({ln1(memories), hn}, 0) : hn;
-    auto a = h + drop(attn(hn, kv, r, u, v, mask, probs_out, proj_out, positions));
+    auto mn = memories.size(0) > 0 ? ln1(memories) : memories;
+    auto a = h + drop(attn(hn, mn, r, u, v, mask, probs_out, proj_out, positions));
     return a + drop(ff(ln2(a)));
   }
-  auto kv = memories.size(0) > 0 ? torch::cat({memories, h}, 0) : h;
-  auto a = ln1(h + drop(attn(h, kv, r, u, v, mask, probs_out, proj_out, positions)));
+  auto a = ln1(h + drop(attn(h, memories, r, u, v, mask, probs_out, proj_out, positions)));
   return ln2(a + drop(ff(a)));
 }
 
