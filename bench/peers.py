@@ -8,6 +8,12 @@ ctlab_bench does. Run by bench/peers.sh from its bench-only virtual environment.
   IMPL: lucidrains-ct  compressive-transformer-pytorch: conv compression, attention
                        reconstruction loss (its own), mem 128, cmem 128, rate 4; plain
                        residuals (gru_gated_residual=False, as ctlab and the paper)
+        lucidrains-ct-kv  the same with W_k and W_v trained: its attention calls
+                       `self.to_kv.weight.detach_()` before the reconstruction loss, which
+                       turns the parameter's requires_grad off for good at the first step
+                       that compresses, so the published package skips W_k's and W_v's
+                       gradients from then on; here that call leaves the parameter alone
+                       (W_kv then also gets the reconstruction loss's small gradient)
         labml-ct       labml-nn's Compressive Transformer: Conv1dCompression, its
                        AttentionReconstructionLoss, mem 128, cmem 128, rate 4 (the step of
                        its experiment.py, without the labml tracker)
@@ -37,6 +43,14 @@ def lucidrains_ct():
         logits, state["mem"], aux = model(x.t(), memories=state["mem"])
         return F.cross_entropy(logits.transpose(1, 2), y.t()) + aux
 
+    return model, loss_of
+
+
+def lucidrains_ct_kv():
+    model, loss_of = lucidrains_ct()
+    for layer in model.attn_layers:
+        w = layer.fn.fn.to_kv.weight
+        object.__setattr__(w, "detach_", lambda w=w: w)  # the instance attribute shadows the method
     return model, loss_of
 
 
@@ -118,7 +132,8 @@ def labml_txl():
     return model, loss_of
 
 
-IMPLS = {"lucidrains-ct": lucidrains_ct, "labml-ct": labml_ct, "labml-txl": labml_txl}
+IMPLS = {"lucidrains-ct": lucidrains_ct, "lucidrains-ct-kv": lucidrains_ct_kv, "labml-ct": labml_ct,
+         "labml-txl": labml_txl}
 
 
 def main():

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # ctlab next to the peers' published packages, on the same torch and the same shapes, in one
 # session: training tokens/s of ctlab_bench (cpu-small-conv, cpu-small-txl) from the wheel
-# build and of bench/peers.py (compressive-transformer-pytorch's Compressive Transformer,
-# labml-nn's Compressive Transformer and Transformer-XL), each at 1 and 2 threads (or the
-# THREADS given), then each at its best thread setting and ctlab's ratio to it.
+# build and of bench/peers.py (compressive-transformer-pytorch's Compressive Transformer as
+# published and with its W_k, W_v trained, labml-nn's Compressive Transformer and
+# Transformer-XL), each at 1 and 2 threads (or the THREADS given), then each at its best
+# thread setting and ctlab's ratio to it.
 #   bench/peers.sh [THREADS...]         (default: 1 2)
 # The peers go into a bench-only virtual environment (CTLAB_PEERS_VENV, default
 # ~/.cache/ctlab/peers) whose .pth file points at the wheel's torch environment, so torch
@@ -38,7 +39,7 @@ for t in "${threads[@]}"; do
   echo "== $bench --config cpu-small-conv,cpu-small-txl --threads $t"
   "$bench" --config cpu-small-conv,cpu-small-txl --threads "$t" |
     awk -v t="$t" 'NF >= 7 && $1 ~ /^cpu-small-(conv|txl)$/ && $2 ~ /^[0-9.]+$/ { print "ctlab-" $1, t, $2 }' | tee -a "$out"
-  for impl in lucidrains-ct labml-ct labml-txl; do
+  for impl in lucidrains-ct lucidrains-ct-kv labml-ct labml-txl; do
     # -P: bench/profile.py must not shadow Python's own profile module.
     "$venv/bin/python" -P bench/peers.py "$impl" --threads "$t" | tee -a "$out"
   done
@@ -51,7 +52,8 @@ for line in open(sys.argv[1]):
     if float(tps) > best.get(name, (0, 0))[1]:
         best[name] = (int(threads), float(tps))
 print("\nbest thread setting, training tokens/s, ctlab's ratio to it")
-pairs = [("lucidrains-ct", "ctlab-cpu-small-conv"), ("labml-ct", "ctlab-cpu-small-conv"),
+pairs = [("lucidrains-ct", "ctlab-cpu-small-conv"), ("lucidrains-ct-kv", "ctlab-cpu-small-conv"),
+         ("labml-ct", "ctlab-cpu-small-conv"),
          ("labml-txl", "ctlab-cpu-small-txl")]
 for name in ("ctlab-cpu-small-conv", "ctlab-cpu-small-txl"):
     print(f"{name:22s} {best[name][0]} thread(s) {best[name][1]:8.0f}")
