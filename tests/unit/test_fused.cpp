@@ -191,3 +191,69 @@ TEST(FusedKernels, LoopsAreSplitOverTheIntraOpThreads) {
   at::set_num_threads(before);
   EXPECT_EQ(used, 2) << "fused.cpp's parallel loops ran on " << used << " thread(s) with 2 intra-op threads";
 }
+
+// bfloat16 inputs (CPU autocast): the kernel computes in float from the bfloat16 values,
+// keeps probs in float and returns out and the gradients in bfloat16, rounded from the
+// float results (the reference chain would return float; the dtypes show the kernel ran).
+TEST(FusedKernels, Bfloat16AttentionCoreComputesInFloatAndRounds) {
+  const int64_t B = 2, H = 3, L = 8, mlen = 12, K = L + mlen;
+  torch::manual_seed(11);
+  const auto bf = torch::kBFloat16, f32 = torch::kFloat32;
+  auto ac16 = torch::randn({B, H, L, K}).to(bf), bd16 = (torch::randn({H, L, B, K}) * 2).to(bf);
+  auto grad16 = torch::randn({B, H, L, K}).to(bf);
+  auto mask = causal_memory_mask(L, mlen, 0, torch::kCPU);
+  for (double p : {0.0, 0.3}) {
+    SCOPED_TRACE("dropatt " + std::to_string(p));
+    FusedSwitch sw(true);
+    auto ac = ac16.clone().requires_grad_(), bd = bd16.clone().requires_grad_();
+    torch::Tensor probs;
+    auto out = attention_probs(ac, bd.permute({2, 0, 1, 3}), mask, 0.3, p, true, &probs);
+    out.backward(grad16);
+    ASSERT_EQ(out.scalar_type(), bf);
+    ASSERT_EQ(probs.scalar_type(), f32);
+    ASSERT_EQ(ac.grad().scalar_type(), bf);
+    ASSERT_EQ(bd.grad().scalar_type(), bf);
+    // The float reference on the same values, with the kernel's dropout mask.
+    auto ac_r = ac16.to(f32).requires_grad_(), bd_r = bd16.to(f32).requires_grad_();
+    auto score = (ac_r + rel_shift(bd_r.permute({2, 0, 1, 3}))) * 0.3;
+    auto probs_r = torch::softmax(score.masked_fill(mask, -INFINITY), -1);
+    auto kept = p > 0 ? out.ne(0).to(f32) : torch::ones_like(probs_r);
+    auto out_r = probs_r * kept * static_cast<float>(1.0 / (1.0 - p));
+    out_r.backward(grad16.to(f32));
+    EXPECT_TRUE(test::tensors_close(probs, probs_r, 2e-6, 2e-6));
+    // One bfloat16 rounding apart at most (relative 2^-8).
+    EXPECT_TRUE(test::tensors_close(out.to(f32), out_r.detach(), 4e-3, 1e-6));
+    EXPECT_TRUE(test::tensors_close(ac.grad().to(f32), ac_r.grad(), 8e-3, 1e-4));
+    EXPECT_TRUE(test::tensors_close(bd.grad().to(f32), bd_r.grad(), 8e-3, 1e-4));
+    auto hidden = mask.expand_as(probs);
+    EXPECT_EQ(probs.masked_select(hidden).abs().sum().item<double>(), 0.0);
+    EXPECT_EQ(ac.grad().masked_select(hidden).to(f32).abs().sum().item<double>(), 0.0);
+  }
+}
+
+// bfloat16 dropout and relu + dropout: the float result x * keep / (1 - p), rounded once.
+TEST(FusedKernels, Bfloat16DropoutRoundsTheFloatResult) {
+  torch::manual_seed(13);
+  const auto bf = torch::kBFloat16, f32 = torch::kFloat32;
+  const double p = 0.25;
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  auto x0 = torch::randn({64, 33}).to(bf);
+  auto g = torch::randn({64, 33}).to(bf);
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "relu + dropout" : "dropout");
+    FusedSwitch sw(true);
+    auto x = x0.clone().requires_grad_();
+    auto y = relu ? ctlab::relu_dropout(x, p, true) : ctlab::dropout(x, p, true);
+    ASSERT_EQ(y.scalar_type(), bf);
+    auto base = relu ? x0.to(f32).clamp_min(0) : x0.to(f32);
+    auto kept = y.ne(0) | base.eq(0);  // an element kept at 0 reads as 0 either way
+    auto want = (base * kept.to(f32) * scale).to(bf);
+    EXPECT_TRUE(torch::equal(y, want));
+    const double dropped = 1.0 - y.ne(0).sum().item<double>() / base.ne(0).sum().item<double>();
+    EXPECT_NEAR(dropped, p, 0.06);
+    y.backward(g);
+    auto gwant = (g.to(f32) * (y.ne(0)).to(f32) * scale).to(bf);
+    if (!relu) gwant = (g.to(f32) * kept.to(f32) * scale).to(bf);
+    EXPECT_TRUE(torch::equal(x.grad(), gwant));
+  }
+}

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "model/attention.h"
@@ -33,18 +34,33 @@ int64_t draw_seed() {
 }
 
 bool fusable(const at::Tensor& t) {
+  const auto st = t.scalar_type();
   return g_fused.load(std::memory_order_relaxed) && t.device().is_cpu() && !t.is_sparse() &&
-         (t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kFloat64) &&
+         (st == torch::kFloat32 || st == torch::kFloat64 || st == torch::kBFloat16) &&
          t.numel() < (int64_t{1} << 32);  // the mask hash counts elements in 32 bits
 }
 
+// The kernels' storage type for a tensor's dtype (bfloat16 as kernels::Bf16, same bits).
 template <typename F>
 void for_each_dtype(torch::ScalarType st, F&& f) {
   if (st == torch::kFloat32)
     f(float{});
+  else if (st == torch::kBFloat16)
+    f(kernels::Bf16{});
   else
     f(double{});
 }
+
+template <typename T>
+T* data_of(const at::Tensor& t) {
+  if constexpr (std::is_same_v<T, kernels::Bf16>)
+    return reinterpret_cast<T*>(t.data_ptr<at::BFloat16>());
+  else
+    return t.data_ptr<T>();
+}
+
+// probs are computed and kept in float for bfloat16 inputs, in the inputs' dtype otherwise.
+torch::ScalarType probs_dtype(torch::ScalarType st) { return st == torch::kBFloat16 ? torch::kFloat32 : st; }
 
 struct AttentionProbsFn : public torch::autograd::Function<AttentionProbsFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& ac_in, const at::Tensor& bd_in,
@@ -57,18 +73,22 @@ struct AttentionProbsFn : public torch::autograd::Function<AttentionProbsFn> {
     const int64_t K = ac.size(-1), L = ac.size(-2), N = ac.numel() / std::max<int64_t>(1, L * K);
     const kernels::SliceLayout layout{ac.size(1), bd.stride(0), bd.stride(1), bd.stride(2)};
     const auto drop = kernels::DropMask::make(p, static_cast<uint64_t>(seed));
-    auto probs = torch::empty_like(ac, at::MemoryFormat::Contiguous);
-    auto out = drop.active() ? torch::empty_like(probs) : probs;
+    const bool bf16 = ac.scalar_type() == torch::kBFloat16;
+    auto probs = torch::empty(ac.sizes(), ac.options().dtype(probs_dtype(ac.scalar_type())));
+    auto out = drop.active() || bf16 ? torch::empty_like(ac, at::MemoryFormat::Contiguous) : probs;
     const auto* m = reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>());
     for_each_dtype(ac.scalar_type(), [&](auto zero) {
-      using T = decltype(zero);
-      const T* a = ac.data_ptr<T>();
-      const T* b = bd.data_ptr<T>();
-      T* pr = probs.data_ptr<T>();
-      T* o = drop.active() ? out.data_ptr<T>() : nullptr;
+      using S = decltype(zero);
+      const S* a = data_of<S>(ac);
+      const S* b = data_of<S>(bd);
+      S* o = drop.active() || bf16 ? data_of<S>(out) : nullptr;
       at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-        kernels::attention_probs_forward<T>(a, b, layout, m, L, K, static_cast<T>(scale), drop, pr, o, n0,
-                                            n1);
+        if constexpr (std::is_same_v<S, kernels::Bf16>)
+          kernels::attention_probs_forward_bf16(a, b, layout, m, L, K, static_cast<float>(scale), drop,
+                                                probs.data_ptr<float>(), o, n0, n1);
+        else
+          kernels::attention_probs_forward<S>(a, b, layout, m, L, K, static_cast<S>(scale), drop,
+                                              probs.data_ptr<S>(), o, n0, n1);
       });
     });
     ctx->save_for_backward({probs});
@@ -76,6 +96,7 @@ struct AttentionProbsFn : public torch::autograd::Function<AttentionProbsFn> {
     ctx->saved_data["p"] = p;
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["bd_strides"] = bd.strides().vec();
+    ctx->saved_data["dtype"] = static_cast<int64_t>(ac.scalar_type());
     if (probs_out) *probs_out = probs;
     return out;
   }
@@ -85,19 +106,25 @@ struct AttentionProbsFn : public torch::autograd::Function<AttentionProbsFn> {
     const double scale = ctx->saved_data["scale"].toDouble();
     const auto drop = kernels::DropMask::make(ctx->saved_data["p"].toDouble(),
                                               static_cast<uint64_t>(ctx->saved_data["seed"].toInt()));
-    auto go = grads[0].to(probs.scalar_type()).contiguous();
+    const auto in_dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
+    auto go = grads[0].to(in_dtype).contiguous();
     const auto bd_strides = ctx->saved_data["bd_strides"].toIntVector();
-    auto ga = torch::empty_like(probs), gb = torch::empty_strided(probs.sizes(), bd_strides, probs.options());
+    const auto opts = probs.options().dtype(in_dtype);
+    auto ga = torch::empty(probs.sizes(), opts), gb = torch::empty_strided(probs.sizes(), bd_strides, opts);
     const int64_t K = probs.size(-1), L = probs.size(-2), N = probs.numel() / std::max<int64_t>(1, L * K);
     const kernels::SliceLayout layout{probs.size(1), bd_strides[0], bd_strides[1], bd_strides[2]};
-    for_each_dtype(probs.scalar_type(), [&](auto zero) {
-      using T = decltype(zero);
-      const T* g = go.data_ptr<T>();
-      const T* pr = probs.data_ptr<T>();
-      T* a = ga.data_ptr<T>();
-      T* b = gb.data_ptr<T>();
+    for_each_dtype(in_dtype, [&](auto zero) {
+      using S = decltype(zero);
+      const S* g = data_of<S>(go);
+      S* a = data_of<S>(ga);
+      S* b = data_of<S>(gb);
       at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-        kernels::attention_probs_backward<T>(g, pr, L, K, static_cast<T>(scale), drop, a, b, layout, n0, n1);
+        if constexpr (std::is_same_v<S, kernels::Bf16>)
+          kernels::attention_probs_backward_bf16(g, probs.data_ptr<float>(), L, K, static_cast<float>(scale),
+                                                 drop, a, b, layout, n0, n1);
+        else
+          kernels::attention_probs_backward<S>(g, probs.data_ptr<S>(), L, K, static_cast<S>(scale), drop, a,
+                                               b, layout, n0, n1);
       });
     });
     return {ga, gb, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
@@ -113,8 +140,8 @@ struct DropoutFn : public torch::autograd::Function<DropoutFn> {
     const auto drop = kernels::DropMask::make(p, static_cast<uint64_t>(seed));
     for_each_dtype(x.scalar_type(), [&](auto zero) {
       using T = decltype(zero);
-      const T* xs = x.data_ptr<T>();
-      T* o = out.data_ptr<T>();
+      const T* xs = data_of<T>(x);
+      T* o = data_of<T>(out);
       at::parallel_for(0, x.numel(), kGrain, [&](int64_t i0, int64_t i1) {
         kernels::dropout_forward<T>(xs, relu, drop, o, i0, i1);
       });
@@ -135,9 +162,9 @@ struct DropoutFn : public torch::autograd::Function<DropoutFn> {
     auto gi = torch::empty_like(g, at::MemoryFormat::Contiguous);
     for_each_dtype(g.scalar_type(), [&](auto zero) {
       using T = decltype(zero);
-      const T* gs = g.data_ptr<T>();
-      const T* so = relu ? saved.data_ptr<T>() : nullptr;
-      T* o = gi.data_ptr<T>();
+      const T* gs = data_of<T>(g);
+      const T* so = relu ? data_of<T>(saved) : nullptr;
+      T* o = data_of<T>(gi);
       at::parallel_for(0, g.numel(), kGrain, [&](int64_t i0, int64_t i1) {
         kernels::dropout_backward<T>(gs, so, relu, drop, o, i0, i1);
       });

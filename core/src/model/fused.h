@@ -1,5 +1,5 @@
 // The attention core and dropout as autograd functions: ctlab's fused CPU kernels
-// (model/kernels.h) for float32/float64 tensors on the CPU, plain LibTorch ops otherwise
+// (model/kernels.h) for float32/float64/bfloat16 tensors on the CPU, plain LibTorch ops otherwise
 // (CUDA, other dtypes) or when the fused kernels are switched off (for comparison).
 #pragma once
 
@@ -22,8 +22,10 @@ int fused_parallel_threads(int64_t chunks);
 // Attention probabilities from the content term ac and the unshifted position term bd
 // (both [B, H, L, klen]; bd may be a permuted view, e.g. of a [H, L, B, klen] product): probs = softmax((ac +
 // rel_shift(bd)) * scale, masked by mask [L, klen], true = hidden) in float32 (float64 for float64 inputs).
-// Returns dropout(probs, dropatt) (when training); *probs_out, when given, receives probs itself (not a
-// differentiable output of the fused version: callers use it for statistics).
+// Returns dropout(probs, dropatt) (when training), in float32 from the reference chain and in the inputs'
+// dtype from the fused kernel (bfloat16 inputs: bfloat16, rounded from the float result; the caller casts
+// it for its product either way); *probs_out, when given, receives probs itself (float32 or float64; not
+// a differentiable output of the fused version: callers use it for statistics).
 at::Tensor attention_probs(const at::Tensor& ac, const at::Tensor& bd, const at::Tensor& mask, double scale,
                            double dropatt, bool training, at::Tensor* probs_out = nullptr);
 

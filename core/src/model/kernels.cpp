@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CTLAB_X86_VARIANTS 1
@@ -57,10 +58,32 @@ CTLAB_INLINE float exp_t(float x) {
 }
 CTLAB_INLINE double exp_t(double x) { return std::exp(x); }
 
+// Storage S and compute type: float and double compute in themselves, bfloat16 in float.
+// bfloat16 is rounded to nearest even (NaN to 0x7FC0), as LibTorch rounds it.
+CTLAB_INLINE float to_c(float x) { return x; }
+CTLAB_INLINE double to_c(double x) { return x; }
+CTLAB_INLINE float to_c(Bf16 x) {
+  const uint32_t u = static_cast<uint32_t>(x.bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+template <typename S, typename T>
+CTLAB_INLINE S from_c(T x) {
+  if constexpr (std::is_same_v<S, Bf16>) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    const uint16_t rounded = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    return Bf16{x != x ? static_cast<uint16_t>(0x7fc0) : rounded};
+  } else {
+    return x;
+  }
+}
+
 // Row i of the relative shift of one [L, K] slice x (rows `ld` apart): out[j] =
 // padded_flat[L + i*K + j] where padded is x with a zero column prepended ([L, K+1]).
-template <typename T>
-CTLAB_INLINE void shifted_row(const T* x, int64_t ld, int64_t L, int64_t K, int64_t i, T* out) {
+template <typename S, typename T>
+CTLAB_INLINE void shifted_row(const S* x, int64_t ld, int64_t L, int64_t K, int64_t i, T* out) {
   const int64_t P = L + i * K;
   int64_t r = P / (K + 1), c = P % (K + 1), j = 0;
   while (j < K) {
@@ -70,31 +93,37 @@ CTLAB_INLINE void shifted_row(const T* x, int64_t ld, int64_t L, int64_t K, int6
       continue;
     }
     const int64_t run = std::min(K - j, K + 1 - c);
-    std::memcpy(out + j, x + r * ld + c - 1, static_cast<size_t>(run) * sizeof(T));
+    const S* src = x + r * ld + c - 1;
+    if constexpr (std::is_same_v<S, T>) {
+      std::memcpy(out + j, src, static_cast<size_t>(run) * sizeof(T));
+    } else {
+#pragma omp simd
+      for (int64_t k = 0; k < run; ++k) out[j + k] = to_c(src[k]);
+    }
     j += run;
     ++r;
     c = 0;
   }
 }
 
-template <typename T>
-CTLAB_INLINE void probs_forward_rows(const T* ac, const T* bd, const SliceLayout& bl, const uint8_t* mask,
-                                     int64_t L, int64_t K, T scale, const DropMask& drop, T* probs, T* out,
+template <typename S, typename T>
+CTLAB_INLINE void probs_forward_rows(const S* ac, const S* bd, const SliceLayout& bl, const uint8_t* mask,
+                                     int64_t L, int64_t K, T scale, const DropMask& drop, T* probs, S* out,
                                      int64_t n0, int64_t n1) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const T dscale = static_cast<T>(drop.scale);
   for (int64_t n = n0; n < n1; ++n) {
-    const T* x = bd + bl.offset(n);
+    const S* x = bd + bl.offset(n);
     for (int64_t i = 0; i < L; ++i) {
       const int64_t row = (n * L + i) * K;
-      const T* a = ac + row;
+      const S* a = ac + row;
       const uint8_t* m = mask + i * K;
       T* p = probs + row;
       shifted_row(x, bl.stride_row, L, K, i, p);  // the probs row is the scratch buffer
       T mx = neg_inf;
 #pragma omp simd reduction(max : mx)
       for (int64_t j = 0; j < K; ++j) {
-        const T v = m[j] ? neg_inf : (a[j] + p[j]) * scale;
+        const T v = m[j] ? neg_inf : (to_c(a[j]) + p[j]) * scale;
         p[j] = v;
         mx = v > mx ? v : mx;
       }
@@ -107,13 +136,20 @@ CTLAB_INLINE void probs_forward_rows(const T* ac, const T* bd, const SliceLayout
       }
       const T inv = T(1) / sum;
       if (out && drop.active()) {
-        T* o = out + row;
+        S* o = out + row;
         const uint32_t base = static_cast<uint32_t>(row);
 #pragma omp simd
         for (int64_t j = 0; j < K; ++j) {
           const T q = p[j] * inv;
           p[j] = q;
-          o[j] = keep(base + static_cast<uint32_t>(j), drop) ? q * dscale : T(0);
+          o[j] = from_c<S>(keep(base + static_cast<uint32_t>(j), drop) ? q * dscale : T(0));
+        }
+      } else if (out) {
+        S* o = out + row;
+#pragma omp simd
+        for (int64_t j = 0; j < K; ++j) {
+          p[j] *= inv;
+          o[j] = from_c<S>(p[j]);
         }
       } else {
 #pragma omp simd
@@ -123,23 +159,28 @@ CTLAB_INLINE void probs_forward_rows(const T* ac, const T* bd, const SliceLayout
   }
 }
 
-template <typename T>
-CTLAB_INLINE void probs_backward_rows(const T* grad_out, const T* probs, int64_t L, int64_t K, T scale,
-                                      const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bl,
-                                      int64_t n0, int64_t n1) {
+// `scratch` holds one row in the compute type (unused when S is T: grad_ac's row is it).
+template <typename S, typename T>
+CTLAB_INLINE void probs_backward_rows(const S* grad_out, const T* probs, int64_t L, int64_t K, T scale,
+                                      const DropMask& drop, S* grad_ac, S* grad_bd, const SliceLayout& bl,
+                                      int64_t n0, int64_t n1, T* scratch) {
   const T dscale = static_cast<T>(drop.scale);
   for (int64_t n = n0; n < n1; ++n) {
     for (int64_t i = 0; i < L; ++i) {
       const int64_t row = (n * L + i) * K;
-      const T* go = grad_out + row;
+      const S* go = grad_out + row;
       const T* p = probs + row;
-      T* ga = grad_ac + row;
+      T* ga;
+      if constexpr (std::is_same_v<S, T>)
+        ga = grad_ac + row;
+      else
+        ga = scratch;
       T dot = 0;
       if (drop.active()) {
         const uint32_t base = static_cast<uint32_t>(row);
 #pragma omp simd reduction(+ : dot)
         for (int64_t j = 0; j < K; ++j) {
-          const T g = keep(base + static_cast<uint32_t>(j), drop) ? go[j] * dscale : T(0);
+          const T g = keep(base + static_cast<uint32_t>(j), drop) ? to_c(go[j]) * dscale : T(0);
           ga[j] = g;
           dot += p[j] * g;
         }
@@ -147,55 +188,63 @@ CTLAB_INLINE void probs_backward_rows(const T* grad_out, const T* probs, int64_t
         for (int64_t j = 0; j < K; ++j) ga[j] = p[j] * (ga[j] - dot) * scale;
       } else {
 #pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < K; ++j) dot += p[j] * go[j];
+        for (int64_t j = 0; j < K; ++j) dot += p[j] * to_c(go[j]);
 #pragma omp simd
-        for (int64_t j = 0; j < K; ++j) ga[j] = p[j] * (go[j] - dot) * scale;
+        for (int64_t j = 0; j < K; ++j) ga[j] = p[j] * (to_c(go[j]) - dot) * scale;
+      }
+      if constexpr (!std::is_same_v<S, T>) {
+        S* dst = grad_ac + row;
+#pragma omp simd
+        for (int64_t j = 0; j < K; ++j) dst[j] = from_c<S>(ga[j]);
       }
     }
     // Inverse shift: bd[r, c] was read by output flat index r*(K+1) + c + 1 - L (if in range).
-    const T* gs = grad_ac + n * L * K;
-    T* gb = grad_bd + bl.offset(n);
+    const S* gs = grad_ac + n * L * K;
+    S* gb = grad_bd + bl.offset(n);
     for (int64_t r = 0; r < L; ++r) {
       const int64_t base = r * (K + 1) + 1 - L;
       const int64_t lo = std::clamp<int64_t>(-base, 0, K), hi = std::clamp<int64_t>(L * K - base, lo, K);
-      T* dst = gb + r * bl.stride_row;
-      std::fill(dst, dst + lo, T(0));
-      std::memcpy(dst + lo, gs + base + lo, static_cast<size_t>(hi - lo) * sizeof(T));
-      std::fill(dst + hi, dst + K, T(0));
+      S* dst = gb + r * bl.stride_row;
+      std::fill(dst, dst + lo, S{});
+      std::memcpy(dst + lo, gs + base + lo, static_cast<size_t>(hi - lo) * sizeof(S));
+      std::fill(dst + hi, dst + K, S{});
     }
   }
 }
 
-template <typename T>
-CTLAB_INLINE void dropout_forward_range(const T* x, bool relu, const DropMask& drop, T* out, int64_t i0,
+template <typename S, typename T = decltype(to_c(S{}))>
+CTLAB_INLINE void dropout_forward_range(const S* x, bool relu, const DropMask& drop, S* out, int64_t i0,
                                         int64_t i1) {
   const T dscale = static_cast<T>(drop.scale);
   if (!drop.active()) {
 #pragma omp simd
-    for (int64_t i = i0; i < i1; ++i) out[i] = relu ? (x[i] > T(0) ? x[i] : T(0)) : x[i];
+    for (int64_t i = i0; i < i1; ++i) out[i] = relu ? (to_c(x[i]) > T(0) ? x[i] : S{}) : x[i];
     return;
   }
   if (relu) {
 #pragma omp simd
     for (int64_t i = i0; i < i1; ++i)
-      out[i] = (keep(static_cast<uint32_t>(i), drop) && x[i] > T(0)) ? x[i] * dscale : T(0);
-  } else {
-#pragma omp simd
-    for (int64_t i = i0; i < i1; ++i) out[i] = keep(static_cast<uint32_t>(i), drop) ? x[i] * dscale : T(0);
-  }
-}
-
-template <typename T>
-CTLAB_INLINE void dropout_backward_range(const T* grad, const T* saved_out, bool relu, const DropMask& drop,
-                                         T* grad_in, int64_t i0, int64_t i1) {
-  const T dscale = static_cast<T>(drop.scale);
-  if (relu) {
-#pragma omp simd
-    for (int64_t i = i0; i < i1; ++i) grad_in[i] = saved_out[i] > T(0) ? grad[i] * dscale : T(0);
+      out[i] =
+          from_c<S>((keep(static_cast<uint32_t>(i), drop) && to_c(x[i]) > T(0)) ? to_c(x[i]) * dscale : T(0));
   } else {
 #pragma omp simd
     for (int64_t i = i0; i < i1; ++i)
-      grad_in[i] = keep(static_cast<uint32_t>(i), drop) ? grad[i] * dscale : T(0);
+      out[i] = from_c<S>(keep(static_cast<uint32_t>(i), drop) ? to_c(x[i]) * dscale : T(0));
+  }
+}
+
+template <typename S, typename T = decltype(to_c(S{}))>
+CTLAB_INLINE void dropout_backward_range(const S* grad, const S* saved_out, bool relu, const DropMask& drop,
+                                         S* grad_in, int64_t i0, int64_t i1) {
+  const T dscale = static_cast<T>(drop.scale);
+  if (relu) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i)
+      grad_in[i] = from_c<S>(to_c(saved_out[i]) > T(0) ? to_c(grad[i]) * dscale : T(0));
+  } else {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i)
+      grad_in[i] = from_c<S>(keep(static_cast<uint32_t>(i), drop) ? to_c(grad[i]) * dscale : T(0));
   }
 }
 
@@ -238,7 +287,23 @@ CTLAB_DISPATCHED(void, fwd_f32,
 CTLAB_DISPATCHED(void, bwd_f32,
                  (const float* go, const float* probs, int64_t L, int64_t K, float scale,
                   const DropMask& drop, float* ga, float* gb, const SliceLayout* bl, int64_t n0, int64_t n1),
-                 { probs_backward_rows(go, probs, L, K, scale, drop, ga, gb, *bl, n0, n1); })
+                 { probs_backward_rows(go, probs, L, K, scale, drop, ga, gb, *bl, n0, n1, (float*)nullptr); })
+CTLAB_DISPATCHED(void, fwd_bf16,
+                 (const Bf16* ac, const Bf16* bd, const SliceLayout* bl, const uint8_t* mask, int64_t L,
+                  int64_t K, float scale, const DropMask& drop, float* probs, Bf16* out, int64_t n0,
+                  int64_t n1),
+                 { probs_forward_rows(ac, bd, *bl, mask, L, K, scale, drop, probs, out, n0, n1); })
+CTLAB_DISPATCHED(void, bwd_bf16,
+                 (const Bf16* go, const float* probs, int64_t L, int64_t K, float scale, const DropMask& drop,
+                  Bf16* ga, Bf16* gb, const SliceLayout* bl, int64_t n0, int64_t n1, float* scratch),
+                 { probs_backward_rows(go, probs, L, K, scale, drop, ga, gb, *bl, n0, n1, scratch); })
+CTLAB_DISPATCHED(void, dfwd_bf16,
+                 (const Bf16* x, bool relu, const DropMask& drop, Bf16* out, int64_t i0, int64_t i1),
+                 { dropout_forward_range(x, relu, drop, out, i0, i1); })
+CTLAB_DISPATCHED(void, dbwd_bf16,
+                 (const Bf16* g, const Bf16* saved, bool relu, const DropMask& drop, Bf16* gi, int64_t i0,
+                  int64_t i1),
+                 { dropout_backward_range(g, saved, relu, drop, gi, i0, i1); })
 CTLAB_DISPATCHED(void, dfwd_f32,
                  (const float* x, bool relu, const DropMask& drop, float* out, int64_t i0, int64_t i1),
                  { dropout_forward_range(x, relu, drop, out, i0, i1); })
@@ -295,13 +360,28 @@ void attention_probs_backward(const T* grad_out, const T* probs, int64_t L, int6
   if constexpr (std::is_same_v<T, float>)
     bwd_f32(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1);
   else
-    probs_backward_rows(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, bl, n0, n1);
+    probs_backward_rows(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, bl, n0, n1, (T*)nullptr);
+}
+
+void attention_probs_forward_bf16(const Bf16* ac, const Bf16* bd, const SliceLayout& bl, const uint8_t* mask,
+                                  int64_t L, int64_t K, float scale, const DropMask& drop, float* probs,
+                                  Bf16* out, int64_t n0, int64_t n1) {
+  fwd_bf16(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
+}
+
+void attention_probs_backward_bf16(const Bf16* grad_out, const float* probs, int64_t L, int64_t K,
+                                   float scale, const DropMask& drop, Bf16* grad_ac, Bf16* grad_bd,
+                                   const SliceLayout& bl, int64_t n0, int64_t n1) {
+  std::vector<float> scratch(static_cast<size_t>(K));
+  bwd_bf16(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1, scratch.data());
 }
 
 template <typename T>
 void dropout_forward(const T* x, bool relu, const DropMask& drop, T* out, int64_t i0, int64_t i1) {
   if constexpr (std::is_same_v<T, float>)
     dfwd_f32(x, relu, drop, out, i0, i1);
+  else if constexpr (std::is_same_v<T, Bf16>)
+    dfwd_bf16(x, relu, drop, out, i0, i1);
   else
     dropout_forward_range(x, relu, drop, out, i0, i1);
 }
@@ -311,6 +391,8 @@ void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMa
                       int64_t i0, int64_t i1) {
   if constexpr (std::is_same_v<T, float>)
     dbwd_f32(grad, saved_out, relu, drop, grad_in, i0, i1);
+  else if constexpr (std::is_same_v<T, Bf16>)
+    dbwd_bf16(grad, saved_out, relu, drop, grad_in, i0, i1);
   else
     dropout_backward_range(grad, saved_out, relu, drop, grad_in, i0, i1);
 }
@@ -325,5 +407,8 @@ void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMa
 CTLAB_INSTANTIATE(float)
 CTLAB_INSTANTIATE(double)
 #undef CTLAB_INSTANTIATE
+template void dropout_forward<Bf16>(const Bf16*, bool, const DropMask&, Bf16*, int64_t, int64_t);
+template void dropout_backward<Bf16>(const Bf16*, const Bf16*, bool, const DropMask&, Bf16*, int64_t,
+                                     int64_t);
 
 }  // namespace ctlab::kernels

@@ -19,6 +19,12 @@ struct DropMask {
   bool active() const { return threshold != 0; }
 };
 
+// bfloat16 storage: the upper 16 bits of a float. The kernels compute in float and round
+// to nearest even on the way out (NaN to 0x7FC0), as LibTorch converts.
+struct Bf16 {
+  uint16_t bits = 0;
+};
+
 // Where slice n = b * H + h of a [B, H, L, K] tensor with a contiguous last dimension
 // starts, and the distance between its rows.
 struct SliceLayout {
@@ -38,6 +44,12 @@ void attention_probs_forward(const T* ac, const T* bd, const SliceLayout& bd_lay
                              int64_t L, int64_t K, T scale, const DropMask& drop, T* probs, T* out,
                              int64_t n0, int64_t n1);
 
+// The same for bfloat16 ac and bd (autocast): computed in float, probs in float, and out
+// (always written: dropout(probs) or probs itself) in bfloat16.
+void attention_probs_forward_bf16(const Bf16* ac, const Bf16* bd, const SliceLayout& bd_layout,
+                                  const uint8_t* mask, int64_t L, int64_t K, float scale,
+                                  const DropMask& drop, float* probs, Bf16* out, int64_t n0, int64_t n1);
+
 // Backward of the above from grad_out [N, L, K] and the saved probs: grad_ac = d s * scale,
 // and grad_bd (laid out like bd) = the inverse relative shift of grad_ac (zero where bd was
 // not read).
@@ -46,7 +58,13 @@ void attention_probs_backward(const T* grad_out, const T* probs, int64_t L, int6
                               const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bd_layout,
                               int64_t n0, int64_t n1);
 
-// out[i] = (relu ? max(x[i], 0) : x[i]) * keep(i) * scale for i in [i0, i1).
+// The bfloat16 version's backward: grad_out and the gradients in bfloat16, probs in float.
+void attention_probs_backward_bf16(const Bf16* grad_out, const float* probs, int64_t L, int64_t K,
+                                   float scale, const DropMask& drop, Bf16* grad_ac, Bf16* grad_bd,
+                                   const SliceLayout& bd_layout, int64_t n0, int64_t n1);
+
+// out[i] = (relu ? max(x[i], 0) : x[i]) * keep(i) * scale for i in [i0, i1) (T: float,
+// double or Bf16, which is computed in float).
 template <typename T>
 void dropout_forward(const T* x, bool relu, const DropMask& drop, T* out, int64_t i0, int64_t i1);
 
