@@ -90,6 +90,38 @@ torch::Tensor key_product(const torch::Tensor& mem, const torch::Tensor& cur, co
   auto c = torch::nn::functional::linear(cur, w);
   return mem.size(0) > 0 ? torch::cat({torch::nn::functional::linear(mem, w), c}, 0) : c;
 }
+
+// A batched product's operand in the given order: the permuted view, which the float
+// products read in place, or, when `dense` (bf16 under CPU autocast), a dense bf16 copy in
+// that order, made once: the bf16 batched product would copy a strided operand itself, in
+// the forward pass and again in the backward.
+torch::Tensor operand(const torch::Tensor& t, c10::IntArrayRef order, bool dense) {
+  auto view = t.permute(order);
+  return dense ? view.to(torch::kBFloat16).contiguous() : view;
+}
+// The map's term for the compressed keys goes into the content term ac's first n_cm
+// columns; the table's term for them (in bd) is zeroed before the shift moves it there.
+void add_map_term(const CompressedPositions& positions, const torch::Tensor& q, const torch::Tensor& v_bias,
+                  const torch::Tensor& w_r, torch::Tensor& ac, torch::Tensor& bd) {
+  const int64_t B = ac.size(0), H = ac.size(1), L = ac.size(2), klen = ac.size(3), n_cm = positions.n_cm;
+  PositionInput in;
+  in.q = q;
+  in.v_bias = v_bias;
+  in.w_r = w_r;
+  in.t_query = positions.t_query;
+  in.t_slot = positions.t_slot;
+  in.mem_slots = positions.mem_slots;
+  in.rate = positions.rate;
+  in.clamp_len = positions.clamp_len;
+  in.layer = positions.layer;
+  auto cm = positions.map->compressed_scores(in);
+  TORCH_CHECK(cm.defined() && cm.sizes() == c10::IntArrayRef({B, H, L, n_cm}), "position map at layer ",
+              positions.layer, " returned ",
+              cm.defined() ? c10::str(cm.sizes()) : std::string("an undefined tensor"), ", expected [", B,
+              ", ", H, ", ", L, ", ", n_cm, "]");
+  ac.narrow(-1, 0, n_cm).add_(cm.to(ac.scalar_type()));
+  bd = bd * shifted_prefix_keep(L, klen, n_cm, bd.options());
+}
 }  // namespace
 
 torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const torch::Tensor& mem_src,
@@ -116,38 +148,22 @@ torch::Tensor RelMultiHeadAttnImpl::forward(const torch::Tensor& q_src, const to
     proj_out->v = val.detach().view({klen, B, H * Dh});
   }
 
+  const bool dense = q.scalar_type() == torch::kBFloat16 && q.device().is_cpu();
   // (q + u) . k: one [L, Dh] x [Dh, klen] product per batch element and head.
-  auto ac = torch::matmul((q + u.view({1, 1, H, Dh})).permute({1, 2, 0, 3}), k.permute({1, 2, 3, 0}));
+  auto ac = torch::matmul(operand(q + u.view({1, 1, H, Dh}), {1, 2, 0, 3}, dense),
+                          operand(k, {1, 2, 0, 3}, dense).transpose(-1, -2));
   // (q + v) . r: the distances are shared by the batch, so one [L*B, Dh] x [Dh, klen] product
   // per head, [H, L, B, klen], viewed as [B, H, L, klen]; the shift happens in attention_probs.
-  auto qv = (q + v.view({1, 1, H, Dh})).view({L * B, H, Dh}).permute({1, 0, 2});
-  auto bd = torch::matmul(qv, rk.permute({1, 2, 0})).view({H, L, B, klen}).permute({2, 0, 1, 3});
-  if (positions && positions->n_cm > 0) {
-    // The map's term for the compressed keys goes into the content term's first n_cm
-    // columns; the table's term for them is zeroed before the shift moves it there.
-    const int64_t n_cm = positions->n_cm;
-    PositionInput in;
-    in.q = q;
-    in.v_bias = v;
-    in.w_r = r_net->weight;
-    in.t_query = positions->t_query;
-    in.t_slot = positions->t_slot;
-    in.mem_slots = positions->mem_slots;
-    in.rate = positions->rate;
-    in.clamp_len = positions->clamp_len;
-    in.layer = positions->layer;
-    auto cm = positions->map->compressed_scores(in);
-    TORCH_CHECK(cm.defined() && cm.sizes() == c10::IntArrayRef({B, H, L, n_cm}), "position map at layer ",
-                positions->layer, " returned ",
-                cm.defined() ? c10::str(cm.sizes()) : std::string("an undefined tensor"), ", expected [", B,
-                ", ", H, ", ", L, ", ", n_cm, "]");
-    ac.narrow(-1, 0, n_cm).add_(cm.to(ac.scalar_type()));
-    bd = bd * shifted_prefix_keep(L, klen, n_cm, bd.options());
-  }
+  auto qv = operand((q + v.view({1, 1, H, Dh})).view({L * B, H, Dh}), {1, 0, 2}, dense);
+  auto bd = torch::matmul(qv, operand(rk, {1, 0, 2}, dense).transpose(1, 2))
+                .view({H, L, B, klen})
+                .permute({2, 0, 1, 3});
+  if (positions && positions->n_cm > 0) add_map_term(*positions, q, v, r_net->weight, ac, bd);
   // Shift, scale, mask (hidden keys get -inf), softmax in float32 even under reduced
   // precision, and dropout: one fused pass on the CPU (model/fused.h).
   auto probs = attention_probs(ac, bd, mask, scale_, options_.dropatt(), is_training(), probs_out);
-  auto attn = torch::matmul(probs.to(val.scalar_type()), val.permute({1, 2, 0, 3}));  // [B, H, L, Dh]
+  auto vals = operand(val, {1, 2, 0, 3}, dense);
+  auto attn = torch::matmul(probs.to(vals.scalar_type()), vals);  // [B, H, L, Dh]
   return o_net(attn.permute({2, 0, 1, 3}).reshape({L, B, H * Dh}));
 }
 
