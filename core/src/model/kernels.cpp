@@ -262,56 +262,44 @@ Isa isa() {
   }();
   return v;
 }
-#define CTLAB_DISPATCHED(ret, name, params, body)                                                          \
-  CTLAB_AVX512 ret name##_avx512 params body CTLAB_AVX2 ret name##_avx2 params body ret name##_base params \
-      body template <typename... A>                                                                        \
-      ret name(A... a) {                                                                                   \
-    switch (isa()) {                                                                                       \
-      case Isa::avx512:                                                                                    \
-        return name##_avx512(a...);                                                                        \
-      case Isa::avx2:                                                                                      \
-        return name##_avx2(a...);                                                                          \
-      default:                                                                                             \
-        return name##_base(a...);                                                                          \
-    }                                                                                                      \
+
+// `head` is `template <typename S>` for kernels instantiated per storage type (float and
+// Bf16; the dispatcher deduces S from its arguments), or empty.
+#define CTLAB_DISPATCHED(head, ret, name, params, body)                                                \
+  head CTLAB_AVX512 ret name##_avx512 params body head CTLAB_AVX2 ret name##_avx2 params body head ret \
+      name##_base params body template <typename... A>                                                 \
+      ret name(A... a) {                                                                               \
+    switch (isa()) {                                                                                   \
+      case Isa::avx512:                                                                                \
+        return name##_avx512(a...);                                                                    \
+      case Isa::avx2:                                                                                  \
+        return name##_avx2(a...);                                                                      \
+      default:                                                                                         \
+        return name##_base(a...);                                                                      \
+    }                                                                                                  \
   }
 #else
-#define CTLAB_DISPATCHED(ret, name, params, body) ret name params body
+#define CTLAB_DISPATCHED(head, ret, name, params, body) head ret name params body
 #endif
 
-CTLAB_DISPATCHED(void, fwd_f32,
-                 (const float* ac, const float* bd, const SliceLayout* bl, const uint8_t* mask, int64_t L,
-                  int64_t K, float scale, const DropMask& drop, float* probs, float* out, int64_t n0,
-                  int64_t n1),
+#define CTLAB_PER_STORAGE template <typename S>
+// Float computation on float or Bf16 storage (double goes straight to the loops).
+CTLAB_DISPATCHED(CTLAB_PER_STORAGE, void, fwd,
+                 (const S* ac, const S* bd, const SliceLayout* bl, const uint8_t* mask, int64_t L, int64_t K,
+                  float scale, const DropMask& drop, float* probs, S* out, int64_t n0, int64_t n1),
                  { probs_forward_rows(ac, bd, *bl, mask, L, K, scale, drop, probs, out, n0, n1); })
-CTLAB_DISPATCHED(void, bwd_f32,
-                 (const float* go, const float* probs, int64_t L, int64_t K, float scale,
-                  const DropMask& drop, float* ga, float* gb, const SliceLayout* bl, int64_t n0, int64_t n1),
-                 { probs_backward_rows(go, probs, L, K, scale, drop, ga, gb, *bl, n0, n1, (float*)nullptr); })
-CTLAB_DISPATCHED(void, fwd_bf16,
-                 (const Bf16* ac, const Bf16* bd, const SliceLayout* bl, const uint8_t* mask, int64_t L,
-                  int64_t K, float scale, const DropMask& drop, float* probs, Bf16* out, int64_t n0,
-                  int64_t n1),
-                 { probs_forward_rows(ac, bd, *bl, mask, L, K, scale, drop, probs, out, n0, n1); })
-CTLAB_DISPATCHED(void, bwd_bf16,
-                 (const Bf16* go, const float* probs, int64_t L, int64_t K, float scale, const DropMask& drop,
-                  Bf16* ga, Bf16* gb, const SliceLayout* bl, int64_t n0, int64_t n1, float* scratch),
+CTLAB_DISPATCHED(CTLAB_PER_STORAGE, void, bwd,
+                 (const S* go, const float* probs, int64_t L, int64_t K, float scale, const DropMask& drop,
+                  S* ga, S* gb, const SliceLayout* bl, int64_t n0, int64_t n1, float* scratch),
                  { probs_backward_rows(go, probs, L, K, scale, drop, ga, gb, *bl, n0, n1, scratch); })
-CTLAB_DISPATCHED(void, dfwd_bf16,
-                 (const Bf16* x, bool relu, const DropMask& drop, Bf16* out, int64_t i0, int64_t i1),
+CTLAB_DISPATCHED(CTLAB_PER_STORAGE, void, dfwd,
+                 (const S* x, bool relu, const DropMask& drop, S* out, int64_t i0, int64_t i1),
                  { dropout_forward_range(x, relu, drop, out, i0, i1); })
-CTLAB_DISPATCHED(void, dbwd_bf16,
-                 (const Bf16* g, const Bf16* saved, bool relu, const DropMask& drop, Bf16* gi, int64_t i0,
-                  int64_t i1),
+CTLAB_DISPATCHED(CTLAB_PER_STORAGE, void, dbwd,
+                 (const S* g, const S* saved, bool relu, const DropMask& drop, S* gi, int64_t i0, int64_t i1),
                  { dropout_backward_range(g, saved, relu, drop, gi, i0, i1); })
-CTLAB_DISPATCHED(void, dfwd_f32,
-                 (const float* x, bool relu, const DropMask& drop, float* out, int64_t i0, int64_t i1),
-                 { dropout_forward_range(x, relu, drop, out, i0, i1); })
-CTLAB_DISPATCHED(void, dbwd_f32,
-                 (const float* g, const float* saved, bool relu, const DropMask& drop, float* gi, int64_t i0,
-                  int64_t i1),
-                 { dropout_backward_range(g, saved, relu, drop, gi, i0, i1); })
-CTLAB_DISPATCHED(float, exp_f32, (float x), { return exp_t(x); })
+CTLAB_DISPATCHED(, float, exp_f32, (float x), { return exp_t(x); })
+#undef CTLAB_PER_STORAGE
 
 }  // namespace
 
@@ -342,13 +330,13 @@ const char* isa_name() {
 #endif
 }
 
-// float goes through the per-instruction-set entry points, double straight to the loops.
+// float and Bf16 go through the per-instruction-set entry points, double straight to the loops.
 template <typename T>
 void attention_probs_forward(const T* ac, const T* bd, const SliceLayout& bl, const uint8_t* mask, int64_t L,
                              int64_t K, T scale, const DropMask& drop, T* probs, T* out, int64_t n0,
                              int64_t n1) {
   if constexpr (std::is_same_v<T, float>)
-    fwd_f32(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
+    fwd(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
   else
     probs_forward_rows(ac, bd, bl, mask, L, K, scale, drop, probs, out, n0, n1);
 }
@@ -358,43 +346,40 @@ void attention_probs_backward(const T* grad_out, const T* probs, int64_t L, int6
                               const DropMask& drop, T* grad_ac, T* grad_bd, const SliceLayout& bl, int64_t n0,
                               int64_t n1) {
   if constexpr (std::is_same_v<T, float>)
-    bwd_f32(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1);
+    bwd(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1, static_cast<float*>(nullptr));
   else
-    probs_backward_rows(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, bl, n0, n1, (T*)nullptr);
+    probs_backward_rows(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, bl, n0, n1,
+                        static_cast<T*>(nullptr));
 }
 
 void attention_probs_forward_bf16(const Bf16* ac, const Bf16* bd, const SliceLayout& bl, const uint8_t* mask,
                                   int64_t L, int64_t K, float scale, const DropMask& drop, float* probs,
                                   Bf16* out, int64_t n0, int64_t n1) {
-  fwd_bf16(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
+  fwd(ac, bd, &bl, mask, L, K, scale, drop, probs, out, n0, n1);
 }
 
 void attention_probs_backward_bf16(const Bf16* grad_out, const float* probs, int64_t L, int64_t K,
                                    float scale, const DropMask& drop, Bf16* grad_ac, Bf16* grad_bd,
                                    const SliceLayout& bl, int64_t n0, int64_t n1) {
   std::vector<float> scratch(static_cast<size_t>(K));
-  bwd_bf16(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1, scratch.data());
+  bwd(grad_out, probs, L, K, scale, drop, grad_ac, grad_bd, &bl, n0, n1, scratch.data());
 }
 
 template <typename T>
 void dropout_forward(const T* x, bool relu, const DropMask& drop, T* out, int64_t i0, int64_t i1) {
-  if constexpr (std::is_same_v<T, float>)
-    dfwd_f32(x, relu, drop, out, i0, i1);
-  else if constexpr (std::is_same_v<T, Bf16>)
-    dfwd_bf16(x, relu, drop, out, i0, i1);
-  else
+  if constexpr (std::is_same_v<T, double>)
     dropout_forward_range(x, relu, drop, out, i0, i1);
+  else
+    dfwd(x, relu, drop, out, i0, i1);
 }
 
 template <typename T>
 void dropout_backward(const T* grad, const T* saved_out, bool relu, const DropMask& drop, T* grad_in,
                       int64_t i0, int64_t i1) {
-  if constexpr (std::is_same_v<T, float>)
-    dbwd_f32(grad, saved_out, relu, drop, grad_in, i0, i1);
-  else if constexpr (std::is_same_v<T, Bf16>)
-    dbwd_bf16(grad, saved_out, relu, drop, grad_in, i0, i1);
-  else
+  if constexpr (std::is_same_v<T, double>)
     dropout_backward_range(grad, saved_out, relu, drop, grad_in, i0, i1);
+  else
+    dbwd(grad, saved_out, relu, drop, grad_in, i0, i1);
 }
 
 #define CTLAB_INSTANTIATE(T)                                                                                \
