@@ -9,7 +9,8 @@
 #   CTLAB_GPU_PYTHON=~/.cache/ctlab/torch-2.11.0/bin/python bench/gpu.sh
 #                                       a rehearsal on a CPU machine: the same steps, the
 #                                       gpu tests skip, the benchmark and grid run on CPU
-# Logs go to $OUT (or ./gpu-out).
+# Logs go to $OUT (or ./gpu-out). CTLAB_TEST_TIMEOUT (seconds, default 600) bounds each test, so
+# that one hung test cannot eat a short loan.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/gpu-out}
@@ -58,7 +59,7 @@ missing=$(ldd "$build/bin/ctlab" | grep 'not found' || true)
 
 # --- 3. tests -----------------------------------------------------------------------------------
 suite() {  # label, jobs -> "N% tests passed, F failed out of T; S skipped; failed: names"
-  (cd "$build" && ctest -L "$1" -j"$2" --output-on-failure --timeout 600) > "$out/tests_$1.log" 2>&1
+  (cd "$build" && ctest -L "$1" -j"$2" --output-on-failure --timeout "${CTLAB_TEST_TIMEOUT:-600}") > "$out/tests_$1.log" 2>&1
   local summary failed skipped
   summary=$(grep -E 'tests passed|tests failed' "$out/tests_$1.log" | tail -1)
   # ctest's closing lists: "The following tests did not run:" (skipped) and "FAILED:".
