@@ -380,3 +380,57 @@ TEST(Model, LearnedCompressionUnderBf16AutocastKeepsTheMemoryDtype) {
   EXPECT_EQ(m0.cmem.scalar_type(), torch::kFloat32);
   EXPECT_EQ(m0.cmem.size(0), 4);
 }
+
+// Under bf16 autocast the feed-forward and output biases stay in the computation (the
+// feed-forward casts them to the product's dtype, the output head adds its bias in float32)
+// and get gradients: logits and bias gradients track fp32 within bf16's rounding, and far
+// closer than the biases' own size, for the tied output (out_bias) and the untied one.
+TEST(Model, Bf16AutocastKeepsTheBiasesOfFeedForwardAndOutput) {
+  for (bool tied : {true, false}) {
+    auto o = tiny();
+    o.tie_weight = tied;
+    torch::manual_seed(0);
+    CompressiveTransformer model(o, setup_with<MeanPoolLocal>(o));
+    model->eval();
+    std::vector<torch::Tensor> biases;
+    {
+      torch::NoGradGuard g;
+      for (auto& p : model->named_parameters()) {
+        const auto& name = p.key();
+        if (name.find("ff1.bias") != std::string::npos || name.find("ff2.bias") != std::string::npos ||
+            name == "out_bias" || name == "out.bias") {
+          p.value().normal_(0.0, 0.5);
+          biases.push_back(p.value());
+        }
+      }
+    }
+    ASSERT_EQ(biases.size(), static_cast<size_t>(2 * o.n_layer + 1)) << "tied " << tied;
+    ForwardOptions fo;
+    fo.want_logits = true;
+    auto run = [&](bool bf16) {
+      model->zero_grad();
+      compat::set_autocast(at::kCPU, bf16, at::kBFloat16);
+      auto out = model->forward(tokens(8, 2, 32, 1), tokens(8, 2, 32, 2), {}, fo);
+      compat::set_autocast(at::kCPU, false, at::kBFloat16);
+      at::autocast::clear_cache();
+      out.nll.mean().backward();
+      std::vector<torch::Tensor> grads;
+      for (const auto& b : biases) {
+        EXPECT_TRUE(b.grad().defined()) << "tied " << tied;
+        grads.push_back(b.grad().defined() ? b.grad().clone() : torch::zeros_like(b));
+      }
+      return std::make_pair(out.logits.detach(), grads);
+    };
+    const auto [l32, g32] = run(false);
+    const auto [l16, g16] = run(true);
+    EXPECT_EQ(l16.scalar_type(), torch::kFloat32) << "tied " << tied;
+    EXPECT_LT((l16 - l32).abs().max().item<double>(), 0.1) << "tied " << tied;
+    EXPECT_GT((l16 - l32).abs().max().item<double>(), 0.0) << "autocast did not run";
+    for (size_t i = 0; i < g32.size(); ++i) {
+      const double scale = g32[i].abs().max().item<double>();
+      EXPECT_GT(scale, 0.0) << "bias " << i;
+      EXPECT_LT((g16[i] - g32[i]).abs().max().item<double>(), 0.1 * scale + 1e-4)
+          << "tied " << tied << " bias " << i;
+    }
+  }
+}

@@ -4,8 +4,20 @@
 #include <torch/nn/functional/activation.h>
 
 #include "model/fused.h"
+#include "runtime/torch_compat.h"
 
 namespace ctlab {
+
+namespace {
+// The module's forward (the C++ frontend's linear) adds the bias in place after the
+// product; under bf16 autocast that adds a float32 bias into the bf16 product, a slow
+// mixed-dtype pass on the CPU. There the bias is cast to the product's dtype first.
+torch::Tensor linear_layer(torch::nn::Linear& m, const torch::Tensor& x) {
+  if (!compat::autocast_enabled(x.device().type())) return m->forward(x);
+  auto y = torch::matmul(x, m->weight.t());
+  return y.add_(m->bias.to(y.scalar_type()));
+}
+}  // namespace
 
 BlockImpl::BlockImpl(const BlockOptions& o) : pre_norm_(o.pre_norm()), dropout_(o.dropout()) {
   attn = register_module("attn", RelMultiHeadAttn(RelAttentionOptions(o.d_model(), o.n_head())
@@ -29,7 +41,9 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& h, const torch::Tensor& me
                                  AttentionProjections* proj_out, const CompressedPositions* positions) {
   const bool train = is_training();
   auto drop = [&](const torch::Tensor& x) { return ctlab::dropout(x, dropout_, train); };
-  auto ff = [&](const torch::Tensor& x) { return ff2(relu_dropout(ff1(x), dropout_, train)); };
+  auto ff = [&](const torch::Tensor& x) {
+    return linear_layer(ff2, relu_dropout(linear_layer(ff1, x), dropout_, train));
+  };
   if (pre_norm_) {
     auto hn = ln1(h);
     auto mn = memories.size(0) > 0 ? ln1(memories) : memories;

@@ -239,7 +239,13 @@ void CompressiveTransformerImpl::output_head(const torch::Tensor& h, const torch
     result.nll = -res.output.to(torch::kFloat32).view({L, B});
     return;
   }
-  auto logits = out_bias.defined() ? torch::nn::functional::linear(h, embedding->weight, out_bias) : out(h);
+  const auto& w = out_bias.defined() ? embedding->weight : out->weight;
+  const auto& b = out_bias.defined() ? out_bias : out->bias;
+  // Under bf16 autocast the product comes back in bf16 and the bias goes onto it in float32,
+  // where the loss reads the logits anyway.
+  auto logits = compat::autocast_enabled(h.device().type())
+                    ? torch::nn::functional::linear(h, w).to(torch::kFloat32) + b
+                    : torch::nn::functional::linear(h, w, b);
   if (targets.defined()) {
     result.nll = torch::nn::functional::cross_entropy(
                      logits.reshape({L * B, opts_.vocab_size}).to(torch::kFloat32), targets.reshape({L * B}),
