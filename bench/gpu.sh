@@ -10,7 +10,7 @@
 #                                       a rehearsal on a CPU machine: the same steps, the
 #                                       gpu tests skip, the benchmark and grid run on CPU
 # Logs go to $OUT (or ./gpu-out). CTLAB_TEST_TIMEOUT (seconds, default 600) bounds each test, so
-# that one hung test cannot eat a short loan.
+# that one hung test cannot use up a short session on a borrowed GPU machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/gpu-out}

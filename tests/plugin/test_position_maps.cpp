@@ -119,21 +119,21 @@ Inputs make_inputs(const Case& c, PositionMap* map, uint64_t seed) {
   in.mask = causal_memory_mask(c.L, mlen, 0, torch::kCPU);
   auto start = 1000.0 + 37.0 * torch::arange(c.B, kF64);
   in.pos.map = map;
-  in.pos.t_query = start.unsqueeze(0) + torch::arange(c.L, kF64).unsqueeze(1);
+  in.pos.input.t_query = start.unsqueeze(0) + torch::arange(c.L, kF64).unsqueeze(1);
   auto block = torch::arange(c.n_cm, kF64).unsqueeze(1) * c.rate - c.rate * c.n_cm - c.mem;
   auto jitter = torch::randint(c.rate, {c.n_cm, c.B}, kF64);
-  in.pos.t_slot = start.unsqueeze(0) + block + jitter;
+  in.pos.input.t_slot = start.unsqueeze(0) + block + jitter;
   in.pos.n_cm = c.n_cm;
-  in.pos.mem_slots = c.mem;
-  in.pos.rate = c.rate;
-  in.pos.clamp_len = c.clamp;
+  in.pos.input.mem_slots = c.mem;
+  in.pos.input.rate = c.rate;
+  in.pos.input.clamp_len = c.clamp;
   return in;
 }
 
 CmTerm reference_term(const std::string& name, const Inputs& in, PositionMap* map) {
-  const auto tq = in.pos.t_query, ts = in.pos.t_slot;
-  const double c = static_cast<double>(in.pos.rate);
-  const int64_t n_cm = in.pos.n_cm, mlen = n_cm + in.pos.mem_slots;
+  const auto tq = in.pos.input.t_query, ts = in.pos.input.t_slot;
+  const double c = static_cast<double>(in.pos.input.rate);
+  const int64_t n_cm = in.pos.n_cm, mlen = n_cm + in.pos.input.mem_slots;
   CmTerm t{nullptr, in.attn->r_net->weight, in.attn->r_r_bias};
   if (name == "slot") {
     t.distance = [mlen](int64_t i, int64_t j, int64_t) { return static_cast<double>(mlen + i - j); };
@@ -191,6 +191,46 @@ TEST(PositionMaps, SlotWrittenOutEqualsTheContiguousTable) {
     auto mapped = in.attn->forward(in.h, in.mem, in.r, {}, {}, in.mask, nullptr, nullptr, &in.pos);
     auto table = in.attn->forward(in.h, in.mem, in.r, {}, {}, in.mask);
     EXPECT_TRUE(test::tensors_close(mapped, table, 1e-10, 1e-12)) << "L=" << c.L << " n_cm=" << c.n_cm;
+  }
+}
+
+// A map whose output breaks the contract, or that throws, fails the run with an error that
+// names the map (and its library), the layer and the shapes, like a compression function.
+TEST(PositionMaps, BadOutputOrAnExceptionIsAnErrorNamingTheMapAndLayer) {
+  class Bad : public PositionMap {
+   public:
+    explicit Bad(int mode) : mode_(mode) {}
+    torch::Tensor compressed_scores(const PositionInput& in) override {
+      const int64_t L = in.q.size(0), B = in.q.size(1), H = in.q.size(2), n_cm = in.t_slot.size(0);
+      if (mode_ == 0) return torch::zeros({B, H, L, n_cm + 1}, in.q.options());
+      if (mode_ == 1) return {};
+      throw std::runtime_error("no table for this rate");
+    }
+    int mode_;
+  };
+  const Case c = kCases[0];
+  const std::vector<std::string> expected = {
+      "position map bad@1 at layer 3 returned the wrong shape: expected [2, 2, 4, 3] (queries [4, 2, 2, 4], "
+      "3 "
+      "compressed slots, output [2, 2, 4, 4])",
+      "position map bad@1 at layer 3 returned an undefined tensor",
+      "plugin bad@1 (/plugins/libctlab_plugin_bad.so) failed in compressed_scores (layer 3): no table for "
+      "this "
+      "rate"};
+  for (int mode = 0; mode < 3; ++mode) {
+    Bad map(mode);
+    auto in = make_inputs(c, &map, 3);
+    in.pos.map_id = "bad@1";
+    in.pos.map_path = "/plugins/libctlab_plugin_bad.so";
+    in.pos.input.layer = 3;
+    torch::NoGradGuard g;
+    try {
+      in.attn->forward(in.h, in.mem, in.r, {}, {}, in.mask, nullptr, nullptr, &in.pos);
+      ADD_FAILURE() << "mode " << mode << " did not throw";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(expected[mode]), std::string::npos) << e.what();
+      EXPECT_EQ(e.kind(), mode == 2 ? ErrorKind::Plugin : ErrorKind::Run) << e.what();
+    }
   }
 }
 

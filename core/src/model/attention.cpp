@@ -103,22 +103,15 @@ torch::Tensor operand(const torch::Tensor& t, c10::IntArrayRef order, bool dense
 // columns; the table's term for them (in bd) is zeroed before the shift moves it there.
 void add_map_term(const CompressedPositions& positions, const torch::Tensor& q, const torch::Tensor& v_bias,
                   const torch::Tensor& w_r, torch::Tensor& ac, torch::Tensor& bd) {
-  const int64_t B = ac.size(0), H = ac.size(1), L = ac.size(2), klen = ac.size(3), n_cm = positions.n_cm;
-  PositionInput in;
+  const int64_t L = ac.size(2), klen = ac.size(3), n_cm = positions.n_cm;
+  PositionInput in = positions.input;
   in.q = q;
   in.v_bias = v_bias;
   in.w_r = w_r;
-  in.t_query = positions.t_query;
-  in.t_slot = positions.t_slot;
-  in.mem_slots = positions.mem_slots;
-  in.rate = positions.rate;
-  in.clamp_len = positions.clamp_len;
-  in.layer = positions.layer;
-  auto cm = positions.map->compressed_scores(in);
-  TORCH_CHECK(cm.defined() && cm.sizes() == c10::IntArrayRef({B, H, L, n_cm}), "position map at layer ",
-              positions.layer, " returned ",
-              cm.defined() ? c10::str(cm.sizes()) : std::string("an undefined tensor"), ", expected [", B,
-              ", ", H, ", ", L, ", ", n_cm, "]");
+  auto cm = call_plugin(positions.map_id, positions.map_path,
+                        "compressed_scores (layer " + std::to_string(in.layer) + ")",
+                        [&] { return positions.map->compressed_scores(in); });
+  check_position_output(positions.map_id, in, n_cm, cm);
   ac.narrow(-1, 0, n_cm).add_(cm.to(ac.scalar_type()));
   bd = bd * shifted_prefix_keep(L, klen, n_cm, bd.options());
 }

@@ -24,13 +24,10 @@ struct AttentionProjections {
 struct CompressedPositions {
   PositionMap* map = nullptr;
   std::string map_id, map_path;  // for errors: name@version and library
-  torch::Tensor t_query;         // [L, B] float64
-  torch::Tensor t_slot;          // [n_cm, B] float64
   int64_t n_cm = 0;
-  int64_t mem_slots = 0;
-  int64_t rate = 1;
-  int64_t clamp_len = -1;
-  int64_t layer = 0;
+  // What the map is given: times, mem_slots, rate, clamp_len and layer; the attention
+  // fills in the layer's q, v_bias and W_r.
+  PositionInput input;
 };
 
 struct RelAttentionOptions {

@@ -40,13 +40,13 @@ CompressedPositions CompressiveTransformerImpl::positions_for(int64_t i, const L
   p.map = setup_.maps[i].get();
   p.map_id = setup_.map_id;
   p.map_path = setup_.map_path;
-  p.t_query = t_seg;
-  p.t_slot = memory.cmem_t;
   p.n_cm = time_rows(memory.cmem);
-  p.mem_slots = mem_slots;
-  p.rate = opts_.cmem_rate;
-  p.clamp_len = config.clamp_len;
-  p.layer = i;
+  p.input.t_query = t_seg;
+  p.input.t_slot = memory.cmem_t;
+  p.input.mem_slots = mem_slots;
+  p.input.rate = opts_.cmem_rate;
+  p.input.clamp_len = config.clamp_len;
+  p.input.layer = i;
   return p;
 }
 

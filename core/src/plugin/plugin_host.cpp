@@ -399,4 +399,22 @@ void check_compression_output(const std::string& plugin_id, const CompressionInp
     throw Error(where + " returned non-finite values" + shapes, ErrorKind::Run);
 }
 
+void check_position_output(const std::string& map_id, const PositionInput& in, int64_t n_cm,
+                           const torch::Tensor& out) {
+  const auto& q = in.q;
+  auto where = "position map " + map_id + " at layer " + std::to_string(in.layer);
+  auto shapes = " (queries " + c10::str(q.sizes()) + ", " + std::to_string(n_cm) +
+                " compressed slots, output " +
+                (out.defined() ? c10::str(out.sizes()) : std::string("undefined")) + ")";
+  if (!out.defined()) throw Error(where + " returned an undefined tensor" + shapes, ErrorKind::Run);
+  std::vector<int64_t> want = {q.size(1), q.size(2), q.size(0), n_cm};
+  if (out.sizes() != c10::IntArrayRef(want))
+    throw Error(where + " returned the wrong shape: expected " + c10::str(c10::IntArrayRef(want)) + shapes,
+                ErrorKind::Run);
+  if (out.device() != q.device())
+    throw Error(
+        where + " returned a tensor on " + out.device().str() + ", expected " + q.device().str() + shapes,
+        ErrorKind::Run);
+}
+
 }  // namespace ctlab

@@ -165,4 +165,10 @@ auto call_plugin(const std::string& id, const std::string& path, const std::stri
 void check_compression_output(const std::string& plugin_id, const CompressionInput& in,
                               const torch::Tensor& out, torch::Tensor* nonfinite = nullptr);
 
+// Checks a position map's compressed_scores against the contract: shape [B, H, L, n_cm]
+// for queries in.q [L, B, H, d_head], on the queries' device. Throws ctlab::Error(kind
+// Run) naming the map, the layer and both shapes. (Its dtype is cast to the scores'.)
+void check_position_output(const std::string& map_id, const PositionInput& in, int64_t n_cm,
+                           const torch::Tensor& out);
+
 }  // namespace ctlab
